@@ -1,0 +1,49 @@
+# mailprobe — build, test, benchmark, fuzz, integration.
+GO       ?= go
+BIN      ?= bin/mailprobe
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/mailprobe/mailprobe/pkg/cli.Version=$(VERSION)
+FUZZTIME ?= 15s
+
+.PHONY: all build test vet lint bench fuzz integration clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mailprobe
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The unit suite: hermetic (loopback only), with the race detector.
+test: lint
+	$(GO) test -race -count=1 ./...
+
+# Go benchmarks, then whole-command comparisons with peer tools when they
+# are installed (scripts/bench.sh prints ratios measured in one run).
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	@if [ -x scripts/bench.sh ]; then scripts/bench.sh $(BIN); fi
+
+# Every fuzz target for a bounded time each.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' pkg internal); do \
+		d=./$$(dirname $$f); \
+		for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$d $$fn ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$d; \
+		done; \
+	done
+
+# The integration suite against real Postfix, Dovecot and NSD. Installs
+# them when run as root; fails (does not skip) when they are missing.
+integration: build
+	MAILPROBE_BIN=$(CURDIR)/$(BIN) test/integration/env/env.sh run -- \
+		$(GO) test -tags integration -count=1 -v ./test/integration/...
+
+clean:
+	rm -rf bin

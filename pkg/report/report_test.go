@@ -1,0 +1,116 @@
+package report
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func init() {
+	Register(Code{Code: "test.thing.bad", Severity: Fail, Title: "Thing is bad", Fix: "Fix it", Refs: []string{"RFC 1"}},
+		Code{Code: "test.thing.meh", Severity: Warn, Title: "Thing is meh"},
+		Code{Code: "test.thing.fyi", Severity: Info, Title: "Thing noted"})
+}
+
+func TestNew_FillsFromRegistry(t *testing.T) {
+	f := New("test.thing.bad", "ehlo", "detail")
+	if f.Severity != Fail || f.Title != "Thing is bad" || f.Fix != "Fix it" || f.Refs[0] != "RFC 1" || f.Stage != "ehlo" {
+		t.Fatalf("%+v", f)
+	}
+	u := New("test.unknown.code", "x", "")
+	if u.Severity != Fail || !strings.Contains(u.Title, "unregistered") {
+		t.Fatalf("unregistered: %+v", u)
+	}
+}
+
+func TestRegister_RejectsBadCodes(t *testing.T) {
+	for _, bad := range []string{"nodot", "Upper.case", "a..b", "a.b c"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%q accepted", bad)
+				}
+			}()
+			Register(Code{Code: bad, Title: "x"})
+		}()
+	}
+}
+
+func TestExitCode_Contract(t *testing.T) {
+	r := NewReport("t", "x", time.Unix(0, 0))
+	if r.ExitCode(Fail) != ExitOK {
+		t.Fatal("empty report should exit 0")
+	}
+	r.Add(New("test.thing.meh", "s", ""))
+	if r.ExitCode(Fail) != ExitOK || r.ExitCode(Warn) != ExitFindings || r.ExitCode(Info) != ExitFindings {
+		t.Fatal("warn finding vs --fail-on")
+	}
+	r.Add(New("test.thing.bad", "s", ""))
+	if r.ExitCode(Fail) != ExitFindings {
+		t.Fatal("fail finding must exit 1")
+	}
+	r.AddStage(Stage{Name: "connect", Status: StatusError})
+	if r.ExitCode(Fail) != ExitIncomplete {
+		t.Fatal("an errored stage must exit 3")
+	}
+}
+
+func TestSortFindings_WorstFirstThenStageOrder(t *testing.T) {
+	r := NewReport("t", "x", time.Unix(0, 0))
+	r.AddStage(Stage{Name: "a"})
+	r.AddStage(Stage{Name: "b"})
+	r.Add(New("test.thing.fyi", "a", "1"), New("test.thing.bad", "b", "2"), New("test.thing.meh", "b", "3"), New("test.thing.bad", "a", "4"))
+	r.SortFindings()
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.Detail)
+	}
+	if strings.Join(got, ",") != "4,2,3,1" {
+		t.Fatalf("order %v", got)
+	}
+}
+
+func TestJSON_SchemaAndMillis(t *testing.T) {
+	r := NewReport("smtp check", "h:25", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	r.Duration = 1500 * time.Microsecond
+	r.AddStage(Stage{Name: "connect", Status: StatusOK, Start: time.Millisecond, Duration: 2500 * time.Microsecond})
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["schema_version"].(float64) != 1 || m["duration_ms"].(float64) != 1.5 {
+		t.Fatalf("%s", b)
+	}
+	st := m["stages"].([]any)[0].(map[string]any)
+	if st["duration_ms"].(float64) != 2.5 || st["start_ms"].(float64) != 1 {
+		t.Fatalf("stage %v", st)
+	}
+	if _, ok := m["findings"].([]any); !ok {
+		t.Fatalf("findings must be an array, got %s", b)
+	}
+}
+
+func TestSeverity_RoundTrip(t *testing.T) {
+	for _, s := range []Severity{Pass, Info, Warn, Fail} {
+		b, _ := json.Marshal(s)
+		var back Severity
+		if err := json.Unmarshal(b, &back); err != nil || back != s {
+			t.Fatalf("%v -> %s -> %v %v", s, b, back, err)
+		}
+	}
+	if _, err := ParseSeverity("bogus"); err == nil {
+		t.Fatal("bogus severity accepted")
+	}
+}
+
+func TestFindingsDoc_ListsCodes(t *testing.T) {
+	doc := FindingsDoc()
+	if !strings.Contains(doc, "| `test.thing.bad` | fail | Thing is bad | Fix it | RFC 1 |") || !strings.Contains(doc, "## test") {
+		t.Fatalf("doc:\n%s", doc)
+	}
+}

@@ -1,0 +1,277 @@
+// Package transcript records protocol conversations line by line, as data.
+//
+// Every protocol client in mailprobe talks through a Conn made by a
+// Recorder, so every report can carry the exact dialogue with sequence
+// numbers that findings cite, and time offsets that show where a server
+// stalled. Redaction happens here, at recording time, so that no renderer,
+// log or error path can leak a credential that was never stored:
+//
+//   - SASL exchanges (SMTP AUTH, RFC 4954; IMAP AUTHENTICATE, RFC 9051 §6.2.2;
+//     POP3 AUTH, RFC 5034): the initial response and every client line until
+//     the server stops sending continuations (334 / "+ ") are replaced.
+//   - IMAP LOGIN (RFC 9051 §6.2.3): everything after the user name.
+//   - POP3 PASS and APOP (RFC 1939 §7).
+//   - Any registered secret (AddSecret), and its base64 forms, anywhere in
+//     any line, in either direction: defence in depth against a server that
+//     echoes what it was sent.
+package transcript
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Dir is the direction of an entry.
+type Dir string
+
+const (
+	Client Dir = "C" // sent by mailprobe
+	Server Dir = "S" // received from the server
+	Event  Dir = "*" // something that is not a line: connect, TLS handshake, close, timeout
+)
+
+// Redacted replaces secrets in recorded lines.
+const Redacted = "<redacted>"
+
+// Limits that keep a hostile server from growing a transcript without end.
+const (
+	MaxLine    = 2048 // bytes of one line that are kept
+	MaxEntries = 4000 // entries kept; later ones are counted, not stored
+)
+
+// Entry is one recorded line or event.
+type Entry struct {
+	Seq  int           `json:"seq"`
+	T    time.Duration `json:"-"`
+	Dir  Dir           `json:"dir"`
+	Line string        `json:"line"`
+	// EOL says how the line ended when it was not CRLF: "LF" (bare LF),
+	// "none" (connection closed or read timed out mid-line), "truncated".
+	EOL      string `json:"eol,omitempty"`
+	TLS      bool   `json:"tls,omitempty"`
+	Redacted bool   `json:"redacted,omitempty"`
+}
+
+// MarshalJSON writes the offset as t_ms.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	type plain Entry
+	return json.Marshal(struct {
+		plain
+		TMS float64 `json:"t_ms"`
+	}{plain(e), float64(e.T.Microseconds()) / 1000})
+}
+
+// Recorder collects the entries of one report. It is safe for concurrent
+// use: a check may run several connections, each wrapped by the same
+// recorder, and their lines interleave by time.
+type Recorder struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	start   time.Time
+	entries []Entry
+	seq     int
+	dropped int
+	secrets []string
+	// inSASL is true between a client AUTH/AUTHENTICATE/LOGIN and the first
+	// server line that is not a continuation request.
+	inSASL bool
+}
+
+// New returns a recorder whose offsets count from now().
+func New(now func() time.Time) *Recorder {
+	if now == nil {
+		now = time.Now
+	}
+	return &Recorder{now: now, start: now()}
+}
+
+// AddSecret registers a value that must never appear in the transcript,
+// together with its standard and raw base64 encodings. Values shorter than
+// three bytes are ignored: scrubbing every "a" would make the transcript
+// unreadable and protects nothing.
+func (r *Recorder) AddSecret(s string) {
+	if len(s) < 3 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append(r.secrets, s,
+		base64.StdEncoding.EncodeToString([]byte(s)),
+		base64.RawStdEncoding.EncodeToString([]byte(s)))
+}
+
+// Event records something that is not a protocol line.
+func (r *Recorder) Event(format string, args ...any) int {
+	return r.add(Event, fmt.Sprintf(format, args...), "", false)
+}
+
+// Entries returns a copy of what was recorded.
+func (r *Recorder) Entries() []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Entry, len(r.entries))
+	copy(out, r.entries)
+	return out
+}
+
+// Seq returns the sequence number of the last entry (0 when empty).
+func (r *Recorder) Seq() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
+// Elapsed is the time since the recorder started, on its clock.
+func (r *Recorder) Elapsed() time.Duration { return r.now().Sub(r.start) }
+
+// Start is the recorder's start time.
+func (r *Recorder) Start() time.Time { return r.start }
+
+// Dropped reports how many entries were over MaxEntries.
+func (r *Recorder) Dropped() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dropped
+}
+
+// add records a raw line (without its line ending) and returns its seq.
+func (r *Recorder) add(dir Dir, line, eol string, inTLS bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	redacted := false
+	switch dir {
+	case Client:
+		line, redacted = r.redactClient(line)
+	case Server:
+		r.trackServer(line)
+	}
+	for _, s := range r.secrets {
+		if strings.Contains(line, s) {
+			line = strings.ReplaceAll(line, s, Redacted)
+			redacted = true
+		}
+	}
+	r.seq++
+	if len(r.entries) >= MaxEntries {
+		r.dropped++
+		return r.seq
+	}
+	r.entries = append(r.entries, Entry{Seq: r.seq, T: r.now().Sub(r.start), Dir: dir, Line: Printable(line), EOL: eol, TLS: inTLS, Redacted: redacted})
+	return r.seq
+}
+
+// redactClient applies the protocol rules in the package comment. It is
+// deliberately protocol-agnostic: the same keywords mean "credentials
+// follow" in SMTP, IMAP and POP3, and redacting a harmless line is a far
+// smaller fault than leaking a password.
+func (r *Recorder) redactClient(line string) (string, bool) {
+	if r.inSASL {
+		// A client line inside a SASL exchange is a credential response,
+		// except "*" which cancels the exchange (RFC 4954 §4).
+		if strings.TrimSpace(line) == "*" {
+			return line, false
+		}
+		return Redacted, true
+	}
+	words := strings.Fields(line)
+	if len(words) == 0 {
+		return line, false
+	}
+	// IMAP commands carry a tag first; try the second word too.
+	for i := 0; i < len(words) && i < 2; i++ {
+		switch strings.ToUpper(words[i]) {
+		case "AUTH", "AUTHENTICATE":
+			r.inSASL = true
+			if len(words) > i+2 { // mechanism plus an initial response
+				return strings.Join(words[:i+2], " ") + " " + Redacted, true
+			}
+			return line, false
+		case "LOGIN":
+			if i == 0 && len(words) > 1 && !isIMAPTag(words[0]) {
+				// Not IMAP; fall through to the generic rule below.
+				break
+			}
+			if len(words) > i+2 {
+				return strings.Join(words[:i+2], " ") + " " + Redacted, true
+			}
+			if len(words) == i+2 && strings.HasSuffix(words[i+1], "}") {
+				// User name sent as a literal: the password follows in
+				// later lines; treat them like a SASL exchange.
+				r.inSASL = true
+			}
+			return line, false
+		case "PASS":
+			if i == 0 && len(words) > 1 {
+				return "PASS " + Redacted, true
+			}
+		case "APOP":
+			if i == 0 && len(words) > 2 {
+				return "APOP " + words[1] + " " + Redacted, true
+			}
+		}
+	}
+	return line, false
+}
+
+func isIMAPTag(s string) bool { return s != "" && !strings.ContainsAny(s, "(){ %*\"\\]") }
+
+// trackServer ends a SASL exchange at the first server line that is not a
+// continuation request (SMTP "334", IMAP/POP3 "+").
+func (r *Recorder) trackServer(line string) {
+	if !r.inSASL {
+		return
+	}
+	if line == "334" || strings.HasPrefix(line, "334 ") || line == "+" || strings.HasPrefix(line, "+ ") {
+		return
+	}
+	r.inSASL = false
+}
+
+// Printable escapes control bytes and invalid UTF-8 so that a transcript
+// line is always one readable line: a bare CR inside a line (the stuff of
+// SMTP smuggling) shows as \r instead of rewinding the terminal.
+func Printable(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f || c >= 0x80 {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteByte('\t')
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		case c >= 0x80:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size <= 1 {
+				fmt.Fprintf(&b, `\x%02x`, c)
+				i++
+				continue
+			}
+			b.WriteString(s[i : i+size])
+			i += size
+			continue
+		default:
+			b.WriteByte(c)
+		}
+		i++
+	}
+	return b.String()
+}
