@@ -1,0 +1,223 @@
+package dialogue
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mailprobe/mailprobe/pkg/replycode"
+)
+
+// Reply is one SMTP reply, possibly multi-line (RFC 5321 §4.2.1).
+type Reply struct {
+	Code     int      `json:"code"`
+	Enhanced string   `json:"enhanced,omitempty"`
+	Lines    []string `json:"lines"` // text of each line, without code and separator
+	// Problems lists RFC violations that did not prevent parsing: a line
+	// whose code differs from the first, a missing separator, a bare LF.
+	// A lenient parse plus a list of problems serves diagnosis better than
+	// refusing the reply.
+	Problems []string `json:"problems,omitempty"`
+	// Seq is the transcript range [first, last] of the reply's lines.
+	Seq []int `json:"seq,omitempty"`
+}
+
+// Text joins the reply's lines with spaces.
+func (r Reply) Text() string { return strings.Join(r.Lines, " ") }
+
+// String renders the reply as the server sent it (code, separators, lines).
+func (r Reply) String() string {
+	if len(r.Lines) == 0 {
+		return fmt.Sprintf("%03d", r.Code)
+	}
+	var b strings.Builder
+	for i, l := range r.Lines {
+		sep := "-"
+		if i == len(r.Lines)-1 {
+			sep = " "
+		}
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%03d%s%s", r.Code, sep, l)
+	}
+	return b.String()
+}
+
+// Short is the first line as the server sent it, for one-line summaries.
+func (r Reply) Short() string {
+	s := fmt.Sprintf("%03d", r.Code)
+	if len(r.Lines) > 0 && r.Lines[0] != "" {
+		s += " " + r.Lines[0]
+	}
+	if len(r.Lines) > 1 {
+		s += fmt.Sprintf(" (+%d lines)", len(r.Lines)-1)
+	}
+	return s
+}
+
+// Class is the first digit: 2 success, 3 intermediate, 4 transient, 5 permanent.
+func (r Reply) Class() int { return r.Code / 100 }
+
+// Positive reports a 2xx or 3xx reply.
+func (r Reply) Positive() bool { return r.Code >= 200 && r.Code < 400 }
+
+// Explain looks the reply up in the knowledge base.
+func (r Reply) Explain() replycode.Explanation {
+	return replycode.Explain(r.Code, r.Enhanced, r.Text())
+}
+
+// ErrMalformed is returned (wrapped) when a reply cannot be parsed at all:
+// no three-digit code. The offending line is in the error text.
+var ErrMalformed = errors.New("malformed reply")
+
+// ErrLineTooLong is returned when a reply line exceeds the limit without a
+// line ending: RFC 5321 §4.5.3.1.5 allows 512 octets; we accept far more,
+// but never an unbounded line from a hostile server.
+var ErrLineTooLong = errors.New("reply line too long")
+
+// ErrTooManyLines is returned for a multi-line reply that never ends.
+var ErrTooManyLines = errors.New("multi-line reply too long")
+
+// Limits on what a reply may be.
+const (
+	MaxReplyLine  = 8192
+	MaxReplyLines = 1000
+)
+
+// ReadReply reads one reply. It never buffers more than MaxReplyLine bytes
+// of a line or MaxReplyLines lines, so a hostile server cannot exhaust
+// memory, and it reports the reply read so far together with the error.
+func ReadReply(br *bufio.Reader) (Reply, error) {
+	var r Reply
+	for n := 0; ; n++ {
+		if n >= MaxReplyLines {
+			return r, fmt.Errorf("%w: more than %d lines", ErrTooManyLines, MaxReplyLines)
+		}
+		line, bareLF, err := readLine(br, MaxReplyLine)
+		if err != nil {
+			return r, err
+		}
+		code, sep, text, perr := parseLine(line)
+		if perr != nil {
+			if n == 0 {
+				return r, perr
+			}
+			// A garbage line inside a multi-line reply: keep what we have.
+			r.Problems = append(r.Problems, fmt.Sprintf("line %d: %v", n+1, perr))
+			return r, perr
+		}
+		if bareLF {
+			r.Problems = appendOnce(r.Problems, "line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8)")
+		}
+		if n == 0 {
+			r.Code = code
+		} else if code != r.Code {
+			r.Problems = append(r.Problems, fmt.Sprintf("line %d has code %03d, the reply started with %03d (RFC 5321 §4.2.1 requires the same code on every line)", n+1, code, r.Code))
+		}
+		if hasControl(text) {
+			r.Problems = appendOnce(r.Problems, "control characters in the reply text (RFC 5321 §4.2 allows only printable text)")
+		}
+		if sep == 0 && text != "" {
+			r.Problems = append(r.Problems, fmt.Sprintf("line %d: no space or hyphen after the code", n+1))
+		}
+		r.Lines = append(r.Lines, text)
+		if sep != '-' {
+			break
+		}
+	}
+	if r.Code < 200 || r.Code > 599 {
+		r.Problems = append(r.Problems, fmt.Sprintf("reply code %03d is outside 200-599 (RFC 5321 §4.2)", r.Code))
+	}
+	// RFC 3463 §2/RFC 2034 §4: the enhanced code starts each line's text,
+	// and its class must match the reply's.
+	if len(r.Lines) > 0 {
+		if enh, _ := replycode.EnhancedFromText(r.Lines[0]); enh != "" && int(enh[0]-'0') == r.Code/100 {
+			r.Enhanced = enh
+		}
+	}
+	return r, nil
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+func appendOnce(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// parseLine splits "250-text", "250 text" or "250". sep is '-', ' ' or 0.
+func parseLine(line string) (code int, sep byte, text string, err error) {
+	if len(line) < 3 {
+		return 0, 0, "", fmt.Errorf("%w: %q", ErrMalformed, clip(line))
+	}
+	for i := 0; i < 3; i++ {
+		c := line[i]
+		if c < '0' || c > '9' {
+			return 0, 0, "", fmt.Errorf("%w: %q does not start with a three-digit code", ErrMalformed, clip(line))
+		}
+		code = code*10 + int(c-'0')
+	}
+	if len(line) == 3 {
+		return code, ' ', "", nil
+	}
+	switch line[3] {
+	case ' ', '-':
+		return code, line[3], line[4:], nil
+	}
+	if line[3] >= '0' && line[3] <= '9' {
+		return 0, 0, "", fmt.Errorf("%w: %q has more than three digits in its code", ErrMalformed, clip(line))
+	}
+	return code, 0, line[3:], nil
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// readLine reads up to LF, returning the line without CRLF/LF. A line
+// longer than max is an error after max bytes, without reading the rest.
+func readLine(br *bufio.Reader, max int) (line string, bareLF bool, err error) {
+	var buf []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)+len(frag) > max+2 {
+			return "", false, fmt.Errorf("%w: more than %d bytes without a line ending", ErrLineTooLong, max)
+		}
+		buf = append(buf, frag...)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(buf) > 0 {
+			// Keep the cause (EOF, timeout) for classification and show
+			// what the server did send.
+			return "", false, fmt.Errorf("%w (after a partial line %q)", err, clip(string(buf)))
+		}
+		return "", false, err
+	}
+	buf = buf[:len(buf)-1]
+	if len(buf) > 0 && buf[len(buf)-1] == '\r' {
+		buf = buf[:len(buf)-1]
+	} else {
+		bareLF = true
+	}
+	return string(buf), bareLF, nil
+}
