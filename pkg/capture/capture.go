@@ -1,0 +1,384 @@
+// Package capture is mailprobe's in-process mail pair: an SMTP server
+// (go-smtp) that accepts mail the way a submission server does — STARTTLS
+// with a throw-away certificate, AUTH PLAIN and LOGIN — and delivers every
+// message into an in-memory IMAP server (go-imap/v2) where clients read it
+// back. It backs `reset send --embedded` (the zero-setup demo, which runs
+// every real stage against it) and `mailprobe capture` (a development sink
+// like Mailpit, with fault injection to test how an app handles a server
+// that says no).
+//
+// On arrival each message gets the headers a receiving server adds —
+// Received and Authentication-Results with DKIM (go-msgauth), SPF
+// (blitiri.com.ar/go/spf) and DMARC evaluated against the TXT records that
+// Options.LookupTXT serves — and is judged against the reset-email
+// practices (resetmail.Analyze).
+package capture
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resetmail"
+)
+
+// Options configure a capture server. The zero value listens on random
+// loopback ports and accepts any credentials.
+type Options struct {
+	// Hostname is the name in the banner, the certificate and the
+	// Authentication-Results headers; default "localhost".
+	Hostname string
+	// SMTPAddr and IMAPAddr are where to listen; default 127.0.0.1:0.
+	SMTPAddr, IMAPAddr string
+	// Users maps an address to its password. Empty: any user name and
+	// password are accepted (SMTP AUTH and IMAP LOGIN), and AUTH is
+	// optional. Set: AUTH is required before MAIL, only these credentials
+	// work, and IMAP LOGIN needs them too.
+	Users map[string]string
+	// AuthNeedsTLS refuses AUTH and IMAP LOGIN before STARTTLS, as a
+	// production submission server does. Off by default: apps under
+	// development often send without TLS.
+	AuthNeedsTLS bool
+	// LookupTXT serves the DNS TXT records used to verify DKIM signatures
+	// and evaluate SPF and DMARC. Nil: those checks report "none"/"temperror".
+	LookupTXT func(name string) ([]string, error)
+
+	// Fault injection, to test how an app handles a server that says no.
+	RejectRcpt    *smtp.SMTPError // answer every RCPT with this
+	TempFail      *smtp.SMTPError // answer the end of DATA with this (nothing stored)
+	Delay         time.Duration   // wait this long before answering the end of DATA
+	DropAfterData bool            // read the message, then close without answering
+
+	// StoreDir, when set, gets every accepted message as NNNN-ID.eml,
+	// written before the 250 reply so nothing acknowledged is lost.
+	StoreDir        string
+	MaxMessageBytes int64 // default 25 MiB
+	Now             func() time.Time
+	// OnMessage is called for every accepted message, in arrival order.
+	OnMessage func(Message)
+	// Logf receives server-side errors (default: dropped).
+	Logf func(format string, args ...any)
+}
+
+// Message is one accepted message.
+type Message struct {
+	Seq       int                `json:"seq"`
+	ID        string             `json:"id"` // the queue id given in the 250 reply
+	Received  time.Time          `json:"received"`
+	Remote    string             `json:"remote"`
+	Helo      string             `json:"helo"`
+	TLS       bool               `json:"tls"`
+	AuthUser  string             `json:"auth_user,omitempty"`
+	MailFrom  string             `json:"mail_from"`
+	Rcpt      []string           `json:"rcpt"`
+	Size      int                `json:"size"`
+	Auth      AuthResults        `json:"auth"`
+	Analysis  resetmail.Analysis `json:"analysis"`
+	Findings  []report.Finding   `json:"findings,omitempty"`
+	StoredAs  string             `json:"stored_as,omitempty"`
+	Raw       []byte             `json:"-"` // as delivered, with the added headers
+	Delivered []string           `json:"delivered_to"`
+}
+
+// Server is a running capture pair.
+type Server struct {
+	o     Options
+	certs *certs
+	smtp  *smtp.Server
+	imap  *imapserver.Server
+	mem   *imapmemserver.Server
+	smtpL net.Listener
+	imapL net.Listener
+
+	mu       sync.Mutex
+	users    map[string]*imapmemserver.User // by lower-case address
+	catchAll *imapmemserver.User            // used when Options.Users is empty
+	messages []Message
+	seq      int
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Start listens on both ports and serves until Close or until ctx ends.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Hostname == "" {
+		o.Hostname = "localhost"
+	}
+	if o.SMTPAddr == "" {
+		o.SMTPAddr = "127.0.0.1:0"
+	}
+	if o.IMAPAddr == "" {
+		o.IMAPAddr = "127.0.0.1:0"
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 25 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.StoreDir != "" {
+		if err := os.MkdirAll(o.StoreDir, 0o700); err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+	}
+	c, err := newCerts(o.Hostname, o.Now())
+	if err != nil {
+		return nil, fmt.Errorf("making the certificate: %w", err)
+	}
+	s := &Server{o: o, certs: c, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}, closed: make(chan struct{})}
+	if len(o.Users) == 0 {
+		s.catchAll = s.addUser("capture", "")
+	}
+	for addr, pw := range o.Users {
+		s.addUser(addr, pw)
+	}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{c.serverCert}, MinVersion: tls.VersionTLS12}
+
+	s.smtpL, err = net.Listen("tcp", o.SMTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP listener: %w", err)
+	}
+	s.imapL, err = net.Listen("tcp", o.IMAPAddr)
+	if err != nil {
+		s.smtpL.Close()
+		return nil, fmt.Errorf("IMAP listener: %w", err)
+	}
+
+	s.smtp = smtp.NewServer(smtp.BackendFunc(s.newSMTPSession))
+	s.smtp.Domain = o.Hostname
+	s.smtp.TLSConfig = tlsConf
+	s.smtp.AllowInsecureAuth = !o.AuthNeedsTLS
+	s.smtp.MaxMessageBytes = o.MaxMessageBytes
+	s.smtp.MaxRecipients = 100
+	s.smtp.ReadTimeout = 5 * time.Minute
+	s.smtp.WriteTimeout = time.Minute
+	s.smtp.EnableSMTPUTF8 = true
+	s.smtp.ErrorLog = logger{o.Logf}
+
+	s.imap = imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return &imapSession{srv: s}, nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
+		TLSConfig:    tlsConf,
+		InsecureAuth: !o.AuthNeedsTLS,
+		Logger:       logger{o.Logf},
+	})
+
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); _ = s.smtp.Serve(s.smtpL) }()
+	go func() { defer s.wg.Done(); _ = s.imap.Serve(s.imapL) }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.closed:
+		}
+	}()
+	return s, nil
+}
+
+type logger struct{ f func(string, ...any) }
+
+func (l logger) Printf(format string, args ...any) { l.f(format, args...) }
+func (l logger) Println(args ...any)               { l.f("%s", fmt.Sprintln(args...)) }
+
+func (s *Server) addUser(name, password string) *imapmemserver.User {
+	u := imapmemserver.NewUser(name, password)
+	_ = u.Create("INBOX", nil)
+	_ = u.Create("Junk", &imap.CreateOptions{SpecialUse: []imap.MailboxAttr{imap.MailboxAttrJunk}})
+	s.mem.AddUser(u)
+	s.users[strings.ToLower(name)] = u
+	return u
+}
+
+// SMTPAddr is the SMTP listener's address (host:port).
+func (s *Server) SMTPAddr() string { return s.smtpL.Addr().String() }
+
+// IMAPAddr is the IMAP listener's address (host:port).
+func (s *Server) IMAPAddr() string { return s.imapL.Addr().String() }
+
+// CertPool trusts the throw-away CA that signed the server certificate.
+func (s *Server) CertPool() *x509.CertPool { return s.certs.pool }
+
+// CAPEM is the throw-away CA certificate in PEM, for clients in other
+// processes (`capture --ca-out FILE`).
+func (s *Server) CAPEM() []byte { return append([]byte(nil), s.certs.caPEM...) }
+
+// Messages returns the messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Close stops both servers and waits for them. Messages already
+// acknowledged are in the store; those in flight get no 250.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		_ = s.smtp.Close()
+		_ = s.imap.Close()
+	})
+	s.wg.Wait()
+	return nil
+}
+
+// checkPassword is the one credential check for SMTP AUTH and IMAP LOGIN.
+func (s *Server) checkPassword(user, password string) (*imapmemserver.User, bool) {
+	if s.catchAll != nil {
+		return s.catchAll, true
+	}
+	want, ok := s.o.Users[user]
+	if !ok {
+		for k, v := range s.o.Users {
+			if strings.EqualFold(k, user) {
+				want, ok = v, true
+			}
+		}
+	}
+	if !ok || !constantTimeEqual(want, password) {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[strings.ToLower(user)], true
+}
+
+// mailboxesFor picks where a message for rcpt is delivered: the user of
+// that address, else (a sink) every user.
+func (s *Server) mailboxesFor(rcpt string) []*imapmemserver.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.catchAll != nil {
+		return []*imapmemserver.User{s.catchAll}
+	}
+	if u, ok := s.users[strings.ToLower(rcpt)]; ok {
+		return []*imapmemserver.User{u}
+	}
+	var all []*imapmemserver.User
+	for _, u := range s.users {
+		all = append(all, u)
+	}
+	return all
+}
+
+type literal struct {
+	*bytes.Reader
+	n int64
+}
+
+func (l literal) Size() int64 { return l.n }
+
+// deliver stores an accepted message: the .eml first (so an acknowledged
+// message survives a crash), then the IMAP mailboxes, then the callback.
+func (s *Server) deliver(m Message, rcpts []string) (Message, error) {
+	s.mu.Lock()
+	s.seq++
+	m.Seq = s.seq
+	s.mu.Unlock()
+	if s.o.StoreDir != "" {
+		name := filepath.Join(s.o.StoreDir, fmt.Sprintf("%04d-%s.eml", m.Seq, m.ID))
+		if err := writeFileSync(name, m.Raw); err != nil {
+			return m, err
+		}
+		m.StoredAs = name
+	}
+	seen := map[*imapmemserver.User]bool{}
+	for _, r := range rcpts {
+		for _, u := range s.mailboxesFor(r) {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if _, err := u.Append("INBOX", literal{bytes.NewReader(m.Raw), int64(len(m.Raw))}, &imap.AppendOptions{Time: m.Received}); err != nil {
+				return m, err
+			}
+		}
+	}
+	for _, r := range rcpts {
+		m.Delivered = append(m.Delivered, r)
+	}
+	s.mu.Lock()
+	s.messages = append(s.messages, m)
+	s.mu.Unlock()
+	if s.o.OnMessage != nil {
+		s.o.OnMessage(m)
+	}
+	return m, nil
+}
+
+func writeFileSync(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ParseFault reads "550:5.1.1" or "451:4.7.1:Greylisted, try again" (the
+// --reject-rcpt and --tempfail syntax) into an SMTP reply.
+func ParseFault(s string) (*smtp.SMTPError, error) {
+	parts := strings.SplitN(s, ":", 3)
+	code, err := strconv.Atoi(parts[0])
+	if err != nil || code < 400 || code > 599 {
+		return nil, fmt.Errorf("%q: want CODE[:ENHANCED[:TEXT]] with a 4xx or 5xx code, e.g. 550:5.1.1", s)
+	}
+	e := &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: "Rejected by mailprobe capture (fault injection)"}
+	if len(parts) > 1 && parts[1] != "" {
+		var a, b, c int
+		if n, _ := fmt.Sscanf(parts[1], "%d.%d.%d", &a, &b, &c); n != 3 || a != code/100 || b < 0 || b > 999 || c < 0 || c > 999 {
+			return nil, fmt.Errorf("%q: the enhanced code %q must be CLASS.SUBJECT.DETAIL with the class of %d", s, parts[1], code)
+		}
+		e.EnhancedCode = smtp.EnhancedCode{a, b, c}
+	}
+	if len(parts) > 2 && strings.TrimSpace(parts[2]) != "" {
+		e.Message = strings.TrimSpace(parts[2])
+	}
+	return e, nil
+}
+
+var errDropped = errors.New("connection dropped after DATA (fault injection)")
+
+// copyLimited reads r up to max bytes.
+func copyLimited(r io.Reader, max int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	}
+	return buf.Bytes(), nil
+}

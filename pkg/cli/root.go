@@ -1,0 +1,259 @@
+// Package cli is mailprobe's command line: cobra commands, one file per
+// noun, each turning flags into an engine's Options and the engine's Report
+// into output. It is the only package that prints reports or decides exit
+// codes (ARCHITECTURE.md, habit 1): see Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/iostreams"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/render"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+// Version is set at build time with -ldflags "-X .../pkg/cli.Version=v1.2.3".
+var Version = "dev"
+
+// Env is what every command gets besides its flags: streams, clock and
+// dialer. Tests build one with iostreams.Test and a loopback dialer.
+type Env struct {
+	IO   *iostreams.IOStreams
+	Now  func() time.Time
+	Dial netx.DialFunc // nil = net.Dialer (with --local-addr where a command has it)
+}
+
+// Global holds the flags shared by every check command.
+type Global struct {
+	Format     string
+	FailOn     string
+	Timeout    time.Duration
+	Transcript bool
+	NoColor    bool
+
+	failOn report.Severity
+	format render.Format
+}
+
+// exitError carries an exit code through cobra's error return.
+type exitError struct {
+	code int
+	err  error // printed when non-nil
+}
+
+func (e *exitError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit %d", e.code)
+}
+
+// usageErrorf reports bad flags or arguments: exit 2.
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: report.ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// Main runs mailprobe with args (without the program name) and returns the
+// process exit code. It is the single place where results, usage errors and
+// our own failures become 0/1/2/3 (PRODUCT.md, "Exit codes").
+func Main(args []string, env *Env) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRootCmd(env)
+	root.SetArgs(args)
+	root.SetIn(env.IO.In)
+	root.SetOut(env.IO.Out)
+	root.SetErr(env.IO.ErrOut)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return report.ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %v\n", ee.err)
+			if ee.code == report.ExitUsage {
+				fmt.Fprintln(env.IO.ErrOut, "Run 'mailprobe --help' for usage.")
+			}
+		}
+		return ee.code
+	}
+	// Anything cobra returns itself is a usage problem: unknown command,
+	// unknown flag, wrong number of arguments, a flag value of the wrong
+	// type.
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %v\nRun 'mailprobe --help' for usage.\n", err)
+	return report.ExitUsage
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mailprobe",
+		Short: "Tell exactly why mail does not arrive, or is not safe",
+		Long: `mailprobe diagnoses mail: SMTP dialogues, DNS mail authentication, TLS and
+login audits of SMTP/IMAP/POP3 ports, and an end-to-end password-reset email test.
+
+Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
+3 incomplete (a stage could not be run).`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: report.ExitUsage, err: err}
+	})
+	root.AddCommand(newSMTPCmd(env), newExplainCmd(env))
+	for _, add := range extraCommands {
+		root.AddCommand(add(env))
+	}
+	return root
+}
+
+// extraCommands lets each noun file register itself without editing this
+// file (dns.go, tls.go, imap.go, reset.go, capture.go...): the list is
+// built at init and only read afterwards.
+var extraCommands []func(*Env) *cobra.Command
+
+func register(f func(*Env) *cobra.Command) { extraCommands = append(extraCommands, f) }
+
+// addGlobalFlags adds the output and exit-code flags every check command has.
+func addGlobalFlags(c *cobra.Command, g *Global) {
+	f := c.Flags()
+	f.StringVar(&g.Format, "format", "text", "output format: text, json, junit or sarif")
+	f.StringVar(&g.FailOn, "fail-on", "fail", "lowest severity that makes the exit code 1: info, warn or fail")
+	f.DurationVar(&g.Timeout, "timeout", 0, "overall deadline for the whole run (0: only the per-stage deadlines)")
+	f.BoolVarP(&g.Transcript, "transcript", "v", false, "print the protocol transcript (credentials are always redacted)")
+	f.BoolVar(&g.NoColor, "no-color", false, "never style the output (NO_COLOR is honoured too)")
+}
+
+// validate parses the global flags; call it first in RunE.
+func (g *Global) validate() error {
+	f, err := render.ParseFormat(g.Format)
+	if err != nil {
+		return usageErrorf("--format: %v", err)
+	}
+	g.format = f
+	s, err := report.ParseSeverity(g.FailOn)
+	if err != nil || s == report.Pass {
+		return usageErrorf("--fail-on must be info, warn or fail, not %q", g.FailOn)
+	}
+	g.failOn = s
+	if g.Timeout < 0 {
+		return usageErrorf("--timeout must not be negative")
+	}
+	return nil
+}
+
+// context applies --timeout to ctx.
+func (g *Global) context(ctx context.Context) (context.Context, context.CancelFunc) {
+	if g.Timeout > 0 {
+		return context.WithTimeout(ctx, g.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// emit renders r and returns the exit error for its verdict.
+func (g *Global) emit(env *Env, r *report.Report) error {
+	r.Version = Version
+	o := render.Options{
+		Format:     g.format,
+		Color:      !g.NoColor && env.IO.ColorEnabled(),
+		Width:      env.IO.Width,
+		Transcript: g.Transcript,
+		Version:    Version,
+	}
+	if err := render.Render(env.IO.Out, r, o); err != nil {
+		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
+	}
+	if code := r.ExitCode(g.failOn); code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// warnf prints a warning on stderr.
+func warnf(env *Env, format string, args ...any) {
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe: warning: "+format+"\n", args...)
+}
+
+// Credentials are a user name and a password taken from an environment
+// variable, a file or a prompt, never echoed or stored in any output.
+type credFlags struct {
+	User         string
+	PasswordEnv  string
+	PasswordFile string
+	Password     string
+}
+
+func addCredFlags(c *cobra.Command, cf *credFlags) {
+	f := c.Flags()
+	f.StringVarP(&cf.User, "user", "u", "", "user name for AUTH/LOGIN (the password is prompted for unless --password-env or --password-file)")
+	f.StringVar(&cf.PasswordEnv, "password-env", "", "read the password from this environment variable")
+	f.StringVar(&cf.PasswordFile, "password-file", "", "read the password from the first line of this file")
+	f.StringVar(&cf.Password, "password", "", "the password itself (visible to other users in ps; prefer --password-env)")
+}
+
+// resolve returns the password for cf.User, or "" when no user was given.
+func (cf *credFlags) resolve(env *Env) (string, error) {
+	n := 0
+	for _, s := range []string{cf.PasswordEnv, cf.PasswordFile, cf.Password} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", usageErrorf("give only one of --password-env, --password-file and --password")
+	}
+	if cf.User == "" {
+		if n > 0 {
+			return "", usageErrorf("a password was given without --user")
+		}
+		return "", nil
+	}
+	switch {
+	case cf.PasswordEnv != "":
+		v := env.IO.Getenv(cf.PasswordEnv)
+		if v == "" {
+			return "", usageErrorf("--password-env %s: the variable is empty or not set", cf.PasswordEnv)
+		}
+		return v, nil
+	case cf.PasswordFile != "":
+		b, err := os.ReadFile(cf.PasswordFile)
+		if err != nil {
+			// The error names the file, never its contents.
+			return "", usageErrorf("--password-file: %v", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		line = strings.TrimRight(line, "\r")
+		if line == "" {
+			return "", usageErrorf("--password-file %s: the first line is empty", cf.PasswordFile)
+		}
+		return line, nil
+	case cf.Password != "":
+		warnf(env, "--password is visible in the process list and shell history; prefer --password-env or --password-file")
+		return cf.Password, nil
+	}
+	if !env.IO.StdinTTY {
+		return "", usageErrorf("--user %s needs a password: use --password-env VAR or --password-file FILE (no terminal to prompt on)", cf.User)
+	}
+	fmt.Fprintf(env.IO.ErrOut, "Password for %s: ", cf.User)
+	b, err := env.IO.ReadPassword()
+	fmt.Fprintln(env.IO.ErrOut)
+	if err != nil {
+		return "", usageErrorf("reading the password: %v", err)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
+)
+
+func init() { smtpSubcommands = append(smtpSubcommands, newSMTPSendCmd) }
+
+type smtpSendOptions struct {
+	smtpCheckOptions
+	To         []string
+	Subject    string
+	Body       string
+	BodyFile   string
+	Headers    []string
+	Attach     []string
+	EML        string
+	TLSMode    string
+	DKIMKey    string
+	DKIMSel    string
+	DKIMDomain string
+	PrintOnly  bool
+}
+
+func newSMTPSendCmd(env *Env) *cobra.Command {
+	o := &smtpSendOptions{}
+	c := &cobra.Command{
+		Use:   "send HOST[:PORT]",
+		Short: "Send a message stage by stage, like swaks, with every reply explained",
+		Example: `  mailprobe smtp send smtp.example.com:587 --user me@example.com --password-env SMTP_PASSWORD \
+      --from me@example.com --to you@example.org --subject "hello" --body "test"
+  mailprobe smtp send mx.example.org --from me@example.com --to you@example.org --eml message.eml
+  mailprobe smtp send smtp.example.com:465 --tls-mode implicit --user me --password-file ~/.smtp-pass \
+      --from me@example.com --to you@example.org --attach report.pdf`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Target = args[0]
+			if len(o.To) == 0 || o.MailFrom == "" {
+				return usageErrorf("--from and --to are required")
+			}
+			switch o.TLSMode {
+			case "starttls":
+			case "required":
+			case "implicit":
+				o.ImplicitTLS = true
+			case "none":
+				o.NoSTARTTLS = true
+			default:
+				return usageErrorf("--tls-mode must be none, starttls, required or implicit, not %q", o.TLSMode)
+			}
+			o.RcptTo = o.To
+			opts, err := o.smtpCheckOptions.engineOptions(env)
+			if err != nil {
+				return err
+			}
+			opts.RequireTLS = o.TLSMode == "required" || o.TLSMode == "implicit"
+			if opts.Message, err = o.message(opts); err != nil {
+				return err
+			}
+			if o.PrintOnly {
+				_, err := env.IO.Out.Write(opts.Message)
+				return err
+			}
+			ctx, cancel := o.Global.context(cmd.Context())
+			defer cancel()
+			rep, err := smtpprobe.Check(ctx, opts)
+			if err != nil {
+				return &exitError{code: report.ExitIncomplete, err: err}
+			}
+			return o.Global.emit(env, rep)
+		},
+	}
+	addGlobalFlags(c, &o.Global)
+	addTLSFlags(c, &o.tlsFlags)
+	addCredFlags(c, &o.credFlags)
+	f := c.Flags()
+	f.StringVar(&o.MailFrom, "from", "", "sender address (header From and envelope MAIL FROM)")
+	f.StringSliceVar(&o.To, "to", nil, "recipient address (repeatable)")
+	f.StringVar(&o.Subject, "subject", "mailprobe test", "subject")
+	f.StringVar(&o.Body, "body", "This is a test message sent by mailprobe.\n", "message body text")
+	f.StringVar(&o.BodyFile, "body-file", "", "read the body from this file")
+	f.StringArrayVar(&o.Headers, "header", nil, "extra header \"Name: value\" (repeatable)")
+	f.StringArrayVar(&o.Attach, "attach", nil, "attach this file (repeatable)")
+	f.StringVar(&o.EML, "eml", "", "send this raw RFC 5322 message file as is (headers and body)")
+	f.StringVar(&o.TLSMode, "tls-mode", "starttls", "none, starttls (when offered), required (STARTTLS or fail) or implicit (port 465)")
+	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
+	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
+	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
+	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
+	f.StringVar(&o.DKIMKey, "dkim-key", "", "PEM private key to DKIM-sign the message with")
+	f.StringVar(&o.DKIMSel, "dkim-selector", "", "DKIM selector (s=)")
+	f.StringVar(&o.DKIMDomain, "dkim-domain", "", "DKIM signing domain (d=; default: the From domain)")
+	f.BoolVar(&o.PrintOnly, "print", false, "print the message that would be sent and exit")
+	return c
+}
+
+func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
+	var msg []byte
+	if o.EML != "" {
+		b, err := os.ReadFile(o.EML)
+		if err != nil {
+			return nil, usageErrorf("--eml: %v", err)
+		}
+		msg = b
+	} else {
+		body := o.Body
+		if o.BodyFile != "" {
+			b, err := os.ReadFile(o.BodyFile)
+			if err != nil {
+				return nil, usageErrorf("--body-file: %v", err)
+			}
+			body = string(b)
+		}
+		sm := smtpprobe.SimpleMessage{From: o.MailFrom, To: o.To, Subject: o.Subject, Body: body, Headers: o.Headers, HeloDomain: opts.Helo}
+		for _, p := range o.Attach {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, usageErrorf("--attach: %v", err)
+			}
+			sm.Attachments = append(sm.Attachments, smtpprobe.Attachment{Name: p, Data: b})
+		}
+		var err error
+		if msg, err = smtpprobe.Compose(sm); err != nil {
+			return nil, usageErrorf("%v", err)
+		}
+	}
+	if o.DKIMKey != "" || o.DKIMSel != "" {
+		if o.DKIMKey == "" || o.DKIMSel == "" {
+			return nil, usageErrorf("--dkim-key and --dkim-selector go together")
+		}
+		signer, err := loadDKIMSigner(o.DKIMKey)
+		if err != nil {
+			return nil, usageErrorf("--dkim-key: %v", err)
+		}
+		domain := o.DKIMDomain
+		if domain == "" {
+			a := addrOnly(o.MailFrom)
+			domain = a[strings.LastIndexByte(a, '@')+1:]
+		}
+		if msg, err = dkimSignFunc(domain, o.DKIMSel, signer)(msg); err != nil {
+			return nil, usageErrorf("DKIM signing: %v", err)
+		}
+	}
+	return msg, nil
+}

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"crypto/x509"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
+)
+
+func newSMTPCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "smtp",
+		Short: "Check, script and talk to SMTP servers",
+	}
+	c.AddCommand(newSMTPCheckCmd(env))
+	for _, add := range smtpSubcommands {
+		c.AddCommand(add(env))
+	}
+	return c
+}
+
+// smtpSubcommands lets script.go, send.go and shell.go add themselves.
+var smtpSubcommands []func(*Env) *cobra.Command
+
+// tlsFlags are the certificate flags shared by every command that speaks TLS.
+type tlsFlags struct {
+	ServerName string
+	CAFile     string
+	Insecure   bool
+}
+
+func addTLSFlags(c *cobra.Command, tf *tlsFlags) {
+	f := c.Flags()
+	f.StringVar(&tf.ServerName, "servername", "", "name to expect in the certificate and send as SNI (default: the host)")
+	f.StringVar(&tf.CAFile, "ca-file", "", "PEM file of CA certificates to trust instead of the system roots")
+	f.BoolVar(&tf.Insecure, "insecure", false, "do not require a trusted certificate (the report says so)")
+}
+
+// pool loads --ca-file.
+func (tf *tlsFlags) pool() (*x509.CertPool, error) {
+	if tf.CAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(tf.CAFile)
+	if err != nil {
+		return nil, usageErrorf("--ca-file: %v", err)
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		return nil, usageErrorf("--ca-file %s: no PEM certificates in it", tf.CAFile)
+	}
+	return p, nil
+}
+
+type smtpCheckOptions struct {
+	Global
+	tlsFlags
+	credFlags
+	Target             string
+	ImplicitTLS        bool
+	NoSTARTTLS         bool
+	AllowNoTLS         bool
+	Role               string
+	Helo               string
+	AuthMech           string
+	AllowPlaintextAuth bool
+	MailFrom           string
+	RcptTo             []string
+	ProbeVRFY          bool
+	LocalAddr          string
+}
+
+func newSMTPCheckCmd(env *Env) *cobra.Command {
+	o := &smtpCheckOptions{}
+	c := &cobra.Command{
+		Use:   "check HOST[:PORT]",
+		Short: "Check an SMTP server stage by stage: connect, banner, EHLO, STARTTLS, certificate, AUTH, MAIL/RCPT",
+		Long: `Check an SMTP server stage by stage and explain every problem found.
+
+The port decides how strict the check is: 25 is an MX (TLS opportunistic),
+587 is submission (STARTTLS required before AUTH), 465 is implicit TLS.
+Credentials are sent only over a trusted TLS connection.`,
+		Example: `  mailprobe smtp check mx.example.com
+  mailprobe smtp check smtp.example.com:587 --user me@example.com --password-env SMTP_PASSWORD
+  mailprobe smtp check smtp.example.com:465 --format json
+  mailprobe smtp check mx.example.com --mail-from probe@example.net --rcpt-to someone@example.org`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Target = args[0]
+			opts, err := o.engineOptions(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := o.Global.context(cmd.Context())
+			defer cancel()
+			rep, err := smtpprobe.Check(ctx, opts)
+			if err != nil {
+				return &exitError{code: report.ExitIncomplete, err: err}
+			}
+			if o.Insecure {
+				rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
+			}
+			return o.Global.emit(env, rep)
+		},
+	}
+	addGlobalFlags(c, &o.Global)
+	addTLSFlags(c, &o.tlsFlags)
+	addCredFlags(c, &o.credFlags)
+	f := c.Flags()
+	f.BoolVar(&o.ImplicitTLS, "tls", false, "implicit TLS before the greeting (default on port 465)")
+	f.BoolVar(&o.NoSTARTTLS, "no-starttls", false, "do not upgrade with STARTTLS even when offered")
+	f.BoolVar(&o.AllowNoTLS, "allow-no-tls", false, "a missing STARTTLS on submission is a warning, not a failure")
+	f.StringVar(&o.Role, "role", "", "what the port is for: mx or submission (default: from the port)")
+	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO (default: this machine's name if it is fully qualified)")
+	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
+	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
+	f.StringVar(&o.MailFrom, "mail-from", "", "probe MAIL FROM with this address (ended by RSET; never sends DATA)")
+	f.StringSliceVar(&o.RcptTo, "rcpt-to", nil, "probe RCPT TO with this address (repeatable); a foreign domain tests relaying")
+	f.BoolVar(&o.ProbeVRFY, "probe-vrfy", false, "test whether VRFY and EXPN disclose addresses")
+	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
+	return c
+}
+
+func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
+	var opts smtpprobe.Options
+	if err := o.Global.validate(); err != nil {
+		return opts, err
+	}
+	host, port, err := netx.SplitHostPort(o.Target, 25)
+	if err != nil {
+		return opts, usageErrorf("%v", err)
+	}
+	var role smtpprobe.Role
+	switch strings.ToLower(o.Role) {
+	case "":
+	case "mx":
+		role = smtpprobe.RoleMX
+	case "submission":
+		role = smtpprobe.RoleSubmission
+		if o.ImplicitTLS {
+			role = smtpprobe.RoleSubmissions
+		}
+	default:
+		return opts, usageErrorf("--role must be mx or submission, not %q", o.Role)
+	}
+	if o.ImplicitTLS && o.NoSTARTTLS {
+		return opts, usageErrorf("--tls and --no-starttls cannot be combined")
+	}
+	if len(o.RcptTo) > 0 && o.MailFrom == "" {
+		o.MailFrom = "" // the null reverse-path is a valid probe sender (RFC 5321 §4.5.5)
+	}
+	pool, err := o.tlsFlags.pool()
+	if err != nil {
+		return opts, err
+	}
+	password, err := o.credFlags.resolve(env)
+	if err != nil {
+		return opts, err
+	}
+	dial := env.Dial
+	if dial == nil || o.LocalAddr != "" {
+		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
+			return opts, usageErrorf("%v", err)
+		}
+	}
+	timeouts := netx.Timeouts{Total: o.Global.Timeout}
+	opts = smtpprobe.Options{
+		Host: host, Port: port, Role: role,
+		ImplicitTLS: o.ImplicitTLS, NoSTARTTLS: o.NoSTARTTLS, AllowNoTLS: o.AllowNoTLS,
+		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
+		Helo: heloName(o.Helo),
+		User: o.User, Password: password, AuthMech: o.AuthMech, AllowPlaintextAuth: o.AllowPlaintextAuth,
+		MailFrom: o.MailFrom, RcptTo: o.RcptTo, ProbeVRFY: o.ProbeVRFY,
+		Dial: dial, Timeouts: timeouts, Now: env.Now,
+	}
+	if o.MailFrom != "" && len(o.RcptTo) == 0 {
+		return opts, usageErrorf("--mail-from needs at least one --rcpt-to")
+	}
+	return opts, nil
+}
+
+// heloName picks the EHLO name: the flag, else this machine's name when it
+// is fully qualified (servers check it, RFC 5321 §4.1.4), else a name that
+// is clearly not real.
+func heloName(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if h, err := os.Hostname(); err == nil && strings.Contains(h, ".") && !strings.HasSuffix(h, ".local") {
+		return h
+	}
+	return "mailprobe.invalid"
+}

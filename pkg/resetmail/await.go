@@ -1,0 +1,361 @@
+package resetmail
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
+)
+
+// IMAPOptions say how to reach the recipient's mailbox.
+type IMAPOptions struct {
+	Host string
+	Port int // default 993 (implicit TLS); 143 uses STARTTLS
+	// TLS: "implicit", "starttls" or "none"; "" picks by port.
+	TLS                string
+	User, Password     string
+	ServerName         string
+	RootCAs            *x509.CertPool
+	Insecure           bool
+	AllowPlaintextAuth bool
+	Dial               netx.DialFunc
+	Timeouts           netx.Timeouts
+}
+
+// Mailbox is a logged-in IMAP session, recorded into the run's transcript.
+type Mailbox struct {
+	c   *imapclient.Client
+	rec *transcript.Recorder
+	raw net.Conn
+	tls *tls.ConnectionState
+	// idle is true when the server offers IDLE (RFC 2177), so waiting can
+	// be pushed instead of polled.
+	idle bool
+	// exists receives a value when the server announces new messages.
+	exists chan struct{}
+}
+
+// ErrPlaintextRefused is returned when the mailbox would need a password
+// sent without TLS and the user did not allow it.
+var ErrPlaintextRefused = fmt.Errorf("refusing to send the IMAP password without TLS (use --imap-allow-plaintext-auth to allow)")
+
+// imapTLSMode resolves the TLS mode from the port when not given.
+func imapTLSMode(o IMAPOptions) string {
+	if o.TLS != "" {
+		return o.TLS
+	}
+	if o.Port == 143 {
+		return "starttls"
+	}
+	return "implicit"
+}
+
+// DialMailbox connects, upgrades to TLS and greets. It does not log in.
+// The STARTTLS upgrade is done here rather than by imapclient so that the
+// transcript records the plaintext inside TLS, not the ciphertext.
+func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (*Mailbox, error) {
+	t := o.Timeouts.WithDefaults()
+	if o.Port == 0 {
+		o.Port = 993
+	}
+	dial := o.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	cctx, cancel := context.WithTimeout(ctx, t.Connect)
+	raw, err := dial(cctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %s", addr, netx.Describe(err, t.Connect))
+	}
+	rec.Event("imap: connected to %s", raw.RemoteAddr())
+	m := &Mailbox{rec: rec, raw: raw, exists: make(chan struct{}, 1)}
+	_ = raw.SetDeadline(time.Now().Add(t.Banner + t.TLS))
+	cfg := &tls.Config{ServerName: o.ServerName, RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // --insecure is the user's explicit choice
+	if cfg.ServerName == "" {
+		cfg.ServerName = o.Host
+	}
+	var conn net.Conn
+	mode := imapTLSMode(o)
+	switch mode {
+	case "implicit":
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		st := tc.ConnectionState()
+		m.tls = &st
+		conn = rec.Wrap(tc, true)
+	case "starttls":
+		pc := rec.Wrap(raw, false)
+		br := bufio.NewReader(pc)
+		greeting, err := br.ReadString('\n')
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("IMAP greeting from %s: %s", addr, netx.Describe(err, t.Banner))
+		}
+		if !strings.HasPrefix(greeting, "* OK") {
+			raw.Close()
+			return nil, fmt.Errorf("IMAP greeting from %s: %s", addr, strings.TrimSpace(greeting))
+		}
+		if _, err := io.WriteString(pc, "S0 STARTTLS\r\n"); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				raw.Close()
+				return nil, fmt.Errorf("IMAP STARTTLS: %s", netx.Describe(err, t.Command))
+			}
+			if strings.HasPrefix(line, "S0 ") {
+				if !strings.HasPrefix(strings.ToUpper(line), "S0 OK") {
+					raw.Close()
+					return nil, fmt.Errorf("IMAP STARTTLS refused: %s", strings.TrimSpace(line))
+				}
+				break
+			}
+		}
+		if br.Buffered() > 0 {
+			// RFC 9051 §11.1: nothing may follow the OK before the
+			// handshake; such bytes could have been injected.
+			raw.Close()
+			return nil, fmt.Errorf("IMAP server sent %d bytes after STARTTLS OK before the TLS handshake", br.Buffered())
+		}
+		pc.Pause()
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		st := tc.ConnectionState()
+		m.tls = &st
+		// imapclient expects a greeting first; after STARTTLS the server
+		// sends none, so feed it the one already received (not recorded
+		// twice: it is outside the recording conn).
+		wc := rec.Wrap(tc, true)
+		conn = prefixConn{Conn: wc, r: io.MultiReader(strings.NewReader(greeting), wc)}
+	case "none":
+		if !o.AllowPlaintextAuth {
+			raw.Close()
+			return nil, ErrPlaintextRefused
+		}
+		conn = rec.Wrap(raw, false)
+	default:
+		raw.Close()
+		return nil, fmt.Errorf("unknown IMAP TLS mode %q", mode)
+	}
+	if m.tls != nil {
+		rec.Event("imap: TLS established: %s, %s", tls.VersionName(m.tls.Version), tls.CipherSuiteName(m.tls.CipherSuite))
+	}
+	m.c = imapclient.New(conn, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					select {
+					case m.exists <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	})
+	if err := m.c.WaitGreeting(); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("IMAP greeting from %s: %v", addr, err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return m, nil
+}
+
+// prefixConn reads from r (a replayed greeting, then the connection).
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (p prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// Login authenticates; the password is registered as a secret first.
+func (m *Mailbox) Login(ctx context.Context, user, password string, timeout time.Duration) error {
+	m.rec.AddSecret(password)
+	if err := m.run(ctx, timeout, func() error { return m.c.Login(user, password).Wait() }); err != nil {
+		return err
+	}
+	caps := m.c.Caps()
+	m.idle = caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2)
+	return nil
+}
+
+// run executes op with a deadline on the connection: imapclient's own
+// timeouts are 30 s per response and 5 min per literal.
+func (m *Mailbox) run(ctx context.Context, timeout time.Duration, op func() error) error {
+	dl := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = m.raw.SetDeadline(dl)
+	defer m.raw.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { _ = m.raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	return op()
+}
+
+// Close logs out (best effort) and closes.
+func (m *Mailbox) Close() {
+	if m.c == nil {
+		m.raw.Close()
+		return
+	}
+	_ = m.raw.SetDeadline(time.Now().Add(2 * time.Second))
+	_ = m.c.Logout().Wait()
+	m.c.Close()
+	m.rec.Event("imap: connection closed")
+}
+
+// Folders returns the folders to search: INBOX first, then the junk
+// folders (by the \Junk special-use attribute of RFC 6154, else by the
+// names providers use).
+func (m *Mailbox) Folders(ctx context.Context, timeout time.Duration) ([]string, error) {
+	var list []*imap.ListData
+	err := m.run(ctx, timeout, func() error {
+		var err error
+		list, err = m.c.List("", "*", nil).Collect()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []string{"INBOX"}
+	for _, l := range list {
+		if isJunk(l) {
+			out = append(out, l.Mailbox)
+		}
+	}
+	return out, nil
+}
+
+var junkNames = map[string]bool{"junk": true, "spam": true, "junk e-mail": true, "junk email": true, "bulk mail": true, "[gmail]/spam": true, "inbox.junk": true, "inbox.spam": true, "inbox/junk": true}
+
+func isJunk(l *imap.ListData) bool {
+	for _, a := range l.Attrs {
+		if a == imap.MailboxAttrJunk {
+			return true
+		}
+	}
+	return junkNames[strings.ToLower(l.Mailbox)]
+}
+
+// IsJunkFolder reports whether name is INBOX's opposite.
+func IsJunkFolder(name string) bool { return !strings.EqualFold(name, "INBOX") }
+
+// Found is a message located in the mailbox.
+type Found struct {
+	Folder string
+	UID    imap.UID
+	Raw    []byte
+}
+
+// Find searches folders for the Message-ID once.
+func (m *Mailbox) Find(ctx context.Context, folders []string, messageID string, timeout time.Duration) (*Found, error) {
+	for _, f := range folders {
+		var uids []imap.UID
+		err := m.run(ctx, timeout, func() error {
+			if _, err := m.c.Select(f, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+				return err
+			}
+			data, err := m.c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: messageID}}}, nil).Wait()
+			if err != nil {
+				return err
+			}
+			uids = data.AllUIDs()
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("searching %s: %w", f, err)
+		}
+		if len(uids) == 0 {
+			continue
+		}
+		var raw []byte
+		err = m.run(ctx, timeout, func() error {
+			section := &imap.FetchItemBodySection{Peek: true}
+			msgs, err := m.c.Fetch(imap.UIDSetNum(uids[0]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+			if err != nil {
+				return err
+			}
+			if len(msgs) == 0 {
+				return fmt.Errorf("message UID %d vanished before it could be fetched", uids[0])
+			}
+			raw = msgs[0].FindBodySection(section)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("fetching from %s: %w", f, err)
+		}
+		return &Found{Folder: f, UID: uids[0], Raw: raw}, nil
+	}
+	return nil, nil
+}
+
+// WaitNew blocks until the server announces a change (IDLE) or d passes.
+// Without IDLE it simply sleeps: polling is the fallback RFC 2177 exists
+// to replace.
+func (m *Mailbox) WaitNew(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	if !m.idle {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		return
+	}
+	if _, err := m.c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return
+	}
+	idle, err := m.c.Idle()
+	if err != nil {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-m.exists:
+	}
+	_ = idle.Close()
+	_ = idle.Wait()
+}
+
+// Delete removes the test message (--cleanup).
+func (m *Mailbox) Delete(ctx context.Context, f *Found, timeout time.Duration) error {
+	return m.run(ctx, timeout, func() error {
+		if _, err := m.c.Select(f.Folder, nil).Wait(); err != nil {
+			return err
+		}
+		if err := m.c.Store(imap.UIDSetNum(f.UID), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		if m.c.Caps().Has(imap.CapUIDPlus) {
+			return m.c.UIDExpunge(imap.UIDSetNum(f.UID)).Close()
+		}
+		return m.c.Expunge().Close()
+	})
+}
+
+// TLS is the connection state, nil without TLS.
+func (m *Mailbox) TLS() *tls.ConnectionState { return m.tls }

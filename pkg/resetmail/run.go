@@ -1,0 +1,347 @@
+package resetmail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
+)
+
+func init() {
+	report.Register(
+		report.Code{Code: "reset.compose.ok", Severity: report.Pass, Title: "Reset email composed"},
+		report.Code{Code: "reset.mx.lookup-failed", Severity: report.Fail, Title: "Recipient domain has no usable MX",
+			Fix: "The recipient's domain must publish MX records (or an A record) for mail to reach it.", Refs: []string{"RFC 5321 §5.1"}},
+		report.Code{Code: "reset.imap.connect-failed", Severity: report.Fail, Title: "Cannot reach the recipient's IMAP server",
+			Fix: "Check --imap HOST:PORT (993 for implicit TLS, 143 for STARTTLS) and the certificate (--imap-ca-file).", Refs: []string{"RFC 9051", "RFC 8314"}},
+		report.Code{Code: "reset.imap.login-failed", Severity: report.Fail, Title: "IMAP login failed",
+			Fix: "Check the mailbox user and password (--imap-user, --imap-password-env); some providers need an app password for IMAP.", Refs: []string{"RFC 9051 §6.2.3"}},
+		report.Code{Code: "reset.wait.timeout", Severity: report.Fail, Title: "The email never arrived",
+			Fix: "The server accepted the message but it did not reach the mailbox in time: look for it in the provider's quarantine, check the server's log for the queue id, and run `mailprobe dns` on the sender's domain (SPF, DKIM, DMARC failures often make providers drop mail silently).", Refs: nil},
+		report.Code{Code: "reset.delivery.inbox", Severity: report.Pass, Title: "Delivered to the inbox"},
+		report.Code{Code: "reset.delivery.junk", Severity: report.Fail, Title: "Delivered to the junk folder",
+			Fix: "Users will not see it. Fix the authentication results below first (SPF, DKIM and DMARC must pass and align with the From domain), then content: a plain text part, no URL shorteners, a From address people recognise.", Refs: []string{"RFC 7489"}},
+		report.Code{Code: "reset.delivery.latency", Severity: report.Info, Title: "Delivery latency"},
+		report.Code{Code: "reset.delivery.slow", Severity: report.Warn, Title: "Delivery was slow",
+			Fix: "Reset links are used within a minute; slow delivery means greylisting, a queue backlog or retries at the sending server. Check its log for the queue id.", Refs: nil},
+		report.Code{Code: "reset.authres.pass", Severity: report.Pass, Title: "Authentication checks passed at the receiver"},
+		report.Code{Code: "reset.authres.spf", Severity: report.Fail, Title: "SPF did not pass at the receiver",
+			Fix: "Add the sending server's IP (or its provider's include) to the SPF record of the envelope sender's domain; run `mailprobe spf DOMAIN --ip IP`.", Refs: []string{"RFC 7208"}},
+		report.Code{Code: "reset.authres.dkim", Severity: report.Fail, Title: "DKIM did not pass at the receiver",
+			Fix: "Sign outgoing mail with a key published at SELECTOR._domainkey.DOMAIN (`mailprobe dkim check DOMAIN --selector S`).", Refs: []string{"RFC 6376"}},
+		report.Code{Code: "reset.authres.dmarc", Severity: report.Fail, Title: "DMARC did not pass at the receiver",
+			Fix: "DMARC needs SPF or DKIM to pass for a domain aligned with the From header; sign with d= your From domain.", Refs: []string{"RFC 7489 §3.1"}},
+		report.Code{Code: "reset.authres.missing", Severity: report.Info, Title: "No authentication results in the received message",
+			Fix: "The receiving server added no Authentication-Results header, so mailprobe cannot tell whether SPF, DKIM and DMARC passed.", Refs: []string{"RFC 8601"}},
+		report.Code{Code: "reset.token.intact", Severity: report.Pass, Title: "Reset token arrived intact"},
+		report.Code{Code: "reset.token.changed", Severity: report.Fail, Title: "Reset token did not arrive intact",
+			Fix: "Something between sender and inbox changed the message body: a link tracker, a security gateway rewriting URLs, or broken quoted-printable handling. Users would get an invalid link.", Refs: []string{"RFC 2045 §6.7"}},
+		report.Code{Code: "reset.cleanup.ok", Severity: report.Pass, Title: "Test message deleted"},
+		report.Code{Code: "reset.cleanup.failed", Severity: report.Warn, Title: "Test message could not be deleted",
+			Fix: "Delete it by hand; see the detail for the server's answer.", Refs: nil},
+	)
+}
+
+// Options of a reset-email run.
+type Options struct {
+	Compose ComposeOptions
+	// SMTP is the sending server and how to talk to it; Host "mx" means
+	// deliver straight to the recipient domain's MX hosts in preference
+	// order, like a mail server would.
+	SMTP smtpprobe.Options
+	// IMAP, when Host is set, is where the recipient's mailbox is read.
+	IMAP    IMAPOptions
+	Wait    time.Duration // how long to wait for the message; default 60s
+	Cleanup bool
+	// SlowAfter turns the latency info into a warning; default 30s.
+	SlowAfter time.Duration
+	LookupMX  func(ctx context.Context, domain string) ([]*net.MX, error)
+	Now       func() time.Time
+}
+
+// Run composes, sends and (with IMAP) awaits the reset email.
+func Run(ctx context.Context, o Options) (*report.Report, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Wait <= 0 {
+		o.Wait = 60 * time.Second
+	}
+	if o.SlowAfter <= 0 {
+		o.SlowAfter = 30 * time.Second
+	}
+	o.Compose.Now = o.Now
+	o.SMTP.Now = o.Now
+	rec := transcript.New(o.Now)
+	target := o.SMTP.Host
+	if o.SMTP.Port != 0 {
+		target = net.JoinHostPort(o.SMTP.Host, strconv.Itoa(o.SMTP.Port))
+	}
+	rep := report.NewReport("reset send", target, rec.Start())
+	defer func() {
+		rep.Transcript = rec.Entries()
+		rep.Duration = o.Now().Sub(rep.StartedAt)
+		rep.SortFindings()
+	}()
+
+	// compose
+	start := o.Now()
+	msg, err := Compose(o.Compose)
+	if err != nil {
+		return nil, err // bad From/To/template: the user's input, reported as usage
+	}
+	rep.AddStage(report.Stage{Name: "compose", Status: report.StatusOK, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start),
+		Summary: fmt.Sprintf("%q to %s, %d bytes, Message-ID <%s>", msg.Subject, msg.To, len(msg.Data), msg.MessageID)})
+	rep.SetFact("message_id", msg.MessageID)
+	rep.SetFact("subject", msg.Subject)
+	if msg.Link != "" {
+		rep.SetFact("reset_link", msg.Link)
+	} else {
+		rep.SetFact("reset_code", msg.Code)
+	}
+	rep.Add(report.Newf("reset.compose.ok", "compose", "multipart/alternative (text and HTML), %d bytes.", len(msg.Data)))
+	rep.Add(composedFindings(msg)...)
+
+	// send
+	so := o.SMTP
+	so.Message = msg.Data
+	so.RcptTo = []string{msg.To}
+	if so.MailFrom == "" {
+		so.MailFrom = msg.From
+	}
+	sent := false
+	sendStart := o.Now()
+	if strings.EqualFold(so.Host, "mx") {
+		sent = sendViaMX(ctx, o, so, msg.To, rep, rec)
+	} else {
+		sent = smtpprobe.Run(ctx, so, rep, rec)
+	}
+	if !sent {
+		return rep, nil
+	}
+	if o.IMAP.Host == "" {
+		return rep, nil
+	}
+	awaitMessage(ctx, o, msg, sendStart, rep, rec)
+	return rep, nil
+}
+
+// sendViaMX tries each MX of the recipient's domain in preference order
+// (RFC 5321 §5.1) until one completes the dialogue or refuses the message
+// for good.
+func sendViaMX(ctx context.Context, o Options, so smtpprobe.Options, to string, rep *report.Report, rec *transcript.Recorder) bool {
+	domain := to[strings.LastIndexByte(to, '@')+1:]
+	start := o.Now()
+	lookup := o.LookupMX
+	if lookup == nil {
+		lookup = net.DefaultResolver.LookupMX
+	}
+	lctx, cancel := context.WithTimeout(ctx, so.Timeouts.WithDefaults().DNS)
+	mxs, err := lookup(lctx, domain)
+	cancel()
+	if err != nil || len(mxs) == 0 {
+		if err == nil {
+			err = errors.New("no MX records")
+		}
+		rep.AddStage(report.Stage{Name: "mx", Status: report.StatusError, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: err.Error()})
+		rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "MX lookup for %s: %v.", domain, err))
+		return false
+	}
+	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+	var names []string
+	for _, mx := range mxs {
+		names = append(names, fmt.Sprintf("%d %s", mx.Pref, strings.TrimSuffix(mx.Host, ".")))
+	}
+	rep.AddStage(report.Stage{Name: "mx", Status: report.StatusOK, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: strings.Join(names, ", ")})
+	for i, mx := range mxs {
+		host := strings.TrimSuffix(mx.Host, ".")
+		if host == "" {
+			// Null MX (RFC 7505): the domain accepts no mail.
+			rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "%s publishes a null MX: it accepts no mail (RFC 7505).", domain))
+			return false
+		}
+		so.Host, so.Port, so.ServerName = host, 25, host
+		before := len(rep.Stages)
+		if smtpprobe.Run(ctx, so, rep, rec) {
+			return true
+		}
+		// Try the next MX only when this one could not be reached; a
+		// server that answered and refused has spoken for the domain.
+		if !connectFailed(rep.Stages[before:]) || i == len(mxs)-1 {
+			return false
+		}
+		rec.Event("MX %s unreachable; trying the next one", host)
+	}
+	return false
+}
+
+func connectFailed(stages []report.Stage) bool {
+	for _, s := range stages {
+		if (s.Name == "connect" || s.Name == "resolve") && s.Status == report.StatusError {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitMessage logs in to the recipient's mailbox and waits for the
+// message by its Message-ID, then judges what arrived.
+func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time, rep *report.Report, rec *transcript.Recorder) {
+	t := o.IMAP.Timeouts.WithDefaults()
+	stage := func(name string, start time.Time, status report.Status, summary string) {
+		rep.AddStage(report.Stage{Name: name, Status: status, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: summary})
+	}
+	start := o.Now()
+	mb, err := DialMailbox(ctx, o.IMAP, rec)
+	if err != nil {
+		status := report.StatusError
+		if errors.Is(err, ErrPlaintextRefused) {
+			status = report.StatusSkipped
+		}
+		stage("imap-connect", start, status, err.Error())
+		rep.Add(report.Newf("reset.imap.connect-failed", "imap-connect", "%v.", err))
+		return
+	}
+	defer mb.Close()
+	summary := net.JoinHostPort(o.IMAP.Host, strconv.Itoa(o.IMAP.Port))
+	if st := mb.TLS(); st != nil {
+		summary += ", TLS"
+	}
+	stage("imap-connect", start, report.StatusOK, summary)
+
+	start = o.Now()
+	if err := mb.Login(ctx, o.IMAP.User, o.IMAP.Password, t.Command); err != nil {
+		stage("imap-login", start, report.StatusFail, err.Error())
+		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "LOGIN as %s: %v.", o.IMAP.User, err))
+		return
+	}
+	stage("imap-login", start, report.StatusOK, "as "+o.IMAP.User)
+
+	start = o.Now()
+	folders, err := mb.Folders(ctx, t.Command)
+	if err != nil {
+		folders = []string{"INBOX"}
+	}
+	deadline := start.Add(o.Wait)
+	var found *Found
+	pause := 250 * time.Millisecond
+	for {
+		found, err = mb.Find(ctx, folders, msg.MessageID, t.Command)
+		if err != nil || found != nil {
+			break
+		}
+		left := deadline.Sub(o.Now())
+		if left <= 0 || ctx.Err() != nil {
+			break
+		}
+		mb.WaitNew(ctx, min(pause, left))
+		pause = min(pause*2, 3*time.Second)
+	}
+	switch {
+	case err != nil:
+		stage("wait", start, report.StatusError, err.Error())
+		rep.Add(report.Newf("reset.wait.timeout", "wait", "Searching the mailbox failed: %v.", err))
+		return
+	case found == nil:
+		stage("wait", start, report.StatusFail, fmt.Sprintf("not found in %s after %s", strings.Join(folders, ", "), o.Wait))
+		rep.Add(report.Newf("reset.wait.timeout", "wait", "Message-ID <%s> was not in %s after %s.", msg.MessageID, strings.Join(folders, ", "), o.Wait))
+		return
+	}
+	latency := o.Now().Sub(sent)
+	stage("wait", start, report.StatusOK, fmt.Sprintf("found in %s after %s", found.Folder, latency.Round(time.Millisecond)))
+	rep.SetFact("folder", found.Folder)
+	rep.SetFact("latency_ms", report.Millis(latency))
+	if latency > o.SlowAfter {
+		rep.Add(report.Newf("reset.delivery.slow", "wait", "The message took %s to arrive.", latency.Round(time.Second)))
+	} else {
+		rep.Add(report.Newf("reset.delivery.latency", "wait", "Arrived %s after it was sent.", latency.Round(time.Millisecond)))
+	}
+	if IsJunkFolder(found.Folder) {
+		rep.Add(report.Newf("reset.delivery.junk", "wait", "The message was delivered to %q.", found.Folder))
+	} else {
+		rep.Add(report.Newf("reset.delivery.inbox", "wait", "Delivered to %s.", found.Folder))
+	}
+
+	start = o.Now()
+	fs := receivedFindings(found.Raw, msg, rep)
+	rep.Add(fs...)
+	worst := report.Pass
+	for _, f := range fs {
+		worst = max(worst, f.Severity)
+	}
+	status := report.StatusOK
+	if worst == report.Fail {
+		status = report.StatusFail
+	}
+	stage("analyze", start, status, fmt.Sprintf("%d bytes received", len(found.Raw)))
+
+	if o.Cleanup {
+		start = o.Now()
+		if err := mb.Delete(ctx, found, t.Command); err != nil {
+			stage("cleanup", start, report.StatusFail, err.Error())
+			rep.Add(report.Newf("reset.cleanup.failed", "cleanup", "Deleting UID %d in %s: %v.", found.UID, found.Folder, err))
+		} else {
+			stage("cleanup", start, report.StatusOK, "deleted")
+			rep.Add(report.Newf("reset.cleanup.ok", "cleanup", "UID %d deleted from %s.", found.UID, found.Folder))
+		}
+	}
+}
+
+// receivedFindings judges the message as it arrived: authentication
+// results and whether the token survived.
+func receivedFindings(raw []byte, msg *Composed, rep *report.Report) []report.Finding {
+	var fs []report.Finding
+	v := ReadAuthVerdict(raw)
+	rep.SetFact("auth_results", v)
+	if len(v.Headers) == 0 {
+		fs = append(fs, report.New("reset.authres.missing", "analyze", "No Authentication-Results, ARC-Authentication-Results or Received-SPF header was found."))
+	} else {
+		ev := strings.Join(v.Headers, "\n")
+		bad := false
+		for _, c := range []struct{ code, name, val, who string }{
+			{"reset.authres.spf", "SPF", v.SPF, v.SPFFrom},
+			{"reset.authres.dkim", "DKIM", v.DKIM, v.DKIMDomain},
+			{"reset.authres.dmarc", "DMARC", v.DMARC, v.DMARCFrom},
+		} {
+			if c.val != "" && c.val != "pass" {
+				bad = true
+				detail := fmt.Sprintf("%s=%s", c.name, c.val)
+				if c.who != "" {
+					detail += " for " + c.who
+				}
+				fs = append(fs, report.Newf(c.code, "analyze", "The receiving server (%s) recorded %s.", v.AuthServID, detail).With("header", ev))
+			}
+		}
+		if !bad {
+			var parts []string
+			for _, p := range []struct{ n, v string }{{"spf", v.SPF}, {"dkim", v.DKIM}, {"dmarc", v.DMARC}} {
+				if p.v != "" {
+					parts = append(parts, p.n+"="+p.v)
+				}
+			}
+			fs = append(fs, report.Newf("reset.authres.pass", "analyze", "%s (%s).", strings.Join(parts, " "), v.AuthServID).With("header", ev))
+		}
+	}
+	if intact, where := tokenIntact(raw, msg.Token); intact {
+		fs = append(fs, report.Newf("reset.token.intact", "analyze", "The %s arrived unchanged in %s.", tokenWord(msg), where))
+	} else {
+		fs = append(fs, report.Newf("reset.token.changed", "analyze", "The %s %q is not in the decoded message as received.", tokenWord(msg), msg.Token))
+	}
+	fs = append(fs, receivedAnalysis(raw, msg)...)
+	return fs
+}
+
+func tokenWord(msg *Composed) string {
+	if msg.Code != "" {
+		return "recovery code"
+	}
+	return "reset token"
+}

@@ -1,0 +1,238 @@
+package smtpprobe
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mailprobe/mailprobe/pkg/dialogue"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+// checkSize judges the SIZE extension (RFC 1870).
+func (c *checker) checkSize() {
+	limit, ok := c.caps.Size()
+	switch {
+	case !ok:
+		c.r.rep.Add(report.Newf("smtp.size.missing", "ehlo", "%s does not advertise SIZE; a client learns the size limit only when DATA fails.", c.o.Host))
+	case limit > 0 && limit < 10*1000*1000:
+		c.r.rep.Add(report.Newf("smtp.size.small", "ehlo", "SIZE %d: messages over %.1f MB are refused.", limit, float64(limit)/1e6))
+	}
+	if ok {
+		c.r.rep.SetFact("size_limit", limit)
+	}
+}
+
+// preferredMechs is the order in which mechanisms are chosen when the user
+// does not name one: over TLS, PLAIN is the simplest and most widely
+// implemented; CRAM-MD5 needs the server to store plaintext passwords and
+// is deprecated (RFC 8314 §5.1 leaves it no role over TLS), so it comes last.
+var preferredMechs = []string{"PLAIN", "LOGIN", "CRAM-MD5"}
+
+// auth runs the AUTH stage. It returns false when the session is unusable.
+func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
+	o, r := c.o, c.r
+	mechs := c.caps.AuthMechanisms()
+	if secure {
+		r.rep.SetFact("auth_mechanisms_tls", mechs)
+	}
+	if secure && len(mechs) == 0 && o.Role != RoleMX {
+		r.rep.Add(report.Newf("smtp.auth.not-offered", "auth", "%s does not offer AUTH after TLS; a mail client cannot log in to send.", c.o.Host))
+	}
+	if o.User == "" {
+		r.skip("auth", "no credentials given (--user)")
+		return true
+	}
+	switch {
+	case !secure && !o.AllowPlaintextAuth:
+		r.skip("auth", "refused: the connection is not encrypted")
+		r.rep.Add(report.Newf("smtp.auth.not-attempted", "auth", "The connection to %s is not encrypted, so the password was not sent.", o.Host))
+		return true
+	case secure && !trusted:
+		r.skip("auth", "refused: the certificate is not trusted")
+		r.rep.Add(report.Newf("smtp.auth.not-attempted", "auth", "The certificate of %s is not trusted, so the password was not sent: anyone in the middle could read it.", o.Host))
+		return true
+	case len(mechs) == 0:
+		r.skip("auth", "AUTH not offered")
+		if o.Role == RoleMX {
+			r.rep.Add(report.Newf("smtp.auth.not-offered", "auth", "%s does not offer AUTH: port 25 is for server-to-server mail; use the submission port (587 or 465) to log in.", o.Host))
+		}
+		return true
+	}
+	mech := strings.ToUpper(o.AuthMech)
+	if mech == "" {
+		for _, m := range preferredMechs {
+			if contains(mechs, m) {
+				mech = m
+				break
+			}
+		}
+		if mech == "" {
+			r.skip("auth", "no supported mechanism offered: "+strings.Join(mechs, " "))
+			return true
+		}
+	}
+	st := r.begin("auth")
+	rp, err := c.s.Auth(ctx, mech, o.User, o.Password)
+	if err != nil {
+		if _, ok := err.(*dialogue.OpError); ok {
+			st.end(report.StatusError, "%v", err)
+			r.rep.Add(errFinding("auth", err))
+			c.skipRest("auth", "AUTH failed")
+			return false
+		}
+		st.end(report.StatusFail, "%v", err)
+		r.rep.Add(report.Newf("smtp.auth.failed", "auth", "AUTH %s: %v.", mech, err))
+		return true
+	}
+	if rp.Code == 235 {
+		c.authed = true
+		st.end(report.StatusOK, "%s as %s: %s", mech, o.User, rp.Short())
+		r.rep.Add(report.Newf("smtp.auth.ok", "auth", "AUTH %s as %s accepted.", mech, o.User))
+		return true
+	}
+	if rp.Class() == 4 {
+		st.end(report.StatusError, "%s", rp.Short())
+		r.rep.Add(replyFinding("smtp.reply.temporary", "auth", rp))
+		return true
+	}
+	st.end(report.StatusFail, "%s", rp.Short())
+	f := replyFinding("smtp.auth.failed", "auth", rp)
+	f.Detail = fmt.Sprintf("AUTH %s as %s refused. %s", mech, o.User, f.Detail)
+	r.rep.Add(f)
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// vrfy probes VRFY and EXPN with postmaster, which RFC 5321 §4.5.1 requires
+// to exist, so a 250 proves the command discloses addresses.
+func (c *checker) vrfy(ctx context.Context) {
+	r := c.r
+	st := r.begin("vrfy")
+	disclosed := false
+	for _, cmd := range []string{"VRFY", "EXPN"} {
+		rp, err := c.s.Cmd(ctx, cmd+" postmaster")
+		if err != nil {
+			st.end(report.StatusError, "%v", err)
+			r.rep.Add(errFinding("vrfy", err))
+			return
+		}
+		if rp.Code == 250 || rp.Code == 251 {
+			disclosed = true
+			code := "smtp.vrfy.enabled"
+			if cmd == "EXPN" {
+				code = "smtp.expn.enabled"
+			}
+			r.rep.Add(report.Newf(code, "vrfy", "%s postmaster answered %s.", cmd, rp.Short()).With("reply", rp.String(), rp.Seq...))
+		}
+	}
+	if disclosed {
+		st.end(report.StatusFail, "addresses disclosed")
+		return
+	}
+	st.end(report.StatusOK, "not disclosed")
+	r.rep.Add(report.Newf("smtp.vrfy.disabled", "vrfy", "VRFY and EXPN postmaster did not confirm the address."))
+}
+
+// relayWords recognise relay refusals in reply text from Postfix, Exim,
+// Sendmail and Exchange ("Relay access denied", "relay not permitted",
+// "Relaying denied", "Unable to relay").
+var relayWords = []string{"relay", "relaying"}
+
+// mailRcpt runs the optional MAIL/RCPT probe, then RSET: never DATA, so a
+// probe can never deliver a message.
+func (c *checker) mailRcpt(ctx context.Context) bool {
+	o, r := c.o, c.r
+	if o.MailFrom == "" && len(o.RcptTo) == 0 {
+		r.skip("mail", "no --mail-from/--rcpt-to probe asked")
+		r.skip("rcpt", "no --mail-from/--rcpt-to probe asked")
+		return true
+	}
+	st := r.begin("mail")
+	rp, err := c.s.Cmd(ctx, "MAIL FROM:<"+o.MailFrom+">")
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding("mail", err))
+		c.skipRest("mail", "MAIL failed")
+		return false
+	}
+	if rp.Code != 250 {
+		st.end(statusFor(rp), "%s", rp.Short())
+		code := "smtp.mail.rejected"
+		if rp.Class() == 4 {
+			code = "smtp.reply.temporary"
+		}
+		r.rep.Add(replyFinding(code, "mail", rp))
+		r.skip("rcpt", "MAIL refused")
+		_, _ = c.s.Cmd(ctx, "RSET")
+		return true
+	}
+	st.end(report.StatusOK, "%s", rp.Short())
+	st = r.begin("rcpt")
+	status := report.StatusOK
+	var sums []string
+	for _, to := range o.RcptTo {
+		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
+		if err != nil {
+			st.end(report.StatusError, "%v", err)
+			r.rep.Add(errFinding("rcpt", err))
+			c.skipRest("rcpt", "RCPT failed")
+			return false
+		}
+		sums = append(sums, to+": "+rp.Short())
+		switch {
+		case rp.Code == 250 || rp.Code == 251:
+			if c.authed {
+				r.rep.Add(report.Newf("smtp.rcpt.accepted", "rcpt", "RCPT TO:<%s> accepted.", to).With("reply", rp.String(), rp.Seq...))
+			} else {
+				r.rep.Add(report.Newf("smtp.relay.accepted", "rcpt", "RCPT TO:<%s> was accepted without authentication.", to).With("reply", rp.String(), rp.Seq...))
+			}
+		case isRelayDenied(rp) && !c.authed:
+			r.rep.Add(report.Newf("smtp.relay.denied", "rcpt", "RCPT TO:<%s> refused without authentication: %s.", to, rp.Short()).With("reply", rp.String(), rp.Seq...))
+		default:
+			status = statusFor(rp)
+			code := "smtp.rcpt.rejected"
+			if rp.Class() == 4 {
+				code = "smtp.reply.temporary"
+			}
+			f := replyFinding(code, "rcpt", rp)
+			f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
+			r.rep.Add(f)
+		}
+	}
+	st.end(status, "%s", strings.Join(sums, "; "))
+	if _, err := c.s.Cmd(ctx, "RSET"); err != nil {
+		r.rep.Add(errFinding("rcpt", err))
+		return false
+	}
+	return true
+}
+
+func statusFor(rp dialogue.Reply) report.Status {
+	if rp.Class() == 4 {
+		return report.StatusError
+	}
+	return report.StatusFail
+}
+
+func isRelayDenied(rp dialogue.Reply) bool {
+	if rp.Class() != 5 {
+		return false
+	}
+	t := strings.ToLower(rp.Text())
+	for _, w := range relayWords {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	// 5.7.1 with no text is the generic "delivery not authorized".
+	return rp.Enhanced == "5.7.1" && rp.Code == 554
+}

@@ -1,0 +1,545 @@
+// Package smtpprobe checks SMTP servers stage by stage: resolve, connect,
+// banner, EHLO, STARTTLS (RFC 3207) or implicit TLS (RFC 8314),
+// certificate, EHLO again, AUTH (RFC 4954), an optional MAIL/RCPT probe
+// ended by RSET, and QUIT. Every stage is timed and every reply explained
+// (pkg/replycode); a server that fails, stalls or talks garbage becomes a
+// finding naming the stage, never a Go error.
+package smtpprobe
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/certcheck"
+	"github.com/mailprobe/mailprobe/pkg/dialogue"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
+)
+
+// Role is what a port is for; it decides how strict the TLS and AUTH
+// findings are. An MX (port 25) must accept plaintext from the world
+// (RFC 7435 opportunistic TLS); submission (587, 465) carries passwords.
+type Role string
+
+const (
+	RoleAuto        Role = ""
+	RoleMX          Role = "mx"
+	RoleSubmission  Role = "submission"  // 587: STARTTLS required (RFC 6409, RFC 8314 §3.3)
+	RoleSubmissions Role = "submissions" // 465: implicit TLS (RFC 8314 §3.3)
+)
+
+// RoleForPort guesses the role from the port number.
+func RoleForPort(port int) Role {
+	switch port {
+	case 25:
+		return RoleMX
+	case 465:
+		return RoleSubmissions
+	default:
+		return RoleSubmission
+	}
+}
+
+// Options of a check. Zero values are usable defaults.
+type Options struct {
+	Host string
+	Port int // default 25
+	Role Role
+
+	ImplicitTLS bool // TLS before the greeting; implied by port 465
+	NoSTARTTLS  bool // do not upgrade even when offered
+	AllowNoTLS  bool // STARTTLS missing on submission is a warning, not a failure
+
+	ServerName string         // for SNI and certificate name checks; default Host
+	RootCAs    *x509.CertPool // nil = system roots
+	Insecure   bool           // do not require a trusted certificate before AUTH
+
+	Helo string // EHLO name; default "mailprobe.invalid"
+
+	User, Password     string
+	AuthMech           string // "" = best offered
+	AllowPlaintextAuth bool
+
+	MailFrom  string
+	RcptTo    []string
+	ProbeVRFY bool
+	// Message, when set, is sent with DATA after MAIL and RCPT instead of
+	// ending the probe with RSET: this is `smtp send` and `reset send`.
+	Message []byte
+	// RequireTLS refuses to send anything when TLS could not be set up.
+	RequireTLS bool
+
+	Dial     netx.DialFunc
+	LookupIP func(ctx context.Context, host string) ([]net.IP, error) // nil = system resolver
+	Timeouts netx.Timeouts
+	Now      func() time.Time
+}
+
+// Check runs an SMTP check. The error is non-nil only for mailprobe's own
+// failures (bad options); everything about the server is in the report.
+func Check(ctx context.Context, o Options) (*report.Report, error) {
+	if o.Host == "" {
+		return nil, fmt.Errorf("no host given")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	port := o.Port
+	if port == 0 {
+		port = 25
+	}
+	rec := transcript.New(o.Now)
+	command := "smtp check"
+	if o.Message != nil {
+		command = "smtp send"
+	}
+	rep := report.NewReport(command, net.JoinHostPort(o.Host, strconv.Itoa(port)), rec.Start())
+	Run(ctx, o, rep, rec)
+	rep.Transcript = rec.Entries()
+	rep.Duration = o.Now().Sub(rep.StartedAt)
+	rep.SortFindings()
+	return rep, nil
+}
+
+// Run performs the check (or the send, when o.Message is set) into an
+// existing report and recorder, so that a larger flow (reset send) has one
+// report and one transcript. It returns true when the whole dialogue
+// completed: for a send, the message was queued.
+func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Recorder) bool {
+	if o.Port == 0 {
+		o.Port = 25
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Role == RoleAuto {
+		o.Role = RoleForPort(o.Port)
+	}
+	if o.Role == RoleSubmissions {
+		o.ImplicitTLS = true
+	}
+	if o.Helo == "" {
+		o.Helo = "mailprobe.invalid"
+	}
+	if o.ServerName == "" {
+		o.ServerName = strings.TrimSuffix(o.Host, ".")
+	}
+	rec.AddSecret(o.Password)
+	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now}}
+	c.do(ctx)
+	return c.completed
+}
+
+type checker struct {
+	o    Options
+	r    *run
+	s    *dialogue.Session
+	caps dialogue.Capabilities // latest EHLO
+	// trusted is set after the certificate stage: the chain verified and
+	// the name matched (or --insecure).
+	trusted   bool
+	authed    bool
+	completed bool
+}
+
+func (c *checker) certTrusted() bool { return c.trusted || c.o.Insecure }
+
+var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "auth", "mail", "rcpt", "data", "queued", "quit"}
+
+// skipRest marks every stage after from as skipped with why.
+func (c *checker) skipRest(from, why string) {
+	after := false
+	for _, s := range remaining {
+		if after {
+			c.r.skip(s, why)
+		}
+		if s == from {
+			after = true
+		}
+	}
+}
+
+func (c *checker) do(ctx context.Context) {
+	o, r := c.o, c.r
+	t := o.Timeouts.WithDefaults()
+
+	// resolve: every address, so the report shows what a sender would try.
+	st := r.begin("resolve")
+	ips, err := c.resolve(ctx, t.DNS)
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(report.Newf("smtp.resolve.failed", "resolve", "%s: %v.", o.Host, err))
+		c.skipRest("resolve", "host did not resolve")
+		return
+	}
+	addrs := make([]string, len(ips))
+	for i, ip := range ips {
+		addrs[i] = ip.String()
+	}
+	r.rep.SetFact("addresses", addrs)
+	st.end(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
+
+	// connect: addresses in order, like an MTA; the first that answers.
+	st = r.begin("connect")
+	var dialErrs []string
+	dopts := dialogue.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts}
+	if o.ImplicitTLS {
+		dopts.ImplicitTLS = c.tlsConfig()
+	}
+	for _, ip := range ips {
+		addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
+		s, err := dialogue.Dial(ctx, addr, r.rec, dopts)
+		if err == nil {
+			c.s = s
+			break
+		}
+		oe, _ := err.(*dialogue.OpError)
+		if oe != nil && oe.Op == "tls handshake" {
+			// Connected, but implicit TLS failed: that is the TLS stage's
+			// finding, not a connect failure.
+			st.end(report.StatusOK, "%s", addr)
+			c.tlsFailed("starttls", err)
+			c.skipRest("certificate", "TLS failed")
+			return
+		}
+		dialErrs = append(dialErrs, fmt.Sprintf("%s: %s", addr, netx.Describe(unwrap(err), t.Connect)))
+	}
+	if c.s == nil {
+		st.end(report.StatusError, "%s", strings.Join(dialErrs, "; "))
+		f := report.Newf("smtp.connect.failed", "connect", "Could not connect to %s on port %d: %s.", o.Host, o.Port, strings.Join(dialErrs, "; "))
+		r.rep.Add(f)
+		c.skipRest("connect", "no connection")
+		return
+	}
+	defer c.s.Close()
+	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
+	st.end(report.StatusOK, "%s", c.s.RemoteAddr())
+	if o.ImplicitTLS {
+		c.tlsEstablished("starttls", false, 0)
+	}
+
+	if !c.banner(ctx, t) {
+		return
+	}
+	if !c.ehlo(ctx, "ehlo") {
+		return
+	}
+	plainCaps := c.caps
+	r.rep.SetFact("capabilities", plainCaps)
+	secure := o.ImplicitTLS
+	trusted := o.ImplicitTLS && c.certTrusted()
+
+	if !o.ImplicitTLS {
+		c.checkPlainAuth(plainCaps)
+		switch {
+		case o.NoSTARTTLS:
+			r.skip("starttls", "--no-starttls")
+			r.skip("certificate", "no TLS")
+			r.skip("ehlo-tls", "no TLS")
+		case !plainCaps.Has("STARTTLS"):
+			r.skip("starttls", "not offered")
+			r.skip("certificate", "no TLS")
+			r.skip("ehlo-tls", "no TLS")
+			c.starttlsMissing()
+		default:
+			ok, fatal := c.starttls(ctx)
+			if fatal {
+				return
+			}
+			if ok {
+				secure = true
+				trusted = c.certTrusted()
+				if !c.ehlo(ctx, "ehlo-tls") {
+					return
+				}
+				r.rep.SetFact("capabilities_tls", c.caps)
+			}
+		}
+	} else {
+		r.skip("ehlo-tls", "implicit TLS: the first EHLO was already inside TLS")
+	}
+	c.checkSize()
+	if o.RequireTLS && !secure {
+		c.r.rep.Add(report.Newf("smtp.send.tls-required", "starttls", "TLS could not be set up with %s, and sending without it was not allowed.", o.Host))
+		c.skipRest("ehlo-tls", "TLS required")
+		return
+	}
+	if !c.auth(ctx, secure, trusted) {
+		return
+	}
+	if o.ProbeVRFY {
+		c.vrfy(ctx)
+	}
+	if o.Message != nil {
+		if !c.send(ctx) {
+			return
+		}
+	} else if !c.mailRcpt(ctx) {
+		return
+	}
+	c.completed = true
+	st = r.begin("quit")
+	if rp, err := c.s.Quit(ctx); err != nil {
+		st.end(report.StatusInfo, "%v", err)
+		r.rep.Add(report.Newf("smtp.quit.failed", "quit", "QUIT: %v.", err))
+	} else {
+		st.end(report.StatusOK, "%s", rp.Short())
+	}
+}
+
+func unwrap(err error) error {
+	if oe, ok := err.(*dialogue.OpError); ok {
+		return oe.Err
+	}
+	return err
+}
+
+func (c *checker) resolve(ctx context.Context, d time.Duration) ([]net.IP, error) {
+	if ip := net.ParseIP(c.o.Host); ip != nil {
+		return []net.IP{ip}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if c.o.LookupIP != nil {
+		return c.o.LookupIP(ctx, c.o.Host)
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, c.o.Host)
+	if err != nil {
+		return nil, err
+	}
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.IP
+	}
+	return ips, nil
+}
+
+func (c *checker) tlsConfig() *tls.Config {
+	// Verification is done after the handshake (certTrusted), so that a
+	// bad certificate is reported with everything else about it instead
+	// of ending the check; credentials are never sent unless it passed.
+	return &tls.Config{ServerName: c.o.ServerName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // verified explicitly below
+}
+
+// softwareRe finds product names in greetings; versionRe a version number
+// next to one.
+var (
+	softwareRe = regexp.MustCompile(`(?i)\b(postfix|exim|sendmail|microsoft esmtp|exchange|qmail|haraka|opensmtpd|zimbra|mdaemon|kerio|smartermail|hmailserver|courier|james|coremail|ironport|barracuda|mimecast|proofpoint|gmail|mx\.google\.com|chasquid|maddy|stalwart|mox)\b`)
+	versionRe  = regexp.MustCompile(`(?i)(\b(version|v)[: ]*\d+(\.\d+)+|\b\d+\.\d+(\.\d+)+\b|\bexim \d|\bsendmail \d)`)
+)
+
+func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
+	r := c.r
+	st := r.begin("banner")
+	start := r.now()
+	rp, err := c.s.ReadReply(ctx, t.Banner)
+	waited := r.now().Sub(start)
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding("banner", err))
+		c.skipRest("banner", "no greeting")
+		return false
+	}
+	r.rep.SetFact("banner", rp.String())
+	c.noteProblems("banner", rp)
+	switch {
+	case rp.Code == 220:
+	case rp.Class() == 4:
+		st.end(report.StatusError, "%s", rp.Short())
+		r.rep.Add(replyFinding("smtp.reply.temporary", "banner", rp))
+		c.skipRest("banner", "server refused service")
+		return false
+	default:
+		st.end(report.StatusFail, "%s", rp.Short())
+		r.rep.Add(replyFinding("smtp.banner.rejected", "banner", rp))
+		_, _ = c.s.Quit(ctx)
+		c.skipRest("banner", "server refused service")
+		return false
+	}
+	st.end(report.StatusOK, "%s", rp.Short())
+	if waited >= 2*time.Second {
+		r.rep.Add(report.Newf("smtp.banner.delay", "banner", "The greeting came after %s.", waited.Round(100*time.Millisecond)))
+	}
+	text := rp.Text()
+	if m := softwareRe.FindString(text); m != "" {
+		if versionRe.MatchString(text) {
+			r.rep.Add(report.Newf("smtp.banner.version", "banner", "The greeting names %q with a version number.", m).With("reply", rp.String(), rp.Seq...))
+		} else {
+			r.rep.Add(report.Newf("smtp.banner.software", "banner", "The greeting names %q.", m).With("reply", rp.String(), rp.Seq...))
+		}
+	}
+	return true
+}
+
+// noteProblems reports syntax violations a lenient parse tolerated.
+func (c *checker) noteProblems(stage string, rp dialogue.Reply) {
+	if len(rp.Problems) == 0 {
+		return
+	}
+	f := report.Newf("smtp.reply.nonconforming", stage, "%s.", strings.Join(rp.Problems, "; "))
+	c.r.rep.Add(f.With("reply", rp.String(), rp.Seq...))
+}
+
+// ehlo sends EHLO, falling back to HELO (RFC 5321 §3.2).
+func (c *checker) ehlo(ctx context.Context, stage string) bool {
+	r := c.r
+	st := r.begin(stage)
+	rp, err := c.s.Cmd(ctx, "EHLO "+c.o.Helo)
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding(stage, err))
+		c.skipRest(stage, "EHLO failed")
+		return false
+	}
+	c.noteProblems(stage, rp)
+	if rp.Code == 250 {
+		c.caps = dialogue.ParseEHLO(rp)
+		st.end(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
+		return true
+	}
+	if rp.Class() == 4 {
+		st.end(report.StatusError, "%s", rp.Short())
+		r.rep.Add(replyFinding("smtp.reply.temporary", stage, rp))
+		c.skipRest(stage, "server refused service")
+		return false
+	}
+	hr, err := c.s.Cmd(ctx, "HELO "+c.o.Helo)
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding(stage, err))
+		c.skipRest(stage, "EHLO failed")
+		return false
+	}
+	if hr.Code == 250 {
+		c.caps = dialogue.Capabilities{Params: map[string][]string{}}
+		st.end(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
+		r.rep.Add(replyFinding("smtp.ehlo.helo-fallback", stage, rp))
+		return true
+	}
+	st.end(report.StatusFail, "%s", hr.Short())
+	r.rep.Add(replyFinding("smtp.ehlo.rejected", stage, hr))
+	_, _ = c.s.Quit(ctx)
+	c.skipRest(stage, "EHLO refused")
+	return false
+}
+
+func (c *checker) starttlsMissing() {
+	f := report.Newf("smtp.starttls.missing", "starttls", "%s did not advertise STARTTLS: mail to and from it travels in clear text.", c.o.Host)
+	switch {
+	case c.o.Role == RoleMX:
+		f = f.WithSeverity(report.Warn)
+		f.Detail += " On an MX this only allows opportunistic TLS to fail (RFC 7435), but every major provider expects STARTTLS today."
+	case c.o.AllowNoTLS:
+		f = f.WithSeverity(report.Warn)
+		f.Detail += " (--allow-no-tls given.)"
+	default:
+		f.Detail += " On a submission port this exposes passwords and message contents."
+	}
+	c.r.rep.Add(f)
+}
+
+// checkPlainAuth judges AUTH advertised before TLS.
+func (c *checker) checkPlainAuth(caps dialogue.Capabilities) {
+	mechs := caps.AuthMechanisms()
+	c.r.rep.SetFact("auth_mechanisms_plaintext", mechs)
+	if len(mechs) == 0 {
+		return
+	}
+	var clear []string
+	for _, m := range mechs {
+		if m == "PLAIN" || m == "LOGIN" {
+			clear = append(clear, m)
+		}
+	}
+	ev := "250-AUTH " + strings.Join(mechs, " ")
+	if len(clear) > 0 {
+		c.r.rep.Add(report.Newf("smtp.auth.plaintext", "ehlo", "Before TLS the server offers %s, which send the password as readable base64.", strings.Join(clear, " and ")).With("reply", ev))
+		return
+	}
+	c.r.rep.Add(report.Newf("smtp.auth.before-tls", "ehlo", "Before TLS the server offers AUTH %s.", strings.Join(mechs, " ")).With("reply", ev))
+}
+
+// starttls upgrades; ok reports a TLS connection, fatal that the session
+// is unusable.
+func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
+	r := c.r
+	st := r.begin("starttls")
+	rp, err := c.s.Cmd(ctx, "STARTTLS")
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding("starttls", err))
+		c.skipRest("starttls", "STARTTLS failed")
+		return false, true
+	}
+	if rp.Code != 220 {
+		st.end(report.StatusFail, "%s", rp.Short())
+		r.rep.Add(replyFinding("smtp.starttls.rejected", "starttls", rp))
+		r.skip("certificate", "no TLS")
+		r.skip("ehlo-tls", "no TLS")
+		return false, false
+	}
+	discarded, err := c.s.StartTLS(ctx, c.tlsConfig())
+	if err != nil {
+		st.end(report.StatusFail, "%v", err)
+		c.tlsFailed("starttls", err)
+		c.skipRest("starttls", "TLS handshake failed")
+		return false, true
+	}
+	st.end(report.StatusOK, "%s", tlsSummary(c.s.TLS()))
+	c.tlsEstablished("starttls", true, discarded)
+	return true, false
+}
+
+func (c *checker) tlsFailed(stage string, err error) {
+	f := report.Newf("smtp.starttls.failed", stage, "TLS handshake with %s failed: %v.", c.o.Host, unwrap(err))
+	if k := netx.Classify(unwrap(err)); k == netx.KindTimeout || k == netx.KindClosed || k == netx.KindReset {
+		f.Detail = fmt.Sprintf("TLS handshake with %s failed: %s.", c.o.Host, netx.Describe(unwrap(err), 0))
+	}
+	c.r.rep.Add(f)
+	// A handshake that could not complete leaves the verdict open.
+	c.r.rep.Incomplete = true
+}
+
+func tlsSummary(st *tls.ConnectionState) string {
+	if st == nil {
+		return ""
+	}
+	return tls.VersionName(st.Version) + ", " + tls.CipherSuiteName(st.CipherSuite)
+}
+
+// tlsEstablished records the TLS facts and the certificate stage.
+func (c *checker) tlsEstablished(stage string, starttls bool, discarded int) {
+	r := c.r
+	ts := c.s.TLS()
+	r.rep.SetFact("tls", map[string]any{"version": tls.VersionName(ts.Version), "cipher": tls.CipherSuiteName(ts.CipherSuite), "implicit": !starttls})
+	if discarded > 0 {
+		r.rep.Add(report.Newf("smtp.starttls.injection", stage, "The server sent %d bytes after its 220 reply to STARTTLS and before the TLS handshake; mailprobe discarded them.", discarded))
+	}
+	if starttls {
+		r.rep.Add(report.Newf("smtp.starttls.ok", stage, "%s.", tlsSummary(ts)))
+	} else {
+		r.rep.Add(report.Newf("smtp.tls.implicit", stage, "%s.", tlsSummary(ts)))
+	}
+	st := r.begin("certificate")
+	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: c.o.ServerName, Roots: c.o.RootCAs, Now: r.now()})
+	r.rep.Add(res.Findings...)
+	r.rep.SetFact("certificate", res.Facts)
+	status := report.StatusOK
+	if !res.Trusted {
+		status = report.StatusFail
+	}
+	summary := "no certificate"
+	if len(ts.PeerCertificates) > 0 {
+		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
+	}
+	st.end(status, "%s", summary)
+	c.trusted = res.Trusted
+}

@@ -1,0 +1,177 @@
+package smtpprobe
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+func init() {
+	report.Register(
+		report.Code{Code: "smtp.send.tls-required", Severity: report.Fail, Title: "TLS required but not available",
+			Fix: "The server offers no working STARTTLS; fix its TLS setup, or send with --tls-mode starttls to allow plaintext.", Refs: []string{"RFC 3207", "RFC 8314"}},
+		report.Code{Code: "smtp.data.rejected", Severity: report.Fail, Title: "Message rejected after DATA",
+			Fix: "See the explanation: content, authentication (SPF/DKIM/DMARC) or size policy refused the message.", Refs: []string{"RFC 5321 §4.1.1.4"}},
+		report.Code{Code: "smtp.data.queued", Severity: report.Pass, Title: "Message accepted for delivery"},
+		report.Code{Code: "smtp.rcpt.none-accepted", Severity: report.Fail, Title: "No recipient accepted",
+			Fix: "Every RCPT was refused, so no message was sent; see the recipient findings.", Refs: []string{"RFC 5321 §3.3"}},
+	)
+}
+
+// queueIDRe extracts a queue or message id from a 250 reply to the final
+// dot, in the forms of the common servers:
+//
+//	Postfix   250 2.0.0 Ok: queued as 4ZxY1234abc
+//	Exim      250 OK id=1tAbCd-000123-4X
+//	Sendmail  250 2.0.0 4AOA0Bx1012345 Message accepted for delivery
+//	Gmail     250 2.0.0 OK  1732442400 a1b2c3d4e5f6.123 - gsmtp
+//	M365      250 2.6.0 <id@host> [InternalId=123, Hostname=...] Queued mail for delivery
+var queueIDRe = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)queued as ([A-Za-z0-9]+)`),
+	regexp.MustCompile(`(?i)\bid=([A-Za-z0-9-]+)`),
+	regexp.MustCompile(`(?i)InternalId=(\d+)`),
+	regexp.MustCompile(`(?i)OK\s+\d+\s+(\S+)\s+-\s+gsmtp`),
+	regexp.MustCompile(`^(?:\d\.\d\.\d+\s+)?([A-Za-z0-9]{10,})\s+(?i:message accepted)`),
+	regexp.MustCompile(`(?i)\bok\s*:?\s*<?([A-Za-z0-9._@-]{8,})>?\s*$`),
+}
+
+// QueueID returns the server's id for the accepted message, or "".
+func QueueID(text string) string {
+	for _, re := range queueIDRe {
+		if m := re.FindStringSubmatch(text); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// send runs MAIL, RCPT (each), DATA and reads the final reply. Unlike the
+// probe, a refusal at any step ends the run: nothing is sent to a
+// partial recipient list silently.
+func (c *checker) send(ctx context.Context) bool {
+	o, r := c.o, c.r
+	st := r.begin("mail")
+	mail := "MAIL FROM:<" + o.MailFrom + ">"
+	if limit, ok := c.caps.Size(); ok && limit >= 0 {
+		// RFC 1870 §6: declaring the size lets the server refuse early.
+		mail += fmt.Sprintf(" SIZE=%d", len(o.Message))
+	}
+	if c.caps.Has("SMTPUTF8") && !isASCII(o.MailFrom+strings.Join(o.RcptTo, "")) {
+		mail += " SMTPUTF8" // RFC 6531 §3.4
+	}
+	rp, err := c.s.Cmd(ctx, mail)
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding("mail", err))
+		c.skipRest("mail", "MAIL failed")
+		return false
+	}
+	if rp.Code != 250 {
+		st.end(statusFor(rp), "%s", rp.Short())
+		code := "smtp.mail.rejected"
+		if rp.Class() == 4 {
+			code = "smtp.reply.temporary"
+		}
+		r.rep.Add(replyFinding(code, "mail", rp))
+		c.skipRest("mail", "sender refused")
+		_, _ = c.s.Quit(ctx)
+		return false
+	}
+	st.end(report.StatusOK, "%s", rp.Short())
+
+	st = r.begin("rcpt")
+	accepted := 0
+	var sums []string
+	status := report.StatusOK
+	for _, to := range o.RcptTo {
+		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
+		if err != nil {
+			st.end(report.StatusError, "%v", err)
+			r.rep.Add(errFinding("rcpt", err))
+			c.skipRest("rcpt", "RCPT failed")
+			return false
+		}
+		sums = append(sums, to+": "+rp.Short())
+		if rp.Code == 250 || rp.Code == 251 {
+			accepted++
+			r.rep.Add(report.Newf("smtp.rcpt.accepted", "rcpt", "RCPT TO:<%s> accepted.", to).With("reply", rp.String(), rp.Seq...))
+			continue
+		}
+		status = statusFor(rp)
+		code := "smtp.rcpt.rejected"
+		if rp.Class() == 4 {
+			code = "smtp.reply.temporary"
+		}
+		f := replyFinding(code, "rcpt", rp)
+		f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
+		r.rep.Add(f)
+	}
+	if accepted == 0 {
+		st.end(status, "%s", strings.Join(sums, "; "))
+		c.skipRest("rcpt", "no recipient accepted")
+		_, _ = c.s.Quit(ctx)
+		return false
+	}
+	if accepted < len(o.RcptTo) {
+		// Sending to the accepted subset would hide the failure; stop.
+		st.end(status, "%s", strings.Join(sums, "; "))
+		c.skipRest("rcpt", "a recipient was refused")
+		_, _ = c.s.Quit(ctx)
+		return false
+	}
+	st.end(report.StatusOK, "%s", strings.Join(sums, "; "))
+
+	st = r.begin("data")
+	first, final, err := c.s.Data(ctx, o.Message)
+	if err != nil {
+		st.end(report.StatusError, "%v", err)
+		r.rep.Add(errFinding("data", err))
+		c.skipRest("data", "DATA failed")
+		return false
+	}
+	if first.Code != 354 {
+		st.end(statusFor(first), "%s", first.Short())
+		code := "smtp.data.rejected"
+		if first.Class() == 4 {
+			code = "smtp.reply.temporary"
+		}
+		r.rep.Add(replyFinding(code, "data", first))
+		c.skipRest("data", "DATA refused")
+		_, _ = c.s.Quit(ctx)
+		return false
+	}
+	if final.Code != 250 {
+		st.end(statusFor(final), "%s", final.Short())
+		code := "smtp.data.rejected"
+		if final.Class() == 4 {
+			code = "smtp.reply.temporary"
+		}
+		r.rep.Add(replyFinding(code, "data", final))
+		c.skipRest("data", "message refused")
+		_, _ = c.s.Quit(ctx)
+		return false
+	}
+	st.end(report.StatusOK, "%d bytes sent", len(o.Message))
+	st = r.begin("queued")
+	id := QueueID(final.Text())
+	if id != "" {
+		r.rep.SetFact("queue_id", id)
+		st.end(report.StatusOK, "queued as %s", id)
+	} else {
+		st.end(report.StatusOK, "%s", final.Short())
+	}
+	r.rep.Add(report.Newf("smtp.data.queued", "queued", "%s", final.Short()).With("reply", final.String(), final.Seq...))
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

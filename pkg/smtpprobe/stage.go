@@ -1,0 +1,98 @@
+package smtpprobe
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/dialogue"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
+)
+
+// run is the state of one check: the report being built, its recorder and
+// its clock. Each stage is timed from begin to end.
+type run struct {
+	rep *report.Report
+	rec *transcript.Recorder
+	now func() time.Time
+}
+
+type stageRun struct {
+	r     *run
+	name  string
+	start time.Time
+	seq   int
+}
+
+func (r *run) begin(name string) *stageRun {
+	return &stageRun{r: r, name: name, start: r.now(), seq: r.rec.Seq() + 1}
+}
+
+// end records the stage with its duration and transcript range.
+func (s *stageRun) end(status report.Status, summary string, args ...any) {
+	if len(args) > 0 {
+		summary = fmt.Sprintf(summary, args...)
+	}
+	st := report.Stage{Name: s.name, Status: status, Start: s.start.Sub(s.r.rep.StartedAt), Duration: s.r.now().Sub(s.start), Summary: summary}
+	if last := s.r.rec.Seq(); last >= s.seq {
+		st.Seq = []int{s.seq, last}
+	}
+	s.r.rep.AddStage(st)
+}
+
+// skip records a stage that was not attempted.
+func (r *run) skip(name, why string) {
+	r.rep.AddStage(report.Stage{Name: name, Status: report.StatusSkipped, Summary: why, Start: r.now().Sub(r.rep.StartedAt)})
+}
+
+// replyFinding turns a server reply into a finding whose detail and fix
+// come from the reply-code knowledge base, so every command explains the
+// same reply the same way.
+func replyFinding(code, stage string, rp dialogue.Reply) report.Finding {
+	ex := rp.Explain()
+	detail := ex.Summary
+	if ex.Cause != "" {
+		detail += " Likely cause: " + ex.Cause
+	}
+	if ex.Provider != "" {
+		detail = "(" + ex.Provider + ") " + detail
+	}
+	f := report.New(code, stage, detail).With("reply", rp.String(), rp.Seq...)
+	if ex.Fix != "" {
+		f = f.WithFix(ex.Fix)
+	}
+	f.Refs = append(append([]string{}, f.Refs...), ex.Refs...)
+	return f
+}
+
+// errFinding turns a failed session operation into a finding naming the
+// stage and what happened: timeout (with the time waited), closed, reset,
+// garbage.
+func errFinding(stage string, err error) report.Finding {
+	oe, ok := err.(*dialogue.OpError)
+	if !ok {
+		return report.Newf("smtp.conn.error", stage, "%s: %v", stage, err)
+	}
+	var f report.Finding
+	switch oe.Kind() {
+	case "protocol":
+		f = report.Newf("smtp.reply.malformed", stage, "The server's answer at stage %s is not an SMTP reply: %v.", stage, oe.Err)
+	case string(netx.KindTimeout):
+		f = report.Newf("smtp.conn.timeout", stage, "No complete answer at stage %s: %s.", stage, netx.Describe(oe.Err, oe.Waited))
+	case string(netx.KindClosed):
+		f = report.Newf("smtp.conn.closed", stage, "The server closed the connection at stage %s without a reply.", stage)
+	case string(netx.KindReset):
+		f = report.Newf("smtp.conn.reset", stage, "The connection was reset at stage %s.", stage)
+	default:
+		f = report.Newf("smtp.conn.error", stage, "Stage %s failed: %v.", stage, oe)
+	}
+	if oe.Partial != nil {
+		f = f.With("reply", oe.Partial.String(), oe.Partial.Seq...)
+	}
+	if msg := oe.Err.Error(); strings.Contains(msg, "partial line") {
+		f = f.With("note", msg)
+	}
+	return f
+}
