@@ -59,6 +59,10 @@ type Options struct {
 	// LookupTXT serves the DNS TXT records used to verify DKIM signatures
 	// and evaluate SPF and DMARC. Nil: those checks report "none"/"temperror".
 	LookupTXT func(name string) ([]string, error)
+	// CheckSPF evaluates SPF for the connecting IP. Off by default: a
+	// development sink is reached over loopback, not from the app's
+	// production address, so an SPF verdict would say nothing true.
+	CheckSPF bool
 
 	// Fault injection, to test how an app handles a server that says no.
 	RejectRcpt    *smtp.SMTPError // answer every RCPT with this

@@ -146,6 +146,9 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if ta, ok := ss.c.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		ip = ta.IP
 	}
+	if !o.CheckSPF {
+		ip = nil
+	}
 	m.Auth = authenticate(raw, ip, m.Helo, m.MailFrom, o.LookupTXT)
 	m.Raw = append([]byte(receivedHeaders(o.Hostname, m)), raw...)
 	m.Size = len(m.Raw)

@@ -253,6 +253,7 @@ func (o *resetSendOptions) embedded(ctx context.Context, env *Env) (resetmail.Op
 		Hostname:     "mail." + domain,
 		Users:        map[string]string{user: password},
 		AuthNeedsTLS: true,
+		CheckSPF:     true,
 		// The demo domain's DNS, served to the capture server's SPF, DKIM
 		// and DMARC checks: what a real sender domain should publish.
 		LookupTXT: func(name string) ([]string, error) {

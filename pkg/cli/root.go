@@ -174,6 +174,7 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		Width:      env.IO.Width,
 		Transcript: g.Transcript,
 		Version:    Version,
+		FailOn:     g.failOn,
 	}
 	if err := render.Render(env.IO.Out, r, o); err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}

@@ -78,7 +78,8 @@ var (
 	linkRe = regexp.MustCompile(`(?i)\b(?:https?)://[^\s"'<>()\[\]{}]+`)
 	// A token: a run of URL-safe characters long enough not to be a word.
 	tokenRe  = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{16,}`)
-	codeRe   = regexp.MustCompile(`(?i)\bcode\b[^A-Za-z0-9\n]{0,40}\n?\s*([A-Z0-9]{6,12})\b`)
+	// "Your code is: 7KQ2M9XP", "Code: 123456", the code on a line of its own.
+	codeRe   = regexp.MustCompile(`\b(?:[Cc]ode|CODE)(?:\s+(?:is|was))?\s*[:\-]?\s*([A-Z0-9]{6,12})\b`)
 	expiryRe = regexp.MustCompile(`(?i)\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b`)
 	// "your password is X", "temporary password: X", "new password: X".
 	passwordRe = regexp.MustCompile(`(?i)\b(?:(?:new|temporary|temp|current|your) password(?: is)?\s*[:=]\s*\S+|(?:new|temporary|temp|your) password is\s+[^\s.,;]{4,})`)
@@ -147,17 +148,27 @@ func pickResetLink(links []string) (link, token string) {
 		if err != nil {
 			continue
 		}
+		// Raw (still escaped) values, so the token is exactly what the
+		// link carries.
 		best := ""
-		for _, v := range u.Query() {
-			for _, s := range v {
-				if tokenRe.MatchString(s) && len(s) > len(best) && len(tokenRe.FindString(s)) == len(s) {
-					best = s
-				}
+		for _, kv := range strings.Split(u.RawQuery, "&") {
+			_, v, _ := strings.Cut(kv, "=")
+			if len(v) > len(best) && len(v) >= 16 && len(tokenRe.FindString(v)) == len(v) {
+				best = v
 			}
 		}
 		if best == "" {
-			for _, seg := range strings.Split(u.EscapedPath(), "/") {
-				if len(tokenRe.FindString(seg)) == len(seg) && len(seg) > len(best) && len(seg) >= 16 {
+			path := l[strings.Index(l, "://")+3:]
+			if i := strings.IndexByte(path, '/'); i >= 0 {
+				path = path[i:]
+			} else {
+				path = ""
+			}
+			if i := strings.IndexAny(path, "?#"); i >= 0 {
+				path = path[:i]
+			}
+			for _, seg := range strings.Split(path, "/") {
+				if len(seg) > len(best) && len(seg) >= 16 && len(tokenRe.FindString(seg)) == len(seg) {
 					best = seg
 				}
 			}

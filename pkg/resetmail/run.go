@@ -317,7 +317,15 @@ func receivedFindings(raw []byte, msg *Composed, rep *report.Report) []report.Fi
 				if c.who != "" {
 					detail += " for " + c.who
 				}
-				fs = append(fs, report.Newf(c.code, "analyze", "The receiving server (%s) recorded %s.", v.AuthServID, detail).With("header", ev))
+				f := report.Newf(c.code, "analyze", "The receiving server (%s) recorded %s.", v.AuthServID, detail).With("header", ev)
+				// "none" and "neutral" mean nothing was published or
+				// asserted: a gap that costs inbox placement, not a
+				// verdict against the message. temperror may pass on retry.
+				switch c.val {
+				case "none", "neutral", "temperror":
+					f = f.WithSeverity(report.Warn)
+				}
+				fs = append(fs, f)
 			}
 		}
 		if !bad {

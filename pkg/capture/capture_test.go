@@ -1,0 +1,316 @@
+package capture
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+const resetMsg = "From: App <no-reply@app.example>\r\n" +
+	"To: user@example.org\r\n" +
+	"Subject: Reset your password\r\n" +
+	"Message-ID: <t1@app.example>\r\n" +
+	"\r\n" +
+	"Open https://app.example/reset?token=Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eA within 30 minutes.\r\n" +
+	"This link expires in 30 minutes.\r\n"
+
+func start(t *testing.T, o Options) *Server {
+	t.Helper()
+	s, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func tlsConf(s *Server) *tls.Config {
+	return &tls.Config{RootCAs: s.CertPool(), ServerName: "localhost"}
+}
+
+// send submits msg with STARTTLS and, when user is set, AUTH PLAIN.
+func send(t *testing.T, s *Server, user, pass string, msg string) error {
+	t.Helper()
+	c, err := smtp.DialStartTLS(s.SMTPAddr(), tlsConf(s))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if user != "" {
+		if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+			return err
+		}
+	}
+	return c.SendMail("no-reply@app.example", []string{"user@example.org"}, strings.NewReader(msg))
+}
+
+// fetchAll logs in over IMAP with STARTTLS and returns INBOX's messages.
+func fetchAll(t *testing.T, s *Server, user, pass string) [][]byte {
+	t.Helper()
+	c, err := imapclient.DialStartTLS(s.IMAPAddr(), &imapclient.Options{TLSConfig: tlsConf(s)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, pass).Wait(); err != nil {
+		t.Fatalf("IMAP login: %v", err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages == 0 {
+		return nil
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(seqRange(sel.NumMessages)...), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		for _, b := range m.BodySection {
+			out = append(out, b.Bytes)
+		}
+	}
+	return out
+}
+
+func seqRange(n uint32) []uint32 {
+	var s []uint32
+	for i := uint32(1); i <= n; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func TestCapture_acceptsAnyCredentialsAndServesOverIMAP(t *testing.T) {
+	var got []Message
+	s := start(t, Options{OnMessage: func(m Message) { got = append(got, m) }})
+	if err := send(t, s, "anyone", "anything", resetMsg); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("OnMessage called %d times", len(got))
+	}
+	m := got[0]
+	if !m.TLS || m.AuthUser != "anyone" || m.MailFrom != "no-reply@app.example" || len(m.Rcpt) != 1 {
+		t.Errorf("message facts: %+v", m)
+	}
+	if m.Analysis.ResetLink == "" || m.Analysis.TokenBits < 128 || !m.Analysis.ExpiryStated {
+		t.Errorf("analysis: %+v", m.Analysis)
+	}
+	msgs := fetchAll(t, s, "someone-else", "x")
+	if len(msgs) != 1 {
+		t.Fatalf("IMAP has %d messages, want 1", len(msgs))
+	}
+	raw := string(msgs[0])
+	for _, want := range []string{"Authentication-Results: localhost;", "Received: from ", "with ESMTPSA id " + m.ID, "token=Zm9vYmFy"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("delivered message lacks %q:\n%s", want, raw)
+		}
+	}
+}
+
+func TestCapture_usersAreEnforced(t *testing.T) {
+	s := start(t, Options{Users: map[string]string{"app": "s3cret"}, AuthNeedsTLS: true})
+	// No AUTH: MAIL is refused.
+	err := send(t, s, "", "", resetMsg)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 530 {
+		t.Fatalf("unauthenticated send: %v, want 530", err)
+	}
+	// Wrong password.
+	err = send(t, s, "app", "wrong", resetMsg)
+	if !errors.As(err, &se) || se.Code != 535 {
+		t.Fatalf("wrong password: %v, want 535", err)
+	}
+	if err := send(t, s, "app", "s3cret", resetMsg); err != nil {
+		t.Fatal(err)
+	}
+	// AUTH before STARTTLS is not offered.
+	c, err := smtp.Dial(s.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello("test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("AUTH"); ok {
+		t.Error("AUTH advertised before STARTTLS with AuthNeedsTLS")
+	}
+	c.Close()
+	// IMAP: the same credentials.
+	ic, err := imapclient.DialStartTLS(s.IMAPAddr(), &imapclient.Options{TLSConfig: tlsConf(s)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login("app", "nope").Wait(); err == nil {
+		t.Error("IMAP login with a wrong password succeeded")
+	}
+	if n := len(fetchAll(t, s, "app", "s3cret")); n != 1 {
+		t.Errorf("IMAP has %d messages, want 1", n)
+	}
+}
+
+func TestCapture_authLogin(t *testing.T) {
+	s := start(t, Options{Users: map[string]string{"app": "pw"}})
+	c, err := smtp.DialStartTLS(s.SMTPAddr(), tlsConf(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewLoginClient("app", "pw")); err != nil {
+		t.Fatalf("AUTH LOGIN: %v", err)
+	}
+}
+
+func TestCapture_faults(t *testing.T) {
+	reject, err := ParseFault("550:5.1.1:No such user here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	temp, _ := ParseFault("451:4.7.1")
+	cases := []struct {
+		name string
+		o    Options
+		want int // SMTP code, 0 for a dropped connection
+	}{
+		{"reject-rcpt", Options{RejectRcpt: reject}, 550},
+		{"tempfail", Options{TempFail: temp}, 451},
+		{"drop", Options{DropAfterData: true}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, tc.o)
+			err := send(t, s, "", "", resetMsg)
+			var se *smtp.SMTPError
+			switch {
+			case tc.want == 0:
+				if err == nil || errors.As(err, &se) {
+					t.Fatalf("got %v, want a connection error", err)
+				}
+			case !errors.As(err, &se) || se.Code != tc.want:
+				t.Fatalf("got %v, want %d", err, tc.want)
+			}
+			if tc.name == "reject-rcpt" && (se.EnhancedCode != smtp.EnhancedCode{5, 1, 1} || se.Message != "No such user here") {
+				t.Errorf("reply %+v", se)
+			}
+			if n := len(s.Messages()); n != 0 {
+				t.Errorf("%d messages stored after a fault, want 0", n)
+			}
+		})
+	}
+}
+
+func TestCapture_delay(t *testing.T) {
+	s := start(t, Options{Delay: 300 * time.Millisecond})
+	t0 := time.Now()
+	if err := send(t, s, "", "", resetMsg); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("answered after %v, want ≥ 300ms", d)
+	}
+}
+
+func TestCapture_storeWritesBeforeAck(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mail")
+	s := start(t, Options{StoreDir: dir})
+	if err := send(t, s, "", "", resetMsg); err != nil {
+		t.Fatal(err)
+	}
+	m := s.Messages()[0]
+	b, err := os.ReadFile(m.StoredAs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(b), resetMsg) || filepath.Dir(m.StoredAs) != dir {
+		t.Errorf("stored %s:\n%s", m.StoredAs, b)
+	}
+}
+
+func TestCapture_dkimSPFAndDMARC(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	dns := map[string]string{
+		"s1._domainkey.app.example": "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub),
+		"app.example":               "v=spf1 ip4:127.0.0.0/8 -all",
+		"_dmarc.app.example":        "v=DMARC1; p=reject",
+	}
+	lookup := func(name string) ([]string, error) {
+		if v, ok := dns[name]; ok {
+			return []string{v}, nil
+		}
+		return nil, &net.DNSError{Err: "not found", Name: name, IsNotFound: true}
+	}
+	var signed strings.Builder
+	if err := dkim.Sign(&signed, strings.NewReader(resetMsg), &dkim.SignOptions{Domain: "app.example", Selector: "s1", Signer: priv}); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Options{LookupTXT: lookup, CheckSPF: true})
+	if err := send(t, s, "", "", signed.String()); err != nil {
+		t.Fatal(err)
+	}
+	// A signature broken in transit: the body changed after signing.
+	tampered := strings.Replace(signed.String(), "30 minutes.", "3 days.", 1)
+	if err := send(t, s, "", "", tampered); err != nil {
+		t.Fatal(err)
+	}
+	ms := s.Messages()
+	good, bad := ms[0].Auth, ms[1].Auth
+	if len(good.DKIM) != 1 || good.DKIM[0].Result != "pass" || good.DKIM[0].Selector != "s1" || good.SPF != "pass" || good.DMARC != "pass" {
+		t.Errorf("signed message: %+v", good)
+	}
+	if len(bad.DKIM) != 1 || bad.DKIM[0].Result != "fail" || bad.DMARC != "pass" /* SPF still aligned */ {
+		t.Errorf("tampered message: %+v", bad)
+	}
+	if !strings.Contains(string(ms[0].Raw), "dkim=pass header.d=app.example header.s=s1") {
+		t.Errorf("Authentication-Results:\n%s", ms[0].Raw[:400])
+	}
+}
+
+func TestParseFault(t *testing.T) {
+	for _, bad := range []string{"", "250", "550:4.1.1", "abc", "550:5.1", "999"} {
+		if _, err := ParseFault(bad); err == nil {
+			t.Errorf("ParseFault(%q) accepted", bad)
+		}
+	}
+	e, err := ParseFault("421")
+	if err != nil || e.Code != 421 || e.EnhancedCode != (smtp.EnhancedCode{4, 0, 0}) {
+		t.Errorf("ParseFault(421) = %+v, %v", e, err)
+	}
+}
+
+func TestCapture_closeIsPromptWithOpenConnections(t *testing.T) {
+	s, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close hangs with an idle client connected")
+	}
+}

@@ -1,0 +1,314 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/capture"
+	"github.com/mailprobe/mailprobe/pkg/render"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+func init() { register(newCaptureCmd) }
+
+type captureOptions struct {
+	NoColor       bool
+	SMTP, IMAP    string
+	Hostname      string
+	Auth          string
+	PasswordEnv   string
+	PasswordFile  string
+	AuthNeedsTLS  bool
+	JSON          bool
+	RejectRcpt    string
+	TempFail      string
+	Delay         time.Duration
+	DropAfterData bool
+	Store         string
+	CAOut         string
+	MaxSize       int64
+	Count         int
+	NoDNS         bool
+}
+
+func newCaptureCmd(env *Env) *cobra.Command {
+	o := &captureOptions{}
+	c := &cobra.Command{
+		Use:   "capture",
+		Short: "Run a local mail sink for apps in development, with reset-email analysis",
+		Long: `Accept mail from an app in development on a local SMTP port (STARTTLS and
+AUTH offered; any credentials unless --auth), print each message as it
+arrives with the reset-email analysis (link or code, HTTPS, token strength,
+expiry, text part, DKIM/SPF/DMARC), and serve the messages over IMAP so the
+app's tests can read them (log in with any user name and password, or with
+the --auth credentials).
+
+Fault injection tests how the app handles a server that says no:
+--reject-rcpt 550:5.1.1 answers every RCPT with that reply, --tempfail
+451:4.7.1 answers the end of DATA with it, --delay 5s waits before
+answering DATA, --drop-after-data closes the connection without an answer.
+
+The certificate is made fresh at start by a throw-away CA; --ca-out writes
+that CA so the app can verify it. Stop with Ctrl-C: messages already
+acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
+		Example: `  mailprobe capture
+  mailprobe capture --smtp 127.0.0.1:2525 --imap 127.0.0.1:2143 --json > mail.jsonl
+  mailprobe capture --auth app --password-env SINK_PASSWORD --store ./mail
+  mailprobe capture --reject-rcpt 550:5.1.1 --delay 3s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd, env) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.SMTP, "smtp", "127.0.0.1:1025", "SMTP listen address")
+	f.StringVar(&o.IMAP, "imap", "127.0.0.1:1143", "IMAP listen address")
+	f.StringVar(&o.Hostname, "hostname", "localhost", "name in the banner, the certificate and Authentication-Results")
+	f.StringVar(&o.Auth, "auth", "", "require these credentials for SMTP AUTH and IMAP LOGIN: USER (password from --password-env/--password-file) or USER:PASSWORD (throw-away development credentials only)")
+	f.StringVar(&o.PasswordEnv, "password-env", "", "with --auth USER: read the password from this environment variable")
+	f.StringVar(&o.PasswordFile, "password-file", "", "with --auth USER: read the password from the first line of this file")
+	f.BoolVar(&o.AuthNeedsTLS, "auth-needs-tls", false, "refuse AUTH and LOGIN before STARTTLS, like a production server")
+	f.BoolVar(&o.JSON, "json", false, "print one JSON object per message on stdout (for tests)")
+	f.StringVar(&o.RejectRcpt, "reject-rcpt", "", "answer every RCPT with CODE[:ENHANCED[:TEXT]], e.g. 550:5.1.1")
+	f.StringVar(&o.TempFail, "tempfail", "", "answer the end of DATA with CODE[:ENHANCED[:TEXT]], e.g. 451:4.7.1")
+	f.DurationVar(&o.Delay, "delay", 0, "wait this long before answering the end of DATA")
+	f.BoolVar(&o.DropAfterData, "drop-after-data", false, "read the message, then close the connection without answering")
+	f.StringVar(&o.Store, "store", "", "write every accepted message to this directory as .eml")
+	f.StringVar(&o.CAOut, "ca-out", "", "write the throw-away CA certificate (PEM) here, for clients that verify TLS")
+	f.Int64Var(&o.MaxSize, "max-size", 25<<20, "largest message accepted, in bytes (SIZE)")
+	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
+	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys and DMARC records in DNS")
+	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
+	return c
+}
+
+func (o *captureOptions) options(env *Env) (capture.Options, error) {
+	co := capture.Options{Hostname: o.Hostname, SMTPAddr: o.SMTP, IMAPAddr: o.IMAP, AuthNeedsTLS: o.AuthNeedsTLS,
+		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now}
+	if !o.NoDNS {
+		// DKIM keys and DMARC records of the app's real domain.
+		co.LookupTXT = net.LookupTXT
+	}
+	for _, a := range []struct{ flag, v string }{{"--smtp", o.SMTP}, {"--imap", o.IMAP}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return co, usageErrorf("%s %q: want HOST:PORT, e.g. 127.0.0.1:1025", a.flag, a.v)
+		}
+	}
+	var err error
+	if o.RejectRcpt != "" {
+		if co.RejectRcpt, err = capture.ParseFault(o.RejectRcpt); err != nil {
+			return co, usageErrorf("--reject-rcpt %v", err)
+		}
+	}
+	if o.TempFail != "" {
+		if co.TempFail, err = capture.ParseFault(o.TempFail); err != nil {
+			return co, usageErrorf("--tempfail %v", err)
+		}
+	}
+	if o.Delay < 0 || o.MaxSize <= 0 || o.Count < 0 {
+		return co, usageErrorf("--delay, --max-size and --count must not be negative")
+	}
+	if o.Auth != "" {
+		user, pass, hasPass := strings.Cut(o.Auth, ":")
+		if user == "" {
+			return co, usageErrorf("--auth: the user name is empty")
+		}
+		if !hasPass {
+			cf := credFlags{User: user, PasswordEnv: o.PasswordEnv, PasswordFile: o.PasswordFile}
+			if pass, err = cf.resolve(env); err != nil {
+				return co, err
+			}
+		} else if o.PasswordEnv != "" || o.PasswordFile != "" {
+			return co, usageErrorf("--auth USER:PASSWORD already has a password; drop --password-env/--password-file")
+		}
+		co.Users = map[string]string{user: pass}
+	} else if o.PasswordEnv != "" || o.PasswordFile != "" {
+		return co, usageErrorf("--password-env/--password-file need --auth USER")
+	}
+	return co, nil
+}
+
+func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
+	co, err := o.options(env)
+	if err != nil {
+		return err
+	}
+	p := &capturePrinter{out: env.IO.Out, json: o.JSON, st: render.NewStyles(env.IO.Out, !o.NoColor && env.IO.ColorEnabled())}
+	done := make(chan struct{})
+	var once sync.Once
+	co.OnMessage = func(m capture.Message) {
+		p.print(m)
+		if o.Count > 0 && m.Seq >= o.Count {
+			once.Do(func() { close(done) })
+		}
+	}
+	co.Logf = func(format string, args ...any) {
+		if !strings.Contains(format, "use of closed network connection") {
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: "+strings.TrimRight(format, "\n")+"\n", args...)
+		}
+	}
+	ctx := cmd.Context()
+	srv, err := capture.Start(ctx, co)
+	if err != nil {
+		return &exitError{code: report.ExitIncomplete, err: err}
+	}
+	defer srv.Close()
+	if o.CAOut != "" {
+		if err := os.WriteFile(o.CAOut, srv.CAPEM(), 0o644); err != nil {
+			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("--ca-out: %w", err)}
+		}
+	}
+	auth := "any user and password"
+	if co.Users != nil {
+		auth = "only the --auth credentials"
+	}
+	tlsNote := "STARTTLS offered, AUTH allowed before it"
+	if co.AuthNeedsTLS {
+		tlsNote = "STARTTLS offered, AUTH only after it"
+	}
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: SMTP on %s (%s; %s), IMAP on %s (%s)\n",
+		srv.SMTPAddr(), tlsNote, auth, srv.IMAPAddr(), auth)
+	if faults := o.faultSummary(); faults != "" {
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: fault injection: %s\n", faults)
+	}
+	if o.CAOut != "" {
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: CA certificate written to %s\n", o.CAOut)
+	}
+	fmt.Fprintln(env.IO.ErrOut, "mailprobe capture: waiting for mail; Ctrl-C to stop")
+	select {
+	case <-ctx.Done():
+	case <-done:
+	}
+	srv.Close()
+	n := len(srv.Messages())
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: stopped, %d message%s captured\n", n, plural(n))
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (o *captureOptions) faultSummary() string {
+	var f []string
+	if o.RejectRcpt != "" {
+		f = append(f, "RCPT rejected with "+o.RejectRcpt)
+	}
+	if o.TempFail != "" {
+		f = append(f, "DATA answered with "+o.TempFail)
+	}
+	if o.Delay > 0 {
+		f = append(f, "DATA answered after "+o.Delay.String())
+	}
+	if o.DropAfterData {
+		f = append(f, "connection dropped after DATA")
+	}
+	return strings.Join(f, ", ")
+}
+
+// capturePrinter prints messages as they arrive; messages from concurrent
+// connections never interleave.
+type capturePrinter struct {
+	mu   sync.Mutex
+	out  io.Writer
+	json bool
+	st   render.Styles
+}
+
+func (p *capturePrinter) print(m capture.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		b, err := json.Marshal(m)
+		if err == nil {
+			fmt.Fprintf(p.out, "%s\n", b)
+		}
+		return
+	}
+	st := p.st
+	a := m.Analysis
+	var flags []string
+	if m.TLS {
+		flags = append(flags, "TLS")
+	} else {
+		flags = append(flags, "no TLS")
+	}
+	if m.AuthUser != "" {
+		flags = append(flags, "AUTH "+m.AuthUser)
+	}
+	fmt.Fprintf(p.out, "%s  %s  from <%s> to <%s>  %s  %s\n", st.Bold(fmt.Sprintf("#%d", m.Seq)), m.Received.Format("15:04:05"),
+		m.MailFrom, strings.Join(m.Rcpt, ">, <"), humanBytes(m.Size), strings.Join(flags, ", "))
+	row := func(k, v string) { fmt.Fprintf(p.out, "    %-9s %s\n", st.Dim(k), v) }
+	row("subject", printable(a.Subject))
+	row("id", m.ID)
+	switch {
+	case a.ResetLink != "":
+		row("link", printable(a.ResetLink))
+		row("token", fmt.Sprintf("%d characters, about %.0f bits", len(a.Token), a.TokenBits))
+	case a.Code != "":
+		row("code", fmt.Sprintf("%s (%d characters, about %.0f bits)", a.Code, len(a.Code), a.TokenBits))
+	default:
+		row("link", "none found")
+	}
+	parts := []string{}
+	if a.HasText {
+		parts = append(parts, "text")
+	}
+	if a.HasHTML {
+		parts = append(parts, "HTML")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none readable")
+	}
+	row("parts", strings.Join(parts, " and "))
+	var auth []string
+	for _, d := range m.Auth.DKIM {
+		auth = append(auth, fmt.Sprintf("dkim=%s (d=%s)", d.Result, d.Domain))
+	}
+	if len(m.Auth.DKIM) == 0 {
+		auth = append(auth, "dkim=none")
+	}
+	auth = append(auth, "spf="+m.Auth.SPF, "dmarc="+m.Auth.DMARC)
+	row("auth", strings.Join(auth, " "))
+	if m.StoredAs != "" {
+		row("stored", m.StoredAs)
+	}
+	for _, f := range m.Findings {
+		if f.Severity == report.Pass {
+			continue
+		}
+		label := render.SeverityLabel(f.Severity)
+		fmt.Fprintf(p.out, "    %s %s: %s\n", st.Severity(f.Severity, label), f.Title, f.Detail)
+	}
+	fmt.Fprintln(p.out)
+}
+
+// printable keeps header text from a stranger's message from moving the
+// cursor or changing colours on the user's terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func humanBytes(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
