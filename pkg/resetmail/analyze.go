@@ -77,7 +77,7 @@ type Analysis struct {
 var (
 	linkRe = regexp.MustCompile(`(?i)\b(?:https?)://[^\s"'<>()\[\]{}]+`)
 	// A token: a run of URL-safe characters long enough not to be a word.
-	tokenRe  = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{16,}`)
+	tokenRe = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{16,}`)
 	// "Your code is: 7KQ2M9XP", "Code: 123456", the code on a line of its own.
 	codeRe   = regexp.MustCompile(`\b(?:[Cc]ode|CODE)(?:\s+(?:is|was))?\s*[:\-]?\s*([A-Z0-9]{6,12})\b`)
 	expiryRe = regexp.MustCompile(`(?i)\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b`)
