@@ -3,6 +3,7 @@ package smtpprobe
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/mailprobe/mailprobe/pkg/dialogue"
@@ -118,21 +119,44 @@ func (c *checker) vrfy(ctx context.Context) {
 	r := c.r
 	st := r.begin("vrfy")
 	disclosed := false
-	for _, cmd := range []string{"VRFY", "EXPN"} {
-		rp, err := c.s.Cmd(ctx, cmd+" postmaster")
+	cmd := func(line string) (dialogue.Reply, bool) {
+		rp, err := c.s.Cmd(ctx, line)
 		if err != nil {
 			st.end(report.StatusError, "%v", err)
 			r.rep.Add(errFinding("vrfy", err))
+			return rp, false
+		}
+		return rp, true
+	}
+	// VRFY: 250/251 confirms an address. 252 means "cannot verify", but
+	// Postfix answers 252 for existing addresses and 550 5.1.1 for others,
+	// so an address that cannot exist is asked too: different answers
+	// disclose which addresses exist.
+	known, ok := cmd("VRFY postmaster")
+	if !ok {
+		return
+	}
+	if known.Code == 250 || known.Code == 251 {
+		disclosed = true
+		r.rep.Add(report.Newf("smtp.vrfy.enabled", "vrfy", "VRFY postmaster answered %s.", known.Short()).With("reply", known.String(), known.Seq...))
+	} else if known.Class() == 2 {
+		unknown, ok := cmd("VRFY mailprobe-no-such-user-" + strconv.FormatInt(c.r.now().UnixNano()%1e6, 36))
+		if !ok {
 			return
 		}
-		if rp.Code == 250 || rp.Code == 251 {
+		if unknown.Class() == 5 && unknown.Code != 502 {
 			disclosed = true
-			code := "smtp.vrfy.enabled"
-			if cmd == "EXPN" {
-				code = "smtp.expn.enabled"
-			}
-			r.rep.Add(report.Newf(code, "vrfy", "%s postmaster answered %s.", cmd, rp.Short()).With("reply", rp.String(), rp.Seq...))
+			r.rep.Add(report.Newf("smtp.vrfy.enabled", "vrfy", "VRFY postmaster answered %s, VRFY of an address that cannot exist answered %s: the difference tells which addresses exist.", known.Short(), unknown.Short()).
+				With("reply", known.String(), known.Seq...).With("reply", unknown.String(), unknown.Seq...))
 		}
+	}
+	expn, ok := cmd("EXPN postmaster")
+	if !ok {
+		return
+	}
+	if expn.Code == 250 || expn.Code == 251 {
+		disclosed = true
+		r.rep.Add(report.Newf("smtp.expn.enabled", "vrfy", "EXPN postmaster answered %s.", expn.Short()).With("reply", expn.String(), expn.Seq...))
 	}
 	if disclosed {
 		st.end(report.StatusFail, "addresses disclosed")
