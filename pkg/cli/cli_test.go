@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/capture"
+	"github.com/mailprobe/mailprobe/pkg/iostreams"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/findings.md from the registry")
+
+type result struct {
+	code        int
+	out, errOut string
+}
+
+// run runs mailprobe in-process with the given environment variables.
+func run(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	io, _, out, errOut := iostreams.Test()
+	io.Getenv = func(k string) string { return vars[k] }
+	code := Main(args, &Env{IO: io})
+	return result{code, out.String(), errOut.String()}
+}
+
+func TestFindingsDoc(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "findings.md")
+	want := report.FindingsDoc()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run: go test ./pkg/cli -run TestFindingsDoc -update)", err)
+	}
+	if string(got) != want {
+		t.Fatal("docs/findings.md is out of date with the finding registry; run: go test ./pkg/cli -run TestFindingsDoc -update")
+	}
+}
+
+func TestEveryCodeHasTitleAndFailuresHaveFixes(t *testing.T) {
+	for _, c := range report.Codes() {
+		if c.Title == "" {
+			t.Errorf("%s has no title", c.Code)
+		}
+		if c.Severity >= report.Warn && c.Fix == "" {
+			t.Errorf("%s (%v) has no fix", c.Code, c.Severity)
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"no-such-command"},
+		{"smtp", "check"},
+		{"smtp", "check", "host", "--format", "yaml"},
+		{"smtp", "check", "host", "--fail-on", "pass"},
+		{"smtp", "check", "host", "--no-such-flag"},
+		{"smtp", "check", "host", "--password-env", "X"}, // a password without --user
+		{"smtp", "check", "host", "--user", "u", "--password-env", "UNSET"},
+		{"smtp", "check", "host", "--user", "u", "--password-file", "/nonexistent/pw"},
+		{"capture", "--reject-rcpt", "250"},
+		{"capture", "--smtp", "nonsense"},
+		{"explain"},
+	} {
+		r := run(t, nil, args...)
+		if r.code != report.ExitUsage {
+			t.Errorf("%v: exit %d, want 2\nstderr: %s", args, r.code, r.errOut)
+		}
+		if !strings.Contains(r.errOut, "mailprobe:") {
+			t.Errorf("%v: no error message on stderr: %q", args, r.errOut)
+		}
+	}
+}
+
+func TestResetEmbeddedPassesInEveryFormat(t *testing.T) {
+	for _, format := range []string{"text", "json", "junit", "sarif"} {
+		r := run(t, nil, "reset", "send", "--embedded", "--format", format)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", format, r.code, r.out, r.errOut)
+		}
+		switch format {
+		case "json":
+			var doc struct {
+				SchemaVersion int `json:"schema_version"`
+				Command       string
+				Stages        []struct{ Name, Status string }
+				Findings      []struct{ Code, Severity string }
+			}
+			if err := json.Unmarshal([]byte(r.out), &doc); err != nil {
+				t.Fatalf("json: %v\n%s", err, r.out)
+			}
+			if doc.SchemaVersion != 1 || len(doc.Stages) < 15 {
+				t.Errorf("json: schema %d, %d stages", doc.SchemaVersion, len(doc.Stages))
+			}
+			for _, s := range doc.Stages {
+				if s.Status != "ok" {
+					t.Errorf("json: stage %s is %s", s.Name, s.Status)
+				}
+			}
+		case "junit", "sarif":
+			if format == "junit" {
+				var v any
+				if err := xml.Unmarshal([]byte(r.out), &v); err != nil {
+					t.Errorf("junit is not XML: %v", err)
+				}
+			} else if !json.Valid([]byte(r.out)) {
+				t.Error("sarif is not JSON")
+			}
+		case "text":
+			for _, want := range []string{"queued", "imap-login", "reset.token.intact", "exit 0"} {
+				if !strings.Contains(r.out, want) {
+					t.Errorf("text output lacks %q", want)
+				}
+			}
+		}
+	}
+}
+
+func TestFailOn(t *testing.T) {
+	// The 554 banner is a fail; the banner naming software alone is info.
+	fail := testserver.Start(t, testserver.SMTP{Banner: []string{"554 5.7.1 No SMTP service here"}}.Handler())
+	if r := run(t, nil, "smtp", "check", fail, "--role", "mx"); r.code != report.ExitFindings {
+		t.Errorf("554 banner: exit %d\n%s", r.code, r.out)
+	}
+	info := testserver.Start(t, testserver.SMTP{Banner: []string{"220 mx.test.example ESMTP Postfix"}, Caps: []string{"SIZE 10240000", "PIPELINING"}}.Handler())
+	if r := run(t, nil, "smtp", "check", info, "--role", "mx", "--fail-on", "fail"); r.code != report.ExitOK {
+		t.Errorf("--fail-on fail: exit %d\n%s", r.code, r.out)
+	}
+	if r := run(t, nil, "smtp", "check", info, "--role", "mx", "--fail-on", "info"); r.code != report.ExitFindings {
+		t.Errorf("--fail-on info: exit %d\n%s", r.code, r.out)
+	}
+	silent := testserver.Start(t, testserver.Silent)
+	if r := run(t, nil, "smtp", "check", silent, "--timeout", "500ms"); r.code != report.ExitIncomplete {
+		t.Errorf("silent server: exit %d\n%s", r.code, r.out)
+	}
+}
+
+// The password given to any command appears in no output format, no
+// transcript and no error message, in plain, base64 or PLAIN-encoded form.
+func TestSecretsNeverLeak(t *testing.T) {
+	const user, secret = "alice@test.example", "Tr0ub4dor&3-unique-s3cret"
+	forms := []string{
+		secret,
+		base64.StdEncoding.EncodeToString([]byte(secret)),
+		base64.RawStdEncoding.EncodeToString([]byte(secret)),
+		base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + secret)),
+		base64.StdEncoding.EncodeToString([]byte(user + "\x00" + user + "\x00" + secret)),
+	}
+	vars := map[string]string{"MP_PW": secret}
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cert := testserver.NewCert(t, testserver.CertOptions{Names: []string{"localhost"}})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	writeCA(t, caFile, cert)
+	good := testserver.Start(t, testserver.SMTP{Cert: &cert, Users: map[string]string{user: secret}}.Handler())
+	wrong := testserver.Start(t, testserver.SMTP{Cert: &cert, Users: map[string]string{user: "other"}}.Handler())
+	plain := testserver.Start(t, testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Users: map[string]string{user: secret}}.Handler())
+
+	pair, err := capture.Start(context.Background(), capture.Options{Hostname: "localhost", Users: map[string]string{user: secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pair.Close()
+	pairCA := filepath.Join(t.TempDir(), "pair.pem")
+	if err := os.WriteFile(pairCA, pair.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	commands := [][]string{
+		{"smtp", "check", good, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost"},
+		{"smtp", "check", wrong, "--role", "submission", "--user", user, "--password-file", pwFile, "--ca-file", caFile, "--servername", "localhost"},
+		{"smtp", "check", good, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--auth-mech", "LOGIN", "--ca-file", caFile, "--servername", "localhost"},
+		{"smtp", "check", plain, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--allow-plaintext-auth"},
+		{"smtp", "send", good, "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost", "--from", user, "--to", "bob@test.example"},
+		{"reset", "send", "--smtp", pair.SMTPAddr(), "--user", user, "--password-env", "MP_PW", "--ca-file", pairCA, "--servername", "localhost",
+			"--from", user, "--to", user, "--imap", pair.IMAPAddr(), "--imap-tls", "starttls", "--imap-password-env", "MP_PW", "--wait", "5s"},
+	}
+	for _, args := range commands {
+		for _, format := range []string{"text", "json", "junit", "sarif"} {
+			a := append(append([]string{}, args...), "--format", format, "-v")
+			r := run(t, vars, a...)
+			if r.code == report.ExitUsage {
+				t.Errorf("%v: usage error: %s", a, r.errOut)
+				continue
+			}
+			if format == "text" && !strings.Contains(r.out, "<redacted>") && !strings.Contains(r.out, "redacted") {
+				t.Errorf("%v: the transcript shows no redaction marker; was AUTH sent?\n%s", args[:3], r.out)
+			}
+			for _, f := range forms {
+				if strings.Contains(r.out, f) || strings.Contains(r.errOut, f) {
+					t.Errorf("%v --format %s: output contains the password (form %q)", args[:3], format, f)
+				}
+			}
+		}
+	}
+}
+
+func writeCA(t *testing.T, path string, c testserver.Cert) {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("-----BEGIN CERTIFICATE-----\n")
+	enc := base64.StdEncoding.EncodeToString(c.CA.Raw)
+	for len(enc) > 64 {
+		b.WriteString(enc[:64] + "\n")
+		enc = enc[64:]
+	}
+	b.WriteString(enc + "\n-----END CERTIFICATE-----\n")
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
