@@ -197,3 +197,15 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadReply parses a typical 10-line EHLO reply.
+func BenchmarkReadReply(b *testing.B) {
+	raw := "250-mx.example.com Hello [192.0.2.1]\r\n250-SIZE 35882577\r\n250-8BITMIME\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n250-DSN\r\n250 STARTTLS\r\n"
+	b.SetBytes(int64(len(raw)))
+	for i := 0; i < b.N; i++ {
+		r, err := ReadReply(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil || len(r.Lines) != 10 {
+			b.Fatal(err)
+		}
+	}
+}

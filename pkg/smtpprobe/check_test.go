@@ -282,3 +282,21 @@ func TestCheck_scriptedDialogue(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheck is a whole `smtp check` with STARTTLS and AUTH against an
+// in-process server: connect, banner, EHLO, TLS handshake, certificate
+// verification, EHLO, AUTH PLAIN, QUIT.
+func BenchmarkCheck(b *testing.B) {
+	cert := testserver.NewCert(b, testserver.CertOptions{})
+	addr := testserver.Start(b, testserver.SMTP{Cert: &cert, Users: map[string]string{"a": "b"}}.Handler())
+	host, port, _ := netx.SplitHostPort(addr, 0)
+	o := smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleSubmission, ServerName: "mail.test.example",
+		RootCAs: cert.Pool, User: "a", Password: "b"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := smtpprobe.Check(context.Background(), o)
+		if err != nil || finding(r, "smtp.auth.ok") == nil {
+			b.Fatalf("check failed: %v %v", err, codesOf(r))
+		}
+	}
+}

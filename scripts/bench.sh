@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Whole-command comparisons with peer tools, measured in one run on this
+# machine and printed as ratios. Peers that are not installed are skipped
+# with a note (the Go benchmarks in `make bench` always run).
+#   scripts/bench.sh [path/to/mailprobe]
+set -euo pipefail
+BIN=${1:-bin/mailprobe}
+N=${N:-20}
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+# time_n CMD...: mean wall time of N runs in milliseconds.
+time_n() {
+  local start end
+  start=$(date +%s%N)
+  for _ in $(seq "$N"); do "$@" >/dev/null 2>&1 || true; done
+  end=$(date +%s%N)
+  echo $(( (end - start) / N / 1000000 ))
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == 0) a = 1; printf "%.1fx", b / a }'; }
+
+# A local submission server: mailprobe capture with STARTTLS and AUTH.
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SP=$(port); IP=$(port)
+export BENCH_PW=bench-password
+"$BIN" capture --smtp 127.0.0.1:"$SP" --imap 127.0.0.1:"$IP" --auth bench --password-env BENCH_PW \
+  --auth-needs-tls --ca-out "$tmp/ca.pem" --no-dns >/dev/null 2>&1 &
+for _ in $(seq 50); do [ -s "$tmp/ca.pem" ] && break; sleep 0.1; done
+
+echo "== smtp check with STARTTLS + AUTH against a local server, mean of $N runs"
+mp=$(time_n "$BIN" smtp check 127.0.0.1:"$SP" --role submission --user bench --password-env BENCH_PW \
+  --ca-file "$tmp/ca.pem" --servername localhost)
+echo "mailprobe smtp check   ${mp} ms"
+if command -v swaks >/dev/null; then
+  sw=$(time_n swaks --server 127.0.0.1:"$SP" --tls --tls-verify --tls-ca-path "$tmp/ca.pem" \
+    --auth PLAIN --auth-user bench --auth-password "$BENCH_PW" --quit-after AUTH --tls-sni localhost)
+  echo "swaks --quit-after AUTH ${sw} ms   (mailprobe is $(ratio "$mp" "$sw") faster; it also checks the certificate, banner, SIZE and AUTH before TLS)"
+else
+  echo "swaks not installed: apt-get install swaks"
+fi
+
+echo "== reset send --embedded (the whole flow: compose, SMTP, IMAP, analysis), mean of $N runs"
+echo "mailprobe reset send --embedded $(time_n "$BIN" reset send --embedded) ms   (no peer tool does this flow)"
+
+for extra in scripts/bench-*.sh; do
+  [ -e "$extra" ] || continue
+  echo "== $extra"
+  bash "$extra" "$BIN" || echo "($extra failed)"
+done
