@@ -1,0 +1,275 @@
+// Package imapaudit answers "is my IMAP (or POP3) server safe to expose?":
+// for each port it reads the greeting and capabilities before and after
+// TLS, checks that passwords cannot travel in the clear (LOGINDISABLED,
+// AUTH= mechanisms, a login probe with a made-up account), tests STARTTLS
+// for command injection, judges the certificate, and optionally tests a
+// real login and how the server reacts to repeated wrong passwords.
+package imapaudit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/certcheck"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
+)
+
+// Protocol is what is audited.
+type Protocol string
+
+const (
+	IMAP Protocol = "imap"
+	POP3 Protocol = "pop3"
+)
+
+// MaxLockoutAttempts bounds --lockout-test: enough to see a delay or a
+// block, never enough to be an attack.
+const MaxLockoutAttempts = 20
+
+// Options of an audit.
+type Options struct {
+	Protocol Protocol
+	Host     string
+	// Ports to audit; default 143 and 993 (IMAP), 110 and 995 (POP3).
+	// 993 and 995 use implicit TLS, others STARTTLS/STLS, unless
+	// ImplicitTLS lists the port.
+	Ports       []int
+	ImplicitTLS []int
+
+	ServerName string
+	RootCAs    *x509.CertPool
+	Insecure   bool
+
+	// User and Password, when set, test a real login over TLS.
+	User, Password string
+	// AllowPlaintextAuth also tries the real login before TLS on the
+	// plaintext port, to prove whether the server accepts it.
+	AllowPlaintextAuth bool
+	// LockoutTest sends this many wrong passwords for User (≤ 20) over
+	// TLS and reports whether the server slows down or blocks.
+	LockoutTest int
+
+	Dial     netx.DialFunc
+	Timeouts netx.Timeouts
+	Now      func() time.Time
+}
+
+func (o *Options) tlsConfig() *tls.Config {
+	// Verified after the handshake by certcheck, so that a bad
+	// certificate is a finding with everything else about it; no password
+	// is sent unless the certificate is trusted or --insecure was given.
+	return &tls.Config{ServerName: o.ServerName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // verified by certcheck
+}
+
+func (o *Options) implicit(port int) bool {
+	for _, p := range o.ImplicitTLS {
+		if p == port {
+			return true
+		}
+	}
+	return port == 993 || port == 995
+}
+
+// Audit runs the audit. The error is only for bad options.
+func Audit(ctx context.Context, o Options) (*report.Report, error) {
+	if o.Host == "" {
+		return nil, fmt.Errorf("no host given")
+	}
+	if o.Protocol == "" {
+		o.Protocol = IMAP
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if len(o.Ports) == 0 {
+		o.Ports = []int{143, 993}
+		if o.Protocol == POP3 {
+			o.Ports = []int{110, 995}
+		}
+	}
+	if o.ServerName == "" {
+		o.ServerName = strings.TrimSuffix(o.Host, ".")
+	}
+	if o.LockoutTest > MaxLockoutAttempts {
+		return nil, fmt.Errorf("--lockout-test %d: at most %d attempts", o.LockoutTest, MaxLockoutAttempts)
+	}
+	if o.LockoutTest > 0 && o.User == "" {
+		return nil, fmt.Errorf("--lockout-test needs --user: the account to send wrong passwords for")
+	}
+	rec := transcript.New(o.Now)
+	rec.AddSecret(o.Password)
+	target := o.Host
+	if len(o.Ports) == 1 {
+		target = net.JoinHostPort(o.Host, strconv.Itoa(o.Ports[0]))
+	}
+	rep := report.NewReport(string(o.Protocol)+" audit", target, rec.Start())
+	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol)}
+	var tlsPort int
+	for _, port := range o.Ports {
+		if a.port(ctx, port) && tlsPort == 0 {
+			tlsPort = port
+		}
+	}
+	if o.LockoutTest > 0 {
+		if tlsPort == 0 {
+			a.rep.AddStage(report.Stage{Name: "lockout", Status: report.StatusSkipped, Summary: "no port with trusted TLS to test over"})
+		} else {
+			a.lockout(ctx, tlsPort)
+		}
+	}
+	rep.Transcript = rec.Entries()
+	rep.Duration = o.Now().Sub(rep.StartedAt)
+	rep.SortFindings()
+	return rep, nil
+}
+
+type auditor struct {
+	o      Options
+	rep    *report.Report
+	rec    *transcript.Recorder
+	prefix string
+	tagN   int
+}
+
+func (a *auditor) tag() string {
+	a.tagN++
+	return "a" + strconv.Itoa(a.tagN)
+}
+
+func (a *auditor) code(c string) string { return a.prefix + "." + c }
+
+type stage struct {
+	a     *auditor
+	name  string
+	start time.Time
+	seq   int
+}
+
+func (a *auditor) begin(name string, port int) *stage {
+	return &stage{a: a, name: fmt.Sprintf("%s:%d", name, port), start: a.o.Now(), seq: a.rec.Seq() + 1}
+}
+
+func (s *stage) end(status report.Status, format string, args ...any) {
+	st := report.Stage{Name: s.name, Status: status, Start: s.start.Sub(s.a.rep.StartedAt), Duration: s.a.o.Now().Sub(s.start), Summary: fmt.Sprintf(format, args...)}
+	if last := s.a.rec.Seq(); last >= s.seq {
+		st.Seq = []int{s.seq, last}
+	}
+	s.a.rep.AddStage(st)
+}
+
+// fail ends the stage with the finding for a network error.
+func (s *stage) fail(err error) {
+	k := kindOf(err)
+	status := report.StatusError
+	code := map[string]string{"timeout": "conn.timeout", "closed": "conn.closed", "reset": "conn.reset", "malformed": "greeting.malformed", "tls": "starttls.failed"}[k]
+	if code == "" {
+		code = "conn.error"
+	}
+	if k == "tls" {
+		status = report.StatusFail
+	}
+	s.end(status, "%v", err)
+	s.a.rep.Add(report.Newf(s.a.code(code), s.name, "%s: %v.", s.name, err))
+	if status == report.StatusError {
+		s.a.rep.Incomplete = true
+	}
+}
+
+func (a *auditor) add(code, stage, format string, args ...any) {
+	a.rep.Add(report.Newf(a.code(code), stage, format, args...))
+}
+
+// port audits one port and returns true when TLS was established with a
+// trusted certificate (a port the login and lockout tests may use).
+func (a *auditor) port(ctx context.Context, port int) bool {
+	addr := net.JoinHostPort(a.o.Host, strconv.Itoa(port))
+	implicit := a.o.implicit(port)
+	st := a.begin("connect", port)
+	c, err := dial(ctx, &a.o, addr, implicit, a.rec)
+	if err != nil {
+		if oe, ok := err.(*opError); ok && oe.op == "connect" {
+			st.end(report.StatusError, "%s", netx.Describe(oe.err, oe.waited))
+			a.add("connect.failed", st.name, "%s: %s.", addr, netx.Describe(oe.err, oe.waited))
+			a.rep.Incomplete = true
+			return false
+		}
+		st.fail(err)
+		return false
+	}
+	defer c.close()
+	summary := addr
+	if implicit {
+		summary += ", implicit TLS " + tlsSummary(c.tls)
+	}
+	st.end(report.StatusOK, "%s", summary)
+	trusted := false
+	if implicit {
+		trusted = a.certificate(c, port)
+	}
+	if a.o.Protocol == POP3 {
+		return a.pop3(ctx, c, port, trusted)
+	}
+	return a.imap(ctx, c, port, trusted)
+}
+
+func tlsSummary(st *tls.ConnectionState) string {
+	if st == nil {
+		return ""
+	}
+	return tls.VersionName(st.Version) + ", " + tls.CipherSuiteName(st.CipherSuite)
+}
+
+// certificate judges the TLS session's certificate with certcheck.
+func (a *auditor) certificate(c *lineConn, port int) bool {
+	st := a.begin("certificate", port)
+	res := certcheck.Analyze(*c.tls, certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.name})
+	a.rep.Add(res.Findings...)
+	status := report.StatusOK
+	if !res.Trusted {
+		status = report.StatusFail
+	}
+	summary := "no certificate"
+	if len(c.tls.PeerCertificates) > 0 {
+		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
+	}
+	st.end(status, "%s", summary)
+	return res.Trusted || a.o.Insecure
+}
+
+var (
+	softwareRe = regexp.MustCompile(`(?i)\b(dovecot|courier|cyrus|zimbra|microsoft exchange|exchange|uw imap|hmailserver|mdaemon|kerio|icewarp|qpopper|stalker|communigate|axigen|surgemail|gmail|gimap|yandex|zoho|imapfront)\b`)
+	versionRe  = regexp.MustCompile(`\b\d+\.\d+(\.\d+)*\b`)
+)
+
+// banner reports software and version disclosure in a greeting.
+func (a *auditor) banner(stage, text string) {
+	m := softwareRe.FindString(text)
+	if m == "" {
+		return
+	}
+	if versionRe.MatchString(text) {
+		a.add("banner.version", stage, "The greeting names %q with a version: %q.", m, text)
+	} else {
+		a.add("banner.software", stage, "The greeting names %q: %q.", m, text)
+	}
+}
+
+// probeUser is an account that cannot exist, for the plaintext-login
+// probe: no real credential is ever sent before TLS without the user's
+// explicit --allow-plaintext-auth.
+func probeUser() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return "mailprobe-probe-" + hex.EncodeToString(b)
+}

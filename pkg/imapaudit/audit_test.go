@@ -1,0 +1,459 @@
+package imapaudit
+
+import (
+	"context"
+	"crypto/x509"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/capture"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+func audit(t *testing.T, proto Protocol, addr string, mod func(*Options)) *report.Report {
+	t.Helper()
+	host, port, err := netx.SplitHostPort(addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Protocol: proto, Host: host, Ports: []int{port}, ServerName: "mail.test.example",
+		Timeouts: netx.Timeouts{Banner: 700 * time.Millisecond, Command: 700 * time.Millisecond, TLS: time.Second, Connect: time.Second}}
+	if mod != nil {
+		mod(&o)
+	}
+	start := time.Now()
+	r, err := Audit(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("audit took %v", d)
+	}
+	return r
+}
+
+func codes(r *report.Report) map[string]report.Finding {
+	m := map[string]report.Finding{}
+	for _, f := range r.Findings {
+		m[f.Code] = f
+	}
+	return m
+}
+
+func list(r *report.Report) []string {
+	var s []string
+	for _, f := range r.Findings {
+		s = append(s, f.Code+"@"+f.Stage)
+	}
+	return s
+}
+
+func requireCodes(t *testing.T, r *report.Report, want ...string) {
+	t.Helper()
+	got := codes(r)
+	for _, w := range want {
+		if _, ok := got[w]; !ok {
+			t.Errorf("no %s; got %v", w, list(r))
+		}
+	}
+}
+
+func forbidCodes(t *testing.T, r *report.Report, not ...string) {
+	t.Helper()
+	got := codes(r)
+	for _, w := range not {
+		if _, ok := got[w]; ok {
+			t.Errorf("unexpected %s; got %v", w, list(r))
+		}
+	}
+}
+
+// go-imap's server (in the capture pair) as the well-behaved peer, in its
+// two configurations: LOGIN allowed before TLS, and refused until TLS.
+func TestIMAP_goIMAPServer(t *testing.T) {
+	for _, needsTLS := range []bool{false, true} {
+		srv, err := capture.Start(context.Background(), capture.Options{Hostname: "mail.test.example", Users: map[string]string{"alice": "s3cret"}, AuthNeedsTLS: needsTLS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		r := audit(t, IMAP, srv.IMAPAddr(), func(o *Options) {
+			o.RootCAs = srv.CertPool()
+			o.User, o.Password = "alice", "s3cret"
+		})
+		requireCodes(t, r, "imap.starttls.ok", "cert.ok", "imap.login.ok")
+		forbidCodes(t, r, "imap.starttls.injection", "imap.starttls.unsolicited")
+		if needsTLS {
+			forbidCodes(t, r, "imap.logindisabled.missing", "imap.plaintext-login.checked", "imap.auth.plaintext")
+			requireCodes(t, r, "imap.plaintext-login.refused")
+			if code := r.ExitCode(report.Fail); code != 0 {
+				t.Errorf("needsTLS: exit %d: %v", code, list(r))
+			}
+		} else {
+			requireCodes(t, r, "imap.logindisabled.missing", "imap.plaintext-login.checked")
+			if code := r.ExitCode(report.Fail); code != report.ExitFindings {
+				t.Errorf("plaintext allowed: exit %d", code)
+			}
+		}
+		for _, e := range r.Transcript {
+			if strings.Contains(e.Line, "s3cret") {
+				t.Fatalf("password in transcript: %q", e.Line)
+			}
+		}
+	}
+}
+
+func TestIMAP_wrongPassword(t *testing.T) {
+	srv, err := capture.Start(context.Background(), capture.Options{Hostname: "mail.test.example", Users: map[string]string{"alice": "s3cret"}, AuthNeedsTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := audit(t, IMAP, srv.IMAPAddr(), func(o *Options) {
+		o.RootCAs = srv.CertPool()
+		o.User, o.Password = "alice", "wrong"
+	})
+	requireCodes(t, r, "imap.login.failed")
+}
+
+func TestIMAP_noPasswordOverUntrustedTLS(t *testing.T) {
+	srv, err := capture.Start(context.Background(), capture.Options{Hostname: "mail.test.example", Users: map[string]string{"alice": "s3cret"}, AuthNeedsTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := audit(t, IMAP, srv.IMAPAddr(), func(o *Options) {
+		o.RootCAs = x509.NewCertPool() // trusts nothing
+		o.User, o.Password = "alice", "s3cret"
+	})
+	requireCodes(t, r, "cert.untrusted")
+	forbidCodes(t, r, "imap.login.ok", "imap.login.failed")
+}
+
+// fakeIMAP is a scripted IMAP server for behaviour go-imap never shows.
+type fakeIMAP struct {
+	greeting      string
+	caps          string // before TLS
+	capsTLS       string
+	cert          *testserver.Cert
+	injectable    bool
+	loginReply    string // to LOGIN before TLS
+	silentOnCapa  bool
+	idReply       string
+	failureDelay  time.Duration
+	blockAfter    int
+	loginAttempts int
+}
+
+func (f *fakeIMAP) handler(c *testserver.Conn) {
+	c.Send(f.greeting)
+	inTLS := false
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := c.Line()
+		if err != nil {
+			return
+		}
+		tag, rest, _ := strings.Cut(line, " ")
+		cmd, _, _ := strings.Cut(rest, " ")
+		switch strings.ToUpper(cmd) {
+		case "CAPABILITY":
+			if f.silentOnCapa {
+				continue
+			}
+			caps := f.caps
+			if inTLS {
+				caps = f.capsTLS
+			}
+			c.Send("* CAPABILITY "+caps, tag+" OK done")
+		case "STARTTLS":
+			var pending []string
+			if f.injectable {
+				for c.R.Buffered() > 0 {
+					l, _ := c.Line()
+					pending = append(pending, l)
+				}
+			}
+			c.Send(tag + " OK Begin TLS")
+			if err := c.UpgradeTLS(f.cert.TLS); err != nil {
+				return
+			}
+			inTLS = true
+			for _, p := range pending {
+				pt, _, _ := strings.Cut(p, " ")
+				c.Send(pt + " OK NOOP completed")
+			}
+		case "LOGIN":
+			f.loginAttempts++
+			if f.blockAfter > 0 && f.loginAttempts > f.blockAfter {
+				c.Send("* BYE Too many invalid login attempts", tag+" NO [UNAVAILABLE] Too many login failures, try again later")
+				return
+			}
+			time.Sleep(f.failureDelay)
+			if !inTLS && f.loginReply != "" {
+				c.Send(tag + " " + f.loginReply)
+			} else {
+				c.Send(tag + " NO [AUTHENTICATIONFAILED] Authentication failed.")
+			}
+		case "ID":
+			c.Send(f.idReply, tag+" OK ID completed")
+		case "LOGOUT":
+			c.Send("* BYE Logging out", tag+" OK Logout completed")
+			return
+		default:
+			c.Send(tag + " BAD unknown")
+		}
+	}
+}
+
+func TestIMAP_scriptedServers(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	dovecotLike := func() *fakeIMAP {
+		return &fakeIMAP{greeting: "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] Dovecot (Debian) ready.",
+			caps: "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED", capsTLS: "IMAP4rev1 SASL-IR ID IDLE AUTH=PLAIN AUTH=LOGIN",
+			cert: &cert, idReply: `* ID ("name" "Dovecot" "version" "2.3.19.1")`}
+	}
+	t.Run("dovecot-like", func(t *testing.T) {
+		r := audit(t, IMAP, testserver.Start(t, dovecotLike().handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "imap.starttls.ok", "imap.plaintext-login.refused", "imap.banner.software", "imap.id.version", "cert.ok")
+		forbidCodes(t, r, "imap.starttls.injection", "imap.logindisabled.missing")
+		if r.ExitCode(report.Fail) != 0 {
+			t.Errorf("exit %d: %v", r.ExitCode(report.Fail), list(r))
+		}
+	})
+	t.Run("injection", func(t *testing.T) {
+		f := dovecotLike()
+		f.injectable = true
+		r := audit(t, IMAP, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "imap.starttls.injection")
+	})
+	t.Run("plaintext auth offered and checked", func(t *testing.T) {
+		f := dovecotLike()
+		f.caps = "IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=LOGIN"
+		f.loginReply = "NO [AUTHENTICATIONFAILED] Authentication failed."
+		r := audit(t, IMAP, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "imap.auth.plaintext", "imap.logindisabled.missing", "imap.plaintext-login.checked")
+	})
+	t.Run("plaintext refused with PRIVACYREQUIRED", func(t *testing.T) {
+		f := dovecotLike()
+		f.caps = "IMAP4rev1 STARTTLS"
+		f.loginReply = "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+		r := audit(t, IMAP, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "imap.logindisabled.missing", "imap.plaintext-login.refused")
+		forbidCodes(t, r, "imap.plaintext-login.checked")
+	})
+	t.Run("no STARTTLS", func(t *testing.T) {
+		f := dovecotLike()
+		f.caps = "IMAP4rev1 AUTH=PLAIN"
+		f.loginReply = "NO [AUTHENTICATIONFAILED] nope"
+		r := audit(t, IMAP, testserver.Start(t, f.handler), nil)
+		requireCodes(t, r, "imap.starttls.missing", "imap.auth.plaintext")
+	})
+	t.Run("BYE on connect", func(t *testing.T) {
+		f := &fakeIMAP{greeting: "* BYE Too many connections from your IP"}
+		r := audit(t, IMAP, testserver.Start(t, f.handler), nil)
+		requireCodes(t, r, "imap.greeting.refused")
+		if r.ExitCode(report.Fail) != report.ExitFindings {
+			t.Errorf("exit %d", r.ExitCode(report.Fail))
+		}
+	})
+	t.Run("no tagged response", func(t *testing.T) {
+		f := dovecotLike()
+		f.silentOnCapa = true
+		r := audit(t, IMAP, testserver.Start(t, f.handler), nil)
+		if got := codes(r)["imap.conn.timeout"]; got.Stage != "capability:"+portOf(r) {
+			t.Errorf("timeout finding %+v; all %v", got, list(r))
+		}
+		if r.ExitCode(report.Fail) != report.ExitIncomplete {
+			t.Errorf("exit %d", r.ExitCode(report.Fail))
+		}
+	})
+	t.Run("slow drip", func(t *testing.T) {
+		r := audit(t, IMAP, testserver.Start(t, testserver.SlowDrip(100*time.Millisecond)), nil)
+		requireCodes(t, r, "imap.conn.timeout")
+	})
+	t.Run("endless line", func(t *testing.T) {
+		r := audit(t, IMAP, testserver.Start(t, testserver.EndlessLine), nil)
+		requireCodes(t, r, "imap.greeting.malformed")
+	})
+	t.Run("not IMAP", func(t *testing.T) {
+		r := audit(t, IMAP, testserver.Start(t, testserver.SMTP{}.Handler()), nil)
+		requireCodes(t, r, "imap.greeting.malformed")
+	})
+	t.Run("lockout: delayed", func(t *testing.T) {
+		f := dovecotLike()
+		f.failureDelay = 600 * time.Millisecond
+		r := audit(t, IMAP, testserver.Start(t, f.handler), func(o *Options) {
+			o.RootCAs = cert.Pool
+			o.User, o.LockoutTest = "alice", 3
+			o.Timeouts.Command = 2 * time.Second
+		})
+		requireCodes(t, r, "imap.lockout.delayed")
+	})
+	t.Run("lockout: none", func(t *testing.T) {
+		r := audit(t, IMAP, testserver.Start(t, dovecotLike().handler), func(o *Options) {
+			o.RootCAs = cert.Pool
+			o.User, o.LockoutTest = "alice", 5
+		})
+		requireCodes(t, r, "imap.lockout.none")
+	})
+	t.Run("lockout: blocked", func(t *testing.T) {
+		f := dovecotLike()
+		f.blockAfter = 3
+		r := audit(t, IMAP, testserver.Start(t, f.handler), func(o *Options) {
+			o.RootCAs = cert.Pool
+			o.User, o.LockoutTest = "alice", 6
+		})
+		requireCodes(t, r, "imap.lockout.blocked")
+	})
+}
+
+func portOf(r *report.Report) string {
+	_, p, _ := strings.Cut(r.Target, ":")
+	if i := strings.LastIndexByte(r.Target, ':'); i >= 0 {
+		p = r.Target[i+1:]
+	}
+	return p
+}
+
+func TestLockout_bounded(t *testing.T) {
+	if _, err := Audit(context.Background(), Options{Host: "x", LockoutTest: 21, User: "u"}); err == nil {
+		t.Error("21 lockout attempts accepted")
+	}
+	if _, err := Audit(context.Background(), Options{Host: "x", LockoutTest: 3}); err == nil {
+		t.Error("lockout test without a user accepted")
+	}
+}
+
+type fakePOP3 struct {
+	greeting   string
+	capa       []string
+	capaTLS    []string
+	cert       *testserver.Cert
+	injectable bool
+	userReply  string
+}
+
+func (f *fakePOP3) handler(c *testserver.Conn) {
+	c.Send(f.greeting)
+	inTLS := false
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := c.Line()
+		if err != nil {
+			return
+		}
+		cmd, _, _ := strings.Cut(line, " ")
+		switch strings.ToUpper(cmd) {
+		case "CAPA":
+			caps := f.capa
+			if inTLS {
+				caps = f.capaTLS
+			}
+			c.Send("+OK")
+			c.Send(caps...)
+			c.Send(".")
+		case "STLS":
+			var pending int
+			if f.injectable {
+				for c.R.Buffered() > 0 {
+					_, _ = c.Line()
+					pending++
+				}
+			}
+			c.Send("+OK Begin TLS negotiation now.")
+			if err := c.UpgradeTLS(f.cert.TLS); err != nil {
+				return
+			}
+			inTLS = true
+			for ; pending > 0; pending-- {
+				c.Send("-ERR Unknown command.")
+			}
+		case "USER":
+			if !inTLS && f.userReply != "" {
+				c.Send(f.userReply)
+			} else {
+				c.Send("+OK")
+			}
+		case "PASS":
+			c.Send("-ERR [AUTH] Authentication failed.")
+		case "QUIT":
+			c.Send("+OK Logging out.")
+			return
+		default:
+			c.Send("-ERR Unknown command.")
+		}
+	}
+}
+
+func TestPOP3_scriptedServers(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	good := func() *fakePOP3 {
+		return &fakePOP3{greeting: "+OK Dovecot (Debian) ready.", cert: &cert,
+			capa: []string{"CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "STLS", "SASL"}, capaTLS: []string{"CAPA", "TOP", "UIDL", "USER", "SASL PLAIN LOGIN"},
+			userReply: "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections."}
+	}
+	t.Run("dovecot-like", func(t *testing.T) {
+		r := audit(t, POP3, testserver.Start(t, good().handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "pop3.starttls.ok", "pop3.plaintext-login.refused", "cert.ok", "pop3.banner.software")
+		forbidCodes(t, r, "pop3.starttls.injection", "pop3.logindisabled.missing", "pop3.auth.plaintext")
+		if r.ExitCode(report.Fail) != 0 {
+			t.Errorf("exit %d: %v", r.ExitCode(report.Fail), list(r))
+		}
+	})
+	t.Run("plaintext USER and SASL PLAIN", func(t *testing.T) {
+		f := good()
+		f.capa = []string{"USER", "SASL PLAIN LOGIN", "STLS"}
+		f.userReply = ""
+		r := audit(t, POP3, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "pop3.logindisabled.missing", "pop3.auth.plaintext", "pop3.plaintext-login.checked")
+	})
+	t.Run("injection", func(t *testing.T) {
+		f := good()
+		f.injectable = true
+		r := audit(t, POP3, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "pop3.starttls.injection")
+	})
+	t.Run("-ERR on connect", func(t *testing.T) {
+		r := audit(t, POP3, testserver.Start(t, (&fakePOP3{greeting: "-ERR [SYS/TEMP] Too many connections"}).handler), nil)
+		requireCodes(t, r, "pop3.greeting.refused")
+	})
+	t.Run("no STLS", func(t *testing.T) {
+		f := good()
+		f.capa = []string{"USER", "TOP"}
+		f.userReply = ""
+		r := audit(t, POP3, testserver.Start(t, f.handler), nil)
+		requireCodes(t, r, "pop3.starttls.missing", "pop3.logindisabled.missing")
+	})
+	t.Run("silent", func(t *testing.T) {
+		r := audit(t, POP3, testserver.Start(t, testserver.Silent), nil)
+		requireCodes(t, r, "pop3.conn.timeout")
+	})
+}
+
+func FuzzIMAPCaps(f *testing.F) {
+	f.Add("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN")
+	f.Add("* OK [CAPABILITY IMAP4rev1 SASL-IR] Dovecot ready.")
+	f.Add("* OK [CAPABILITY")
+	f.Fuzz(func(t *testing.T, s string) {
+		for k := range imapCaps(s) {
+			if k == "" || strings.ContainsAny(k, " ]") {
+				t.Fatalf("bad capability %q from %q", k, s)
+			}
+		}
+	})
+}
+
+func FuzzPOP3Caps(f *testing.F) {
+	f.Add("STLS\nSASL PLAIN LOGIN\nUSER\nIMPLEMENTATION Dovecot 2.3")
+	f.Fuzz(func(t *testing.T, s string) {
+		for k := range pop3Caps(strings.Split(s, "\n")) {
+			if k == "" || strings.Contains(k, " ") {
+				t.Fatalf("bad capability %q", k)
+			}
+		}
+	})
+}

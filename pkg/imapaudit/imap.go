@@ -1,0 +1,391 @@
+package imapaudit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+// maxResponseLines bounds the untagged lines before a tagged one.
+const maxResponseLines = 1000
+
+var literalRe = regexp.MustCompile(`\{(\d{1,9})\+?\}$`)
+
+// imapResponse reads untagged lines until the line tagged tag. Literals
+// ({n} at a line end) are read and folded into the line.
+func (c *lineConn) imapResponse(ctx context.Context, tag string, a *auditor) (untagged []string, tagged string, err error) {
+	t := a.o.Timeouts.WithDefaults()
+	for i := 0; i < maxResponseLines; i++ {
+		line, err := c.readLine(ctx, t.Command)
+		if err != nil {
+			return untagged, "", err
+		}
+		for m := literalRe.FindStringSubmatch(line); m != nil; m = literalRe.FindStringSubmatch(line) {
+			n, _ := strconv.Atoi(m[1])
+			if n > MaxLine {
+				return untagged, "", &opError{op: "read", err: errLineTooLong, partial: line}
+			}
+			buf := make([]byte, n)
+			stop := c.deadline(ctx, t.Command)
+			_, err := io.ReadFull(c.br, buf)
+			stop()
+			if err != nil {
+				return untagged, "", &opError{op: "read", err: err, waited: t.Command}
+			}
+			rest, err := c.readLine(ctx, t.Command)
+			if err != nil {
+				return untagged, "", err
+			}
+			line = line[:len(line)-len(m[0])] + strconv.Quote(string(buf)) + rest
+		}
+		if strings.HasPrefix(line, tag+" ") {
+			return untagged, line, nil
+		}
+		untagged = append(untagged, line)
+	}
+	return untagged, "", &opError{op: "read", err: fmt.Errorf("more than %d lines without the tagged reply", maxResponseLines)}
+}
+
+// imapCaps parses "* CAPABILITY ..." or "[CAPABILITY ...]".
+func imapCaps(s string) map[string]bool {
+	caps := map[string]bool{}
+	up := strings.ToUpper(s)
+	i := strings.Index(up, "CAPABILITY ")
+	if i < 0 {
+		return nil
+	}
+	rest := s[i+len("CAPABILITY "):]
+	if j := strings.IndexByte(rest, ']'); j >= 0 {
+		rest = rest[:j]
+	}
+	for _, f := range strings.Fields(rest) {
+		caps[strings.ToUpper(f)] = true
+	}
+	return caps
+}
+
+func capList(caps map[string]bool) string {
+	var out []string
+	for k := range caps {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
+
+// imapStatus is the status word of a tagged line: OK, NO or BAD.
+func imapStatus(tagged string) string {
+	f := strings.Fields(tagged)
+	if len(f) < 2 {
+		return ""
+	}
+	return strings.ToUpper(f[1])
+}
+
+// quote makes an IMAP quoted string (RFC 9051 §4.3).
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool) bool {
+	t := a.o.Timeouts.WithDefaults()
+	// greeting
+	st := a.begin("greeting", port)
+	greeting, err := c.readLine(ctx, t.Banner)
+	if err != nil {
+		st.fail(err)
+		return false
+	}
+	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
+	up := strings.ToUpper(greeting)
+	switch {
+	case strings.HasPrefix(up, "* OK"):
+		st.end(report.StatusOK, "%s", greeting)
+	case strings.HasPrefix(up, "* PREAUTH"):
+		st.end(report.StatusOK, "%s", greeting)
+		a.add("greeting.preauth", st.name, "%q.", greeting)
+	case strings.HasPrefix(up, "* BYE"):
+		st.end(report.StatusFail, "%s", greeting)
+		a.add("greeting.refused", st.name, "The server said %q instead of a greeting.", greeting)
+		return false
+	default:
+		st.end(report.StatusError, "%s", greeting)
+		a.add("greeting.malformed", st.name, "Expected \"* OK\", got %q.", greeting)
+		a.rep.Incomplete = true
+		return false
+	}
+	a.banner(st.name, greeting)
+
+	// capabilities (always asked: the greeting's may be partial)
+	caps, ok := a.imapCapability(ctx, c, port, "capability")
+	if !ok {
+		return false
+	}
+	if c.tls == nil {
+		if !a.imapPlaintextChecks(ctx, c, port, caps) {
+			return false
+		}
+		if !caps["STARTTLS"] {
+			a.add("starttls.missing", fmt.Sprintf("capability:%d", port), "Capabilities before TLS: %s.", capList(caps))
+			return false
+		}
+		// STARTTLS with a pipelined NOOP (the CVE-2011-0411 test): a
+		// correct server discards it; a vulnerable one answers it
+		// inside TLS.
+		st = a.begin("starttls", port)
+		injTag, err := a.imapStartTLS(ctx, c, st, true)
+		if err != nil && kindOf(err) == "tls" {
+			// Some servers (go-imap's among them) feed the pipelined
+			// bytes into the TLS handshake, which then fails: not
+			// injectable, but the upgrade must be tried on its own.
+			a.rec.Event("the handshake failed after a command was pipelined with STARTTLS (%v); retrying STARTTLS alone on a new connection", err)
+			if err = a.reconnect(ctx, c, port); err == nil {
+				injTag, err = a.imapStartTLS(ctx, c, st, false)
+			}
+		}
+		if err != nil {
+			if err != errReported {
+				st.fail(err)
+			}
+			return false
+		}
+		st.end(report.StatusOK, "%s", tlsSummary(c.tls))
+		a.add("starttls.ok", st.name, "%s.", tlsSummary(c.tls))
+		trusted = a.certificate(c, port)
+		capsTLS, ok := a.imapCapabilityInjected(ctx, c, port, injTag, "capability-tls")
+		if !ok {
+			return false
+		}
+		caps = capsTLS
+	}
+	if caps["ID"] {
+		a.imapID(ctx, c, port)
+	}
+	if a.o.User != "" && a.o.Password != "" {
+		a.imapLogin(ctx, c, port, trusted, caps)
+	}
+	lt := a.tag()
+	if err := c.write(ctx, t.Command, lt+" LOGOUT\r\n"); err == nil {
+		_, _, _ = c.imapResponse(ctx, lt, a)
+	}
+	return trusted
+}
+
+// imapCapability sends CAPABILITY and parses the answer.
+func (a *auditor) imapCapability(ctx context.Context, c *lineConn, port int, name string) (map[string]bool, bool) {
+	return a.imapCapabilityInjected(ctx, c, port, "", name)
+}
+
+// imapCapabilityInjected also watches for a reply tagged injTag: the
+// answer to the NOOP pipelined with STARTTLS, arriving inside TLS.
+func (a *auditor) imapCapabilityInjected(ctx context.Context, c *lineConn, port int, injTag, name string) (map[string]bool, bool) {
+	t := a.o.Timeouts.WithDefaults()
+	st := a.begin(name, port)
+	tag := a.tag()
+	if err := c.write(ctx, t.Command, tag+" CAPABILITY\r\n"); err != nil {
+		st.fail(err)
+		return nil, false
+	}
+	untagged, tagged, err := c.imapResponse(ctx, tag, a)
+	if err != nil {
+		st.fail(err)
+		return nil, false
+	}
+	var caps map[string]bool
+	for _, u := range untagged {
+		if injTag != "" && strings.HasPrefix(u, injTag+" ") {
+			a.rep.Add(report.Newf(a.code("starttls.injection"), st.name, "The NOOP sent in the same packet as STARTTLS, before the handshake, was answered inside TLS: %q.", u).With("reply", u))
+		}
+		if strings.HasPrefix(strings.ToUpper(u), "* CAPABILITY") {
+			caps = imapCaps(u)
+		}
+	}
+	if imapStatus(tagged) != "OK" || caps == nil {
+		st.end(report.StatusFail, "%s", tagged)
+		a.add("greeting.malformed", st.name, "CAPABILITY answered %q without a capability list.", tagged)
+		return nil, false
+	}
+	st.end(report.StatusOK, "%s", capList(caps))
+	a.rep.SetFact(strings.Replace(name, "capability", "capabilities", 1)+":"+strconv.Itoa(port), capList(caps))
+	return caps, true
+}
+
+// imapPlaintextChecks judges what the server offers before TLS.
+func (a *auditor) imapPlaintextChecks(ctx context.Context, c *lineConn, port int, caps map[string]bool) bool {
+	t := a.o.Timeouts.WithDefaults()
+	stageName := fmt.Sprintf("capability:%d", port)
+	var mechs []string
+	for k := range caps {
+		if m, ok := strings.CutPrefix(k, "AUTH="); ok && (m == "PLAIN" || m == "LOGIN") {
+			mechs = append(mechs, k)
+		}
+	}
+	sort.Strings(mechs)
+	if len(mechs) > 0 {
+		a.add("auth.plaintext", stageName, "Before TLS the server offers %s.", strings.Join(mechs, " "))
+	}
+	if caps["LOGINDISABLED"] {
+		a.add("plaintext-login.refused", stageName, "LOGINDISABLED is advertised before TLS.")
+		return true
+	}
+	a.add("logindisabled.missing", stageName, "LOGINDISABLED is not advertised before TLS, so clients may send LOGIN in the clear.")
+
+	// The probe: LOGIN before TLS, with a made-up account unless the user
+	// explicitly allowed sending the real one.
+	st := a.begin("login-probe", port)
+	user, pass, real := probeUser(), "not-a-password", false
+	if a.o.AllowPlaintextAuth && a.o.User != "" && a.o.Password != "" {
+		user, pass, real = a.o.User, a.o.Password, true
+	}
+	tag := a.tag()
+	if err := c.write(ctx, t.Command, tag+" LOGIN "+quote(user)+" "+quote(pass)+"\r\n"); err != nil {
+		st.fail(err)
+		return false
+	}
+	untagged, tagged, err := c.imapResponse(ctx, tag, a)
+	if err != nil {
+		st.fail(err)
+		return false
+	}
+	text := strings.Join(append(untagged, tagged), " | ")
+	lower := strings.ToLower(text)
+	switch status := imapStatus(tagged); {
+	case status == "OK":
+		st.end(report.StatusFail, "%s", tagged)
+		if real {
+			a.add("plaintext-login.accepted", st.name, "LOGIN as %s before TLS: %q.", user, tagged)
+		} else {
+			a.add("plaintext-login.checked", st.name, "LOGIN with the made-up account %s before TLS was accepted: %q.", user, tagged)
+		}
+		// Logged in: STARTTLS is no longer allowed on this connection.
+		if err := a.reconnect(ctx, c, port); err != nil {
+			st.fail(err)
+			return false
+		}
+	case strings.Contains(lower, "privacyrequired") || strings.Contains(lower, "plaintext") || strings.Contains(lower, "cleartext") ||
+		strings.Contains(lower, "ssl") || strings.Contains(lower, "tls") || strings.Contains(lower, "starttls") || strings.Contains(lower, "encrypt"):
+		st.end(report.StatusOK, "%s", tagged)
+		a.add("plaintext-login.refused", st.name, "LOGIN before TLS was refused without checking the password: %q.", text)
+	default:
+		st.end(report.StatusFail, "%s", tagged)
+		a.add("plaintext-login.checked", st.name, "LOGIN with the made-up account %s before TLS got %q: the password was checked, not refused for lack of TLS.", user, text)
+	}
+	return true
+}
+
+var idVersionRe = regexp.MustCompile(`(?i)"(version|os|os-version)"\s+"([^"]+)"`)
+
+func (a *auditor) imapID(ctx context.Context, c *lineConn, port int) {
+	t := a.o.Timeouts.WithDefaults()
+	st := a.begin("id", port)
+	tag := a.tag()
+	if err := c.write(ctx, t.Command, tag+` ID ("name" "mailprobe")`+"\r\n"); err != nil {
+		st.fail(err)
+		return
+	}
+	untagged, tagged, err := c.imapResponse(ctx, tag, a)
+	if err != nil {
+		st.fail(err)
+		return
+	}
+	var id string
+	for _, u := range untagged {
+		if strings.HasPrefix(strings.ToUpper(u), "* ID ") {
+			id = u[5:]
+		}
+	}
+	st.end(report.StatusInfo, "%s", strings.TrimSpace(id+" "+tagged))
+	if m := idVersionRe.FindAllStringSubmatch(id, -1); len(m) > 0 {
+		var parts []string
+		for _, kv := range m {
+			parts = append(parts, kv[1]+"="+kv[2])
+		}
+		a.add("id.version", st.name, "The server's ID answer discloses %s.", strings.Join(parts, ", "))
+	}
+}
+
+func (a *auditor) imapLogin(ctx context.Context, c *lineConn, port int, trusted bool, caps map[string]bool) {
+	t := a.o.Timeouts.WithDefaults()
+	st := a.begin("login", port)
+	if c.tls == nil || (!trusted && !a.o.Insecure) {
+		st.end(report.StatusSkipped, "no trusted TLS: the password is not sent")
+		return
+	}
+	tag := a.tag()
+	if err := c.write(ctx, t.Command, tag+" LOGIN "+quote(a.o.User)+" "+quote(a.o.Password)+"\r\n"); err != nil {
+		st.fail(err)
+		return
+	}
+	_, tagged, err := c.imapResponse(ctx, tag, a)
+	if err != nil {
+		st.fail(err)
+		return
+	}
+	if imapStatus(tagged) == "OK" {
+		st.end(report.StatusOK, "as %s", a.o.User)
+		a.add("login.ok", st.name, "LOGIN as %s over %s.", a.o.User, tlsSummary(c.tls))
+		return
+	}
+	st.end(report.StatusFail, "%s", tagged)
+	a.rep.Add(report.Newf(a.code("login.failed"), st.name, "LOGIN as %s: %q.", a.o.User, tagged).With("reply", tagged))
+}
+
+// errReported means the finding was already added.
+var errReported = errors.New("reported")
+
+// imapStartTLS sends STARTTLS (with a NOOP in the same packet when
+// pipeline is set) and runs the handshake. It returns the NOOP's tag.
+func (a *auditor) imapStartTLS(ctx context.Context, c *lineConn, st *stage, pipeline bool) (string, error) {
+	t := a.o.Timeouts.WithDefaults()
+	stTag, injTag := a.tag(), ""
+	cmd := stTag + " STARTTLS\r\n"
+	if pipeline {
+		injTag = a.tag()
+		cmd += injTag + " NOOP\r\n"
+	}
+	if err := c.write(ctx, t.Command, cmd); err != nil {
+		return "", err
+	}
+	untagged, tagged, err := c.imapResponse(ctx, stTag, a)
+	if err != nil {
+		return "", err
+	}
+	for _, u := range untagged {
+		if injTag != "" && strings.HasPrefix(u, injTag+" ") {
+			a.rec.Event("the pipelined NOOP was answered before TLS: %s", u)
+		}
+	}
+	if imapStatus(tagged) != "OK" {
+		st.end(report.StatusFail, "%s", tagged)
+		a.add("starttls.refused", st.name, "%q.", tagged)
+		return "", errReported
+	}
+	discarded, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS)
+	if discarded > 0 {
+		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, tagged)
+	}
+	return injTag, err
+}
+
+// reconnect replaces c with a new connection to port, greeted.
+func (a *auditor) reconnect(ctx context.Context, c *lineConn, port int) error {
+	t := a.o.Timeouts.WithDefaults()
+	c.close()
+	n, err := dial(ctx, &a.o, c.addr, a.o.implicit(port), a.rec)
+	if err != nil {
+		return err
+	}
+	if _, err := n.readLine(ctx, t.Banner); err != nil {
+		n.close()
+		return err
+	}
+	*c = *n
+	return nil
+}
