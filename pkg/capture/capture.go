@@ -70,6 +70,13 @@ type Options struct {
 	Delay         time.Duration   // wait this long before answering the end of DATA
 	DropAfterData bool            // read the message, then close without answering
 
+	// Folder is the mailbox messages are delivered to: "INBOX" (default)
+	// or "Junk", to see how an app's tests cope with spam-foldering.
+	Folder string
+	// Transform, when set, changes each message before it is stored, as
+	// a security gateway or link tracker on the way would (tests).
+	Transform func(raw []byte) []byte
+
 	// StoreDir, when set, gets every accepted message as NNNN-ID.eml,
 	// written before the 250 reply so nothing acknowledged is lost.
 	StoreDir        string
@@ -138,6 +145,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Folder != "" && o.Folder != "INBOX" && o.Folder != "Junk" {
+		return nil, fmt.Errorf("folder %q: only INBOX and Junk exist", o.Folder)
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -289,6 +299,13 @@ func (s *Server) mailboxesFor(rcpt string) []*imapmemserver.User {
 	return all
 }
 
+func (s *Server) folder() string {
+	if s.o.Folder == "" {
+		return "INBOX"
+	}
+	return s.o.Folder
+}
+
 type literal struct {
 	*bytes.Reader
 	n int64
@@ -317,7 +334,7 @@ func (s *Server) deliver(m Message, rcpts []string) (Message, error) {
 				continue
 			}
 			seen[u] = true
-			if _, err := u.Append("INBOX", literal{bytes.NewReader(m.Raw), int64(len(m.Raw))}, &imap.AppendOptions{Time: m.Received}); err != nil {
+			if _, err := u.Append(s.folder(), literal{bytes.NewReader(m.Raw), int64(len(m.Raw))}, &imap.AppendOptions{Time: m.Received}); err != nil {
 				return m, err
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	netsmtp "net/smtp"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-msgauth/dkim"
@@ -313,4 +315,78 @@ func TestCapture_closeIsPromptWithOpenConnections(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close hangs with an idle client connected")
 	}
+}
+
+// The standard library's client, as many apps use it.
+func TestCapture_netSMTP(t *testing.T) {
+	s := start(t, Options{Users: map[string]string{"app": "pw"}})
+	c, err := netsmtp.Dial(s.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(tlsConf(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(netsmtp.PlainAuth("", "app", "pw", "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("no-reply@app.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("user@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write([]byte(resetMsg))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Quit()
+	if n := len(fetchAll(t, s, "app", "pw")); n != 1 {
+		t.Errorf("IMAP has %d messages", n)
+	}
+}
+
+func TestCapture_junkFolderAndTransform(t *testing.T) {
+	s := start(t, Options{Folder: "Junk", Transform: func(b []byte) []byte { return []byte(strings.ToUpper(string(b))) }})
+	if err := send(t, s, "", "", resetMsg); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fetchAll(t, s, "x", "y")); n != 0 {
+		t.Errorf("INBOX has %d messages, want 0 (delivered to Junk)", n)
+	}
+	if !strings.Contains(string(s.Messages()[0].Raw), "RESET YOUR PASSWORD") {
+		t.Error("Transform not applied")
+	}
+	if _, err := Start(context.Background(), Options{Folder: "Spam"}); err == nil {
+		t.Error("unknown folder accepted")
+	}
+}
+
+// BenchmarkIngest measures how many messages per second the capture
+// server accepts from one client over one TLS connection, each analysed
+// and stored in the IMAP mailbox. Mailpit publishes 200–300 msgs/s.
+func BenchmarkIngest(b *testing.B) {
+	s, err := Start(context.Background(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c, err := smtp.DialStartTLS(s.SMTPAddr(), tlsConf(s))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := c.SendMail("no-reply@app.example", []string{"user@example.org"}, strings.NewReader(resetMsg)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }

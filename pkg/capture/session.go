@@ -150,6 +150,9 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		ip = nil
 	}
 	m.Auth = authenticate(raw, ip, m.Helo, m.MailFrom, o.LookupTXT)
+	if o.Transform != nil {
+		raw = o.Transform(raw)
+	}
 	m.Raw = append([]byte(receivedHeaders(o.Hostname, m)), raw...)
 	m.Size = len(m.Raw)
 	m.Analysis = resetmail.Analyze(raw)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
@@ -180,5 +181,114 @@ func TestRun_unsignedMailIsReportedAtTheReceiver(t *testing.T) {
 		if got, ok := sev[code]; !ok || got != want {
 			t.Errorf("%s: %v (present %v), want %v", code, got, ok, want)
 		}
+	}
+}
+
+// smtpOnly runs the send part against a scripted server.
+func smtpOnly(t *testing.T, srv testserver.SMTP, mod func(*resetmail.Options)) *report.Report {
+	t.Helper()
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	if srv.Cert == nil {
+		srv.Cert = &cert
+	}
+	if srv.Users == nil {
+		srv.Users = map[string]string{user: password}
+	}
+	addr := testserver.Start(t, srv.Handler())
+	host, port, _ := netx.SplitHostPort(addr, 0)
+	o := resetmail.Options{
+		Compose: resetmail.ComposeOptions{From: "App <no-reply@mailprobe.test>", To: user},
+		SMTP: smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleSubmission, ServerName: "mail.test.example",
+			RootCAs: srv.Cert.Pool, User: user, Password: password, RequireTLS: true,
+			Timeouts: netx.Timeouts{Banner: time.Second, Command: time.Second, TLS: time.Second, Connect: time.Second, DNS: time.Second}},
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	r, err := resetmail.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Every failure ends the run at its stage with the right finding and exit
+// code, and no later stage runs.
+func TestRun_stageFailures(t *testing.T) {
+	selfSigned := testserver.NewCert(t, testserver.CertOptions{SelfSign: true})
+	cases := []struct {
+		name  string
+		srv   testserver.SMTP
+		mod   func(*resetmail.Options)
+		stage string
+		code  string
+		exit  int
+	}{
+		{"DNS failure", testserver.SMTP{}, func(o *resetmail.Options) { o.SMTP.Host = "no-such-host.invalid" }, "resolve", "smtp.resolve.failed", report.ExitIncomplete},
+		{"connection refused", testserver.SMTP{}, func(o *resetmail.Options) { o.SMTP.Host, o.SMTP.Port = "127.0.0.1", 1 }, "connect", "smtp.connect.failed", report.ExitIncomplete},
+		{"banner 554", testserver.SMTP{Banner: []string{"554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"}}, nil, "banner", "smtp.banner.rejected", report.ExitFindings},
+		{"STARTTLS refused", testserver.SMTP{Reply: map[string][]string{"STARTTLS": {"454 4.7.0 TLS not available due to local problem"}}}, nil, "starttls", "smtp.starttls.rejected", report.ExitFindings},
+		{"bad certificate", testserver.SMTP{Cert: &selfSigned}, func(o *resetmail.Options) { o.SMTP.RootCAs = nil }, "certificate", "cert.self-signed", report.ExitFindings},
+		{"AUTH 535", testserver.SMTP{Users: map[string]string{user: "other"}}, nil, "auth", "smtp.auth.failed", report.ExitFindings},
+		{"MAIL 553", testserver.SMTP{Reply: map[string][]string{"MAIL": {"553 5.7.1 <no-reply@mailprobe.test>: Sender address rejected: not owned by user"}}}, nil, "mail", "smtp.mail.rejected", report.ExitFindings},
+		{"RCPT 550 5.1.1", testserver.SMTP{Reply: map[string][]string{"RCPT": {"550 5.1.1 <user@mailprobe.test>: Recipient address rejected: User unknown"}}}, nil, "rcpt", "smtp.rcpt.rejected", report.ExitFindings},
+		{"RCPT 450 greylisting", testserver.SMTP{Reply: map[string][]string{"RCPT": {"450 4.2.0 <user@mailprobe.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/"}}}, nil, "rcpt", "smtp.reply.temporary", report.ExitFindings},
+		{"DATA 554 5.7.26", testserver.SMTP{Hook: func(c *testserver.Conn, l string) bool {
+			if l != "DATA" {
+				return false
+			}
+			c.Send("354 go ahead")
+			for {
+				if x, err := c.Line(); err != nil || x == "." {
+					break
+				}
+			}
+			c.Send("550-5.7.26 This mail is unauthenticated, which poses a security risk to the", "550 5.7.26 sender and Gmail users, and has been blocked.")
+			return true
+		}}, nil, "data", "smtp.data.rejected", report.ExitFindings},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := smtpOnly(t, tc.srv, tc.mod)
+			var f *report.Finding
+			for i := range r.Findings {
+				if r.Findings[i].Code == tc.code {
+					f = &r.Findings[i]
+				}
+			}
+			if f == nil {
+				t.Fatalf("no %s; got %v", tc.code, r.Findings)
+			}
+			if f.Stage != tc.stage {
+				t.Errorf("%s at stage %q, want %q", tc.code, f.Stage, tc.stage)
+			}
+			if got := r.ExitCode(report.Fail); got != tc.exit && !(tc.exit == report.ExitFindings && got == report.ExitIncomplete && tc.code == "smtp.reply.temporary") {
+				t.Errorf("exit %d, want %d", got, tc.exit)
+			}
+			if st := stage(r, "queued"); st == report.StatusOK {
+				t.Error("the run went on to queued after the failure")
+			}
+		})
+	}
+}
+
+func TestRun_landsInJunk(t *testing.T) {
+	s := startPair(t, capture.Options{Folder: "Junk"})
+	r, _ := resetmail.Run(context.Background(), options(t, s, s, password))
+	if !has(r, "reset.delivery.junk") || r.ExitCode(report.Fail) != report.ExitFindings {
+		t.Errorf("findings %+v", r.Findings)
+	}
+}
+
+func TestRun_linkMangledByATracker(t *testing.T) {
+	tracker := func(raw []byte) []byte {
+		// A gateway that rewrites links through its redirector and
+		// re-encodes the body.
+		return bytes.ReplaceAll(raw, []byte("https://app.example/reset?token="), []byte("https://safelinks.example.net/?url=https%3A%2F%2Fapp.example%2Freset%3Ftoken%3D"))
+	}
+	s := startPair(t, capture.Options{Transform: tracker})
+	r, _ := resetmail.Run(context.Background(), options(t, s, s, password))
+	if !has(r, "reset.link.rewritten") {
+		t.Errorf("rewrite not reported: %+v", r.Findings)
 	}
 }

@@ -275,6 +275,12 @@ func (c *checker) do(ctx context.Context) {
 	if !c.auth(ctx, secure, trusted) {
 		return
 	}
+	if o.Message != nil && o.User != "" && !c.authed {
+		// Credentials were given for a reason: never fall back to
+		// sending the message unauthenticated.
+		c.skipRest("auth", "not authenticated, so the message was not sent")
+		return
+	}
 	if o.ProbeVRFY {
 		c.vrfy(ctx)
 	}
