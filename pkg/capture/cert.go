@@ -53,10 +53,14 @@ func newCerts(hostname string, now time.Time) (*certs, error) {
 	if err != nil {
 		return nil, err
 	}
+	names := []string{hostname}
+	if hostname != "localhost" {
+		names = append(names, "localhost")
+	}
 	leaf := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: hostname},
-		DNSNames:     []string{hostname, "localhost"},
+		DNSNames:     names,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(30 * 24 * time.Hour),

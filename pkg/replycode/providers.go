@@ -924,7 +924,9 @@ var providerTable = []ProviderReply{
 	},
 	{
 		Provider: "Amazon SES", Code: 535,
-		Match:   `Authentication Credentials Invalid`,
+		// SES's exact capitalisation, no enhanced code: go-smtp and others
+		// say "Authentication credentials invalid" in lower case.
+		Match:   `(?-i)^Authentication Credentials Invalid\s*$`,
 		Sample:  "Authentication Credentials Invalid",
 		Summary: "Amazon SES rejected the SMTP login.",
 		Cause:   "SES SMTP needs SMTP credentials made for the region (created in the SES console, or derived from an IAM secret key with the SMTP password algorithm), not the IAM access key secret itself.",

@@ -63,7 +63,7 @@ func replyFinding(code, stage string, rp dialogue.Reply) report.Finding {
 	if ex.Fix != "" {
 		f = f.WithFix(ex.Fix)
 	}
-	f.Refs = append(append([]string{}, f.Refs...), ex.Refs...)
+	f.Refs = dedupe(append(append([]string{}, f.Refs...), ex.Refs...))
 	return f
 }
 
@@ -95,4 +95,30 @@ func errFinding(stage string, err error) report.Finding {
 		f = f.With("note", msg)
 	}
 	return f
+}
+
+// dedupe keeps the first of equal references, and drops a bare "RFC 4954"
+// when a section of it ("RFC 4954 §6") is cited too.
+func dedupe(refs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range refs {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	kept := out[:0]
+	for _, r := range out {
+		general := false
+		for _, o := range out {
+			if o != r && strings.HasPrefix(o, r+" §") {
+				general = true
+			}
+		}
+		if !general {
+			kept = append(kept, r)
+		}
+	}
+	return kept
 }
