@@ -31,6 +31,10 @@ type Env struct {
 	IO   *iostreams.IOStreams
 	Now  func() time.Time
 	Dial netx.DialFunc // nil = net.Dialer (with --local-addr where a command has it)
+
+	// collect, when set, receives the report instead of it being
+	// rendered: `check -f` gathers its checks' reports this way.
+	collect func(*report.Report)
 }
 
 // Global holds the flags shared by every check command.
@@ -168,6 +172,10 @@ func (g *Global) context(ctx context.Context) (context.Context, context.CancelFu
 // emit renders r and returns the exit error for its verdict.
 func (g *Global) emit(env *Env, r *report.Report) error {
 	r.Version = Version
+	if env.collect != nil {
+		env.collect(r)
+		return nil
+	}
 	o := render.Options{
 		Format:     g.format,
 		Color:      !g.NoColor && env.IO.ColorEnabled(),

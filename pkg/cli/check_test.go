@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+func TestSplitArgs(t *testing.T) {
+	cases := map[string][]string{
+		`smtp check mx.example.com`:                 {"smtp", "check", "mx.example.com"},
+		`  a   b  `:                                 {"a", "b"},
+		`reset send --from "App <a@b.example>" --x`: {"reset", "send", "--from", "App <a@b.example>", "--x"},
+		`a 'it''s' "q\"uote" b\ c`:                  {"a", "its", `q"uote`, "b c"},
+		`a ""`:                                      {"a", ""},
+	}
+	for in, want := range cases {
+		got, err := splitArgs(in)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("splitArgs(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{`a "b`, `a 'b`, `dns x | tee y`, `dns x; rm -rf /`, "dns `id`"} {
+		if _, err := splitArgs(bad); err == nil {
+			t.Errorf("splitArgs(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzSplitArgs(f *testing.F) {
+	f.Add(`smtp check "a b" 'c' d\ e`)
+	f.Fuzz(func(t *testing.T, s string) {
+		args, err := splitArgs(s)
+		if err == nil && strings.TrimSpace(s) == "" && len(args) != 0 {
+			t.Fatalf("blank line gave %q", args)
+		}
+	})
+}
+
+func writeSuite(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "mailprobe.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckSuite(t *testing.T) {
+	bad := testserver.Start(t, testserver.SMTP{Banner: []string{"554 5.7.1 go away"}}.Handler())
+	silent := testserver.Start(t, testserver.Silent)
+	good := writeSuite(t, "checks:\n  - name: demo\n    run: mailprobe reset send --embedded\n  - reset send --embedded --code\n")
+	r := run(t, nil, "check", "-f", good, "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("good suite: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	var doc struct {
+		SchemaVersion int `json:"schema_version"`
+		Reports       []struct{ Command, Target string }
+	}
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Reports) != 2 || !strings.HasPrefix(doc.Reports[0].Target, "demo (") {
+		t.Fatalf("json %v: %+v\n%s", err, doc, r.out)
+	}
+
+	findings := writeSuite(t, "checks:\n  - reset send --embedded\n  - smtp check "+bad+"\n")
+	if r := run(t, nil, "check", "-f", findings); r.code != report.ExitFindings {
+		t.Errorf("suite with a 554 banner: exit %d", r.code)
+	}
+	incomplete := writeSuite(t, "timeout: 500ms\nchecks:\n  - smtp check "+bad+"\n  - smtp check ${SILENT}\n")
+	if r := run(t, map[string]string{"SILENT": silent}, "check", "-f", incomplete); r.code != report.ExitIncomplete {
+		t.Errorf("suite with a silent server: exit %d\n%s", r.code, r.out)
+	}
+	for _, body := range []string{
+		"checks:\n  - smtp check\n",                           // missing argument
+		"checks:\n  - smtp check x --no-such-flag\n",          // bad flag
+		"checks:\n  - capture\n",                              // not a check
+		"checks: []\n",                                        // empty
+		"chekcs:\n  - dns x\n",                                // typo in a key
+		"timeout: soon\nchecks:\n  - reset send --embedded\n", // bad duration
+	} {
+		if r := run(t, nil, "check", "-f", writeSuite(t, body)); r.code != report.ExitUsage {
+			t.Errorf("%q: exit %d, want 2\n%s", body, r.code, r.errOut)
+		}
+	}
+}
