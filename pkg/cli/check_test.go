@@ -89,3 +89,29 @@ func TestCheckSuite(t *testing.T) {
 		}
 	}
 }
+
+func TestBatch(t *testing.T) {
+	bad := testserver.Start(t, testserver.SMTP{Banner: []string{"554 5.7.1 go away"}}.Handler())
+	good := testserver.Start(t, testserver.SMTP{Caps: []string{"SIZE 20000000"}}.Handler())
+	input := writeSuite(t, "# hosts\n"+good+"\n\n"+bad+"\n")
+	r := run(t, nil, "batch", "-i", input, "--", "smtp", "check", "{}", "--role", "mx")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines:\n%s\n%s", len(lines), r.out, r.errOut)
+	}
+	for i, want := range []string{good, bad} {
+		var rep struct{ Target, Command string }
+		if err := json.Unmarshal([]byte(lines[i]), &rep); err != nil || rep.Target != want || rep.Command != "smtp check" {
+			t.Errorf("line %d: %v %+v", i, err, rep)
+		}
+	}
+	if r.code != report.ExitFindings {
+		t.Errorf("exit %d", r.code)
+	}
+	if r := run(t, nil, "batch", "-i", input, "--", "smtp", "chek"); r.code != report.ExitUsage {
+		t.Errorf("bad command: exit %d", r.code)
+	}
+	if r := run(t, nil, "batch", "-i", input, "--", "smtp", "check", "--format", "text"); r.code != report.ExitUsage {
+		t.Errorf("--format in batch: exit %d", r.code)
+	}
+}

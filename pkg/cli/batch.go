@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+func init() { register(newBatchCmd) }
+
+type batchOptions struct {
+	FailOn   string
+	Input    string
+	Parallel int
+	failOn   report.Severity
+}
+
+// maxBatchTargets bounds one batch run (a typo like `batch -i /dev/urandom`
+// must not run forever).
+const maxBatchTargets = 100000
+
+func newBatchCmd(env *Env) *cobra.Command {
+	o := &batchOptions{}
+	c := &cobra.Command{
+		Use:   "batch [-i FILE] -- COMMAND [ARGS...] [{}]",
+		Short: "Run one check over many domains or hosts, JSON lines out",
+		Long: `Run a check command for every target read from FILE (or stdin): one
+target per line, blank lines and # comments skipped. {} in the command is
+replaced by the target; without {} the target is added as the last
+argument. Each result is printed as one JSON object on its own line, in
+input order, as soon as it and those before it are done.
+
+Exit code: 2 if the command line is not valid, else 3 if any check was
+incomplete, else 1 if any has a finding at or above --fail-on, else 0.`,
+		Example: `  mailprobe batch -i domains.txt -- dns
+  cat mx-hosts.txt | mailprobe batch --parallel 8 -- smtp check {}:25 --timeout 20s
+  mailprobe batch -i domains.txt -- dmarc {} | jq -c '{target, fail: [.findings[] | select(.severity=="fail") | .code]}'`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, env, args) },
+	}
+	c.Flags().StringVarP(&o.Input, "input", "i", "-", "file of targets, one per line (- for stdin)")
+	c.Flags().IntVar(&o.Parallel, "parallel", 4, "checks run at once")
+	c.Flags().StringVar(&o.FailOn, "fail-on", "fail", "lowest severity that makes the exit code 1: info, warn or fail")
+	return c
+}
+
+func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error {
+	s, err := report.ParseSeverity(o.FailOn)
+	if err != nil || s == report.Pass {
+		return usageErrorf("--fail-on must be info, warn or fail, not %q", o.FailOn)
+	}
+	o.failOn = s
+	if o.Parallel < 1 || o.Parallel > 64 {
+		return usageErrorf("--parallel must be between 1 and 64")
+	}
+	for _, a := range command {
+		if a == "--format" || strings.HasPrefix(a, "--format=") {
+			return usageErrorf("batch always writes JSON lines; drop --format from the command")
+		}
+	}
+	var in io.Reader = env.IO.In
+	if o.Input != "-" {
+		f, err := os.Open(o.Input)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	var targets []string
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if len(targets) == maxBatchTargets {
+			return usageErrorf("more than %d targets; split the input", maxBatchTargets)
+		}
+		targets = append(targets, t)
+	}
+	if err := sc.Err(); err != nil {
+		return usageErrorf("reading targets: %v", err)
+	}
+	argsFor := func(target string) []string {
+		var out []string
+		found := false
+		for _, a := range command {
+			if strings.Contains(a, "{}") {
+				found = true
+				a = strings.ReplaceAll(a, "{}", target)
+			}
+			out = append(out, a)
+		}
+		if !found {
+			out = append(out, target)
+		}
+		return out
+	}
+	if len(targets) > 0 {
+		if err := validateLine(env, argsFor(targets[0])); err != nil {
+			return usageErrorf("%v", err)
+		}
+	}
+
+	results := make([]chan *report.Report, len(targets))
+	for i := range results {
+		results[i] = make(chan *report.Report, 1)
+	}
+	sem := make(chan struct{}, o.Parallel)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			args := argsFor(t)
+			r := runLine(cmd.Context(), env, suiteRun{args: args})
+			r.Version = Version
+			results[i] <- r
+		}()
+	}
+	code := report.ExitOK
+	enc := json.NewEncoder(env.IO.Out)
+	enc.SetEscapeHTML(false)
+	for i := range targets {
+		r := <-results[i]
+		r.SortFindings()
+		if err := enc.Encode(r); err != nil {
+			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
+		}
+		switch c := r.ExitCode(o.failOn); {
+		case c == report.ExitIncomplete:
+			code = report.ExitIncomplete
+		case c == report.ExitFindings && code == report.ExitOK:
+			code = report.ExitFindings
+		}
+	}
+	wg.Wait()
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
