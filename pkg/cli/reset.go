@@ -90,7 +90,13 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 				return err
 			}
 			defer stop()
+			if env.IO.StderrTTY {
+				ro.Progress = func(msg string) { fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s", msg) }
+			}
 			rep, err := resetmail.Run(ctx, ro)
+			if ro.Progress != nil {
+				fmt.Fprint(env.IO.ErrOut, "\r\033[K")
+			}
 			if err != nil {
 				return usageErrorf("%v", err)
 			}

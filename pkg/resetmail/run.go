@@ -65,6 +65,9 @@ type Options struct {
 	SlowAfter time.Duration
 	LookupMX  func(ctx context.Context, domain string) ([]*net.MX, error)
 	Now       func() time.Time
+	// Progress, when set, is told what the run is waiting for (the CLI
+	// shows it on a terminal's stderr).
+	Progress func(msg string)
 }
 
 // Run composes, sends and (with IMAP) awaits the reset email.
@@ -241,6 +244,9 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 		left := deadline.Sub(o.Now())
 		if left <= 0 || ctx.Err() != nil {
 			break
+		}
+		if o.Progress != nil {
+			o.Progress(fmt.Sprintf("waiting for the message in %s: %s of %s", strings.Join(folders, ", "), o.Now().Sub(start).Round(time.Second), o.Wait))
 		}
 		mb.WaitNew(ctx, min(pause, left))
 		pause = min(pause*2, 3*time.Second)
