@@ -602,7 +602,7 @@ func (r *runner) judge(st *stageRun, s *Step, exp *Expectation, out Outcome, cod
 		}
 		f = report.Newf(c, st.name, "Line %d (%s): the server closed the connection; the script expected %s.", s.Line, s.Kind, want)
 	default:
-		f = replyFinding(code, st.name, out.Reply)
+		f = ReplyFinding(code, st.name, out.Reply)
 		f.Detail = fmt.Sprintf("Line %d (%s): expected %s, got %s. %s", s.Line, s.Kind, want, out.Reply.Short(), f.Detail)
 	}
 	if s.Message != "" {
@@ -625,27 +625,6 @@ func (r *runner) judge(st *stageRun, s *Step, exp *Expectation, out Outcome, cod
 		return false, report.StatusFail, summary
 	}
 	return false, report.StatusInfo, summary
-}
-
-// replyFinding makes a finding whose detail and fix come from the reply
-// knowledge base, the way every mailprobe command explains a reply.
-func replyFinding(code, stage string, rp Reply) report.Finding {
-	ex := rp.Explain()
-	detail := ex.Summary
-	// The knowledge base's causes explain refusals; for a positive reply
-	// that was not expected, they would explain the wrong thing.
-	if ex.Cause != "" && rp.Class() >= 4 {
-		detail += " Likely cause: " + ex.Cause
-	}
-	if ex.Provider != "" {
-		detail = "(" + ex.Provider + ") " + detail
-	}
-	f := report.New(code, stage, detail).With("reply", rp.String(), rp.Seq...)
-	if ex.Fix != "" && rp.Class() >= 4 {
-		f = f.WithFix(ex.Fix)
-	}
-	f.Refs = append(append([]string{}, f.Refs...), ex.Refs...)
-	return f
 }
 
 // sentence makes a script's message the first sentence of a detail.

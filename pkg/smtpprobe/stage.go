@@ -47,24 +47,10 @@ func (r *run) skip(name, why string) {
 	r.rep.AddStage(report.Stage{Name: name, Status: report.StatusSkipped, Summary: why, Start: r.now().Sub(r.rep.StartedAt)})
 }
 
-// replyFinding turns a server reply into a finding whose detail and fix
-// come from the reply-code knowledge base, so every command explains the
-// same reply the same way.
+// replyFinding turns a server reply into a finding explained by the
+// reply-code knowledge base.
 func replyFinding(code, stage string, rp dialogue.Reply) report.Finding {
-	ex := rp.Explain()
-	detail := ex.Summary
-	if ex.Cause != "" {
-		detail += " Likely cause: " + ex.Cause
-	}
-	if ex.Provider != "" {
-		detail = "(" + ex.Provider + ") " + detail
-	}
-	f := report.New(code, stage, detail).With("reply", rp.String(), rp.Seq...)
-	if ex.Fix != "" {
-		f = f.WithFix(ex.Fix)
-	}
-	f.Refs = dedupe(append(append([]string{}, f.Refs...), ex.Refs...))
-	return f
+	return dialogue.ReplyFinding(code, stage, rp)
 }
 
 // errFinding turns a failed session operation into a finding naming the
@@ -95,30 +81,4 @@ func errFinding(stage string, err error) report.Finding {
 		f = f.With("note", msg)
 	}
 	return f
-}
-
-// dedupe keeps the first of equal references, and drops a bare "RFC 4954"
-// when a section of it ("RFC 4954 §6") is cited too.
-func dedupe(refs []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, r := range refs {
-		if !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	kept := out[:0]
-	for _, r := range out {
-		general := false
-		for _, o := range out {
-			if o != r && strings.HasPrefix(o, r+" §") {
-				general = true
-			}
-		}
-		if !general {
-			kept = append(kept, r)
-		}
-	}
-	return kept
 }
