@@ -1,0 +1,378 @@
+package dnsauth
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
+)
+
+// AuditOptions configure Audit.
+type AuditOptions struct {
+	// Selectors are the DKIM selectors to check (none: the common list).
+	Selectors []string
+	// IP, when valid, is a sending address: SPF is evaluated for it
+	// (with Sender and Helo) and it gets the PTR and DNSBL checks too.
+	IP     netip.Addr
+	Sender string
+	Helo   string
+	// DNSBL turns on blocklist lookups (off by default: they send the
+	// addresses to third parties) against DNSBLLists (default
+	// DefaultDNSBLs).
+	DNSBL      bool
+	DNSBLLists []string
+	HTTP       HTTPOptions
+	DANE       DANEOptions // Connect: fetch each MX certificate over STARTTLS
+	Now        func() time.Time
+}
+
+// area is one part of the posture, checked on its own and reported as a
+// stage.
+type area struct {
+	name     string
+	start    time.Time
+	dur      time.Duration
+	findings []report.Finding
+	summary  string
+	dnsError bool
+	skipped  string
+	counter  resolver.Counter
+	fact     any
+}
+
+// areaOrder is the order areas are shown in when equally bad: what
+// breaks delivery first, then authentication, then hardening.
+var areaOrder = []string{mxStage, spfStage, dkimStage, dmarcStage, ptrStage, dnsblStage, mtastsStage, tlsrptStage, daneStage, "dnssec", bimiStage}
+
+// Audit checks the mail posture of domain: every area concurrently, one
+// report with a stage per area, areas ordered worst first and the
+// findings grouped by area, worst first within each.
+func Audit(ctx context.Context, r *resolver.Resolver, domain string, o AuditOptions) *report.Report {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+	rep := report.NewReport("dns", domain, now())
+	areas := map[string]*area{}
+	for _, n := range areaOrder {
+		areas[n] = &area{name: n}
+	}
+	run := func(wg *sync.WaitGroup, a *area, f func(ctx context.Context, a *area)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.start = now()
+			f(resolver.WithCounter(ctx, &a.counter), a)
+			a.dur = now().Sub(a.start)
+		}()
+	}
+
+	// Phase 1: everything that needs only the domain.
+	var mx *MXCheck
+	var dm *DMARCCheck
+	var soaAD bool
+	var wg sync.WaitGroup
+	run(&wg, areas[mxStage], func(ctx context.Context, a *area) {
+		mx = CheckMX(ctx, r, domain)
+		a.findings, a.dnsError, a.fact = mx.Findings(), mx.DNSError != "", mx
+		switch {
+		case mx.NullMX:
+			a.summary = "null MX: receives no mail"
+		case mx.Implicit:
+			a.summary = "no MX; implicit MX " + domain
+		default:
+			a.summary = fmt.Sprintf("%d MX host(s)", len(mx.Hosts))
+		}
+	})
+	run(&wg, areas[spfStage], func(ctx context.Context, a *area) {
+		an := AnalyzeSPF(ctx, r, domain)
+		a.fact = an
+		a.findings, a.dnsError = an.Findings(), an.DNSError != ""
+		a.summary = "no record"
+		if an.Record != "" {
+			a.summary = fmt.Sprintf("%d/%d DNS lookups, %d void", an.Lookups, SPFMaxLookups, an.VoidLookups)
+		}
+		if o.IP.IsValid() {
+			ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: orDefault(o.Sender, "postmaster@"+domain), Helo: o.Helo, Now: now()})
+			a.findings = append(a.findings, SPFEvalFindings(ev)...)
+			a.fact = map[string]any{"record_check": an, "evaluation": ev}
+			a.summary += fmt.Sprintf("; %s for %s", ev.Result, ev.IP)
+			if ev.Result == SPFTempError {
+				a.dnsError = true
+			}
+		}
+	})
+	run(&wg, areas[dmarcStage], func(ctx context.Context, a *area) {
+		dm = CheckDMARC(ctx, r, domain)
+		a.findings, a.dnsError, a.fact = dm.Findings(), dm.Policy.DNSError != "", dm
+		if dm.Policy.Record != nil {
+			a.summary = fmt.Sprintf("p=%s at _dmarc.%s", dm.Policy.Effective(), dm.Policy.PolicyDomain)
+		} else {
+			a.summary = "no policy"
+		}
+	})
+	run(&wg, areas[dkimStage], func(ctx context.Context, a *area) {
+		dk := CheckDKIM(ctx, r, domain, o.Selectors)
+		a.findings, a.dnsError, a.fact = dk.Findings(), dk.DNSError != "", dk
+		a.summary = fmt.Sprintf("%d key(s) at %d selector(s) tried", len(dk.Keys), len(dk.Selectors))
+	})
+	var tlsrpt *TLSRPTCheck
+	run(&wg, areas[tlsrptStage], func(ctx context.Context, a *area) {
+		tlsrpt = CheckTLSRPT(ctx, r, domain, false)
+		a.fact, a.dnsError = tlsrpt, tlsrpt.DNSError != ""
+		a.summary = "no record"
+		if tlsrpt.Record != nil {
+			a.summary = "reports to " + strings.Join(tlsrpt.Record.RUA, ", ")
+		}
+	})
+	run(&wg, areas["dnssec"], func(ctx context.Context, a *area) {
+		ans, err := r.Query(ctx, domain, dns.TypeSOA)
+		if ans != nil {
+			soaAD = ans.AD
+		}
+		switch {
+		case err != nil && !resolver.IsNotFound(err):
+			a.dnsError = true
+			a.summary = err.Error()
+		case soaAD:
+			a.findings = []report.Finding{report.New("dnssec.signed", "dnssec", fmt.Sprintf("answers for %s carry the AD bit from %s", domain, strings.Join(r.Servers(), ", ")))}
+			a.summary = "validated (AD)"
+		default:
+			a.findings = []report.Finding{report.New("dnssec.unsigned", "dnssec", fmt.Sprintf("Answers for %s from %s carry no AD bit: the zone is unsigned, or the resolver does not validate DNSSEC. DANE needs a signed zone.", domain, strings.Join(r.Servers(), ", ")))}
+			a.summary = "not validated"
+		}
+		a.fact = map[string]any{"ad": soaAD}
+	})
+	wg.Wait()
+
+	// Phase 2: what needs the MX hosts or the DMARC policy.
+	var mxHosts []string
+	var mxAddrs []netip.Addr
+	var mxLabels []string
+	if mx != nil {
+		for _, h := range mx.Hosts {
+			if h.Host == "" || mx.Implicit {
+				continue
+			}
+			mxHosts = append(mxHosts, h.Host)
+		}
+		seen := map[netip.Addr]bool{}
+		for _, h := range mx.Hosts {
+			for _, ip := range h.Addrs {
+				if !seen[ip] {
+					seen[ip] = true
+					mxAddrs = append(mxAddrs, ip)
+					mxLabels = append(mxLabels, "MX "+h.Host)
+				}
+			}
+		}
+	}
+	var wg2 sync.WaitGroup
+	var sts *MTASTSCheck
+	run(&wg2, areas[mtastsStage], func(ctx context.Context, a *area) {
+		var hosts []string
+		if len(mxHosts) > 0 {
+			hosts = mxHosts
+		}
+		sts = CheckMTASTS(ctx, r, domain, hosts, o.HTTP)
+		a.findings, a.dnsError, a.fact = sts.Findings(), sts.DNSError != "", sts
+		switch {
+		case sts.Policy != nil:
+			a.summary = "mode " + sts.Policy.Mode
+		case sts.Record != nil:
+			a.summary = "record found, policy unusable"
+		default:
+			a.summary = "no policy"
+		}
+	})
+	var dane *DANECheck
+	run(&wg2, areas[daneStage], func(ctx context.Context, a *area) {
+		if len(mxHosts) == 0 {
+			a.skipped = "no MX host"
+			return
+		}
+		dane = CheckDANE(ctx, r, mxHosts, o.DANE)
+		a.findings, a.dnsError, a.fact = dane.Findings(), dane.DNSError != "", dane
+		n := 0
+		for _, h := range dane.Hosts {
+			if len(h.TLSA) > 0 {
+				n++
+			}
+		}
+		a.summary = fmt.Sprintf("%d of %d MX host(s) with TLSA", n, len(dane.Hosts))
+	})
+	run(&wg2, areas[ptrStage], func(ctx context.Context, a *area) {
+		addrs, labels := append([]netip.Addr(nil), mxAddrs...), append([]string(nil), mxLabels...)
+		if o.IP.IsValid() {
+			addrs, labels = append([]netip.Addr{o.IP}, addrs...), append([]string{"--ip"}, labels...)
+		}
+		if len(addrs) == 0 {
+			a.skipped = "no address to check"
+			return
+		}
+		pc := CheckPTR(ctx, r, addrs, labels)
+		a.findings, a.fact = pc.Findings(), pc
+		ok := 0
+		for _, res := range pc.Results {
+			if len(res.Confirmed) > 0 {
+				ok++
+			}
+		}
+		a.summary = fmt.Sprintf("%d of %d address(es) with forward-confirmed reverse DNS", ok, len(pc.Results))
+	})
+	run(&wg2, areas[dnsblStage], func(ctx context.Context, a *area) {
+		if !o.DNSBL {
+			a.skipped = "off (use --dnsbl)"
+			return
+		}
+		addrs := append([]netip.Addr(nil), mxAddrs...)
+		if o.IP.IsValid() {
+			addrs = append([]netip.Addr{o.IP}, addrs...)
+		}
+		lists := o.DNSBLLists
+		if len(lists) == 0 {
+			lists = DefaultDNSBLs
+		}
+		bl := CheckDNSBL(ctx, r, addrs, lists)
+		a.findings, a.fact = bl.Findings(), bl
+		n := 0
+		for _, h := range bl.Hits {
+			if h.Listed {
+				n++
+			}
+		}
+		a.summary = fmt.Sprintf("%d listing(s) for %d address(es) in %d list(s)", n, len(addrs), len(lists))
+	})
+	run(&wg2, areas[bimiStage], func(ctx context.Context, a *area) {
+		pol := ""
+		if dm != nil {
+			switch {
+			case dm.Policy.DNSError != "":
+			case dm.Policy.Record == nil:
+				pol = "-"
+			default:
+				pol = dm.Policy.Effective()
+				if dm.Policy.Record.PctSet && dm.Policy.Record.PCT < 100 {
+					pol = "none" // a partial policy does not qualify
+				}
+			}
+		}
+		b := CheckBIMI(ctx, r, domain, pol)
+		a.findings, a.dnsError, a.fact = b.Findings(), b.DNSError != "", b
+		a.summary = "no record"
+		if b.Record != nil {
+			a.summary = "record found"
+		}
+	})
+	wg2.Wait()
+	// TLS-RPT matters more once MTA-STS or DANE is in use.
+	usesTLSPolicy := (sts != nil && sts.Policy != nil) || (dane != nil && anyTLSA(dane))
+	if tlsrpt != nil {
+		again := tlsrpt.Findings()
+		if usesTLSPolicy && tlsrpt.Record == nil && tlsrpt.DNSError == "" {
+			again = CheckTLSRPT(ctx, r, domain, true).Findings()
+		}
+		areas[tlsrptStage].findings = again
+	}
+
+	assemble(rep, areas, now)
+	rep.SetFact("resolver", map[string]any{"servers": r.Servers(), "stats": r.Stats()})
+	rep.Duration = now().Sub(rep.StartedAt)
+	return rep
+}
+
+func anyTLSA(d *DANECheck) bool {
+	for _, h := range d.Hosts {
+		if len(h.TLSA) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// assemble orders the areas worst first and writes stages, findings and
+// facts.
+func assemble(rep *report.Report, areas map[string]*area, now func() time.Time) {
+	worst := func(a *area) report.Severity {
+		w := report.Pass
+		for _, f := range a.findings {
+			if f.Severity > w {
+				w = f.Severity
+			}
+		}
+		return w
+	}
+	order := map[string]int{}
+	for i, n := range areaOrder {
+		order[n] = i
+	}
+	list := make([]*area, 0, len(areas))
+	for _, a := range areas {
+		list = append(list, a)
+	}
+	sort.SliceStable(list, func(i, j int) bool {
+		wi, wj := worst(list[i]), worst(list[j])
+		if wi != wj {
+			return wi > wj
+		}
+		return order[list[i].name] < order[list[j].name]
+	})
+	for _, a := range list {
+		st := report.Stage{Name: a.name, Start: a.start.Sub(rep.StartedAt), Duration: a.dur, Summary: a.summary}
+		switch {
+		case a.skipped != "":
+			st.Status, st.Summary = report.StatusSkipped, a.skipped
+			st.Start = 0
+		case a.dnsError:
+			st.Status = report.StatusError
+		case worst(a) >= report.Fail:
+			st.Status = report.StatusFail
+		case worst(a) == report.Pass:
+			st.Status = report.StatusOK
+		default:
+			st.Status = report.StatusInfo
+		}
+		if a.skipped == "" {
+			if q := a.counter.Lookups.Load(); q > 0 {
+				st.Summary += fmt.Sprintf(" (%d lookups, %d sent)", q, a.counter.Queries.Load())
+			}
+		}
+		rep.AddStage(st)
+		fs := append([]report.Finding(nil), a.findings...)
+		sort.SliceStable(fs, func(i, j int) bool { return fs[i].Severity > fs[j].Severity })
+		rep.Add(fs...)
+		if a.fact != nil {
+			rep.SetFact(strings.ReplaceAll(a.name, "-", "_"), a.fact)
+		}
+	}
+}
+
+// newAreaReport builds a report for one of the focused commands (spf,
+// dkim, dmarc) from one area's findings.
+func newAreaReport(command, target string, now func() time.Time, start time.Time, stage string, fs []report.Finding, summary string, dnsError bool, fact any, c *resolver.Counter) *report.Report {
+	rep := report.NewReport(command, target, start)
+	a := &area{name: stage, start: start, dur: now().Sub(start), findings: fs, summary: summary, dnsError: dnsError, fact: fact}
+	if c != nil {
+		a.counter.Lookups.Store(c.Lookups.Load())
+		a.counter.Queries.Store(c.Queries.Load())
+	}
+	assemble(rep, map[string]*area{stage: a}, now)
+	rep.Duration = now().Sub(start)
+	return rep
+}

@@ -1,0 +1,88 @@
+package dnsauth_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/mailprobe/mailprobe/pkg/dnsauth"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+func TestAudit_goodDomain(t *testing.T) {
+	dns := zoneServer(t)
+	web := policyServer(t)
+	r := newResolver(t, dns)
+	o := dnsauth.AuditOptions{
+		HTTP: dnsauth.HTTPOptions{Client: web.Client(), PolicyURL: func(d string) string { return web.URL + "/" + d }},
+	}
+	rep := dnsauth.Audit(context.Background(), r, "good.test", o)
+	if rep.Incomplete {
+		t.Fatalf("incomplete: %+v", rep.Stages)
+	}
+	for _, c := range []string{"mx.ok", "spf.record.ok", "spf.all.ok", "dmarc.policy.enforced", "dkim.key.ok", "mtasts.policy.ok", "tlsrpt.ok", "bimi.ok", "ptr.ok", "dnssec.signed"} {
+		if !rep.Has(c) {
+			t.Errorf("missing %s", c)
+		}
+	}
+	if w := rep.Worst(); w > report.Info {
+		for _, f := range rep.Findings {
+			if f.Severity > report.Info {
+				t.Errorf("%s %s: %s", f.Severity, f.Code, f.Detail)
+			}
+		}
+	}
+	// Every question was asked once, however many checks needed it.
+	if rep := dns.Repeated(); len(rep) != 0 {
+		t.Errorf("questions asked twice: %v", rep)
+	}
+	// Every area is a stage; DNSBL is off by default.
+	if len(rep.Stages) != 11 {
+		t.Errorf("%d stages", len(rep.Stages))
+	}
+	if st, _ := rep.Stage("dnsbl"); st.Status != report.StatusSkipped {
+		t.Errorf("dnsbl stage %+v", st)
+	}
+}
+
+func TestAudit_badDomainWorstFirst(t *testing.T) {
+	dns := zoneServer(t)
+	r := newResolver(t, dns)
+	rep := dnsauth.Audit(context.Background(), r, "spf.test", dnsauth.AuditOptions{IP: netip.MustParseAddr("127.0.0.2"), DNSBL: true, DNSBLLists: []string{"bl.test"}})
+	// spf.test has no SPF, no DMARC, no MX: fails first, grouped by area.
+	if rep.Findings[0].Severity != report.Fail {
+		t.Fatalf("first finding %s %s", rep.Findings[0].Severity, rep.Findings[0].Code)
+	}
+	for _, c := range []string{"spf.record.missing", "dmarc.record.missing", "mx.record.missing", "dnsbl.listed", "ptr.missing"} {
+		if !rep.Has(c) {
+			t.Errorf("missing %s: %v", c, codes(rep.Findings))
+		}
+	}
+	// Areas appear in stage order and findings are grouped by area.
+	pos := map[string]int{}
+	for i, s := range rep.Stages {
+		pos[s.Name] = i
+	}
+	last := -1
+	for _, f := range rep.Findings {
+		if pos[f.Stage] < last {
+			t.Fatalf("finding %s (%s) out of area order", f.Code, f.Stage)
+		}
+		last = pos[f.Stage]
+	}
+	// Stages are worst first.
+	if rep.Stages[0].Status != report.StatusFail {
+		t.Errorf("first stage %+v", rep.Stages[0])
+	}
+	if rep.ExitCode(report.Fail) != report.ExitFindings {
+		t.Errorf("exit code %d", rep.ExitCode(report.Fail))
+	}
+}
+
+func TestAudit_dnsFailureIsIncomplete(t *testing.T) {
+	dns := zoneServer(t)
+	rep := dnsauth.Audit(context.Background(), newResolver(t, dns), "failing.mx.test", dnsauth.AuditOptions{})
+	if !rep.Incomplete || rep.ExitCode(report.Fail) != report.ExitIncomplete {
+		t.Errorf("a SERVFAIL must make the run incomplete; stages %+v", rep.Stages)
+	}
+}

@@ -1,0 +1,436 @@
+// Package resolver is mailprobe's DNS client, built on miekg/dns so that
+// every answer keeps what the mail authentication checks need and the
+// system resolver hides: the response code (NXDOMAIN versus NODATA versus
+// SERVFAIL), the AD bit (RFC 4035 §3.2.3, "authenticated data", which DANE
+// requires, RFC 7672 §2.2), and whether the answer was truncated and had
+// to be fetched again over TCP (RFC 7766 §5).
+//
+// A Resolver is made once per run and shared by every check: it caches
+// every answer (and every failure) so that no question is asked twice,
+// collapses concurrent identical questions into one (singleflight), and
+// counts the questions it sends. Each query has a deadline and a bounded
+// number of retries, so a dead server costs seconds, not the minutes a
+// library default may allow.
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
+)
+
+// Options configure a Resolver. The zero value asks the servers of
+// /etc/resolv.conf with the default deadlines.
+type Options struct {
+	// Server is "host:port" or "host" (port 53). Empty: the nameservers of
+	// ResolvConf.
+	Server string
+	// ResolvConf is the file read when Server is empty (default
+	// /etc/resolv.conf).
+	ResolvConf string
+	// Timeout is the deadline of one attempt (default 2s).
+	Timeout time.Duration
+	// Retries is how many times a query that timed out is sent again
+	// (default 1; negative: none).
+	Retries int
+	// QueryTimeout caps one query including its retries and TCP fallback
+	// (default netx.DefaultTimeouts.DNS).
+	QueryTimeout time.Duration
+	// UDPSize is the EDNS0 buffer size advertised (default 1232, the DNS
+	// flag day 2020 value that avoids IP fragmentation).
+	UDPSize uint16
+	// NoDNSSEC clears the DO bit. By default queries set DO (RFC 3225) and
+	// AD (RFC 6840 §5.7) so that a validating resolver reports whether the
+	// answer was DNSSEC-validated.
+	NoDNSSEC bool
+	// Dial opens connections (nil: net.Dialer). Injected so that tests and
+	// --local-addr need no global state.
+	Dial netx.DialFunc
+}
+
+// Answer is the result of one question.
+type Answer struct {
+	Name string // the name asked, lower case, fully qualified
+	Type uint16
+	// Records are the answer records of the asked type, owned by the end
+	// of the CNAME chain.
+	Records []dns.RR
+	// CNAMEs is the chain of aliases followed, in order (empty when the
+	// name was not an alias).
+	CNAMEs []string
+	// AD is the Authenticated Data bit: the resolver validated the answer
+	// with DNSSEC. It is only meaningful when the resolver is trusted and
+	// the path to it is secure (RFC 6698 §4.1; RFC 7672 §2.2).
+	AD     bool
+	Rcode  int
+	TCP    bool // the answer came over TCP (after a truncated UDP answer)
+	Server string
+	RTT    time.Duration
+}
+
+// Stats counts a resolver's work.
+type Stats struct {
+	Lookups   int64 `json:"lookups"`   // questions asked by the checks, including cache hits
+	Queries   int64 `json:"queries"`   // distinct questions sent to the network
+	Exchanges int64 `json:"exchanges"` // packets exchanged, including retries and TCP fallbacks
+	CacheHits int64 `json:"cache_hits"`
+	Truncated int64 `json:"truncated"` // UDP answers that were truncated and retried over TCP
+}
+
+// Resolver asks DNS questions. It is safe for concurrent use.
+type Resolver struct {
+	servers []string
+	opts    Options
+
+	mu        sync.Mutex
+	cache     map[cacheKey]*call
+	lookups   atomic.Int64
+	queries   atomic.Int64
+	exchanges atomic.Int64
+	hits      atomic.Int64
+	trunc     atomic.Int64
+}
+
+type cacheKey struct {
+	name  string
+	qtype uint16
+}
+
+// call is one question, in flight or answered. Waiters block on done;
+// the result never changes once done is closed, so it doubles as the
+// cache entry.
+type call struct {
+	done chan struct{}
+	ans  *Answer
+	err  error
+}
+
+// New makes a Resolver.
+func New(o Options) (*Resolver, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.Retries == 0 {
+		o.Retries = 1
+	} else if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = netx.DefaultTimeouts.DNS
+	}
+	if o.UDPSize == 0 {
+		o.UDPSize = 1232
+	}
+	r := &Resolver{opts: o, cache: map[cacheKey]*call{}}
+	if o.Server != "" {
+		s, err := normalizeServer(o.Server)
+		if err != nil {
+			return nil, err
+		}
+		r.servers = []string{s}
+		return r, nil
+	}
+	path := o.ResolvConf
+	if path == "" {
+		path = "/etc/resolv.conf"
+	}
+	cc, err := dns.ClientConfigFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w (use --resolver HOST:PORT)", path, err)
+	}
+	for _, s := range cc.Servers {
+		r.servers = append(r.servers, net.JoinHostPort(s, cc.Port))
+	}
+	if len(r.servers) == 0 {
+		return nil, fmt.Errorf("%s lists no nameserver (use --resolver HOST:PORT)", path)
+	}
+	return r, nil
+}
+
+// normalizeServer accepts "host", "host:port", "[v6]:port" and a bare IPv6
+// literal.
+func normalizeServer(s string) (string, error) {
+	host, port, err := netx.SplitHostPort(s, 53)
+	if err != nil {
+		return "", fmt.Errorf("--resolver: %v", err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// Servers returns the servers asked, in order.
+func (r *Resolver) Servers() []string { return append([]string(nil), r.servers...) }
+
+// Stats returns the counters so far.
+func (r *Resolver) Stats() Stats {
+	return Stats{Lookups: r.lookups.Load(), Queries: r.queries.Load(), Exchanges: r.exchanges.Load(), CacheHits: r.hits.Load(), Truncated: r.trunc.Load()}
+}
+
+// Counter counts the questions one check asked. Attach it to a context
+// with WithCounter; every lookup made with that context (or one derived
+// from it) is counted, so concurrent checks sharing one Resolver each know
+// their own cost.
+type Counter struct {
+	Lookups atomic.Int64 // questions asked, including cache hits
+	Queries atomic.Int64 // questions that went to the network
+}
+
+type counterKey struct{}
+
+// WithCounter returns ctx carrying c (in addition to any counter ctx
+// already carries, so nested checks are counted at every level).
+func WithCounter(ctx context.Context, c *Counter) context.Context {
+	prev, _ := ctx.Value(counterKey{}).([]*Counter)
+	cs := append(append([]*Counter(nil), prev...), c)
+	return context.WithValue(ctx, counterKey{}, cs)
+}
+
+func counters(ctx context.Context) []*Counter {
+	cs, _ := ctx.Value(counterKey{}).([]*Counter)
+	return cs
+}
+
+// Query asks for name and qtype. A definitive negative answer is an *Error
+// of kind KindNXDomain or KindNoData together with a non-nil Answer (whose
+// AD bit tells whether the denial was validated). Every other failure is
+// an *Error with a nil Answer. Answers are shared: do not modify them.
+func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	fqdn, valid := canonicalName(name)
+	r.lookups.Add(1)
+	cs := counters(ctx)
+	for _, c := range cs {
+		c.Lookups.Add(1)
+	}
+	if !valid {
+		return nil, &Error{Kind: KindInvalidName, Name: fqdn, Type: qtype}
+	}
+	key := cacheKey{fqdn, qtype}
+	r.mu.Lock()
+	c, ok := r.cache[key]
+	if ok {
+		r.mu.Unlock()
+		r.hits.Add(1)
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
+		}
+		return c.ans, c.err
+	}
+	c = &call{done: make(chan struct{})}
+	r.cache[key] = c
+	r.mu.Unlock()
+
+	r.queries.Add(1)
+	for _, cn := range cs {
+		cn.Queries.Add(1)
+	}
+	// The question is answered on its own context so that one caller
+	// being cancelled does not poison the cache entry others wait on. It
+	// keeps the caller's deadline when that is sooner than the query's
+	// own: within one run every check shares the run's deadline.
+	deadline := time.Now().Add(r.opts.QueryTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	qctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	go func() {
+		defer cancel()
+		c.ans, c.err = r.resolve(qctx, fqdn, qtype)
+		close(c.done)
+	}()
+	select {
+	case <-c.done:
+		return c.ans, c.err
+	case <-ctx.Done():
+		return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
+	}
+}
+
+// CanonicalName is the form names are asked and cached in: fully
+// qualified, escaped as miekg/dns writes names (so a raw space and "\\032"
+// are the same), ASCII letters in lower case (DNS names compare without
+// case, RFC 4343).
+func CanonicalName(name string) string {
+	s, _ := canonicalName(name)
+	return s
+}
+
+// canonicalName also reports whether the name can be sent at all: every
+// label 1 to 63 octets, at most 255 octets in wire form.
+func canonicalName(name string) (string, bool) {
+	fq := dns.Fqdn(name)
+	ok := false
+	buf := make([]byte, 512)
+	if off, err := dns.PackDomainName(fq, buf, 0, nil, false); err == nil && off <= 255 {
+		if s, _, err := dns.UnpackDomainName(buf[:off], 0); err == nil {
+			fq, ok = s, true
+		}
+	}
+	if ok && fq != "." && strings.Contains(fq, "..") {
+		ok = false
+	}
+	b := []byte(fq)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b), ok
+}
+
+// resolve sends the question: UDP first, again over TCP when the answer is
+// truncated (RFC 7766 §5), each attempt with its own deadline, retried on
+// timeout, trying each configured server in turn.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = true
+	m.SetEdns0(r.opts.UDPSize, !r.opts.NoDNSSEC)
+	if !r.opts.NoDNSSEC {
+		m.AuthenticatedData = true
+	}
+	var last *Error
+	for attempt := 0; attempt <= r.opts.Retries; attempt++ {
+		for _, server := range r.servers {
+			if ctx.Err() != nil {
+				if last == nil {
+					last = &Error{Kind: KindTimeout, Name: name, Type: qtype, Server: server, Err: ctx.Err()}
+				}
+				return nil, last
+			}
+			resp, tcp, rtt, err := r.exchangeUDPThenTCP(ctx, m, server)
+			if err != nil {
+				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
+				continue
+			}
+			return r.interpret(name, qtype, resp, server, tcp, rtt)
+		}
+	}
+	return nil, last
+}
+
+func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, bool, time.Duration, error) {
+	resp, rtt, err := r.exchange(ctx, "udp", m, server)
+	if err == nil && !resp.Truncated {
+		return resp, false, rtt, nil
+	}
+	if err != nil && (resp == nil || !resp.Truncated) {
+		return nil, false, rtt, err
+	}
+	// Truncated: the full answer is only available over TCP.
+	r.trunc.Add(1)
+	resp, rtt2, err := r.exchange(ctx, "tcp", m, server)
+	return resp, true, rtt + rtt2, err
+}
+
+// exchange sends one packet and waits for its answer, within the attempt
+// deadline; cancelling ctx closes the connection at once.
+func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, server string) (*dns.Msg, time.Duration, error) {
+	r.exchanges.Add(1)
+	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	dial := r.opts.Dial
+	if dial == nil {
+		d := &net.Dialer{}
+		dial = d.DialContext
+	}
+	nc, err := dial(actx, network, server)
+	if err != nil {
+		return nil, 0, err
+	}
+	co := &dns.Conn{Conn: nc, UDPSize: r.opts.UDPSize}
+	stop := context.AfterFunc(actx, func() { nc.Close() })
+	defer func() {
+		stop()
+		nc.Close()
+	}()
+	client := &dns.Client{Net: network, UDPSize: r.opts.UDPSize, Timeout: r.opts.Timeout}
+	resp, rtt, err := client.ExchangeWithConnContext(actx, m, co)
+	if err != nil && actx.Err() != nil {
+		err = actx.Err()
+	}
+	if err != nil && resp != nil && resp.Truncated {
+		// A truncated UDP answer may fail to unpack past the cut; the
+		// header is what matters.
+		return resp, rtt, err
+	}
+	return resp, rtt, err
+}
+
+func classifyNet(err error) Kind {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return KindTimeout
+	case errors.Is(err, context.Canceled):
+		return KindTimeout
+	}
+	var de *dns.Error
+	if errors.As(err, &de) {
+		return KindMalformed
+	}
+	if strings.Contains(err.Error(), "overflow") || strings.Contains(err.Error(), "bad rdata") || strings.Contains(err.Error(), "unpack") {
+		return KindMalformed
+	}
+	return KindNetwork
+}
+
+// interpret turns a response into an Answer or an Error. The answer
+// section is walked from the question name along any CNAME chain (RFC
+// 1034 §3.6.2), so the records returned are those of the final name.
+func (r *Resolver) interpret(name string, qtype uint16, resp *dns.Msg, server string, tcp bool, rtt time.Duration) (*Answer, error) {
+	ans := &Answer{Name: name, Type: qtype, AD: resp.AuthenticatedData, Rcode: resp.Rcode, TCP: tcp, Server: server, RTT: rtt}
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		r.chase(ans, resp)
+		return ans, &Error{Kind: KindNXDomain, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
+	case dns.RcodeServerFailure:
+		return nil, &Error{Kind: KindServFail, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
+	case dns.RcodeRefused:
+		return nil, &Error{Kind: KindRefused, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
+	default:
+		return nil, &Error{Kind: KindRcode, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
+	}
+	r.chase(ans, resp)
+	if len(ans.Records) == 0 {
+		return ans, &Error{Kind: KindNoData, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
+	}
+	return ans, nil
+}
+
+func (r *Resolver) chase(ans *Answer, resp *dns.Msg) {
+	cur := ans.Name
+	seen := map[string]bool{}
+	for hop := 0; hop < 16; hop++ {
+		var next string
+		for _, rr := range resp.Answer {
+			h := rr.Header()
+			if !strings.EqualFold(h.Name, cur) {
+				continue
+			}
+			if h.Rrtype == ans.Type || ans.Type == dns.TypeANY {
+				ans.Records = append(ans.Records, rr)
+			} else if cn, ok := rr.(*dns.CNAME); ok && next == "" {
+				next = strings.ToLower(cn.Target)
+			}
+		}
+		if len(ans.Records) > 0 || next == "" || seen[next] {
+			return
+		}
+		seen[next] = true
+		ans.CNAMEs = append(ans.CNAMEs, next)
+		cur = next
+	}
+}
