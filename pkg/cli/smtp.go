@@ -73,6 +73,8 @@ type smtpCheckOptions struct {
 	RcptTo             []string
 	ProbeVRFY          bool
 	LocalAddr          string
+	NoPTR              bool
+	resolverFlags
 }
 
 func newSMTPCheckCmd(env *Env) *cobra.Command {
@@ -123,6 +125,8 @@ Credentials are sent only over a trusted TLS connection.`,
 	f.StringSliceVar(&o.RcptTo, "rcpt-to", nil, "probe RCPT TO with this address (repeatable); a foreign domain tests relaying")
 	f.BoolVar(&o.ProbeVRFY, "probe-vrfy", false, "test whether VRFY and EXPN disclose addresses")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
+	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS (PTR) check of the server's address")
+	addResolverFlags(c, &o.resolverFlags)
 	return c
 }
 
@@ -180,6 +184,17 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 	}
 	if o.MailFrom != "" && len(o.RcptTo) == 0 {
 		return opts, usageErrorf("--mail-from needs at least one --rcpt-to")
+	}
+	if !o.NoPTR {
+		res, err := o.resolverFlags.resolver(env, &o.Global)
+		switch {
+		case err == nil:
+			opts.Resolver, opts.PTRPrivate = res, o.Resolver != ""
+		case o.Resolver != "":
+			return opts, err
+		default:
+			warnf(env, "no DNS resolver (%v): the reverse DNS check is skipped", err)
+		}
 	}
 	return opts, nil
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/certcheck"
 	"github.com/mailprobe/mailprobe/pkg/dialogue"
+	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -76,6 +79,13 @@ type Options struct {
 	Message []byte
 	// RequireTLS refuses to send anything when TLS could not be set up.
 	RequireTLS bool
+
+	// Resolver, when set, checks the reverse DNS (FCrDNS) of the address
+	// connected to and whether the greeting's host name matches it.
+	Resolver *resolver.Resolver
+	// PTRPrivate checks reverse DNS for loopback and private addresses
+	// too (when the user named a resolver that knows them).
+	PTRPrivate bool
 
 	Dial     netx.DialFunc
 	LookupIP func(ctx context.Context, host string) ([]net.IP, error) // nil = system resolver
@@ -231,6 +241,9 @@ func (c *checker) do(ctx context.Context) {
 	}
 	if !c.ehlo(ctx, "ehlo") {
 		return
+	}
+	if o.Resolver != nil {
+		c.ptr(ctx)
 	}
 	plainCaps := c.caps
 	r.rep.SetFact("capabilities", plainCaps)
@@ -548,4 +561,51 @@ func (c *checker) tlsEstablished(stage string, starttls bool, discarded int) {
 	}
 	st.end(status, "%s", summary)
 	c.trusted = res.Trusted
+}
+
+// ptr checks forward-confirmed reverse DNS of the server's address and
+// whether the name in its greeting is one of its PTR names: receivers
+// judge a sending MTA by both (RFC 5321 §4.1.4 asks for a resolvable
+// name; Gmail and Microsoft reject mail from addresses without FCrDNS).
+func (c *checker) ptr(ctx context.Context) {
+	r := c.r
+	st := r.begin("ptr")
+	ta, ok := c.s.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		r.skip("ptr", "not a TCP connection")
+		return
+	}
+	ip, _ := netip.AddrFromSlice(ta.IP)
+	ip = ip.Unmap()
+	if !c.o.PTRPrivate && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()) {
+		r.skip("ptr", "private address: public reverse DNS does not apply (name a --resolver to check it anyway)")
+		return
+	}
+	chk := dnsauth.CheckPTR(ctx, c.o.Resolver, []netip.Addr{ip}, []string{"the server's address"})
+	r.rep.Add(chk.Findings()...)
+	res := chk.Results[0]
+	r.rep.SetFact("ptr", res)
+	switch {
+	case res.Error != "":
+		st.end(report.StatusInfo, "%s: %s", ip, res.Error)
+		return
+	case len(res.Confirmed) == 0:
+		st.end(report.StatusInfo, "%s → %s (not confirmed)", ip, strings.Join(res.Names, ", "))
+	default:
+		st.end(report.StatusOK, "%s → %s", ip, strings.Join(res.Confirmed, ", "))
+	}
+	banner, _ := r.rep.Facts["banner"].(string)
+	name := ""
+	if f := strings.Fields(strings.TrimPrefix(strings.TrimPrefix(banner, "220-"), "220 ")); len(f) > 0 {
+		name = strings.TrimSuffix(strings.ToLower(f[0]), ".")
+	}
+	if name == "" || net.ParseIP(strings.Trim(name, "[]")) != nil {
+		return
+	}
+	for _, n := range res.Names {
+		if strings.EqualFold(strings.TrimSuffix(n, "."), name) {
+			return
+		}
+	}
+	r.rep.Add(report.Newf("smtp.banner.ptr-mismatch", "ptr", "The greeting names %s, but %s's reverse DNS is %s.", name, ip, strings.Join(res.Names, ", ")))
 }

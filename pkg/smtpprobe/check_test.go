@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
@@ -298,5 +300,40 @@ func BenchmarkCheck(b *testing.B) {
 		if err != nil || finding(r, "smtp.auth.ok") == nil {
 			b.Fatalf("check failed: %v %v", err, codesOf(r))
 		}
+	}
+}
+
+func TestCheck_reverseDNS(t *testing.T) {
+	z := dnstest.NewZone().MustAdd(
+		"1.0.0.127.in-addr.arpa. 300 IN PTR mail.test.example.",
+		"mail.test.example. 300 IN A 127.0.0.1",
+		"2.0.0.127.in-addr.arpa. 300 IN PTR other.test.example.",
+	)
+	dns := dnstest.Start(t, z)
+	res, err := resolver.New(resolver.Options{Server: dns.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		banner   string
+		mismatch bool
+	}{
+		{"220 mail.test.example ESMTP", false},
+		{"220 localhost.localdomain ESMTP", true},
+	} {
+		addr := testserver.Start(t, testserver.SMTP{Banner: []string{tc.banner}}.Handler())
+		r := check(t, addr, func(o *smtpprobe.Options) { o.Resolver, o.PTRPrivate = res, true })
+		if finding(r, "ptr.ok") == nil {
+			t.Errorf("%s: no ptr.ok: %v", tc.banner, codesOf(r))
+		}
+		if got := finding(r, "smtp.banner.ptr-mismatch") != nil; got != tc.mismatch {
+			t.Errorf("%s: mismatch reported %v: %v", tc.banner, got, codesOf(r))
+		}
+	}
+	// Without PTRPrivate a loopback server is not looked up.
+	addr := testserver.Start(t, testserver.SMTP{}.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) { o.Resolver = res })
+	if stageStatus(r, "ptr") != report.StatusSkipped {
+		t.Errorf("ptr stage %s", stageStatus(r, "ptr"))
 	}
 }

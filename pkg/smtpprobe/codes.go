@@ -29,6 +29,8 @@ func init() {
 		report.Code{Code: "smtp.banner.ok", Severity: report.Pass, Title: "Greeting received"},
 		report.Code{Code: "smtp.banner.delay", Severity: report.Info, Title: "Greeting was delayed",
 			Fix: "A greeting delay is a common anti-spam measure; clients must wait (RFC 5321 allows 5 minutes) but application mailers with short timeouts may give up.", Refs: []string{"RFC 5321 §4.5.3.2.1"}},
+		report.Code{Code: "smtp.banner.ptr-mismatch", Severity: report.Info, Title: "Greeting name does not match reverse DNS",
+			Fix: "Make the name in the greeting (Postfix myhostname / smtpd_banner) the server's PTR name, and that name resolve to the address: receivers compare them when the server sends mail.", Refs: []string{"RFC 5321 §4.1.4"}},
 		report.Code{Code: "smtp.banner.software", Severity: report.Info, Title: "Greeting names the server software",
 			Fix: "Optional hardening: Postfix smtpd_banner = $myhostname ESMTP; Exim smtp_banner = $smtp_active_hostname ESMTP.", Refs: nil},
 		report.Code{Code: "smtp.banner.version", Severity: report.Warn, Title: "Greeting discloses the software version",
