@@ -124,10 +124,9 @@ func (s SMTP) Handler() Handler {
 				} else {
 					c.R.Discard(c.R.Buffered())
 				}
-				c.Send("220 2.0.0 Ready to start TLS")
-				if s.AfterStartTLS != "" {
-					_, _ = c.Write([]byte(s.AfterStartTLS))
-				}
+				// One write, so the planted bytes arrive with the reply,
+				// before the client starts its handshake.
+				_, _ = c.Write([]byte("220 2.0.0 Ready to start TLS\r\n" + s.AfterStartTLS))
 				if err := c.UpgradeTLS(s.Cert.TLS); err != nil {
 					return
 				}

@@ -55,6 +55,8 @@ type resetSendOptions struct {
 	IMAPPasswordEnv        string
 	IMAPPasswordFile       string
 	IMAPTLS                string
+	IMAPServerName         string
+	IMAPCAFile             string
 	IMAPAllowPlaintextAuth bool
 	Wait                   time.Duration
 	Cleanup                bool
@@ -135,6 +137,8 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 	f.StringVar(&o.IMAPUser, "imap-user", "", "IMAP user (default: the --to address)")
 	f.StringVar(&o.IMAPPasswordEnv, "imap-password-env", "", "read the IMAP password from this environment variable")
 	f.StringVar(&o.IMAPPasswordFile, "imap-password-file", "", "read the IMAP password from the first line of this file")
+	f.StringVar(&o.IMAPServerName, "imap-servername", "", "name to expect in the IMAP server's certificate (default: the --imap host)")
+	f.StringVar(&o.IMAPCAFile, "imap-ca-file", "", "PEM CA certificates for the IMAP server (default: --ca-file, else the system roots)")
 	f.StringVar(&o.IMAPTLS, "imap-tls", "", "IMAP TLS: implicit, starttls or none (default: from the port)")
 	f.BoolVar(&o.IMAPAllowPlaintextAuth, "imap-allow-plaintext-auth", false, "allow the IMAP password over an unencrypted connection")
 	f.DurationVar(&o.Wait, "wait", 60*time.Second, "how long to wait for the message to arrive")
@@ -195,7 +199,13 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 		return ro, stop, err
 	}
 	if o.IMAP != "" {
-		io := resetmail.IMAPOptions{TLS: o.IMAPTLS, ServerName: "", RootCAs: pool, Insecure: o.Insecure,
+		imapPool := pool
+		if o.IMAPCAFile != "" {
+			if imapPool, err = (&tlsFlags{CAFile: o.IMAPCAFile}).pool(); err != nil {
+				return ro, stop, err
+			}
+		}
+		io := resetmail.IMAPOptions{TLS: o.IMAPTLS, ServerName: o.IMAPServerName, RootCAs: imapPool, Insecure: o.Insecure,
 			AllowPlaintextAuth: o.IMAPAllowPlaintextAuth, Dial: dial, Timeouts: timeouts, User: o.IMAPUser}
 		if io.Host, io.Port, err = netx.SplitHostPort(o.IMAP, 993); err != nil {
 			return ro, stop, usageErrorf("--imap: %v", err)

@@ -92,6 +92,7 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
+	f.StringVar(&o.Role, "role", "", "what the port is for: mx or submission (default: from the port; 25 is mx)")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
 	f.StringVar(&o.DKIMKey, "dkim-key", "", "PEM private key to DKIM-sign the message with")
 	f.StringVar(&o.DKIMSel, "dkim-selector", "", "DKIM selector (s=)")

@@ -21,7 +21,7 @@ func init() {
 		report.Code{Code: "reset.mx.lookup-failed", Severity: report.Fail, Title: "Recipient domain has no usable MX",
 			Fix: "The recipient's domain must publish MX records (or an A record) for mail to reach it.", Refs: []string{"RFC 5321 §5.1"}},
 		report.Code{Code: "reset.imap.connect-failed", Severity: report.Fail, Title: "Cannot reach the recipient's IMAP server",
-			Fix: "Check --imap HOST:PORT (993 for implicit TLS, 143 for STARTTLS) and the certificate (--imap-ca-file).", Refs: []string{"RFC 9051", "RFC 8314"}},
+			Fix: "Check --imap HOST:PORT (993 for implicit TLS, 143 for STARTTLS) and the certificate (--imap-ca-file, --imap-servername).", Refs: []string{"RFC 9051", "RFC 8314"}},
 		report.Code{Code: "reset.imap.login-failed", Severity: report.Fail, Title: "IMAP login failed",
 			Fix: "Check the mailbox user and password (--imap-user, --imap-password-env); some providers need an app password for IMAP.", Refs: []string{"RFC 9051 §6.2.3"}},
 		report.Code{Code: "reset.wait.timeout", Severity: report.Fail, Title: "The email never arrived",
@@ -210,7 +210,7 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 			status = report.StatusSkipped
 		}
 		stage("imap-connect", start, status, err.Error())
-		rep.Add(report.Newf("reset.imap.connect-failed", "imap-connect", "%v.", err))
+		rep.Add(report.Newf("reset.imap.connect-failed", "imap-connect", "%s.", strings.TrimSuffix(err.Error(), ".")))
 		return
 	}
 	defer mb.Close()
@@ -223,7 +223,7 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 	start = o.Now()
 	if err := mb.Login(ctx, o.IMAP.User, o.IMAP.Password, t.Command); err != nil {
 		stage("imap-login", start, report.StatusFail, err.Error())
-		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "LOGIN as %s: %v.", o.IMAP.User, err))
+		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "LOGIN as %s: %s.", o.IMAP.User, strings.TrimSuffix(err.Error(), ".")))
 		return
 	}
 	stage("imap-login", start, report.StatusOK, "as "+o.IMAP.User)
