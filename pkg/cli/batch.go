@@ -2,12 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -116,26 +116,31 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		results[i] = make(chan *report.Report, 1)
 	}
 	sem := make(chan struct{}, o.Parallel)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	// The producer runs beside the printer, so results stream out in
+	// input order while at most Parallel checks run.
+	go func() {
+		for i, t := range targets {
 			sem <- struct{}{}
-			defer func() { <-sem }()
-			args := argsFor(t)
-			r := runLine(cmd.Context(), env, suiteRun{args: args})
-			r.Version = Version
-			results[i] <- r
-		}()
-	}
+			go func() {
+				defer func() { <-sem }()
+				r := runLine(cmd.Context(), env, suiteRun{args: argsFor(t)})
+				r.Version = Version
+				results[i] <- r
+			}()
+		}
+	}()
 	code := report.ExitOK
-	enc := json.NewEncoder(env.IO.Out)
-	enc.SetEscapeHTML(false)
 	for i := range targets {
 		r := <-results[i]
 		r.SortFindings()
-		if err := enc.Encode(r); err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		err := enc.Encode(r)
+		if err == nil {
+			_, err = env.IO.Out.Write(env.scrub(buf.Bytes()))
+		}
+		if err != nil {
 			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 		}
 		switch c := r.ExitCode(o.failOn); {
@@ -145,7 +150,6 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 			code = report.ExitFindings
 		}
 	}
-	wg.Wait()
 	if code != 0 {
 		return &exitError{code: code}
 	}

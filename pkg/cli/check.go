@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -269,7 +270,12 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 
 	ro := render.Options{Format: o.format, Color: !o.NoColor && env.IO.ColorEnabled(), Width: env.IO.Width,
 		Transcript: o.Transcript, Version: Version, FailOn: o.failOn}
-	if err := render.RenderMany(env.IO.Out, reports, ro); err != nil {
+	var buf bytes.Buffer
+	err = render.RenderMany(&buf, reports, ro)
+	if err == nil {
+		_, err = env.IO.Out.Write(env.scrub(buf.Bytes()))
+	}
+	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
 	code := report.ExitOK

@@ -172,6 +172,31 @@ func TestSecretsNeverLeak(t *testing.T) {
 	good := testserver.Start(t, testserver.SMTP{Cert: &cert, Users: map[string]string{user: secret}}.Handler())
 	wrong := testserver.Start(t, testserver.SMTP{Cert: &cert, Users: map[string]string{user: "other"}}.Handler())
 	plain := testserver.Start(t, testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Users: map[string]string{user: secret}}.Handler())
+	// A hostile server that echoes whatever credentials it gets, decoded
+	// and encoded, in its replies.
+	echo := testserver.Start(t, testserver.SMTP{Cert: &cert, CapsTLS: []string{"AUTH PLAIN LOGIN XOAUTH2"}, Hook: func(c *testserver.Conn, l string) bool {
+		if !strings.HasPrefix(strings.ToUpper(l), "AUTH ") {
+			return false
+		}
+		f := strings.Fields(l)
+		got := []string{}
+		if len(f) > 2 {
+			got = append(got, f[2])
+		} else {
+			for i := 0; i < 2 && strings.EqualFold(f[1], "LOGIN"); i++ {
+				c.Send("334 VXNlcm5hbWU6")
+				x, _ := c.Line()
+				got = append(got, x)
+			}
+		}
+		var dec []string
+		for _, g := range got {
+			b, _ := base64.StdEncoding.DecodeString(g)
+			dec = append(dec, strings.NewReplacer("\x00", "|", "\x01", "|").Replace(string(b)))
+		}
+		c.Send("535-5.7.8 bad: "+strings.Join(got, " "), "535 5.7.8 decoded: "+strings.Join(dec, " "))
+		return true
+	}}.Handler())
 
 	pair, err := capture.Start(context.Background(), capture.Options{Hostname: "localhost", Users: map[string]string{user: secret}})
 	if err != nil {
@@ -184,6 +209,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 
 	commands := [][]string{
+		{"smtp", "check", echo, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost"},
+		{"smtp", "check", echo, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--auth-mech", "LOGIN", "--ca-file", caFile, "--servername", "localhost"},
+		{"smtp", "check", echo, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--auth-mech", "XOAUTH2", "--ca-file", caFile, "--servername", "localhost"},
+		{"smtp", "send", echo, "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost", "--from", user, "--to", "bob@test.example"},
 		{"smtp", "check", good, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost"},
 		{"smtp", "check", wrong, "--role", "submission", "--user", user, "--password-file", pwFile, "--ca-file", caFile, "--servername", "localhost"},
 		{"smtp", "check", good, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--auth-mech", "LOGIN", "--ca-file", caFile, "--servername", "localhost"},

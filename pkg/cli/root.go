@@ -5,12 +5,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +24,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 // Version is set at build time with -ldflags "-X .../pkg/cli.Version=v1.2.3".
@@ -35,6 +40,46 @@ type Env struct {
 	// collect, when set, receives the report instead of it being
 	// rendered: `check -f` gathers its checks' reports this way.
 	collect func(*report.Report)
+	// secrets are the passwords this run was given, in every encoding
+	// they could take; all output is scrubbed of them before it is
+	// written (the last line of defence behind the transcript's own
+	// redaction).
+	secrets *secretSet
+}
+
+type secretSet struct {
+	mu    sync.Mutex
+	forms []string
+}
+
+func (e *Env) addSecret(user, password string) {
+	if e.secrets == nil || len(password) < 3 {
+		return
+	}
+	forms := transcript.CredentialForms(user, password)
+	// As they appear inside JSON strings and XML text.
+	if j, err := json.Marshal(password); err == nil {
+		forms = append(forms, strings.Trim(string(j), `"`))
+	}
+	forms = append(forms, html.EscapeString(password))
+	e.secrets.mu.Lock()
+	e.secrets.forms = append(e.secrets.forms, forms...)
+	e.secrets.mu.Unlock()
+}
+
+// scrub replaces every registered secret form in b.
+func (e *Env) scrub(b []byte) []byte {
+	if e.secrets == nil {
+		return b
+	}
+	e.secrets.mu.Lock()
+	defer e.secrets.mu.Unlock()
+	for _, f := range e.secrets.forms {
+		if f != "" && bytes.Contains(b, []byte(f)) {
+			b = bytes.ReplaceAll(b, []byte(f), []byte(transcript.Redacted))
+		}
+	}
+	return b
 }
 
 // Global holds the flags shared by every check command.
@@ -74,6 +119,9 @@ func Main(args []string, env *Env) int {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
+	if env.secrets == nil {
+		env.secrets = &secretSet{}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := NewRootCmd(env)
@@ -88,7 +136,7 @@ func Main(args []string, env *Env) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %v\n", ee.err)
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n", env.scrub([]byte(ee.err.Error())))
 			if ee.code == report.ExitUsage {
 				fmt.Fprintln(env.IO.ErrOut, "Run 'mailprobe --help' for usage.")
 			}
@@ -98,7 +146,7 @@ func Main(args []string, env *Env) int {
 	// Anything cobra returns itself is a usage problem: unknown command,
 	// unknown flag, wrong number of arguments, a flag value of the wrong
 	// type.
-	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %v\nRun 'mailprobe --help' for usage.\n", err)
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\nRun 'mailprobe --help' for usage.\n", env.scrub([]byte(err.Error())))
 	return report.ExitUsage
 }
 
@@ -184,7 +232,12 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		Version:    Version,
 		FailOn:     g.failOn,
 	}
-	if err := render.Render(env.IO.Out, r, o); err != nil {
+	var buf bytes.Buffer
+	err := render.Render(&buf, r, o)
+	if err == nil {
+		_, err = env.IO.Out.Write(env.scrub(buf.Bytes()))
+	}
+	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
 	if code := r.ExitCode(g.failOn); code != 0 {
@@ -232,6 +285,14 @@ func (cf *credFlags) resolve(env *Env) (string, error) {
 		}
 		return "", nil
 	}
+	pw, err := cf.read(env)
+	if err == nil {
+		env.addSecret(cf.User, pw)
+	}
+	return pw, err
+}
+
+func (cf *credFlags) read(env *Env) (string, error) {
 	switch {
 	case cf.PasswordEnv != "":
 		v := env.IO.Getenv(cf.PasswordEnv)

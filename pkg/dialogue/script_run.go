@@ -206,7 +206,7 @@ func RunScript(ctx context.Context, sc *Script, o RunOptions) (*report.Report, e
 		o.StepTimeout = DefaultStepTimeout
 	}
 	rec := transcript.New(o.Now)
-	rec.AddSecret(o.Password)
+	rec.AddCredential(o.User, o.Password)
 	target := net.JoinHostPort(o.Host, strconv.Itoa(o.port()))
 	rep := report.NewReport("smtp script", target, rec.Start())
 	r := &runner{o: o, sc: sc, rep: rep, rec: rec, vars: vars, timeout: o.StepTimeout, replies: []ReplyFact{}}

@@ -135,6 +135,11 @@ func (s *Session) ReadReply(ctx context.Context, timeout time.Duration) (Reply, 
 	first := s.rec.Seq() + 1
 	start := time.Now()
 	r, err := ReadReply(s.br)
+	// A hostile server can echo the credentials it was sent: what the
+	// caller gets is scrubbed like the transcript.
+	for i, l := range r.Lines {
+		r.Lines[i] = s.rec.Scrub(l)
+	}
 	if err != nil {
 		s.conn.Flush() // record the partial line the server left us with
 		oe := &OpError{Op: "read reply", Waited: time.Since(start), Err: err}
@@ -244,7 +249,7 @@ func (s *Session) Quit(ctx context.Context) (Reply, error) {
 // recorder before anything is sent, so they cannot reach the transcript.
 func (s *Session) Auth(ctx context.Context, mech, user, password string) (Reply, error) {
 	mech = strings.ToUpper(mech)
-	s.rec.AddSecret(password)
+	s.rec.AddCredential(user, password)
 	switch mech {
 	case "PLAIN":
 		// RFC 4616: authzid NUL authcid NUL passwd, sent as an initial
@@ -302,7 +307,13 @@ func (s *Session) Data(ctx context.Context, msg []byte) (first, final Reply, err
 	}
 	done := s.deadline(ctx, s.timeouts.Data)
 	start := time.Now()
-	_, werr := s.conn.Write(DotStuff(msg))
+	s.conn.SetData(true)
+	body := DotStuff(msg)
+	_, werr := s.conn.Write(body[:len(body)-3])
+	s.conn.SetData(false)
+	if werr == nil {
+		_, werr = s.conn.Write(body[len(body)-3:]) // the final ".\r\n"
+	}
 	done()
 	if werr != nil {
 		return first, Reply{}, &OpError{Op: "write", Waited: time.Since(start), Err: werr}

@@ -108,7 +108,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 		return nil, fmt.Errorf("--lockout-test needs --user: the account to send wrong passwords for")
 	}
 	rec := transcript.New(o.Now)
-	rec.AddSecret(o.Password)
+	rec.AddCredential(o.User, o.Password)
 	target := o.Host
 	if len(o.Ports) == 1 {
 		target = net.JoinHostPort(o.Host, strconv.Itoa(o.Ports[0]))

@@ -98,11 +98,11 @@ func (c *lineConn) readLine(ctx context.Context, timeout time.Duration) (string,
 			return "", &opError{op: "read", err: errLineTooLong, partial: b.String()[:80]}
 		}
 		if err == nil {
-			return strings.TrimRight(b.String(), "\r\n"), nil
+			return c.rec.Scrub(strings.TrimRight(b.String(), "\r\n")), nil
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			c.rc.Flush()
-			return "", &opError{op: "read", err: err, waited: timeout, partial: b.String()}
+			return "", &opError{op: "read", err: err, waited: timeout, partial: c.rec.Scrub(b.String())}
 		}
 	}
 }

@@ -192,7 +192,7 @@ func (p prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // Login authenticates; the password is registered as a secret first.
 func (m *Mailbox) Login(ctx context.Context, user, password string, timeout time.Duration) error {
-	m.rec.AddSecret(password)
+	m.rec.AddCredential(user, password)
 	if err := m.run(ctx, timeout, func() error { return m.c.Login(user, password).Wait() }); err != nil {
 		return err
 	}

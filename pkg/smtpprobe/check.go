@@ -142,7 +142,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 	if o.ServerName == "" {
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
 	}
-	rec.AddSecret(o.Password)
+	rec.AddCredential(o.User, o.Password)
 	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now}}
 	c.do(ctx)
 	return c.completed

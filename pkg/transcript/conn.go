@@ -18,6 +18,7 @@ type Conn struct {
 
 	mu     sync.Mutex
 	paused bool
+	sasl   saslState
 	in     lineBuf
 	out    lineBuf
 }
@@ -44,6 +45,14 @@ func (c *Conn) Pause() {
 	c.paused = true
 	c.mu.Unlock()
 	c.Flush()
+}
+
+// SetData marks what the client writes as message text (SMTP DATA) until
+// SetData(false): keywords in it do not trigger redaction.
+func (c *Conn) SetData(on bool) {
+	c.mu.Lock()
+	c.sasl.data = on
+	c.mu.Unlock()
 }
 
 // Resume starts recording again.
@@ -96,7 +105,7 @@ func (c *Conn) flushLocked(lb *lineBuf, dir Dir) {
 	}
 	lb.buf.Reset()
 	lb.over = 0
-	c.rec.add(dir, line, eol, c.tls)
+	c.rec.add(&c.sasl, dir, line, eol, c.tls)
 }
 
 func (c *Conn) feed(lb *lineBuf, dir Dir, p []byte) {
@@ -139,7 +148,7 @@ func (c *Conn) feed(lb *lineBuf, dir Dir, p []byte) {
 		}
 		lb.buf.Reset()
 		lb.over = 0
-		c.rec.add(dir, s, eol, c.tls)
+		c.rec.add(&c.sasl, dir, s, eol, c.tls)
 		p = p[i+1:]
 	}
 }

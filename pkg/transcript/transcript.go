@@ -77,9 +77,24 @@ type Recorder struct {
 	seq     int
 	dropped int
 	secrets []string
-	// inSASL is true between a client AUTH/AUTHENTICATE/LOGIN and the first
+}
+
+// saslState is one connection's credential-exchange state: per
+// connection, because a recorder may watch several at once and one
+// server's reply must not end another connection's exchange.
+type saslState struct {
+	// in is true between a client AUTH/AUTHENTICATE/LOGIN and the first
 	// server line that is not a continuation request.
-	inSASL bool
+	in bool
+	// mech and responses let the recorder learn the password from a
+	// typed exchange (PLAIN's third field, LOGIN's second response), so
+	// a server that echoes it back is scrubbed too.
+	mech      string
+	responses int
+	// data is true while a message body is sent (SMTP DATA): its lines
+	// are text, not commands, and a line saying "auth" must not start
+	// redacting the rest of the message.
+	data bool
 }
 
 // New returns a recorder whose offsets count from now().
@@ -100,14 +115,74 @@ func (r *Recorder) AddSecret(s string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.secrets = append(r.secrets, s,
-		base64.StdEncoding.EncodeToString([]byte(s)),
-		base64.RawStdEncoding.EncodeToString([]byte(s)))
+	r.addSecretLocked(s)
+}
+
+func (r *Recorder) addSecretLocked(s string) {
+	if len(s) < 3 {
+		return
+	}
+	for _, have := range r.secrets {
+		if have == s {
+			return
+		}
+	}
+	r.secrets = append(r.secrets, SecretForms(s)...)
+}
+
+// SecretForms are the ways a secret can appear on the wire or in output:
+// itself and its base64 encodings (standard, raw, URL).
+func SecretForms(s string) []string {
+	b := []byte(s)
+	return []string{s,
+		base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)}
+}
+
+// CredentialForms adds the SASL encodings that contain a password but not
+// its own base64 as a substring: PLAIN ("\0user\0pass", with and without
+// an authorization identity) and XOAUTH2.
+func CredentialForms(user, password string) []string {
+	if len(password) < 3 {
+		return nil
+	}
+	out := SecretForms(password)
+	for _, raw := range []string{"\x00" + user + "\x00" + password, user + "\x00" + user + "\x00" + password,
+		"user=" + user + "\x01auth=Bearer " + password + "\x01\x01"} {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(raw)), base64.RawStdEncoding.EncodeToString([]byte(raw)))
+	}
+	return out
+}
+
+// AddCredential registers a password with every form CredentialForms
+// knows for user.
+func (r *Recorder) AddCredential(user, password string) {
+	if len(password) < 3 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addSecretLocked(password)
+	r.secrets = append(r.secrets, CredentialForms(user, password)...)
+}
+
+// Scrub replaces every registered secret in s: for text that reaches
+// output by another way than the transcript (a reply a hostile server
+// built from the credentials it was sent).
+func (r *Recorder) Scrub(s string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sec := range r.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, Redacted)
+		}
+	}
+	return s
 }
 
 // Event records something that is not a protocol line.
 func (r *Recorder) Event(format string, args ...any) int {
-	return r.add(Event, fmt.Sprintf(format, args...), "", false)
+	return r.add(nil, Event, fmt.Sprintf(format, args...), "", false)
 }
 
 // Entries returns a copy of what was recorded.
@@ -140,15 +215,18 @@ func (r *Recorder) Dropped() int {
 }
 
 // add records a raw line (without its line ending) and returns its seq.
-func (r *Recorder) add(dir Dir, line, eol string, inTLS bool) int {
+func (r *Recorder) add(st *saslState, dir Dir, line, eol string, inTLS bool) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if st == nil {
+		st = &saslState{}
+	}
 	redacted := false
 	switch dir {
 	case Client:
-		line, redacted = r.redactClient(line)
+		line, redacted = r.redactClient(st, line)
 	case Server:
-		r.trackServer(line)
+		trackServer(st, line)
 	}
 	for _, s := range r.secrets {
 		if strings.Contains(line, s) {
@@ -169,13 +247,18 @@ func (r *Recorder) add(dir Dir, line, eol string, inTLS bool) int {
 // deliberately protocol-agnostic: the same keywords mean "credentials
 // follow" in SMTP, IMAP and POP3, and redacting a harmless line is a far
 // smaller fault than leaking a password.
-func (r *Recorder) redactClient(line string) (string, bool) {
-	if r.inSASL {
+func (r *Recorder) redactClient(st *saslState, line string) (string, bool) {
+	if st.data {
+		return line, false // message text; secrets are still scrubbed
+	}
+	if st.in {
 		// A client line inside a SASL exchange is a credential response,
 		// except "*" which cancels the exchange (RFC 4954 §4).
 		if strings.TrimSpace(line) == "*" {
 			return line, false
 		}
+		st.responses++
+		r.learn(st, line)
 		return Redacted, true
 	}
 	words := strings.Fields(line)
@@ -186,8 +269,15 @@ func (r *Recorder) redactClient(line string) (string, bool) {
 	for i := 0; i < len(words) && i < 2; i++ {
 		switch strings.ToUpper(words[i]) {
 		case "AUTH", "AUTHENTICATE":
-			r.inSASL = true
+			st.in = true
+			st.responses = 0
+			st.mech = ""
+			if len(words) > i+1 {
+				st.mech = strings.ToUpper(words[i+1])
+			}
 			if len(words) > i+2 { // mechanism plus an initial response
+				st.responses++
+				r.learn(st, words[i+2])
 				return strings.Join(words[:i+2], " ") + " " + Redacted, true
 			}
 			return line, false
@@ -197,16 +287,19 @@ func (r *Recorder) redactClient(line string) (string, bool) {
 				break
 			}
 			if len(words) > i+2 {
+				r.addSecretLocked(unquote(strings.Join(words[i+2:], " ")))
 				return strings.Join(words[:i+2], " ") + " " + Redacted, true
 			}
 			if len(words) == i+2 && strings.HasSuffix(words[i+1], "}") {
 				// User name sent as a literal: the password follows in
 				// later lines; treat them like a SASL exchange.
-				r.inSASL = true
+				st.in = true
+				st.mech = "LITERAL"
 			}
 			return line, false
 		case "PASS":
 			if i == 0 && len(words) > 1 {
+				r.addSecretLocked(strings.TrimSpace(line[strings.Index(strings.ToUpper(line), "PASS")+4:]))
 				return "PASS " + Redacted, true
 			}
 		case "APOP":
@@ -218,18 +311,50 @@ func (r *Recorder) redactClient(line string) (string, bool) {
 	return line, false
 }
 
+// learn registers the password inside a typed SASL response: the third
+// field of PLAIN, LOGIN's second response, the token of XOAUTH2. Then a
+// server that echoes it back is scrubbed too.
+func (r *Recorder) learn(st *saslState, resp string) {
+	dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(resp))
+	if err != nil {
+		return
+	}
+	switch st.mech {
+	case "PLAIN":
+		if parts := strings.Split(string(dec), "\x00"); len(parts) == 3 {
+			r.addSecretLocked(parts[2])
+		}
+	case "LOGIN":
+		if st.responses == 2 {
+			r.addSecretLocked(string(dec))
+		}
+	case "XOAUTH2", "OAUTHBEARER":
+		if _, tok, ok := strings.Cut(string(dec), "auth=Bearer "); ok {
+			tok, _, _ = strings.Cut(tok, "\x01")
+			r.addSecretLocked(tok)
+		}
+	}
+}
+
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(s[1 : len(s)-1])
+	}
+	return s
+}
+
 func isIMAPTag(s string) bool { return s != "" && !strings.ContainsAny(s, "(){ %*\"\\]") }
 
 // trackServer ends a SASL exchange at the first server line that is not a
 // continuation request (SMTP "334", IMAP/POP3 "+").
-func (r *Recorder) trackServer(line string) {
-	if !r.inSASL {
+func trackServer(st *saslState, line string) {
+	if !st.in {
 		return
 	}
 	if line == "334" || strings.HasPrefix(line, "334 ") || line == "+" || strings.HasPrefix(line, "+ ") {
 		return
 	}
-	r.inSASL = false
+	st.in = false
 }
 
 // Printable escapes control bytes and invalid UTF-8 so that a transcript

@@ -186,10 +186,63 @@ func FuzzRedactClient(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line, secret string) {
 		rec := New(nil)
 		rec.AddSecret(secret)
-		rec.add(Client, line, "", false)
+		rec.add(nil, Client, line, "", false)
 		e := rec.Entries()[0]
 		if len(secret) >= 3 && strings.Contains(e.Line, Printable(secret)) && !strings.Contains(Redacted, secret) {
 			t.Fatalf("secret %q survived in %q", secret, e.Line)
 		}
 	})
 }
+
+func TestRedaction_dataBodyAndPerConnectionState(t *testing.T) {
+	rec := New(nil)
+	a, b := rec.Wrap(nopConn{}, false), rec.Wrap(nopConn{}, false)
+	// A SASL exchange open on a...
+	_, _ = a.Write([]byte("AUTH LOGIN\r\n"))
+	// ...is not ended by b's server line.
+	b.feed(&b.in, Server, []byte("250 ok\r\n"))
+	_, _ = a.Write([]byte("dXNlcg==\r\n"))
+	// A message body saying "auth" is not a SASL command.
+	b.SetData(true)
+	_, _ = b.Write([]byte("please auth again\r\nsecond line\r\n.\r\n"))
+	b.SetData(false)
+	var lines []string
+	for _, e := range rec.Entries() {
+		lines = append(lines, e.Line)
+	}
+	want := []string{"AUTH LOGIN", "250 ok", Redacted, "please auth again", "second line", "."}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q\nwant %q", lines, want)
+	}
+}
+
+// A password typed in a SASL exchange is learnt, so a server echoing it
+// back is scrubbed, in the transcript and by Scrub.
+func TestRedaction_learnsTypedPasswords(t *testing.T) {
+	for _, tc := range []struct{ lines []string }{
+		{[]string{"AUTH PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00alice\x00typed-pw-1"))}},
+		{[]string{"AUTH LOGIN", base64.StdEncoding.EncodeToString([]byte("alice")), base64.StdEncoding.EncodeToString([]byte("typed-pw-1"))}},
+		{[]string{`a1 LOGIN alice "typed-pw-1"`}},
+		{[]string{"USER alice", "PASS typed-pw-1"}},
+	} {
+		rec := New(nil)
+		c := rec.Wrap(nopConn{}, false)
+		for _, l := range tc.lines {
+			_, _ = c.Write([]byte(l + "\r\n"))
+			c.feed(&c.in, Server, []byte("334 \r\n"))
+		}
+		c.feed(&c.in, Server, []byte("535 you sent typed-pw-1\r\n"))
+		for _, e := range rec.Entries() {
+			if strings.Contains(e.Line, "typed-pw-1") {
+				t.Errorf("%v: %q", tc.lines, e.Line)
+			}
+		}
+		if got := rec.Scrub("echo: typed-pw-1"); strings.Contains(got, "typed-pw-1") {
+			t.Errorf("%v: Scrub left %q", tc.lines, got)
+		}
+	}
+}
+
+type nopConn struct{ net.Conn }
+
+func (nopConn) Write(p []byte) (int, error) { return len(p), nil }
