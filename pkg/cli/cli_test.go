@@ -75,6 +75,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"capture", "--reject-rcpt", "250"},
 		{"capture", "--smtp", "nonsense"},
 		{"explain"},
+		{"smtp", "chek", "mx.example.com"},
+		{"reset", "sned"},
+		{"imap", "audti", "x"},
+		{"-v", "smtp", "check", "x"},
 	} {
 		r := run(t, nil, args...)
 		if r.code != report.ExitUsage {

@@ -362,10 +362,10 @@ feeds the %{h} macro.`,
 // ---------------------------------------------------------------- dkim
 
 func newDKIMCmd(env *Env) *cobra.Command {
-	c := &cobra.Command{
+	c := group(&cobra.Command{
 		Use:   "dkim",
 		Short: "Check DKIM keys, verify signed messages, generate keys",
-	}
+	})
 	c.AddCommand(newDKIMCheckCmd(env), newDKIMVerifyCmd(env), newDKIMKeygenCmd(env))
 	return c
 }

@@ -30,7 +30,7 @@ type auditOptions struct {
 
 func newMailboxCmd(env *Env, proto imapaudit.Protocol) *cobra.Command {
 	name := strings.ToUpper(string(proto))
-	c := &cobra.Command{Use: string(proto), Short: "Audit " + name + " servers: TLS, plaintext login, capabilities, lockout"}
+	c := group(&cobra.Command{Use: string(proto), Short: "Audit " + name + " servers: TLS, plaintext login, capabilities, lockout"})
 	c.AddCommand(newAuditCmd(env, proto))
 	return c
 }

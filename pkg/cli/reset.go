@@ -24,10 +24,10 @@ import (
 func init() { register(newResetCmd) }
 
 func newResetCmd(env *Env) *cobra.Command {
-	c := &cobra.Command{
+	c := group(&cobra.Command{
 		Use:   "reset",
 		Short: "Send a realistic password-reset email and follow it to the inbox",
-	}
+	})
 	c.AddCommand(newResetSendCmd(env))
 	return c
 }

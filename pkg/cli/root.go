@@ -164,6 +164,8 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version only: -v is --transcript on every check command.
+	root.Flags().Bool("version", false, "print the version")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: report.ExitUsage, err: err}
 	})
@@ -172,6 +174,30 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		root.AddCommand(add(env))
 	}
 	return root
+}
+
+// group makes a command that only holds subcommands. Cobra prints help
+// and exits 0 for `mailprobe smtp chek`; a typo in CI must fail instead.
+func group(c *cobra.Command) *cobra.Command {
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		var subs []string
+		for _, sc := range cmd.Commands() {
+			if sc.IsAvailableCommand() {
+				subs = append(subs, sc.Name())
+			}
+		}
+		return usageErrorf("%s (commands: %s)", msg, strings.Join(subs, ", "))
+	}
+	return c
 }
 
 // extraCommands lets each noun file register itself without editing this

@@ -13,10 +13,10 @@ import (
 )
 
 func newSMTPCmd(env *Env) *cobra.Command {
-	c := &cobra.Command{
+	c := group(&cobra.Command{
 		Use:   "smtp",
 		Short: "Check, script and talk to SMTP servers",
-	}
+	})
 	c.AddCommand(newSMTPCheckCmd(env))
 	for _, add := range smtpSubcommands {
 		c.AddCommand(add(env))

@@ -311,6 +311,36 @@ func TestIMAP_scriptedServers(t *testing.T) {
 	})
 }
 
+func TestLockout_anyPasswordAccepted(t *testing.T) {
+	srv, err := capture.Start(context.Background(), capture.Options{Hostname: "mail.test.example"}) // any credentials
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := audit(t, IMAP, srv.IMAPAddr(), func(o *Options) {
+		o.RootCAs = srv.CertPool()
+		o.User, o.LockoutTest = "alice", 3
+	})
+	requireCodes(t, r, "imap.login.any-password")
+	if code := r.ExitCode(report.Fail); code != report.ExitFindings {
+		t.Errorf("exit %d, want 1", code)
+	}
+}
+
+func TestBlockedWording(t *testing.T) {
+	for s, want := range map[string]bool{
+		"a3 no [unavailable] too many login failures":         true,
+		"-err [auth] account temporarily locked":              true,
+		"a2 no [authenticationfailed] authentication failed.": false,
+		"a2 no could not generate a separate accurate reply":  false,
+		"a2 no mailbox unlocked":                              false,
+	} {
+		if got := blockedRe.MatchString(s); got != want {
+			t.Errorf("%q: %v", s, got)
+		}
+	}
+}
+
 func portOf(r *report.Report) string {
 	_, p, _ := strings.Cut(r.Target, ":")
 	if i := strings.LastIndexByte(r.Target, ':'); i >= 0 {

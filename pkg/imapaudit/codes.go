@@ -47,6 +47,7 @@ func init() {
 			c("plaintext-login.checked", report.Fail, "{P} checks passwords sent before TLS", "The server answered a {LOGIN} with a made-up account by checking it, not by refusing the unencrypted login: a real password sent in the clear would be accepted. Dovecot disable_plaintext_auth = yes.", protoRef, "RFC 8314 §3"),
 			c("plaintext-login.accepted", report.Fail, "{P} accepted a real login before TLS", "The password travelled in the clear and was accepted. Refuse logins before TLS (Dovecot disable_plaintext_auth = yes) and change the password if this crossed an untrusted network.", "RFC 8314 §3"),
 			c("login.ok", report.Pass, "{P} login succeeded", ""),
+			c("login.any-password", report.Fail, "{P} accepted a wrong password", "The server logged in with a random password: authentication is not checked (a catch-all or misconfigured passdb, e.g. Dovecot passdb static without password). Fix the passdb before anything else."),
 			c("login.failed", report.Fail, "{P} login failed", "Check the user name and password (some providers need an app password for {P}); the server's reply is in the evidence."),
 			c("lockout.none", report.Warn, "Repeated wrong passwords are neither slowed nor blocked", "Slow down or block repeated failures: Dovecot auth_failure_delay (default 2s) and, for bans, fail2ban on the Dovecot log or auth_policy_server_url.", "NIST SP 800-63B §5.2.2"),
 			c("lockout.delayed", report.Pass, "Repeated wrong passwords are slowed down", ""),

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,11 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
+
+// blockedRe recognises a server saying it stopped accepting attempts:
+// Dovecot, Courier, Exchange and Gmail wordings, and the IMAP response
+// codes for it (RFC 5530 [LIMIT], [UNAVAILABLE]).
+var blockedRe = regexp.MustCompile(`\btoo many\b|\b(account|user|login|address|ip) (is |has been )?(temporarily )?(locked|blocked|disabled|banned)\b|\btry again later\b|\brate[- ]?limit|\[limit\]|\[unavailable\]|\bblocked\b`)
 
 // session opens a connection on port ready for a login: greeted and, on a
 // STARTTLS port, upgraded.
@@ -120,11 +126,10 @@ func (a *auditor) lockout(ctx context.Context, port int) {
 			c.close()
 			c = nil
 		case strings.HasPrefix(reply, "+OK") || imapStatus(reply) == "OK":
-			st.end(report.StatusError, "a wrong password was accepted: %s", reply)
-			a.add("lockout.none", st.name, "Attempt %d with a random wrong password was ACCEPTED: %q. The account may accept any password.", i+1, reply)
+			st.end(report.StatusFail, "a wrong password was accepted: %s", reply)
+			a.add("login.any-password", st.name, "Attempt %d with a random wrong password for %s was accepted: %q.", i+1, a.o.User, reply)
 			return
-		case strings.Contains(lower, "too many") || strings.Contains(lower, "locked") || strings.Contains(lower, "blocked") ||
-			strings.Contains(lower, "try again later") || strings.Contains(lower, "rate"):
+		case blockedRe.MatchString(lower):
 			blocked = fmt.Sprintf("after %d wrong passwords the server answered %q", i+1, reply)
 		}
 	}

@@ -285,6 +285,14 @@ func (c *checker) do(ctx context.Context) {
 		c.skipRest("ehlo-tls", "TLS required")
 		return
 	}
+	if o.Message != nil && secure && !trusted && (o.RequireTLS || o.Role != RoleMX) {
+		// Opportunistic TLS to an MX may go to an unverified server (RFC
+		// 7435); a message for a submission server, or one that asked for
+		// TLS, must not go to a server that could be anyone.
+		c.r.rep.Add(report.Newf("smtp.send.tls-untrusted", "certificate", "The certificate of %s is not trusted, so the message was not sent: anyone in the middle could read it (use --ca-file for a private CA, or --insecure to send anyway).", o.Host))
+		c.skipRest("ehlo-tls", "certificate not trusted")
+		return
+	}
 	if !c.auth(ctx, secure, trusted) {
 		return
 	}

@@ -337,3 +337,26 @@ func TestCheck_reverseDNS(t *testing.T) {
 		t.Errorf("ptr stage %s", stageStatus(r, "ptr"))
 	}
 }
+
+func TestSend_neverOverUntrustedTLS(t *testing.T) {
+	self := testserver.NewCert(t, testserver.CertOptions{SelfSign: true})
+	var gotData bool
+	addr := testserver.Start(t, testserver.SMTP{Cert: &self, Hook: func(c *testserver.Conn, l string) bool {
+		if l == "DATA" {
+			gotData = true
+		}
+		return false
+	}}.Handler())
+	for _, role := range []smtpprobe.Role{smtpprobe.RoleSubmission, smtpprobe.RoleMX} {
+		gotData = false
+		r := check(t, addr, func(o *smtpprobe.Options) {
+			o.Role = role
+			o.MailFrom, o.RcptTo = "a@test.example", []string{"b@test.example"}
+			o.Message = []byte("Subject: x\r\n\r\nbody\r\n")
+		})
+		// Submission: refused. MX (opportunistic TLS, RFC 7435): sent.
+		if want := role == smtpprobe.RoleMX; gotData != want || (finding(r, "smtp.send.tls-untrusted") != nil) == want {
+			t.Errorf("%s: DATA sent %v, findings %v", role, gotData, codesOf(r))
+		}
+	}
+}

@@ -11,8 +11,10 @@ import (
 
 func init() {
 	report.Register(
+		report.Code{Code: "smtp.send.tls-untrusted", Severity: report.Fail, Title: "Message not sent: the server's certificate is not trusted",
+			Fix: "Fix the certificate (see the certificate findings), trust a private CA with --ca-file, or accept the risk with --insecure.", Refs: []string{"RFC 8314 §4.1", "RFC 3207 §4.1"}},
 		report.Code{Code: "smtp.send.tls-required", Severity: report.Fail, Title: "TLS required but not available",
-			Fix: "The server offers no working STARTTLS; fix its TLS setup, or send with --tls-mode starttls to allow plaintext.", Refs: []string{"RFC 3207", "RFC 8314"}},
+			Fix: "The server offers no working STARTTLS; fix its TLS setup, or allow plaintext (smtp send: --tls-mode starttls; reset send: drop --require-tls).", Refs: []string{"RFC 3207", "RFC 8314"}},
 		report.Code{Code: "smtp.data.rejected", Severity: report.Fail, Title: "Message rejected after DATA",
 			Fix: "See the explanation: content, authentication (SPF/DKIM/DMARC) or size policy refused the message.", Refs: []string{"RFC 5321 §4.1.1.4"}},
 		report.Code{Code: "smtp.data.queued", Severity: report.Pass, Title: "Message accepted for delivery"},
