@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net/mail"
 	"os"
 	"strings"
 
@@ -54,11 +55,29 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 			default:
 				return usageErrorf("--tls-mode must be none, starttls, required or implicit, not %q", o.TLSMode)
 			}
-			o.RcptTo = o.To
+			// The envelope takes bare addresses; display names stay in
+			// the headers ("Alice <alice@example.com>").
+			o.RcptTo = nil
+			for _, t := range o.To {
+				a, err := mail.ParseAddress(t)
+				if err != nil {
+					return usageErrorf("--to %q: %v", t, err)
+				}
+				o.RcptTo = append(o.RcptTo, a.Address)
+			}
+			if o.PrintOnly {
+				// Nothing is sent: no password, no connection.
+				o.User, o.PasswordEnv, o.PasswordFile, o.Password = "", "", "", ""
+			}
 			opts, err := o.smtpCheckOptions.engineOptions(env)
 			if err != nil {
 				return err
 			}
+			from, err := mail.ParseAddress(o.MailFrom)
+			if err != nil {
+				return usageErrorf("--from %q: %v", o.MailFrom, err)
+			}
+			opts.MailFrom = from.Address
 			opts.RequireTLS = o.TLSMode == "required" || o.TLSMode == "implicit"
 			if opts.Message, err = o.message(opts); err != nil {
 				return err

@@ -158,6 +158,12 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 	if len(o.RcptTo) > 0 && o.MailFrom == "" {
 		o.MailFrom = "" // the null reverse-path is a valid probe sender (RFC 5321 §4.5.5)
 	}
+	switch m := strings.ToUpper(o.AuthMech); m {
+	case "", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2":
+		o.AuthMech = m
+	default:
+		return opts, usageErrorf("--auth-mech must be PLAIN, LOGIN, CRAM-MD5 or XOAUTH2, not %q", o.AuthMech)
+	}
 	pool, err := o.tlsFlags.pool()
 	if err != nil {
 		return opts, err

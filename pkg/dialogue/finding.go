@@ -20,7 +20,7 @@ func ReplyFinding(code, stage string, rp Reply) report.Finding {
 	if ex.Provider != "" {
 		detail = "(" + ex.Provider + ") " + detail
 	}
-	f := report.New(code, stage, detail).With("reply", rp.String(), rp.Seq...)
+	f := report.New(code, stage, detail).With("reply", rp.Excerpt(12), rp.Seq...)
 	if ex.Fix != "" && rp.Class() >= 4 {
 		f = f.WithFix(ex.Fix)
 	}

@@ -19,7 +19,8 @@ type Reply struct {
 	// A lenient parse plus a list of problems serves diagnosis better than
 	// refusing the reply.
 	Problems []string `json:"problems,omitempty"`
-	// Seq is the transcript range [first, last] of the reply's lines.
+	// Seq lists the transcript entries of the reply's lines (as finding
+	// evidence does: renderers print a run as "#4-13").
 	Seq []int `json:"seq,omitempty"`
 }
 
@@ -27,6 +28,18 @@ type Reply struct {
 func (r Reply) Text() string { return strings.Join(r.Lines, " ") }
 
 // String renders the reply as the server sent it (code, separators, lines).
+// Excerpt is String cut to its first max lines, with a note of how many
+// more there were: evidence for a finding, where a hostile server's
+// thousand-line reply must not become a thousand-line report.
+func (r Reply) Excerpt(max int) string {
+	if len(r.Lines) <= max {
+		return r.String()
+	}
+	short := r
+	short.Lines = r.Lines[:max]
+	return short.String() + fmt.Sprintf("\n… %d more lines (see the transcript)", len(r.Lines)-max)
+}
+
 func (r Reply) String() string {
 	if len(r.Lines) == 0 {
 		return fmt.Sprintf("%03d", r.Code)

@@ -538,7 +538,7 @@ func (r *runner) fail(ctx context.Context, st *stageRun, s *Step, err error) {
 			f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, oe)
 		}
 		if oe.Partial != nil {
-			f = f.With("reply", oe.Partial.String(), oe.Partial.Seq...)
+			f = f.With("reply", oe.Partial.Excerpt(12), oe.Partial.Seq...)
 		}
 		if msg := oe.Err.Error(); strings.Contains(msg, "partial line") {
 			f = f.With("note", msg)

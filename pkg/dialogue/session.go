@@ -144,7 +144,7 @@ func (s *Session) ReadReply(ctx context.Context, timeout time.Duration) (Reply, 
 		s.conn.Flush() // record the partial line the server left us with
 		oe := &OpError{Op: "read reply", Waited: time.Since(start), Err: err}
 		if r.Code != 0 || len(r.Lines) > 0 {
-			r.Seq = []int{first, s.rec.Seq()}
+			r.Seq = seqRange(first, s.rec.Seq())
 			oe.Partial = &r
 		}
 		if ctx.Err() != nil && netx.Classify(err) == netx.KindTimeout {
@@ -152,7 +152,7 @@ func (s *Session) ReadReply(ctx context.Context, timeout time.Duration) (Reply, 
 		}
 		return r, oe
 	}
-	r.Seq = []int{first, s.rec.Seq()}
+	r.Seq = seqRange(first, s.rec.Seq())
 	return r, nil
 }
 
@@ -355,4 +355,16 @@ func DotStuff(msg []byte) []byte {
 	}
 	b.WriteString(".\r\n")
 	return []byte(b.String())
+}
+
+// seqRange lists first..last.
+func seqRange(first, last int) []int {
+	if last < first {
+		return nil
+	}
+	out := make([]int, 0, last-first+1)
+	for i := first; i <= last; i++ {
+		out = append(out, i)
+	}
+	return out
 }

@@ -124,6 +124,12 @@ func TestReadAuthVerdict(t *testing.T) {
 	if v.AuthServID != "mx.example.org" || v.SPF != "pass" || v.DKIM != "fail" || v.DMARC != "fail" || v.Spam["X-Spam-Status"] == "" {
 		t.Errorf("%+v", v)
 	}
+	// A forged pass further down must not mask the receiver's fail.
+	forged := "Authentication-Results: mx.example.org; dkim=fail header.d=app.example\r\n" +
+		"Authentication-Results: mx.example.org.evil; dkim=pass header.d=app.example; spf=pass smtp.mailfrom=app.example\r\n\r\nbody"
+	if v := ReadAuthVerdict([]byte(forged)); v.DKIM != "fail" || v.SPF != "" {
+		t.Errorf("forged lower header used: %+v", v)
+	}
 }
 
 func FuzzAnalyze(f *testing.F) {

@@ -40,6 +40,14 @@ func ReadAuthVerdict(msg []byte) AuthVerdict {
 		return v
 	}
 	for _, name := range []string{"Authentication-Results", "Arc-Authentication-Results"} {
+		if name == "Arc-Authentication-Results" && v.AuthServID != "" {
+			// The receiver's own results were found; ARC sets from
+			// earlier hops are evidence only.
+			for _, raw := range hdr.Values(name) {
+				v.Headers = append(v.Headers, name+": "+raw)
+			}
+			break
+		}
 		for _, raw := range hdr.Values(name) {
 			v.Headers = append(v.Headers, name+": "+raw)
 			if name == "Arc-Authentication-Results" {
@@ -54,6 +62,10 @@ func ReadAuthVerdict(msg []byte) AuthVerdict {
 			}
 			if v.AuthServID == "" {
 				v.AuthServID = id
+			} else if !strings.EqualFold(id, v.AuthServID) {
+				// An older hop's (or the sender's forged) results: they
+				// must not mask what the receiver concluded (RFC 8601 §5).
+				continue
 			}
 			for _, r := range results {
 				switch r := r.(type) {

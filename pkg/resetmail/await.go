@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,8 @@ type Mailbox struct {
 	rec *transcript.Recorder
 	raw net.Conn
 	tls *tls.ConnectionState
+	// dead is set when a bounded operation had to close the connection.
+	dead bool
 	// idle is true when the server offers IDLE (RFC 2177), so waiting can
 	// be pushed instead of polled.
 	idle bool
@@ -103,7 +106,7 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 	case "starttls":
 		pc := rec.Wrap(raw, false)
 		br := bufio.NewReader(pc)
-		greeting, err := br.ReadString('\n')
+		greeting, err := readLineBounded(br)
 		if err != nil {
 			raw.Close()
 			return nil, fmt.Errorf("IMAP greeting from %s: %s", addr, netx.Describe(err, t.Banner))
@@ -116,8 +119,12 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 			raw.Close()
 			return nil, err
 		}
-		for {
-			line, err := br.ReadString('\n')
+		for i := 0; ; i++ {
+			if i == 100 {
+				raw.Close()
+				return nil, fmt.Errorf("IMAP STARTTLS: no tagged reply in 100 lines")
+			}
+			line, err := readLineBounded(br)
 			if err != nil {
 				raw.Close()
 				return nil, fmt.Errorf("IMAP STARTTLS: %s", netx.Describe(err, t.Command))
@@ -201,18 +208,23 @@ func (m *Mailbox) Login(ctx context.Context, user, password string, timeout time
 	return nil
 }
 
-// run executes op with a deadline on the connection: imapclient's own
-// timeouts are 30 s per response and 5 min per literal.
+// run executes op within timeout. imapclient sets its own read deadlines
+// (30 s per response, none while idle), overriding any set here, so the
+// bound is enforced by closing the connection when it passes: a stalled
+// server ends the operation at once, with an error that says so.
 func (m *Mailbox) run(ctx context.Context, timeout time.Duration, op func() error) error {
-	dl := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
-		dl = d
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = m.raw.Close() })
+	err := op()
+	if !stop() {
+		m.dead = true
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("the IMAP server did not answer within %s", timeout)
+		}
+		return ctx.Err()
 	}
-	_ = m.raw.SetDeadline(dl)
-	defer m.raw.SetDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { _ = m.raw.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	return op()
+	return err
 }
 
 // Close logs out (best effort) and closes.
@@ -315,21 +327,25 @@ func (m *Mailbox) Find(ctx context.Context, folders []string, messageID string, 
 // WaitNew blocks until the server announces a change (IDLE) or d passes.
 // Without IDLE it simply sleeps: polling is the fallback RFC 2177 exists
 // to replace.
-func (m *Mailbox) WaitNew(ctx context.Context, d time.Duration) {
+func (m *Mailbox) WaitNew(ctx context.Context, d time.Duration, timeout time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	if !m.idle {
+	if !m.idle || m.dead {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
 		}
 		return
 	}
-	if _, err := m.c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		return
-	}
-	idle, err := m.c.Idle()
-	if err != nil {
+	var idle *imapclient.IdleCommand
+	if err := m.run(ctx, timeout, func() error {
+		if _, err := m.c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		var err error
+		idle, err = m.c.Idle()
+		return err
+	}); err != nil {
 		return
 	}
 	select {
@@ -337,8 +353,10 @@ func (m *Mailbox) WaitNew(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-m.exists:
 	}
-	_ = idle.Close()
-	_ = idle.Wait()
+	_ = m.run(ctx, timeout, func() error {
+		_ = idle.Close()
+		return idle.Wait()
+	})
 }
 
 // Delete removes the test message (--cleanup).
@@ -359,3 +377,22 @@ func (m *Mailbox) Delete(ctx context.Context, f *Found, timeout time.Duration) e
 
 // TLS is the connection state, nil without TLS.
 func (m *Mailbox) TLS() *tls.ConnectionState { return m.tls }
+
+// readLineBounded reads a line of at most 64 KiB: a server sending an
+// endless line must not make mailprobe buffer it all.
+func readLineBounded(br *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		frag, err := br.ReadSlice('\n')
+		b.Write(frag)
+		if b.Len() > 64<<10 {
+			return "", errors.New("response line longer than 64 KiB")
+		}
+		if err == nil {
+			return b.String(), nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return b.String(), err
+		}
+	}
+}

@@ -237,7 +237,7 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 	var found *Found
 	pause := 250 * time.Millisecond
 	for {
-		found, err = mb.Find(ctx, folders, msg.MessageID, t.Command)
+		found, err = mb.Find(ctx, folders, msg.MessageID, min(t.Command, time.Until(deadline)+2*time.Second))
 		if err != nil || found != nil {
 			break
 		}
@@ -248,7 +248,7 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 		if o.Progress != nil {
 			o.Progress(fmt.Sprintf("waiting for the message in %s: %s of %s", strings.Join(folders, ", "), o.Now().Sub(start).Round(time.Second), o.Wait))
 		}
-		mb.WaitNew(ctx, min(pause, left))
+		mb.WaitNew(ctx, min(pause, left), t.Command)
 		pause = min(pause*2, 3*time.Second)
 	}
 	switch {

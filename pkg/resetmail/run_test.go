@@ -292,3 +292,47 @@ func TestRun_linkMangledByATracker(t *testing.T) {
 		t.Errorf("rewrite not reported: %+v", r.Findings)
 	}
 }
+
+// An IMAP server that logs in and then never answers: the wait is bounded
+// by --wait and the command timeout, not by imapclient's own defaults.
+func TestRun_stalledIMAPServer(t *testing.T) {
+	s := startPair(t, capture.Options{})
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	imapAddr := testserver.Start(t, func(c *testserver.Conn) {
+		c.Send("* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] ready")
+		for {
+			l, err := c.Line()
+			if err != nil {
+				return
+			}
+			tag, cmd, _ := strings.Cut(l, " ")
+			switch {
+			case strings.HasPrefix(cmd, "STARTTLS"):
+				c.Send(tag + " OK go")
+				if c.UpgradeTLS(cert.TLS) != nil {
+					return
+				}
+			case strings.HasPrefix(cmd, "LOGIN"):
+				c.Send(tag + " OK [CAPABILITY IMAP4rev1 IDLE] logged in")
+			case strings.HasPrefix(cmd, "CAPABILITY"):
+				c.Send("* CAPABILITY IMAP4rev1 IDLE", tag+" OK")
+			case strings.HasPrefix(cmd, "LIST"):
+				c.Send(`* LIST () "/" INBOX`, tag+" OK")
+			default: // SELECT and everything else: silence
+			}
+		}
+	})
+	o := options(t, s, s, password)
+	ih, ip, _ := netx.SplitHostPort(imapAddr, 0)
+	o.IMAP.Host, o.IMAP.Port, o.IMAP.RootCAs, o.IMAP.ServerName = ih, ip, cert.Pool, "mail.test.example"
+	o.IMAP.Timeouts.Command = time.Second
+	o.Wait = time.Second
+	start := time.Now()
+	r, _ := resetmail.Run(context.Background(), o)
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if !has(r, "reset.wait.timeout") {
+		t.Errorf("findings %+v", r.Findings)
+	}
+}

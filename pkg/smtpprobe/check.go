@@ -144,7 +144,20 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 	}
 	rec.AddCredential(o.User, o.Password)
 	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now}}
+	before := len(rep.Findings)
 	c.do(ctx)
+	if o.Message != nil {
+		// Sending, the question is "did it go through": the server's
+		// posture (what it offers before TLS, its banner, VRFY) is worth a
+		// warning, not a failed send. Opportunistic TLS to an MX (RFC
+		// 7435) makes its certificate a warning too.
+		for i := before; i < len(rep.Findings); i++ {
+			f := &rep.Findings[i]
+			if f.Severity > report.Warn && (postureCodes[f.Code] || (o.Role == RoleMX && strings.HasPrefix(f.Code, "cert."))) {
+				f.Severity = report.Warn
+			}
+		}
+	}
 	return c.completed
 }
 
@@ -162,12 +175,23 @@ type checker struct {
 
 func (c *checker) certTrusted() bool { return c.trusted || c.o.Insecure }
 
+// postureCodes are findings about how a server is set up rather than about
+// whether a message could be sent.
+var postureCodes = map[string]bool{
+	"smtp.auth.before-tls": true, "smtp.auth.plaintext": true, "smtp.banner.version": true,
+	"smtp.size.missing": true, "smtp.size.small": true, "smtp.vrfy.enabled": true, "smtp.expn.enabled": true,
+	"smtp.auth.not-offered": true, "smtp.starttls.missing": true, "smtp.starttls.injection": true,
+}
+
 var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "auth", "mail", "rcpt", "data", "queued", "quit"}
 
 // skipRest marks every stage after from as skipped with why.
 func (c *checker) skipRest(from, why string) {
 	after := false
 	for _, s := range remaining {
+		if c.o.Message == nil && (s == "data" || s == "queued") {
+			continue // a check never sends a message
+		}
 		if after {
 			c.r.skip(s, why)
 		}
@@ -216,7 +240,9 @@ func (c *checker) do(ctx context.Context) {
 			// Connected, but implicit TLS failed: that is the TLS stage's
 			// finding, not a connect failure.
 			st.end(report.StatusOK, "%s", addr)
-			c.tlsFailed("starttls", err)
+			tst := r.begin("tls")
+			tst.end(report.StatusFail, "%v", unwrap(err))
+			c.tlsFailed("tls", err)
 			c.skipRest("certificate", "TLS failed")
 			return
 		}
@@ -233,7 +259,7 @@ func (c *checker) do(ctx context.Context) {
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
 	st.end(report.StatusOK, "%s", c.s.RemoteAddr())
 	if o.ImplicitTLS {
-		c.tlsEstablished("starttls", false, 0)
+		c.tlsEstablished("tls", false, 0)
 	}
 
 	if !c.banner(ctx, t) {
@@ -527,6 +553,9 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 
 func (c *checker) tlsFailed(stage string, err error) {
 	f := report.Newf("smtp.starttls.failed", stage, "TLS handshake with %s failed: %v.", c.o.Host, unwrap(err))
+	if strings.Contains(err.Error(), "does not look like a TLS handshake") {
+		f.Detail += " The server answered in plaintext: this port does not speak implicit TLS (drop --tls; STARTTLS is used when the server offers it)."
+	}
 	if k := netx.Classify(unwrap(err)); k == netx.KindTimeout || k == netx.KindClosed || k == netx.KindReset {
 		f.Detail = fmt.Sprintf("TLS handshake with %s failed: %s.", c.o.Host, netx.Describe(unwrap(err), 0))
 	}

@@ -75,7 +75,7 @@ func errFinding(stage string, err error) report.Finding {
 		f = report.Newf("smtp.conn.error", stage, "Stage %s failed: %v.", stage, oe)
 	}
 	if oe.Partial != nil {
-		f = f.With("reply", oe.Partial.String(), oe.Partial.Seq...)
+		f = f.With("reply", oe.Partial.Excerpt(12), oe.Partial.Seq...)
 	}
 	if msg := oe.Err.Error(); strings.Contains(msg, "partial line") {
 		f = f.With("note", msg)
