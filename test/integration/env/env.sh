@@ -39,12 +39,13 @@ EOF
 # ---------------------------------------------------------------- install
 
 missing_packages() {
-	local p st
+	# One dpkg-query for all (unknown packages are just not listed).
+	local installed
+	installed=" $({ dpkg-query -W -f='${db:Status-Abbrev}|${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true; } |
+		awk -F'|' '$1 ~ /^ii/ { printf "%s ", $2 }') "
+	local p
 	for p in "${PACKAGES[@]}"; do
-		st="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
-		if [[ "$st" != "install ok installed" ]]; then
-			printf '%s\n' "$p"
-		fi
+		[[ "$installed" == *" $p "* ]] || printf '%s\n' "$p"
 	done
 }
 
@@ -316,7 +317,9 @@ cmd_start() {
 	if [[ -r /usr/share/dovecot/dh.pem ]]; then
 		ssl_dh_line="ssl_dh = </usr/share/dovecot/dh.pem"
 	fi
-	local runid dkim_txt_rdata tlsa
+	local runid dkim_txt_rdata tlsa auth_penalty_mode=0
+	# See templates/dovecot.conf: Dovecot's default is 0600 (on).
+	[[ "${MP_IT_AUTH_PENALTY:-}" == 1 ]] && auth_penalty_mode=0600
 	runid="$(openssl rand -hex 4)"
 	dkim_txt_rdata="$(dkim_txt "$dir/dkim/$DKIM_SELECTOR.pub.pem")"
 	tlsa="$(spki_sha256 "$dir/server.pem")"
@@ -327,7 +330,7 @@ cmd_start() {
 		"IMAP_PORT=$imap_port" "IMAPS_PORT=$imaps_port" "POP3_PORT=$pop3_port" "POP3S_PORT=$pop3s_port"
 		"DNS_PORT=$dns_port" "USER1=$user1" "USER2=$user2" "USER1_LOCAL=${user1%@*}" "USER2_LOCAL=${user2%@*}"
 		"SSL_DH_LINE=$ssl_dh_line" "RUNID=$runid" "SERIAL=$SERIAL" "DKIM_SELECTOR=$DKIM_SELECTOR"
-		"DKIM_TXT=$dkim_txt_rdata" "TLSA=$tlsa"
+		"DKIM_TXT=$dkim_txt_rdata" "TLSA=$tlsa" "AUTH_PENALTY_MODE=$auth_penalty_mode"
 	)
 	render "$TEMPLATES/main.cf" "$dir/postfix/main.cf" "${vars[@]}"
 	render "$TEMPLATES/master.cf" "$dir/postfix/master.cf" "${vars[@]}"
@@ -431,7 +434,8 @@ cmd_start() {
 			"MP_IT_DOVECOT_LOG=$dir/dovecot/dovecot.log" \
 			"MP_IT_NSD_CONFIG=$dir/nsd/nsd.conf" \
 			"MP_IT_NSD_PID=$ns_pid" \
-			"MP_IT_NSD_LOG=$dir/nsd/nsd.log"; do
+			"MP_IT_NSD_LOG=$dir/nsd/nsd.log" \
+			"MP_IT_AUTH_PENALTY=$([[ $auth_penalty_mode == 0 ]] && echo 0 || echo 1)"; do
 			v="${kv#*=}"
 			printf "export %s='%s'\n" "${kv%%=*}" "${v//\'/\'\\\'\'}"
 		done
