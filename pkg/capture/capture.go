@@ -77,6 +77,10 @@ type Options struct {
 	// a security gateway or link tracker on the way would (tests).
 	Transform func(raw []byte) []byte
 
+	// CAOut, when set, gets the throw-away CA certificate (PEM) before
+	// the ports open, so a client that waits for the port can trust it.
+	CAOut string
+
 	// StoreDir, when set, gets every accepted message as NNNN-ID.eml,
 	// written before the 250 reply so nothing acknowledged is lost.
 	StoreDir        string
@@ -160,6 +164,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	c, err := newCerts(o.Hostname, o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("making the certificate: %w", err)
+	}
+	if o.CAOut != "" {
+		if err := os.WriteFile(o.CAOut, c.caPEM, 0o644); err != nil {
+			return nil, fmt.Errorf("--ca-out: %w", err)
+		}
 	}
 	s := &Server{o: o, certs: c, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}, closed: make(chan struct{})}
 	if len(o.Users) == 0 {

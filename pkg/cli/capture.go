@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -154,16 +153,12 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 		}
 	}
 	ctx := cmd.Context()
+	co.CAOut = o.CAOut
 	srv, err := capture.Start(ctx, co)
 	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: err}
 	}
 	defer srv.Close()
-	if o.CAOut != "" {
-		if err := os.WriteFile(o.CAOut, srv.CAPEM(), 0o644); err != nil {
-			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("--ca-out: %w", err)}
-		}
-	}
 	auth := "any user and password"
 	if co.Users != nil {
 		auth = "only the --auth credentials"
@@ -246,7 +241,7 @@ func (p *capturePrinter) print(m capture.Message) {
 		flags = append(flags, "AUTH "+m.AuthUser)
 	}
 	fmt.Fprintf(p.out, "%s  %s  from <%s> to <%s>  %s  %s\n", st.Bold(fmt.Sprintf("#%d", m.Seq)), m.Received.Format("15:04:05"),
-		m.MailFrom, strings.Join(m.Rcpt, ">, <"), humanBytes(m.Size), strings.Join(flags, ", "))
+		printable(m.MailFrom), printable(strings.Join(m.Rcpt, ">, <")), humanBytes(m.Size), printable(strings.Join(flags, ", ")))
 	row := func(k, v string) { fmt.Fprintf(p.out, "    %-9s %s\n", st.Dim(k), v) }
 	row("subject", printable(a.Subject))
 	row("id", m.ID)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +129,7 @@ func LoadSuite(b []byte, getenv func(string) string) ([]suiteRun, Suite, error) 
 	}
 	var runs []suiteRun
 	for i, c := range s.Checks {
-		line := os.Expand(c.Run, getenv)
+		line := expandBraced(c.Run, getenv)
 		args, err := splitArgs(line)
 		if err != nil {
 			return nil, s, fmt.Errorf("check %d (%s): %v", i+1, c.Run, err)
@@ -351,4 +352,12 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func init() {
 	report.Register(report.Code{Code: "suite.check.error", Severity: report.Fail, Title: "A suite check could not run",
 		Fix: "Run the line on its own (mailprobe followed by the check's command line) to see the error."})
+}
+
+var bracedVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandBraced replaces ${VAR} only: "$5" or "$HOME" in a check line is
+// text, as the suite documentation promises.
+func expandBraced(s string, getenv func(string) string) string {
+	return bracedVar.ReplaceAllStringFunc(s, func(m string) string { return getenv(m[2 : len(m)-1]) })
 }

@@ -43,6 +43,14 @@ func FuzzSplitArgs(f *testing.F) {
 	})
 }
 
+func TestExpandBraced(t *testing.T) {
+	env := map[string]string{"HOST": "mx.example.com"}
+	got := expandBraced(`smtp send ${HOST} --body 'costs $5 for $HOME'`, func(k string) string { return env[k] })
+	if got != `smtp send mx.example.com --body 'costs $5 for $HOME'` {
+		t.Errorf("%q", got)
+	}
+}
+
 func writeSuite(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "mailprobe.yaml")
