@@ -389,7 +389,12 @@ func (sh *shell) readReply(ctx context.Context) (Reply, bool) {
 	}
 	sh.printReply(rp)
 	sh.last = &rp
-	sh.script = append(sh.script, fmt.Sprintf("expect %03d", rp.Code))
+	if !sh.inSASL {
+		// A hand-typed AUTH exchange is left out of a saved script (it
+		// carries credentials), and so are the replies to it: replayed
+		// without their commands they could never match.
+		sh.script = append(sh.script, fmt.Sprintf("expect %03d", rp.Code))
+	}
 	return rp, true
 }
 
@@ -611,7 +616,11 @@ func (sh *shell) auth(ctx context.Context, args []string) {
 	}
 	first := sh.rec.Seq() + 1
 	rp, err := sh.sess.Auth(ctx, mech, user, pw)
-	sh.echoExchange(first)
+	final := sh.rec.Seq() + 1
+	if len(rp.Seq) > 0 {
+		final = rp.Seq[0]
+	}
+	sh.echoExchange(first, final)
 	if err != nil {
 		var oe *OpError
 		if errors.As(err, &oe) {
@@ -635,19 +644,13 @@ func (sh *shell) auth(ctx context.Context, args []string) {
 
 // echoExchange shows a whole SASL exchange from the transcript (client and
 // intermediate server lines, redacted), when the input is not a terminal.
-func (sh *shell) echoExchange(from int) {
+// The final reply (from seq final on) is printed by the caller.
+func (sh *shell) echoExchange(from, final int) {
 	if sh.o.Interactive {
 		return
 	}
-	entries := sh.rec.Entries()
-	lastServer := 0
-	for _, e := range entries {
-		if e.Seq >= from && e.Dir == transcript.Server {
-			lastServer = e.Seq
-		}
-	}
-	for _, e := range entries {
-		if e.Seq < from || e.Seq >= lastServer {
+	for _, e := range sh.rec.Entries() {
+		if e.Seq < from || e.Seq >= final {
 			continue
 		}
 		switch e.Dir {
