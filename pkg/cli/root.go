@@ -129,16 +129,27 @@ func Main(args []string, env *Env) int {
 	root.SetIn(env.IO.In)
 	root.SetOut(env.IO.Out)
 	root.SetErr(env.IO.ErrOut)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return report.ExitOK
+	}
+	help := "Run 'mailprobe --help' for usage."
+	if cmd != nil && cmd != root {
+		help = fmt.Sprintf("Run '%s --help' for usage.", cmd.CommandPath())
+		// Cobra's "accepts 1 arg(s), received 0" says nothing about what
+		// is missing; the command's usage line does.
+		if strings.Contains(err.Error(), " arg(s), received ") {
+			if _, want, ok := strings.Cut(cmd.Use, " "); ok {
+				err = fmt.Errorf("usage: %s %s", cmd.CommandPath(), want)
+			}
+		}
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
 			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n", env.scrub([]byte(ee.err.Error())))
 			if ee.code == report.ExitUsage {
-				fmt.Fprintln(env.IO.ErrOut, "Run 'mailprobe --help' for usage.")
+				fmt.Fprintln(env.IO.ErrOut, help)
 			}
 		}
 		return ee.code
@@ -146,7 +157,7 @@ func Main(args []string, env *Env) int {
 	// Anything cobra returns itself is a usage problem: unknown command,
 	// unknown flag, wrong number of arguments, a flag value of the wrong
 	// type.
-	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\nRun 'mailprobe --help' for usage.\n", env.scrub([]byte(err.Error())))
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n%s\n", env.scrub([]byte(err.Error())), help)
 	return report.ExitUsage
 }
 
@@ -352,4 +363,23 @@ func (cf *credFlags) read(env *Env) (string, error) {
 		return "", usageErrorf("reading the password: %v", err)
 	}
 	return string(b), nil
+}
+
+// stageProgress shows the stage being run on a terminal's stderr (never
+// when stderr is a pipe or a file) and returns the function that clears
+// the line.
+func stageProgress(env *Env, target string) (func(string), func()) {
+	if !env.IO.StderrTTY {
+		return nil, func() {}
+	}
+	var mu sync.Mutex
+	return func(stage string) {
+			mu.Lock()
+			fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s: %s…", target, stage)
+			mu.Unlock()
+		}, func() {
+			mu.Lock()
+			fmt.Fprint(env.IO.ErrOut, "\r\033[K")
+			mu.Unlock()
+		}
 }

@@ -88,7 +88,10 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
+			var done func()
+			opts.Progress, done = stageProgress(env, opts.Host)
 			rep, err := smtpprobe.Check(ctx, opts)
+			done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}

@@ -100,7 +100,10 @@ Credentials are sent only over a trusted TLS connection.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
+			var done func()
+			opts.Progress, done = stageProgress(env, opts.Host)
 			rep, err := smtpprobe.Check(ctx, opts)
+			done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}

@@ -87,6 +87,10 @@ type Options struct {
 	// too (when the user named a resolver that knows them).
 	PTRPrivate bool
 
+	// Progress, when set, is told each stage as it starts (the CLI shows
+	// it on a terminal's stderr: a slow server can take 30 s a stage).
+	Progress func(stage string)
+
 	Dial     netx.DialFunc
 	LookupIP func(ctx context.Context, host string) ([]net.IP, error) // nil = system resolver
 	Timeouts netx.Timeouts
@@ -143,7 +147,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
 	}
 	rec.AddCredential(o.User, o.Password)
-	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now}}
+	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now, progress: o.Progress}}
 	before := len(rep.Findings)
 	c.do(ctx)
 	if o.Message != nil {

@@ -17,6 +17,8 @@ type run struct {
 	rep *report.Report
 	rec *transcript.Recorder
 	now func() time.Time
+	// progress is told each stage as it begins.
+	progress func(stage string)
 }
 
 type stageRun struct {
@@ -27,6 +29,9 @@ type stageRun struct {
 }
 
 func (r *run) begin(name string) *stageRun {
+	if r.progress != nil {
+		r.progress(name)
+	}
 	return &stageRun{r: r, name: name, start: r.now(), seq: r.rec.Seq() + 1}
 }
 
