@@ -354,7 +354,7 @@ func TestSMTPScript_ExitCodes(t *testing.T) {
 		{"bad --var", []string{mismatch, p.addr, "--var", "1X=y"}, 2, "", "--var 1X"},
 		{"--var with a line break", []string{mismatch, p.addr, "--var", "X=a\r\nRSET"}, 2, "", "line break"},
 		{"bad step timeout", []string{mismatch, p.addr, "--step-timeout", "1ns"}, 2, "", "--step-timeout"},
-		{"one argument", []string{mismatch}, 2, "", "accepts 2 arg"},
+		{"one argument", []string{mismatch}, 2, "", "usage: mailprobe smtp script FILE HOST[:PORT]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
