@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/tlsprobe"
+)
+
+func init() { register(newTLSCmd) }
+
+type tlsOptions struct {
+	Global
+	tlsFlags
+	Target    string
+	StartTLS  string
+	Quick     bool
+	Parallel  int
+	Role      string
+	Helo      string
+	LocalAddr string
+}
+
+func newTLSCmd(env *Env) *cobra.Command {
+	o := &tlsOptions{}
+	c := &cobra.Command{
+		Use:   "tls HOST[:PORT]",
+		Short: "Audit the TLS of a mail port: protocols, cipher suites, key exchange, certificate, STARTTLS injection",
+		Long: `Audit the TLS of an SMTP, IMAP or POP3 port.
+
+Every protocol version from SSL 3.0 to TLS 1.3 and every registered cipher
+suite is tried with hand-built ClientHellos, so suites Go itself cannot speak
+(RC4, 3DES, export, NULL, anonymous, DHE...) are found and named by their IANA
+and OpenSSL names. Also reported: the server's cipher order, its key exchange
+groups and DH size, the certificate, and whether commands pipelined after
+STARTTLS leak into the TLS session (CVE-2011-0411).
+
+--starttls auto picks the protocol by port (25, 587, 2525: SMTP; 143: IMAP;
+110: POP3; 465, 993, 995: implicit TLS) and otherwise by the greeting. The
+port also sets how strict the grading is (--role): on a port-25 MX, TLS is
+opportunistic and old protocols or suites are information; on submission,
+IMAP and POP3, where passwords travel, they are warnings and failures.`,
+		Example: `  mailprobe tls mail.example.com:993
+  mailprobe tls mail.example.com:587 --quick
+  mailprobe tls mx.example.com            # port 25, graded as an MX
+  mailprobe tls 192.0.2.10:10143 --starttls imap --servername mail.example.com
+  mailprobe tls mail.example.com:995 --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Target = args[0]
+			opts, err := o.engineOptions(env)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := o.Global.context(cmd.Context())
+			defer cancel()
+			stop := tlsProgress(env, &opts)
+			rep, err := tlsprobe.Scan(ctx, opts)
+			stop()
+			if err != nil {
+				return &exitError{code: report.ExitIncomplete, err: err}
+			}
+			return o.Global.emit(env, rep)
+		},
+	}
+	addGlobalFlags(c, &o.Global)
+	addTLSFlags(c, &o.tlsFlags)
+	f := c.Flags()
+	f.StringVar(&o.StartTLS, "starttls", "auto", "protocol before TLS: auto, smtp, imap, pop3 or none (implicit TLS)")
+	f.BoolVar(&o.Quick, "quick", false, "one handshake: negotiated protocol and suite, certificate, STARTTLS behaviour; no enumeration")
+	f.IntVar(&o.Parallel, "parallel", tlsprobe.DefaultParallel, "connections at once (1-32); mail servers rate-limit clients, so keep it small")
+	f.StringVar(&o.Role, "role", "", "what the port is for: mx, submission, imap or pop3 (default: from the port)")
+	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO (default: this machine's name if it is fully qualified)")
+	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
+	return c
+}
+
+// defaultTLSPort is the port when HOST has none: the STARTTLS port of
+// the protocol, 25 for auto (the MX a domain's mail arrives on).
+func defaultTLSPort(p tlsprobe.Proto) int {
+	switch p {
+	case tlsprobe.ProtoIMAP:
+		return 143
+	case tlsprobe.ProtoPOP3:
+		return 110
+	}
+	return 25
+}
+
+func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
+	var opts tlsprobe.Options
+	if err := o.Global.validate(); err != nil {
+		return opts, err
+	}
+	proto, err := tlsprobe.ParseProto(o.StartTLS)
+	if err != nil {
+		return opts, usageErrorf("--starttls: %v", err)
+	}
+	host, port, err := netx.SplitHostPort(o.Target, 0)
+	if err != nil {
+		return opts, usageErrorf("%v", err)
+	}
+	if port == 0 {
+		if proto == tlsprobe.ProtoNone {
+			return opts, usageErrorf("--starttls none needs a port in %s (465, 993, 995...)", o.Target)
+		}
+		port = defaultTLSPort(proto)
+	}
+	role, err := tlsprobe.ParseRole(o.Role)
+	if err != nil {
+		return opts, usageErrorf("--role: %v", err)
+	}
+	if o.Parallel < 1 || o.Parallel > 32 {
+		return opts, usageErrorf("--parallel must be between 1 and 32, not %d", o.Parallel)
+	}
+	pool, err := o.tlsFlags.pool()
+	if err != nil {
+		return opts, err
+	}
+	dial := env.Dial
+	if dial == nil || o.LocalAddr != "" {
+		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
+			return opts, usageErrorf("%v", err)
+		}
+	}
+	return tlsprobe.Options{
+		Host: host, Port: port, StartTLS: proto, Role: role,
+		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure, Helo: heloName(o.Helo),
+		Quick: o.Quick, Parallel: o.Parallel,
+		Dial: dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
+	}, nil
+}
+
+// tlsProgress shows a one-line progress counter on stderr while a full
+// scan runs, only on a terminal (PRODUCT.md: progress for anything that
+// can take more than a second). It returns the function that clears it.
+func tlsProgress(env *Env, opts *tlsprobe.Options) func() {
+	if !env.IO.StderrTTY || opts.Quick {
+		return func() {}
+	}
+	var mu sync.Mutex
+	var last time.Time
+	shown := false
+	opts.Progress = func(p tlsprobe.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
+			last = now
+			shown = true
+			fmt.Fprintf(env.IO.ErrOut, "\r\x1b[Kmailprobe: %d handshakes (%s)", p.Handshakes, strings.TrimSpace(p.Phase))
+		}
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if shown {
+			fmt.Fprint(env.IO.ErrOut, "\r\x1b[K")
+		}
+	}
+}
