@@ -26,6 +26,7 @@ type auditOptions struct {
 	AllowPlaintextAuth bool
 	LockoutTest        int
 	LocalAddr          string
+	NoTLSScan          bool
 }
 
 func newMailboxCmd(env *Env, proto imapaudit.Protocol) *cobra.Command {
@@ -56,8 +57,9 @@ certificate, version disclosure, and with --user a real login over TLS.
 and reports whether the server slows down, blocks, or lets them through.
 Only run it against an account you own.
 
-For the protocols and cipher suites each port accepts, run
-mailprobe tls HOST:%[4]d.`, name, plain, stls, implicit, logindisabled),
+Beside it, every port gets the TLS audit of mailprobe tls: the protocol
+versions, cipher suites and key exchange groups it accepts, graded for a
+port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, implicit, logindisabled),
 		Example: fmt.Sprintf(`  mailprobe %[1]s audit mail.example.com
   mailprobe %[1]s audit mail.example.com --port %[2]d --user me@example.com --password-env MAIL_PASSWORD
   mailprobe %[1]s audit mail.example.com --port %[3]d --user test@example.com --lockout-test 5`, proto, implicit, plain),
@@ -88,6 +90,7 @@ mailprobe tls HOST:%[4]d.`, name, plain, stls, implicit, logindisabled),
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "also try the real login before TLS, to prove whether the server accepts it (sends the password in the clear)")
 	f.IntVar(&o.LockoutTest, "lockout-test", 0, "send this many wrong passwords (at most 20) for --user over TLS and report how the server reacts")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
+	f.BoolVar(&o.NoTLSScan, "no-tls-scan", false, "skip the enumeration of TLS versions and cipher suites on each port")
 	return c
 }
 
@@ -135,7 +138,7 @@ func (o *auditOptions) options(env *Env, proto imapaudit.Protocol, target string
 	return imapaudit.Options{
 		Protocol: proto, Host: host, Ports: ports, ImplicitTLS: o.ImplicitPorts,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
-		User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth, LockoutTest: o.LockoutTest,
+		User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth, LockoutTest: o.LockoutTest, NoTLSScan: o.NoTLSScan,
 		Dial: dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }

@@ -59,6 +59,9 @@ type Options struct {
 	// LockoutTest sends this many wrong passwords for User (≤ 20) over
 	// TLS and reports whether the server slows down or blocks.
 	LockoutTest int
+	// NoTLSScan skips the protocol and cipher-suite enumeration of each
+	// port (tlsprobe), which runs beside the audit by default.
+	NoTLSScan bool
 
 	Dial     netx.DialFunc
 	Timeouts netx.Timeouts
@@ -115,6 +118,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	rep := report.NewReport(string(o.Protocol)+" audit", target, rec.Start())
 	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol)}
+	scans := a.startTLSScans(ctx)
 	var tlsPort int
 	for _, port := range o.Ports {
 		if a.port(ctx, port) && tlsPort == 0 {
@@ -128,6 +132,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 			a.lockout(ctx, tlsPort)
 		}
 	}
+	a.mergeTLSScans(scans)
 	rep.Transcript = rec.Entries()
 	rep.Duration = o.Now().Sub(rep.StartedAt)
 	rep.SortFindings()

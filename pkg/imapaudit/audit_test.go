@@ -86,6 +86,18 @@ func TestIMAP_goIMAPServer(t *testing.T) {
 		})
 		requireCodes(t, r, "imap.starttls.ok", "cert.ok", "imap.login.ok")
 		forbidCodes(t, r, "imap.starttls.injection", "imap.starttls.unsolicited")
+		// The TLS scan ran beside the audit: Go's server speaks TLS 1.2
+		// and 1.3 with forward-secret AEAD suites only.
+		var scanned bool
+		for _, s := range r.Stages {
+			if strings.HasPrefix(s.Name, "tls:") {
+				scanned = s.Status == report.StatusOK && strings.Contains(s.Summary, "TLS 1.3")
+			}
+		}
+		if !scanned {
+			t.Errorf("no successful tls: stage: %+v", r.Stages)
+		}
+		forbidCodes(t, r, "tls.protocol.tls10", "tls.cipher.no-fs", "tls.cipher.cbc-only")
 		if needsTLS {
 			forbidCodes(t, r, "imap.logindisabled.missing", "imap.plaintext-login.checked", "imap.auth.plaintext")
 			requireCodes(t, r, "imap.plaintext-login.refused")

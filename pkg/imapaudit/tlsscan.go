@@ -1,0 +1,98 @@
+package imapaudit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/tlsprobe"
+)
+
+// tlsScans runs the full TLS audit (protocols, suites, groups, DH size)
+// of every port beside the protocol audit, and merges what only it knows
+// into the report: the audit itself already judges the certificate,
+// STARTTLS and its injection test, so those findings are not repeated.
+type tlsScans struct {
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	reports map[int]*report.Report
+	errs    map[int]error
+}
+
+func (a *auditor) startTLSScans(ctx context.Context) *tlsScans {
+	ts := &tlsScans{reports: map[int]*report.Report{}, errs: map[int]error{}}
+	if a.o.NoTLSScan {
+		return ts
+	}
+	role, proto := tlsprobe.RoleIMAP, tlsprobe.ProtoIMAP
+	if a.o.Protocol == POP3 {
+		role, proto = tlsprobe.RolePOP3, tlsprobe.ProtoPOP3
+	}
+	for _, port := range a.o.Ports {
+		p := proto
+		if a.o.implicit(port) {
+			p = tlsprobe.ProtoNone
+		}
+		ts.wg.Add(1)
+		go func() {
+			defer ts.wg.Done()
+			r, err := tlsprobe.Scan(ctx, tlsprobe.Options{Host: a.o.Host, Port: port, StartTLS: p, Role: role,
+				ServerName: a.o.ServerName, RootCAs: a.o.RootCAs, Insecure: a.o.Insecure, Parallel: 2,
+				Dial: a.o.Dial, Timeouts: a.o.Timeouts, Now: a.o.Now})
+			ts.mu.Lock()
+			ts.reports[port], ts.errs[port] = r, err
+			ts.mu.Unlock()
+		}()
+	}
+	return ts
+}
+
+// tlsOnly are the finding areas only the TLS scan covers.
+var tlsOnly = []string{"tls.protocol.", "tls.cipher.", "tls.dh.", "tls.group.", "tls.renegotiation.", "tls.probe."}
+
+func (a *auditor) mergeTLSScans(ts *tlsScans) {
+	ts.wg.Wait()
+	for _, port := range a.o.Ports {
+		r, err := ts.reports[port], ts.errs[port]
+		name := fmt.Sprintf("tls:%d", port)
+		switch {
+		case a.o.NoTLSScan:
+			return
+		case err != nil:
+			a.rep.AddStage(report.Stage{Name: name, Status: report.StatusSkipped, Summary: err.Error()})
+			continue
+		case r == nil:
+			continue
+		}
+		res := tlsprobe.ResultOf(r)
+		var protos []string
+		if res != nil {
+			for _, v := range res.Versions {
+				if v.Supported {
+					protos = append(protos, fmt.Sprintf("%s (%d suites)", v.Version, len(v.Suites)))
+				}
+			}
+		}
+		status := report.StatusOK
+		if r.Incomplete {
+			status = report.StatusInfo
+		}
+		summary := strings.Join(protos, ", ")
+		if summary == "" {
+			summary = "no TLS version accepted, or the scan could not run (see the findings)"
+		}
+		a.rep.AddStage(report.Stage{Name: name, Status: status, Duration: r.Duration, Summary: summary})
+		a.rep.SetFact(name, res)
+		for _, f := range r.Findings {
+			for _, p := range tlsOnly {
+				if strings.HasPrefix(f.Code, p) {
+					f.Stage = name
+					a.rep.Add(f)
+					break
+				}
+			}
+		}
+	}
+}
