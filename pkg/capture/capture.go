@@ -125,8 +125,11 @@ type Server struct {
 	mu       sync.Mutex
 	users    map[string]*imapmemserver.User // by lower-case address
 	catchAll *imapmemserver.User            // used when Options.Users is empty
-	messages []Message
-	seq      int
+	// smtpConns are the open SMTP connections, closed by Close when
+	// their clients do not finish within the grace period.
+	smtpConns map[net.Conn]bool
+	messages  []Message
+	seq       int
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -170,7 +173,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			return nil, fmt.Errorf("--ca-out: %w", err)
 		}
 	}
-	s := &Server{o: o, certs: c, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}, closed: make(chan struct{})}
+	s := &Server{o: o, certs: c, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}, smtpConns: map[net.Conn]bool{}, closed: make(chan struct{})}
 	if len(o.Users) == 0 {
 		s.catchAll = s.addUser("capture", "")
 	}
@@ -257,12 +260,28 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
-// Close stops both servers and waits for them. Messages already
-// acknowledged are in the store; those in flight get no 250.
+// ShutdownGrace is how long Close lets SMTP clients finish their session
+// (read the 250 to their message, send QUIT) before closing on them.
+const ShutdownGrace = 2 * time.Second
+
+// Close stops accepting, lets open SMTP sessions finish for up to
+// ShutdownGrace, then closes everything and waits. Messages already
+// acknowledged are in the store; a message in flight gets its reply if it
+// is done within the grace period.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		_ = s.smtp.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+		defer cancel()
+		if err := s.smtp.Shutdown(ctx); err != nil {
+			// go-smtp's Close does nothing after Shutdown began, so the
+			// connections still open are closed here.
+			s.mu.Lock()
+			for c := range s.smtpConns {
+				_ = c.Close()
+			}
+			s.mu.Unlock()
+		}
 		_ = s.imap.Close()
 	})
 	s.wg.Wait()

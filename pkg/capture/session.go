@@ -33,6 +33,9 @@ type smtpSession struct {
 }
 
 func (s *Server) newSMTPSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.smtpConns[c.Conn()] = true
+	s.mu.Unlock()
 	return &smtpSession{s: s, c: c}, nil
 }
 
@@ -169,7 +172,12 @@ func (ss *smtpSession) Reset() {
 	ss.rcpts = nil
 }
 
-func (ss *smtpSession) Logout() error { return nil }
+func (ss *smtpSession) Logout() error {
+	ss.s.mu.Lock()
+	delete(ss.s.smtpConns, ss.c.Conn())
+	ss.s.mu.Unlock()
+	return nil
+}
 
 // queueID is short and unique: 10 base32 characters of randomness.
 func queueID() string {

@@ -120,6 +120,8 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.DKIMSel, "dkim-selector", "", "DKIM selector (s=)")
 	f.StringVar(&o.DKIMDomain, "dkim-domain", "", "DKIM signing domain (d=; default: the From domain)")
 	f.BoolVar(&o.PrintOnly, "print", false, "print the message that would be sent and exit")
+	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS (PTR) check of the server's address")
+	addResolverFlags(c, &o.resolverFlags)
 	return c
 }
 

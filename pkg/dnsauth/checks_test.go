@@ -311,6 +311,7 @@ func TestCheckDMARC(t *testing.T) {
 		{"parent.dmarc.test", []string{"dmarc.sp.weaker", "dmarc.np.weaker"}, nil},
 		{"child.parent.dmarc.test", []string{"dmarc.record.inherited", "dmarc.policy.none"}, nil},
 		{"broken.dmarc.test", []string{"dmarc.dns.error"}, []string{"dmarc.record.missing"}},
+		{"own.refusing.dmarc.test", []string{"dmarc.record.ok", "dmarc.policy.enforced", "dmarc.dns.error"}, nil},
 		{"nodmarc.test", []string{"dmarc.record.missing"}, nil},
 		{"psd.dmarc.test", []string{"dmarc.psd.unexpected"}, nil},
 		{"mail.org1.psdtld", []string{"dmarc.record.inherited"}, nil},

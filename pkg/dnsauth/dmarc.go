@@ -317,6 +317,9 @@ type DMARCPolicy struct {
 	OrgDomain    string `json:"org_domain"`
 	OrgDomainPSL string `json:"org_domain_psl"`
 	DNSError     string `json:"dns_error,omitempty"`
+	// WalkError is a failure above the domain after its own policy was
+	// found: the policy stands, only the Organizational Domain is unsure.
+	WalkError string `json:"walk_error,omitempty"`
 }
 
 // Effective returns the policy that applies to mail from Domain: p at the
@@ -345,6 +348,14 @@ func DiscoverDMARC(ctx context.Context, r *resolver.Resolver, domain string) *DM
 		l, rec, err := fetchDMARC(ctx, r, d)
 		p.Lookups = append(p.Lookups, l)
 		if err != nil {
+			if p.Record != nil {
+				// The domain's own policy was found; a parent that does
+				// not answer (an authoritative-only resolver REFUSES
+				// names outside its zones) leaves only the
+				// Organizational Domain in doubt.
+				p.WalkError = fmt.Sprintf("_dmarc.%s: %v", d, err)
+				break
+			}
 			p.DNSError = err.Error()
 			break // a temporary failure stops the walk: the answer is unknown
 		}
@@ -439,6 +450,10 @@ func CheckDMARC(ctx context.Context, r *resolver.Resolver, domain string) *DMARC
 	if p.DNSError != "" {
 		add(report.New("dmarc.dns.error", dmarcStage, fmt.Sprintf("The DMARC lookup failed: %s. Receivers cannot apply the policy now; a persistent failure means none is applied.", p.DNSError)).With("note", walk))
 		return c
+	}
+	if p.WalkError != "" {
+		add(report.New("dmarc.dns.error", dmarcStage, fmt.Sprintf("The policy at _dmarc.%s applies, but the walk up the tree for the Organizational Domain stopped at %s; relaxed alignment is judged with %s.", p.PolicyDomain, p.WalkError, p.OrgDomainPSL)).
+			WithSeverity(report.Info).With("note", walk))
 	}
 	if p.Record == nil {
 		add(report.New("dmarc.record.missing", dmarcStage, fmt.Sprintf("No DMARC policy applies to %s: receivers decide alone what to do with mail that fails SPF and DKIM, and you get no reports. Gmail and Yahoo require DMARC from bulk senders.", domain)).

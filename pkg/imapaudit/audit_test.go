@@ -1,8 +1,12 @@
 package imapaudit
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -377,7 +381,17 @@ type fakePOP3 struct {
 	cert       *testserver.Cert
 	injectable bool
 	userReply  string
+	// feedPipelined hands bytes pipelined after STLS to the TLS
+	// handshake, as Dovecot does: the handshake then fails.
+	feedPipelined bool
 }
+
+type prefixed struct {
+	net.Conn
+	r io.Reader
+}
+
+func (p prefixed) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func (f *fakePOP3) handler(c *testserver.Conn) {
 	c.Send(f.greeting)
@@ -399,6 +413,14 @@ func (f *fakePOP3) handler(c *testserver.Conn) {
 			c.Send(caps...)
 			c.Send(".")
 		case "STLS":
+			if f.feedPipelined && c.R.Buffered() > 0 {
+				pre, _ := c.R.Peek(c.R.Buffered())
+				pre = append([]byte(nil), pre...)
+				c.Send("+OK Begin TLS negotiation now.")
+				tc := tls.Server(prefixed{c.Conn, io.MultiReader(bytes.NewReader(pre), c.Conn)}, &tls.Config{Certificates: []tls.Certificate{f.cert.TLS}})
+				_ = tc.Handshake() // fails: "NOOP" is not a TLS record
+				return
+			}
 			var pending int
 			if f.injectable {
 				for c.R.Buffered() > 0 {
@@ -458,6 +480,13 @@ func TestPOP3_scriptedServers(t *testing.T) {
 		f.injectable = true
 		r := audit(t, POP3, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
 		requireCodes(t, r, "pop3.starttls.injection")
+	})
+	t.Run("pipelined bytes fed to the handshake (Dovecot)", func(t *testing.T) {
+		f := good()
+		f.feedPipelined = true
+		r := audit(t, POP3, testserver.Start(t, f.handler), func(o *Options) { o.RootCAs = cert.Pool })
+		requireCodes(t, r, "pop3.starttls.ok", "cert.ok")
+		forbidCodes(t, r, "pop3.starttls.failed", "pop3.starttls.injection")
 	})
 	t.Run("-ERR on connect", func(t *testing.T) {
 		r := audit(t, POP3, testserver.Start(t, (&fakePOP3{greeting: "-ERR [SYS/TEMP] Too many connections"}).handler), nil)

@@ -97,26 +97,22 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 			return false
 		}
 		st = a.begin("starttls", port)
-		if err := c.write(ctx, t.Command, "STLS\r\nNOOP\r\n"); err != nil {
-			st.fail(err)
-			return false
-		}
-		reply, err := c.readLine(ctx, t.Command)
-		if err != nil {
-			st.fail(err)
-			return false
-		}
-		if !strings.HasPrefix(reply, "+OK") {
-			st.end(report.StatusFail, "%s", reply)
-			a.add("starttls.refused", st.name, "%q.", reply)
-			return false
-		}
-		discarded, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS)
-		if discarded > 0 {
-			a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, reply)
+		pipelined := true
+		err := a.pop3STLS(ctx, c, st, true)
+		if err != nil && kindOf(err) == "tls" {
+			// Dovecot (like go-imap) feeds the pipelined NOOP into the
+			// handshake, which fails: not injectable, but the upgrade
+			// must be tried on its own.
+			a.rec.Event("the handshake failed after a command was pipelined with STLS (%v); retrying STLS alone on a new connection", err)
+			pipelined = false
+			if err = a.reconnect(ctx, c, port); err == nil {
+				err = a.pop3STLS(ctx, c, st, false)
+			}
 		}
 		if err != nil {
-			st.fail(err)
+			if err != errReported {
+				st.fail(err)
+			}
 			return false
 		}
 		st.end(report.StatusOK, "%s", tlsSummary(c.tls))
@@ -124,11 +120,13 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 		// POP3 replies carry no tag: a vulnerable server answers the
 		// pipelined NOOP unprompted right after the handshake. Wait
 		// briefly for such an answer before sending anything.
-		if line, err := c.readLine(ctx, 300*time.Millisecond); err == nil {
-			a.rep.Add(report.Newf(a.code("starttls.injection"), st.name, "The NOOP sent in the same packet as STLS, before the handshake, was answered inside TLS: %q.", line).With("reply", line))
-		} else if netx.Classify(err) != netx.KindTimeout {
-			st.fail(err)
-			return false
+		if pipelined {
+			if line, err := c.readLine(ctx, 300*time.Millisecond); err == nil {
+				a.rep.Add(report.Newf(a.code("starttls.injection"), st.name, "The NOOP sent in the same packet as STLS, before the handshake, was answered inside TLS: %q.", line).With("reply", line))
+			} else if netx.Classify(err) != netx.KindTimeout {
+				st.fail(err)
+				return false
+			}
 		}
 		trusted = a.certificate(c, port)
 		if caps, ok = a.pop3Capa(ctx, c, port, "capability-tls"); !ok {
@@ -241,4 +239,31 @@ func (a *auditor) pop3Login(ctx context.Context, c *lineConn, port int, trusted 
 	}
 	st.end(report.StatusFail, "%s", reply)
 	a.rep.Add(report.Newf(a.code("login.failed"), st.name, "USER/PASS as %s: %q.", a.o.User, reply).With("reply", reply))
+}
+
+// pop3STLS sends STLS (with a NOOP in the same packet when pipeline is
+// set) and runs the handshake.
+func (a *auditor) pop3STLS(ctx context.Context, c *lineConn, st *stage, pipeline bool) error {
+	t := a.o.Timeouts.WithDefaults()
+	cmd := "STLS\r\n"
+	if pipeline {
+		cmd += "NOOP\r\n"
+	}
+	if err := c.write(ctx, t.Command, cmd); err != nil {
+		return err
+	}
+	reply, err := c.readLine(ctx, t.Command)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		st.end(report.StatusFail, "%s", reply)
+		a.add("starttls.refused", st.name, "%q.", reply)
+		return errReported
+	}
+	discarded, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS)
+	if discarded > 0 {
+		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, reply)
+	}
+	return err
 }

@@ -82,7 +82,10 @@ var (
 	codeRe   = regexp.MustCompile(`\b(?:[Cc]ode|CODE)(?:\s+(?:is|was))?\s*[:\-]?\s*([A-Z0-9]{6,12})\b`)
 	expiryRe = regexp.MustCompile(`(?i)\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b`)
 	// "your password is X", "temporary password: X", "new password: X".
-	passwordRe = regexp.MustCompile(`(?i)\b(?:(?:new|temporary|temp|current|your) password(?: is)?\s*[:=]\s*\S+|(?:new|temporary|temp|your) password is\s+[^\s.,;]{4,})`)
+	// On one line, and the "password" must not be a link: "reset your
+	// password:" followed by the link on the next line is the usual
+	// wording of a good reset email.
+	passwordRe = regexp.MustCompile(`(?i)\b(?:new|temporary|temp|current|your) password(?: is)?[ \t]*(?:[:=][ \t]*|is[ \t]+)([^\s]{4,})`)
 	resetWords = regexp.MustCompile(`(?i)reset|token|recover|password|verify|confirm|key|code`)
 )
 
@@ -123,11 +126,15 @@ func Analyze(raw []byte) Analysis {
 	}
 	all := strings.Join(texts, "\n")
 	a.ExpiryStated = expiryRe.MatchString(all)
-	a.Password = passwordRe.MatchString(all)
+	for _, m := range passwordRe.FindAllStringSubmatch(all, -1) {
+		if v := strings.ToLower(m[1]); !strings.HasPrefix(v, "http") && !strings.HasPrefix(v, "<") && v != "will" && v != "has" && v != "was" {
+			a.Password = true
+		}
+	}
 	a.ResetLink, a.Token = pickResetLink(a.Links)
 	if a.Token != "" {
 		a.TokenBits = tokenBits(a.Token)
-	} else if m := codeRe.FindStringSubmatch(all); m != nil && strings.ContainsAny(m[1], "0123456789") {
+	} else if m := codeRe.FindStringSubmatch(all); m != nil {
 		a.Code = m[1]
 		a.TokenBits = tokenBits(m[1])
 	}

@@ -76,9 +76,20 @@ func TestAnalyze_badPractices(t *testing.T) {
 }
 
 func TestAnalyze_notAPasswordSentence(t *testing.T) {
-	raw := "Content-Type: text/plain\r\n\r\nIf you did not ask, ignore this: your password will not change. Link expires in 1 hour.\r\n"
-	if Analyze([]byte(raw)).Password {
-		t.Error("\"your password will not change\" taken for a password")
+	for _, body := range []string{
+		"If you did not ask, ignore this: your password will not change. Link expires in 1 hour.",
+		"Click the link below to reset your password:\r\nhttps://app.example/reset?token=abc\r\nIt expires in 1 hour.",
+		"To reset your password: https://app.example/r/abcdefabcdefabcdef",
+		"Your password has been changed.",
+	} {
+		if Analyze([]byte("Content-Type: text/plain\r\n\r\n" + body + "\r\n")).Password {
+			t.Errorf("%q taken for a password", body)
+		}
+	}
+	for _, body := range []string{"Your new password is: Summer2026!", "Temporary password = hunter22", "your password is Xy7#kk92"} {
+		if !Analyze([]byte("Content-Type: text/plain\r\n\r\n" + body + "\r\n")).Password {
+			t.Errorf("%q not taken for a password", body)
+		}
 	}
 }
 
