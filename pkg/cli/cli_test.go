@@ -212,7 +212,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	script := filepath.Join(t.TempDir(), "auth.script")
+	if err := os.WriteFile(script, []byte("connect\nexpect 220\nehlo\nstarttls\nehlo\nauth PLAIN\nexpect 235 else warn\nquit\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	suite := filepath.Join(t.TempDir(), "suite.yaml")
+	if err := os.WriteFile(suite, []byte("checks:\n  - smtp check "+echo+" --role submission --user "+user+" --password-env MP_PW --ca-file "+caFile+" --servername localhost\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	commands := [][]string{
+		{"smtp", "script", script, echo, "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost"},
+		{"check", "-f", suite},
+		{"imap", "audit", pair.IMAPAddr(), "--user", user, "--password-env", "MP_PW", "--ca-file", pairCA, "--servername", "localhost", "--no-tls-scan"},
+		{"imap", "audit", pair.IMAPAddr(), "--user", user, "--password-file", pwFile, "--ca-file", pairCA, "--servername", "localhost", "--allow-plaintext-auth", "--no-tls-scan"},
 		{"smtp", "check", echo, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--ca-file", caFile, "--servername", "localhost"},
 		{"smtp", "check", echo, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--auth-mech", "LOGIN", "--ca-file", caFile, "--servername", "localhost"},
 		{"smtp", "check", echo, "--role", "submission", "--user", user, "--password-env", "MP_PW", "--auth-mech", "XOAUTH2", "--ca-file", caFile, "--servername", "localhost"},
