@@ -43,6 +43,12 @@ fi
 echo "== reset send --embedded (the whole flow: compose, SMTP, IMAP, analysis), mean of $N runs"
 echo "mailprobe reset send --embedded $(time_n "$BIN" reset send --embedded) ms   (no peer tool does this flow)"
 
+echo "== capture ingest (one client, STARTTLS, each message analysed and stored)"
+rate=$(go test -run '^$' -bench '^BenchmarkIngest$' -benchtime 3s ./pkg/capture 2>/dev/null | awk '/msgs\/s/ { for (i = 1; i <= NF; i++) if ($(i+1) == "msgs/s") print $i }')
+if [ -n "$rate" ]; then
+  echo "mailprobe capture ${rate} msgs/s; Mailpit publishes 200-300 msgs/s ($(awk -v r="$rate" 'BEGIN { printf "%.1fx", r / 250 }') of its midpoint; not the same machine)"
+fi
+
 for extra in scripts/bench-*.sh; do
   [ -e "$extra" ] || continue
   echo "== $extra"
