@@ -169,6 +169,8 @@ func NewRootCmd(env *Env) *cobra.Command {
 		Long: `mailprobe diagnoses mail: SMTP dialogues, DNS mail authentication, TLS and
 login audits of SMTP/IMAP/POP3 ports, and an end-to-end password-reset email test.
 
+Try it with no setup:  mailprobe reset send --embedded
+
 Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 3 incomplete (a stage could not be run).`,
 		Version:       Version,
@@ -183,6 +185,18 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 	root.AddCommand(newSMTPCmd(env), newExplainCmd(env))
 	for _, add := range extraCommands {
 		root.AddCommand(add(env))
+	}
+	groups := []struct{ id, title string }{
+		{"reset", "Password-reset email:"}, {"servers", "Mail servers:"}, {"dns", "Domains (DNS):"},
+		{"ci", "CI:"}, {"ref", "Reference:"},
+	}
+	for _, g := range groups {
+		root.AddGroup(&cobra.Group{ID: g.id, Title: g.title})
+	}
+	groupOf := map[string]string{"reset": "reset", "capture": "reset", "smtp": "servers", "imap": "servers", "pop3": "servers",
+		"tls": "servers", "dns": "dns", "spf": "dns", "dkim": "dns", "dmarc": "dns", "check": "ci", "batch": "ci", "explain": "ref"}
+	for _, c := range root.Commands() {
+		c.GroupID = groupOf[c.Name()]
 	}
 	return root
 }
