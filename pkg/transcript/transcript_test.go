@@ -184,6 +184,11 @@ func FuzzRedactClient(f *testing.F) {
 		f.Add(s, "pw-secret")
 	}
 	f.Fuzz(func(t *testing.T, line, secret string) {
+		if Printable(line) != line || Printable(secret) != secret {
+			// Escaping writes digits ("\x00" + "0" shows as \x000), which
+			// could spell a numeric secret that was never sent.
+			t.Skip()
+		}
 		rec := New(nil)
 		rec.AddSecret(secret)
 		rec.add(nil, Client, line, "", false)
