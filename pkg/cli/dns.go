@@ -150,6 +150,7 @@ type dnsOptions struct {
 	DNSBL      bool
 	DNSBLLists []string
 	Connect    bool
+	DANEPort   int
 	CAFile     string
 	MTASTSURL  string
 }
@@ -170,17 +171,23 @@ worst first, grouped by area:
   dnsbl    blocklists, only with --dnsbl
   mta-sts  the _mta-sts record and the HTTPS policy, matched against the MX
   tls-rpt  the _smtp._tls reporting record
-  dane     TLSA records of each MX (and with --connect, the served certificate)
+  dane     TLSA records of each MX (and with --connect, the certificate served
+           at every address of each MX; --dane-port for an MX on another port)
   dnssec   whether answers carry the AD bit of a validating resolver
   bimi     the default._bimi record
 
 Every question is asked once, however many checks need it. With --ip the
 SPF policy is also evaluated for that address. DNS failures (SERVFAIL,
-timeouts) make the run incomplete: exit code 3.`,
+timeouts) make the run incomplete: exit code 3.
+
+Every name is resolved by mailprobe's resolver (--resolver), including the
+MTA-STS policy host (mta-sts.DOMAIN) and the MX addresses --connect dials;
+-v prints the STARTTLS dialogues of --connect.`,
 		Example: `  mailprobe dns example.com
   mailprobe dns example.com --resolver 127.0.0.1:5353 --selector s1 --selector s2
   mailprobe dns example.com --ip 203.0.113.7 --dnsbl
   mailprobe dns example.com --connect            # also match DANE TLSA against each MX
+  mailprobe dns example.com --connect --dane-port 2525 -v   # an MX on port 2525, with the dialogues
   mailprobe dns example.com --format json | jq '.findings[] | select(.severity=="fail")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -197,7 +204,8 @@ timeouts) make the run incomplete: exit code 3.`,
 	f.StringVar(&o.Helo, "helo", "", "HELO name for the SPF evaluation with --ip")
 	f.BoolVar(&o.DNSBL, "dnsbl", false, "look the MX addresses (and --ip) up in DNS blocklists (sends them to the list operators)")
 	f.StringSliceVar(&o.DNSBLLists, "dnsbl-list", nil, "blocklist zones to ask with --dnsbl (default: "+strings.Join(dnsauth.DefaultDNSBLs, ", ")+")")
-	f.BoolVar(&o.Connect, "connect", false, "connect to each MX on port 25, STARTTLS, and match the certificate against its TLSA records")
+	f.BoolVar(&o.Connect, "connect", false, "connect to every address of each MX (port 25, or --dane-port), STARTTLS, and match the certificate against its TLSA records")
+	f.IntVar(&o.DANEPort, "dane-port", 25, "SMTP port of the MX hosts for DANE: TLSA records are looked up at _PORT._tcp.MX and --connect dials it")
 	f.StringVar(&o.CAFile, "ca-file", "", "PEM CA certificates to trust for the MTA-STS policy fetch instead of the system roots")
 	f.StringVar(&o.MTASTSURL, "mta-sts-url", "", "fetch the MTA-STS policy from this URL instead of https://mta-sts.DOMAIN/.well-known/mta-sts.txt ({domain} is replaced), to test a policy before publishing it")
 	return c
@@ -220,14 +228,19 @@ func (o *dnsOptions) options(env *Env) (dnsauth.AuditOptions, error) {
 			return ao, usageErrorf("--dnsbl-list: %q is not a zone name", l)
 		}
 	}
+	if o.DANEPort < 1 || o.DANEPort > 65535 {
+		return ao, usageErrorf("--dane-port must be between 1 and 65535")
+	}
 	httpOpts, err := httpOptions(o.CAFile, o.MTASTSURL, o.Timeout)
 	if err != nil {
 		return ao, err
 	}
+	httpOpts.Dial = env.Dial
 	ao = dnsauth.AuditOptions{
 		Selectors: cleanSelectors(o.Selectors), IP: ip, Sender: o.Sender, Helo: o.Helo,
 		DNSBL: o.DNSBL, DNSBLLists: o.DNSBLLists, HTTP: httpOpts, Now: env.Now,
-		DANE: dnsauth.DANEOptions{Connect: o.Connect, Dial: env.Dial, Helo: o.Helo, Now: env.Now},
+		DANE: dnsauth.DANEOptions{Connect: o.Connect, Port: o.DANEPort, Dial: env.Dial, Helo: o.Helo, Now: env.Now,
+			Timeouts: netx.Timeouts{Total: o.Timeout}},
 	}
 	return ao, nil
 }

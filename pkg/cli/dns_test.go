@@ -1,13 +1,21 @@
 package cli
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mailprobe/mailprobe/internal/dnstest"
+	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -71,6 +79,8 @@ func TestDNSCmd_usage(t *testing.T) {
 		{"dns", "example.com", "--sender", "a@b.example"},
 		{"dns", "example.com", "--dnsbl-list", "bl.example"},
 		{"dns", "example.com", "--mta-sts-url", "http://x/{domain}"},
+		{"dns", "example.com", "--dane-port", "0"},
+		{"dns", "example.com", "--dane-port", "65536"},
 		{"spf", "example.com", "--helo", "x.example"},
 		{"dkim", "check", "example.com", "--selector", "a b"},
 		{"dkim", "verify", "/nonexistent/file.eml"},
@@ -152,5 +162,82 @@ func TestDMARCCmd(t *testing.T) {
 	res = run(t, nil, "dmarc", "broken.dmarc.test", "--resolver", addr)
 	if res.code != report.ExitIncomplete {
 		t.Errorf("SERVFAIL: exit %d\n%s", res.code, res.out)
+	}
+}
+
+// dns --connect --dane-port P -v: the TLSA records at _P._tcp, every
+// address of the MX dialed on P, the dialogue printed; and the MTA-STS
+// policy host resolved by --resolver (the system resolver knows nothing
+// of .test), its certificate verified against mta-sts.DOMAIN.
+func TestDNSCmd_daneConnectAndMTASTSThroughResolver(t *testing.T) {
+	mxCert := testserver.NewCert(t, testserver.CertOptions{Names: []string{"mx.cli.test"}})
+	smtpAddr := testserver.Start(t, testserver.SMTP{Cert: &mxCert}.Handler())
+	_, port, _ := net.SplitHostPort(smtpAddr)
+	spki := sha256.Sum256(mxCert.Leaf.RawSubjectPublicKeyInfo)
+
+	webCert := testserver.NewCert(t, testserver.CertOptions{Names: []string{"mta-sts.cli.test"}})
+	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("version: STSv1\r\nmode: enforce\r\nmx: mx.cli.test\r\nmax_age: 604800\r\n"))
+	}))
+	web.TLS = &tls.Config{Certificates: []tls.Certificate{webCert.TLS}}
+	web.StartTLS()
+	t.Cleanup(web.Close)
+	_, webPort, _ := net.SplitHostPort(web.Listener.Addr().String())
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: webCert.CA.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	z := dnstest.NewZone().MustAdd(
+		"cli.test. 300 IN MX 10 mx.cli.test.",
+		"mx.cli.test. 300 IN A 127.0.0.1",
+		"_"+port+"._tcp.mx.cli.test. 300 IN TLSA 3 1 1 "+hex.EncodeToString(spki[:]),
+		`_mta-sts.cli.test. 300 IN TXT "v=STSv1; id=1"`,
+		"mta-sts.cli.test. 300 IN A 127.0.0.1",
+	)
+	z.Mark("cli.test.", 0, dnstest.Secure)
+	dnsAddr := dnstest.Start(t, z).Addr
+	args := []string{"dns", "cli.test", "--resolver", dnsAddr, "--selector", "s1", "--no-color",
+		"--ca-file", caFile, "--mta-sts-url", "https://mta-sts.{domain}:" + webPort + "/.well-known/mta-sts.txt"}
+
+	res := run(t, nil, append(args, "--connect", "--dane-port", port, "-v")...)
+	for _, want := range []string{"dane.cert.match", "mtasts.policy.ok", "TRANSCRIPT", "DANE: MX mx.cli.test at 127.0.0.1:" + port,
+		"C: EHLO mailprobe.invalid", "C: STARTTLS", "TLS established", "DANE: the certificate matches TLSA 3 1 1"} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("output lacks %q (exit %d, stderr %q):\n%s", want, res.code, res.errOut, res.out)
+		}
+	}
+	if strings.Contains(res.out, "mtasts.policy.fetch-failed") {
+		t.Errorf("policy fetch failed:\n%s", res.out)
+	}
+
+	// JSON carries the transcript and the per-address results.
+	res = run(t, nil, append(args, "--connect", "--dane-port", port, "--format", "json")...)
+	var doc struct {
+		Transcript []map[string]any `json:"transcript"`
+		Facts      struct {
+			DANE struct {
+				Hosts []struct {
+					Addrs []struct {
+						Addr    string `json:"addr"`
+						Matched string `json:"matched"`
+					} `json:"addrs"`
+				} `json:"hosts"`
+			} `json:"dane"`
+		} `json:"facts"`
+	}
+	if err := json.Unmarshal([]byte(res.out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, res.out)
+	}
+	if len(doc.Transcript) == 0 || len(doc.Facts.DANE.Hosts) != 1 || len(doc.Facts.DANE.Hosts[0].Addrs) != 1 ||
+		doc.Facts.DANE.Hosts[0].Addrs[0].Addr != "127.0.0.1:"+port || doc.Facts.DANE.Hosts[0].Addrs[0].Matched == "" {
+		t.Errorf("transcript of %d entries, dane facts %+v", len(doc.Transcript), doc.Facts.DANE)
+	}
+
+	// The default port is 25: no TLSA there, nothing dialed.
+	res = run(t, nil, append(args, "--connect")...)
+	if !strings.Contains(res.out, "dane.tlsa.missing") || strings.Contains(res.out, "dane.cert.match") {
+		t.Errorf("without --dane-port:\n%s", res.out)
 	}
 }

@@ -23,7 +23,7 @@ func zoneServer(t *testing.T) *dnstest.Server {
 
 func newResolver(t *testing.T, srv *dnstest.Server) *resolver.Resolver {
 	t.Helper()
-	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 150 * time.Millisecond, Retries: -1})
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 700 * time.Millisecond, Retries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

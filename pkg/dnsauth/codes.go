@@ -138,8 +138,8 @@ func init() {
 		c("dane.tlsa.invalid", F, "TLSA record is invalid", "Fix the usage, selector, matching type or digest length.", "RFC 6698 §2.1"),
 		c("dane.tlsa.pkix-usage", W, "TLSA usage 0 or 1 is not for SMTP", "Use usage 3 (DANE-EE) or 2 (DANE-TA).", "RFC 7672 §3.1.3"),
 		c("dane.cert.match", P, "Served certificate matches TLSA", "", "RFC 7672 §3"),
-		c("dane.cert.mismatch", F, "Served certificate does not match TLSA", "Publish TLSA records for the certificate (or key) the server uses now, before and after every rotation.", "RFC 7672 §3", "RFC 7671 §8"),
-		c("dane.connect.failed", F, "Could not get the MX certificate", "Check that the MX accepts connections on port 25 and offers STARTTLS (outbound port 25 is often blocked on client networks).", "RFC 7672 §2.2"),
+		c("dane.cert.mismatch", F, "Served certificate does not match TLSA", "Publish TLSA records for the certificate (or key) the server uses now, before and after every rotation, and serve the same certificate (or one matching a published record) at every address of the MX.", "RFC 7672 §3", "RFC 7671 §8"),
+		c("dane.connect.failed", F, "Could not get the MX certificate", "Check that every address of the MX accepts connections on port 25 (or the --dane-port given) and offers STARTTLS; outbound port 25 is often blocked on client networks, and an address this machine has no route to (IPv6) must be checked from elsewhere.", "RFC 7672 §2.2"),
 		c("dane.dns.error", F, "DNS failure looking up TLSA", "Check the DNS servers (and DNSSEC signatures) of the MX host's zone.", "RFC 7672 §2.2.1"),
 
 		// DNSSEC, reverse DNS, blocklists

@@ -8,11 +8,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/dialogue"
@@ -133,33 +136,63 @@ func MatchChain(records []TLSA, chain []*x509.Certificate, host string) (matched
 
 // DANEHost is the DANE state of one MX.
 type DANEHost struct {
-	Host     string `json:"host"`
-	TLSA     []TLSA `json:"tlsa,omitempty"`
-	Secure   bool   `json:"dnssec"` // the TLSA answer (or its denial) had the AD bit
-	Error    string `json:"error,omitempty"`
-	Checked  bool   `json:"checked,omitempty"` // --connect ran
+	Host   string `json:"host"`
+	TLSA   []TLSA `json:"tlsa,omitempty"`
+	Secure bool   `json:"dnssec"` // the TLSA answer (or its denial) had the AD bit
+	Error  string `json:"error,omitempty"`
+	// Addrs are the addresses --connect checked, one result each (A
+	// records first, then AAAA, in answer order).
+	Addrs []DANEAddr `json:"addrs,omitempty"`
+	// Checked, Matched and Mismatch sum up Addrs: Checked when some
+	// address was judged, Matched the TLSA record the first matching
+	// address matched, Mismatch the first problem found at any address
+	// (or why the MX could not be resolved).
+	Checked  bool   `json:"checked,omitempty"`
 	Matched  string `json:"matched,omitempty"`
 	Mismatch string `json:"mismatch,omitempty"`
 }
 
+// DANEAddr is the STARTTLS check of one address of an MX.
+type DANEAddr struct {
+	Addr string `json:"addr"` // IP:port
+	// Checked is set when the address was judged: its certificate
+	// matched or not, or it offered no STARTTLS.
+	Checked  bool   `json:"checked"`
+	Matched  string `json:"matched,omitempty"`  // the TLSA record that matched
+	Mismatch string `json:"mismatch,omitempty"` // why the address fails DANE (Checked)
+	Error    string `json:"error,omitempty"`    // why it could not be judged (!Checked)
+	// unreachable: this machine has no route to the address's network
+	// (typically no IPv6 here), which says nothing about the MX.
+	unreachable bool
+	rec         *transcript.Recorder
+	seq         []int // the dialogue's sequence numbers in DANECheck.Transcript
+}
+
 // DANEOptions configure CheckDANE.
 type DANEOptions struct {
-	// Connect asks for the certificate each MX serves over STARTTLS and
-	// matches it against the TLSA records.
+	// Connect asks for the certificate each MX serves over STARTTLS, at
+	// every address of every MX, and matches it against the TLSA records.
 	Connect  bool
 	Dial     netx.DialFunc // nil: net.Dialer
 	Timeouts netx.Timeouts
-	// Port is the SMTP port (default 25; tests use another).
+	// Port is the SMTP port (default 25): TLSA records are looked up at
+	// _PORT._tcp.MX (RFC 6698 §3) and --connect dials it.
 	Port int
-	Helo string // EHLO name (default "mailprobe.invalid")
-	Now  func() time.Time
+	// Concurrency bounds the connections open at once (default 8).
+	Concurrency int
+	Helo        string // EHLO name (default "mailprobe.invalid")
+	Now         func() time.Time
 }
 
 // DANECheck is the result of CheckDANE.
 type DANECheck struct {
-	Hosts      []DANEHost         `json:"hosts"`
-	DNSError   string             `json:"dns_error,omitempty"`
+	Hosts    []DANEHost `json:"hosts"`
+	DNSError string     `json:"dns_error,omitempty"`
+	// Transcript holds the STARTTLS dialogues of --connect, one after the
+	// other (MX order, then address order), numbered from 1, with offsets
+	// from the start of the check.
 	Transcript []transcript.Entry `json:"-"`
+	start      time.Time
 	findings   []report.Finding
 }
 
@@ -168,17 +201,28 @@ func (c *DANECheck) Findings() []report.Finding { return c.findings }
 
 const daneStage = "dane"
 
-// CheckDANE looks up the TLSA records of each MX host (port 25) and, with
-// Connect, checks them against the certificate each one serves.
+// defaultDANEConcurrency is how many STARTTLS connections CheckDANE opens
+// at once by default: enough for a few dual-stack MX hosts, few enough
+// not to look like a flood to a receiver's connection limits.
+const defaultDANEConcurrency = 8
+
+// CheckDANE looks up the TLSA records of each MX host (at _PORT._tcp,
+// port 25 by default) and, with Connect, checks them against the
+// certificate served at every address of each one.
 func CheckDANE(ctx context.Context, r *resolver.Resolver, mxHosts []string, o DANEOptions) *DANECheck {
-	c := &DANECheck{}
 	if o.Port == 0 {
 		o.Port = 25
 	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = defaultDANEConcurrency
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &DANECheck{start: o.Now()}
 	hosts := make([]DANEHost, len(mxHosts))
+	sem := make(chan struct{}, o.Concurrency)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var entries []transcript.Entry
 	for i, h := range mxHosts {
 		hosts[i].Host = h
 		wg.Add(1)
@@ -199,16 +243,13 @@ func CheckDANE(ctx context.Context, r *resolver.Resolver, mxHosts []string, o DA
 				dh.TLSA = append(dh.TLSA, TLSA{Usage: t.Usage, Selector: t.Selector, MatchingType: t.MatchingType, Data: strings.ToLower(t.Certificate)})
 			}
 			if o.Connect && len(dh.TLSA) > 0 {
-				es := connectDANE(ctx, r, dh, o)
-				mu.Lock()
-				entries = append(entries, es...)
-				mu.Unlock()
+				connectHost(ctx, r, dh, o, sem)
 			}
 		}(&hosts[i])
 	}
 	wg.Wait()
 	c.Hosts = hosts
-	c.Transcript = entries
+	c.Transcript = c.mergeTranscripts()
 	add := func(f report.Finding) { c.findings = append(c.findings, f) }
 	withTLSA := 0
 	for _, h := range hosts {
@@ -240,16 +281,9 @@ func CheckDANE(ctx context.Context, r *resolver.Resolver, mxHosts []string, o DA
 				add(ev(report.New("dane.tlsa.pkix-usage", daneStage, fmt.Sprintf("MX %s: TLSA usage %d (PKIX-%s) is not for SMTP: RFC 7672 §3.1.3 says senders treat it as unusable. Use 3 1 1 (DANE-EE, public key, SHA-256).", h.Host, t.Usage, map[uint8]string{0: "TA", 1: "EE"}[t.Usage]))))
 			}
 		}
-		if h.Checked {
-			if h.Matched != "" {
-				add(report.New("dane.cert.match", daneStage, fmt.Sprintf("MX %s serves a certificate matching TLSA %s", h.Host, h.Matched)))
-			} else {
-				add(ev(report.New("dane.cert.mismatch", daneStage, fmt.Sprintf("MX %s: %s. DANE senders will not deliver to it.", h.Host, h.Mismatch))))
-			}
-		} else if h.Mismatch != "" {
-			add(report.New("dane.connect.failed", daneStage, fmt.Sprintf("MX %s: %s.", h.Host, h.Mismatch)))
-		}
-		if h.Secure && !h.Checked && h.Mismatch == "" {
+		if o.Connect {
+			connectFindings(h, add, ev)
+		} else if h.Secure {
 			add(report.New("dane.tlsa.ok", daneStage, fmt.Sprintf("MX %s: %d DNSSEC-validated TLSA record(s) (use --connect to match them against the served certificate)", h.Host, len(h.TLSA))))
 		}
 	}
@@ -261,32 +295,125 @@ func CheckDANE(ctx context.Context, r *resolver.Resolver, mxHosts []string, o DA
 	return c
 }
 
-// connectDANE fetches the certificate an MX serves after STARTTLS and
-// matches it. Only the first address is tried.
-func connectDANE(ctx context.Context, r *resolver.Resolver, dh *DANEHost, o DANEOptions) []transcript.Entry {
+// connectFindings reports the --connect results of one MX: a finding
+// for every address that fails (a DANE sender tries them in turn, and
+// every one must authenticate), one for the addresses that match.
+func connectFindings(h DANEHost, add func(report.Finding), ev func(report.Finding) report.Finding) {
+	if len(h.Addrs) == 0 {
+		add(report.New("dane.connect.failed", daneStage, fmt.Sprintf("MX %s: %s.", h.Host, h.Mismatch)))
+		return
+	}
+	var matched []string
+	sameRecord := true
+	for _, a := range h.Addrs {
+		cite := func(f report.Finding) report.Finding {
+			if len(a.seq) == 0 {
+				return f
+			}
+			return f.With("transcript", "the STARTTLS dialogue with "+a.Addr, a.seq...)
+		}
+		switch {
+		case a.Matched != "":
+			matched = append(matched, a.Addr)
+			sameRecord = sameRecord && a.Matched == h.Addrs[0].Matched
+		case a.Checked:
+			add(cite(ev(report.New("dane.cert.mismatch", daneStage, fmt.Sprintf("MX %s at %s: %s. DANE senders will not deliver to this address.", h.Host, a.Addr, a.Mismatch)))))
+		case a.unreachable:
+			add(cite(report.New("dane.connect.failed", daneStage, fmt.Sprintf("MX %s at %s: %s. This machine has no route to that network (no IPv6 here?), so the address was not checked; check it from a host that has.", h.Host, a.Addr, a.Error)).WithSeverity(report.Warn)))
+		default:
+			add(cite(report.New("dane.connect.failed", daneStage, fmt.Sprintf("MX %s at %s: %s.", h.Host, a.Addr, a.Error))))
+		}
+	}
+	if len(matched) == 0 {
+		return
+	}
+	var detail string
+	switch {
+	case len(h.Addrs) == 1:
+		detail = fmt.Sprintf("MX %s serves a certificate matching TLSA %s at %s", h.Host, h.Matched, matched[0])
+	case len(matched) == len(h.Addrs) && sameRecord:
+		detail = fmt.Sprintf("MX %s serves a certificate matching TLSA %s at every address (%s)", h.Host, h.Matched, strings.Join(matched, ", "))
+	default:
+		var parts []string
+		for _, a := range h.Addrs {
+			if a.Matched != "" {
+				parts = append(parts, fmt.Sprintf("%s matches TLSA %s", a.Addr, a.Matched))
+			}
+		}
+		detail = fmt.Sprintf("MX %s, %d of %d address(es): %s", h.Host, len(matched), len(h.Addrs), strings.Join(parts, "; "))
+	}
+	add(report.New("dane.cert.match", daneStage, detail))
+}
+
+// connectHost resolves an MX and checks every address, at most
+// o.Concurrency connections at once across the whole check.
+func connectHost(ctx context.Context, r *resolver.Resolver, dh *DANEHost, o DANEOptions, sem chan struct{}) {
 	ips, err := r.LookupIP(ctx, dh.Host)
 	if err != nil || len(ips) == 0 {
 		dh.Mismatch = "cannot resolve the MX to connect to it"
-		return nil
+		if err != nil && !resolver.IsNotFound(err) {
+			dh.Mismatch += ": " + err.Error()
+		}
+		return
 	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
+	seen := map[netip.Addr]bool{}
+	for _, ip := range ips {
+		if ip = ip.Unmap(); !seen[ip] {
+			seen[ip] = true
+			dh.Addrs = append(dh.Addrs, DANEAddr{Addr: net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))})
+		}
 	}
-	rec := transcript.New(now)
-	addr := net.JoinHostPort(ips[0].String(), strconv.Itoa(o.Port))
-	s, err := dialogue.Dial(ctx, addr, rec, dialogue.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts})
+	var wg sync.WaitGroup
+	for i := range dh.Addrs {
+		wg.Add(1)
+		go func(a *DANEAddr) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				a.Error = "not checked: " + ctx.Err().Error()
+				return
+			}
+			defer func() { <-sem }()
+			connectDANE(ctx, dh, a, o)
+		}(&dh.Addrs[i])
+	}
+	wg.Wait()
+	for _, a := range dh.Addrs {
+		dh.Checked = dh.Checked || a.Checked
+		if dh.Matched == "" && a.Matched != "" {
+			dh.Matched = a.Matched
+		}
+		if dh.Mismatch == "" {
+			switch {
+			case a.Checked && a.Matched == "":
+				dh.Mismatch = a.Addr + ": " + a.Mismatch
+			case !a.Checked:
+				dh.Mismatch = a.Addr + ": " + a.Error
+			}
+		}
+	}
+}
+
+// connectDANE fetches the certificate served at one address of an MX
+// after STARTTLS and matches it, recording the dialogue.
+func connectDANE(ctx context.Context, dh *DANEHost, a *DANEAddr, o DANEOptions) {
+	rec := transcript.New(o.Now)
+	a.rec = rec
+	rec.Event("DANE: MX %s at %s, TLSA at _%d._tcp.%s", dh.Host, a.Addr, o.Port, dh.Host)
+	s, err := dialogue.Dial(ctx, a.Addr, rec, dialogue.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts})
 	if err != nil {
-		dh.Mismatch = "connecting to " + addr + ": " + err.Error()
-		return rec.Entries()
+		a.Error = "connecting: " + err.Error()
+		a.unreachable = errors.Is(err, syscall.ENETUNREACH)
+		return
 	}
 	defer s.Close()
-	fail := func(what string, err error) []transcript.Entry {
-		dh.Mismatch = what + ": " + err.Error()
-		return rec.Entries()
+	fail := func(what string, err error) {
+		a.Error = what + ": " + err.Error()
 	}
-	if _, err := s.ReadReply(ctx, 0); err != nil {
-		return fail("reading the greeting", err)
+	if rp, err := s.ReadReply(ctx, 0); err != nil || rp.Code != 220 {
+		fail("reading the greeting", errOrReply(err, rp))
+		return
 	}
 	helo := o.Helo
 	if helo == "" {
@@ -294,31 +421,62 @@ func connectDANE(ctx context.Context, r *resolver.Resolver, dh *DANEHost, o DANE
 	}
 	ehlo, err := s.Cmd(ctx, "EHLO "+helo)
 	if err != nil || ehlo.Code != 250 {
-		return fail("EHLO", errOrReply(err, ehlo))
+		fail("EHLO", errOrReply(err, ehlo))
+		return
 	}
-	if !strings.Contains(strings.ToUpper(strings.Join(ehlo.Lines, "\n")), "STARTTLS") {
-		dh.Mismatch = "the server does not offer STARTTLS, so DANE senders cannot deliver (RFC 7672 §2.2)"
-		dh.Checked = true
-		return rec.Entries()
+	if !dialogue.ParseEHLO(ehlo).Has("STARTTLS") {
+		a.Mismatch = "the server does not offer STARTTLS, so DANE senders cannot deliver (RFC 7672 §2.2)"
+		a.Checked = true
+		_, _ = s.Quit(ctx)
+		return
 	}
 	st, err := s.Cmd(ctx, "STARTTLS")
 	if err != nil || st.Code != 220 {
-		return fail("STARTTLS", errOrReply(err, st))
+		fail("STARTTLS", errOrReply(err, st))
+		return
 	}
 	// DANE replaces WebPKI validation: the chain is judged by the TLSA
 	// records alone (RFC 7672 §3.1), so Go's verification is skipped
 	// and MatchChain does the checking.
 	if _, err := s.StartTLS(ctx, &tls.Config{ServerName: dh.Host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}); err != nil { //nolint:gosec // DANE authenticates instead
-		return fail("TLS handshake", err)
+		fail("TLS handshake", err)
+		return
 	}
-	dh.Checked = true
+	a.Checked = true
 	if m, why := MatchChain(dh.TLSA, s.TLS().PeerCertificates, dh.Host); m != nil {
-		dh.Matched = m.String()
+		a.Matched = m.String()
+		rec.Event("DANE: the certificate matches TLSA %s", a.Matched)
 	} else {
-		dh.Mismatch = why
+		a.Mismatch = why
+		rec.Event("DANE: %s", why)
 	}
 	_, _ = s.Quit(ctx)
-	return rec.Entries()
+}
+
+// mergeTranscripts puts the dialogues one after the other, MX by MX and
+// address by address, renumbered from 1 and with offsets from the start
+// of the check, and notes each one's range for the findings that cite it.
+func (c *DANECheck) mergeTranscripts() []transcript.Entry {
+	var out []transcript.Entry
+	for hi := range c.Hosts {
+		for ai := range c.Hosts[hi].Addrs {
+			a := &c.Hosts[hi].Addrs[ai]
+			if a.rec == nil {
+				continue
+			}
+			shift := a.rec.Start().Sub(c.start)
+			for _, e := range a.rec.Entries() {
+				if len(out) >= transcript.MaxEntries {
+					break
+				}
+				e.Seq = len(out) + 1
+				e.T += shift
+				out = append(out, e)
+				a.seq = append(a.seq, e.Seq)
+			}
+		}
+	}
+	return out
 }
 
 func errOrReply(err error, rp dialogue.Reply) error {

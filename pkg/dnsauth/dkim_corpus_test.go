@@ -205,7 +205,7 @@ func TestDKIMCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, _ := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 100 * time.Millisecond, Retries: -1})
+			r, _ := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 500 * time.Millisecond, Retries: -1})
 			v, err := dnsauth.VerifyDKIM(context.Background(), r, msg)
 			if err != nil {
 				t.Fatal(err)
@@ -239,7 +239,7 @@ func TestDKIMCorpus_details(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, _ := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 100 * time.Millisecond, Retries: -1})
+		r, _ := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 500 * time.Millisecond, Retries: -1})
 		v, err := dnsauth.VerifyDKIM(context.Background(), r, msg)
 		if err != nil {
 			t.Fatal(err)

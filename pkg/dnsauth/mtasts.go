@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
@@ -161,15 +164,26 @@ func (p *MTASTSPolicy) MatchMX(host string) bool {
 // evidence). Tests point them at an httptest TLS server.
 type HTTPOptions struct {
 	// Client does the requests (nil: a client with Timeout). Redirects
-	// are never followed whatever the client says (RFC 8461 §3.3).
+	// are never followed whatever the client says (RFC 8461 §3.3). When
+	// its Transport is an *http.Transport (or nil), a copy is used whose
+	// connections to the policy host are resolved by the check's
+	// resolver (see Dial).
 	Client *http.Client
+	// Dial opens the TCP connections of the fetch (nil: net.Dialer). The
+	// policy host's name is resolved with mailprobe's resolver (so with
+	// --resolver, not the system's), the addresses tried in turn, and the
+	// certificate is still verified against the host name.
+	Dial netx.DialFunc
 	// PolicyURL returns the policy URL of a domain (nil: the RFC's
 	// https://mta-sts.DOMAIN/.well-known/mta-sts.txt).
 	PolicyURL func(domain string) string
 	Timeout   time.Duration // default 10s
 }
 
-func (o HTTPOptions) client() *http.Client {
+// client is the HTTP client of one fetch from policyHost: connections to
+// that host are resolved by r; any other (a proxy from HTTPS_PROXY) is
+// dialed as usual.
+func (o HTTPOptions) client(r *resolver.Resolver, policyHost string) *http.Client {
 	c := http.Client{Timeout: o.Timeout}
 	if o.Client != nil {
 		c = *o.Client
@@ -178,7 +192,64 @@ func (o HTTPOptions) client() *http.Client {
 		c.Timeout = 10 * time.Second
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if r == nil {
+		return &c
+	}
+	var tr *http.Transport
+	switch t := c.Transport.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		return &c // a caller's own RoundTripper dials as it likes
+	}
+	tr.DialContext = resolvingDialer(r, o.Dial, policyHost)
+	c.Transport = tr
 	return &c
+}
+
+// resolvingDialer dials host:port by resolving host with r and trying its
+// addresses in turn (A before AAAA, as the resolver returns them), each
+// attempt with a share of the remaining time, as net.Dialer does. Other
+// names go to the plain dialer. TLS is not its business: the transport
+// still verifies the certificate against the URL's host name.
+func resolvingDialer(r *resolver.Resolver, dial netx.DialFunc, host string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		d := &net.Dialer{}
+		dial = d.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		h, port, err := net.SplitHostPort(addr)
+		if err != nil || !strings.EqualFold(strings.TrimSuffix(h, "."), host) {
+			return dial(ctx, network, addr)
+		}
+		if _, err := netip.ParseAddr(h); err == nil {
+			return dial(ctx, network, addr)
+		}
+		ips, err := r.LookupIP(ctx, h)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", h, err)
+		}
+		var errs []error
+		for i, ip := range ips {
+			actx, cancel := ctx, context.CancelFunc(func() {})
+			if dl, ok := ctx.Deadline(); ok && i < len(ips)-1 {
+				share := time.Until(dl) / time.Duration(len(ips)-i)
+				actx, cancel = context.WithTimeout(ctx, max(share, 2*time.Second))
+			}
+			conn, err := dial(actx, network, net.JoinHostPort(ip.String(), port))
+			cancel()
+			if err == nil {
+				return conn, nil
+			}
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, fmt.Errorf("connecting to %s (%d address(es), as resolved by %s): %w", h, len(ips), strings.Join(r.Servers(), ", "), errors.Join(errs...))
+	}
 }
 
 func (o HTTPOptions) policyURL(domain string) string {
@@ -242,7 +313,7 @@ func CheckMTASTS(ctx context.Context, r *resolver.Resolver, domain string, mxHos
 	}
 	c.Record = rec
 	c.PolicyURL = o.policyURL(domain)
-	body, ferr := fetchPolicy(ctx, o, c.PolicyURL)
+	body, ferr := fetchPolicy(ctx, o, r, c.PolicyURL)
 	if ferr != nil {
 		add(report.New("mtasts.policy.fetch-failed", mtastsStage, fmt.Sprintf("The TXT record announces a policy, but fetching %s failed: %v. Senders that saw the record before keep using their cached policy; new ones treat the domain as having none.", c.PolicyURL, ferr)).With("record", recs[0]))
 		return c
@@ -285,12 +356,14 @@ func CheckMTASTS(ctx context.Context, r *resolver.Resolver, domain string, mxHos
 	return c
 }
 
-func fetchPolicy(ctx context.Context, o HTTPOptions, url string) (string, error) {
+func fetchPolicy(ctx context.Context, o HTTPOptions, r *resolver.Resolver, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := o.client().Do(req)
+	client := o.client(r, req.URL.Hostname())
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}

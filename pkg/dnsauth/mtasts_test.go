@@ -2,13 +2,21 @@ package dnsauth_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
+	"github.com/mailprobe/mailprobe/internal/dnstest"
+	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 )
 
@@ -166,5 +174,80 @@ func TestCheckBIMI(t *testing.T) {
 	for _, c := range cases {
 		b := dnsauth.CheckBIMI(context.Background(), r, c.domain, c.dmarc)
 		expectCodes(t, b.Findings(), c.want, c.not)
+	}
+}
+
+// policyHostServer serves a good policy over HTTPS with a certificate
+// for names (issued by a test CA), on 127.0.0.1.
+func policyHostServer(t *testing.T, names ...string) (port string, pool *x509.CertPool) {
+	t.Helper()
+	cert := testserver.NewCert(t, testserver.CertOptions{Names: names})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("version: STSv1\r\nmode: enforce\r\nmx: mx1.resolved.test\r\nmax_age: 604800\r\n"))
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, port, _ = net.SplitHostPort(srv.Listener.Addr().String())
+	return port, cert.Pool
+}
+
+// The policy host is resolved by mailprobe's resolver (the zone server
+// here; the system resolver knows nothing of .test), and the certificate
+// is verified against the host name, not the address dialed.
+func TestCheckMTASTS_policyHostThroughResolver(t *testing.T) {
+	port, pool := policyHostServer(t, "mta-sts.resolved.test", "mta-sts.multi.test", "mta-sts.nohost.test")
+	wrongPort, wrongPool := policyHostServer(t, "www.resolved.test")
+	z := dnstest.NewZone().MustAdd(
+		`_mta-sts.resolved.test. 300 IN TXT "v=STSv1; id=20240101"`,
+		"mta-sts.resolved.test. 300 IN A 127.0.0.1",
+		`_mta-sts.multi.test. 300 IN TXT "v=STSv1; id=20240101"`,
+		"mta-sts.multi.test. 300 IN A 127.0.0.9", // refused: the next address is tried
+		"mta-sts.multi.test. 300 IN A 127.0.0.1",
+		`_mta-sts.nohost.test. 300 IN TXT "v=STSv1; id=20240101"`,
+	)
+	srv := dnstest.Start(t, z)
+	client := func(pool *x509.CertPool) *http.Client {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	url := func(port string) func(string) string {
+		return func(d string) string { return "https://mta-sts." + d + ":" + port + "/.well-known/mta-sts.txt" }
+	}
+	mx := []string{"mx1.resolved.test"}
+	cases := []struct {
+		domain string
+		o      dnsauth.HTTPOptions
+		want   string
+		detail string
+	}{
+		{"resolved.test", dnsauth.HTTPOptions{Client: client(pool), PolicyURL: url(port)}, "mtasts.policy.ok", ""},
+		{"multi.test", dnsauth.HTTPOptions{Client: client(pool), PolicyURL: url(port)}, "mtasts.policy.ok", ""},
+		// No client: the default transport, still resolving through mailprobe
+		// (and so reaching the server, whose CA it does not trust).
+		{"resolved.test", dnsauth.HTTPOptions{PolicyURL: url(port)}, "mtasts.policy.fetch-failed", "unknown authority"},
+		// The server's certificate is for another name (and for the
+		// address 127.0.0.1): verification is against mta-sts.DOMAIN.
+		{"resolved.test", dnsauth.HTTPOptions{Client: client(wrongPool), PolicyURL: url(wrongPort)}, "mtasts.policy.fetch-failed", "not mta-sts.resolved.test"},
+		{"nohost.test", dnsauth.HTTPOptions{Client: client(pool), PolicyURL: url(port)}, "mtasts.policy.fetch-failed", "resolving mta-sts.nohost.test"},
+	}
+	for _, c := range cases {
+		t.Run(c.domain+"/"+c.want, func(t *testing.T) {
+			sc := dnsauth.CheckMTASTS(context.Background(), patientResolver(t, srv), c.domain, mx, c.o)
+			f, ok := find(sc.Findings(), c.want)
+			if !ok {
+				t.Fatalf("no %s: %+v", c.want, sc.Findings())
+			}
+			if !strings.Contains(f.Detail, c.detail) {
+				t.Errorf("detail %q lacks %q", f.Detail, c.detail)
+			}
+		})
+	}
+	if n := srv.Count("mta-sts.resolved.test.", dns.TypeA); n == 0 {
+		t.Error("mta-sts.resolved.test was not asked of the zone server")
+	}
+	if n := srv.Count("mta-sts.multi.test.", dns.TypeAAAA); n == 0 {
+		t.Error("no AAAA question for mta-sts.multi.test")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 // AuditOptions configure Audit.
@@ -46,6 +47,7 @@ type area struct {
 	skipped  string
 	counter  resolver.Counter
 	fact     any
+	seq      []int // the area's range [first, last] in the report's transcript
 }
 
 // areaOrder is the order areas are shown in when equally bad: what
@@ -209,6 +211,18 @@ func Audit(ctx context.Context, r *resolver.Resolver, domain string, o AuditOpti
 			}
 		}
 		a.summary = fmt.Sprintf("%d of %d MX host(s) with TLSA", n, len(dane.Hosts))
+		if o.DANE.Connect && n > 0 {
+			addrs, ok := 0, 0
+			for _, h := range dane.Hosts {
+				for _, ad := range h.Addrs {
+					addrs++
+					if ad.Matched != "" {
+						ok++
+					}
+				}
+			}
+			a.summary += fmt.Sprintf("; %d of %d address(es) serve a matching certificate", ok, addrs)
+		}
 	})
 	run(&wg2, areas[ptrStage], func(ctx context.Context, a *area) {
 		addrs, labels := append([]netip.Addr(nil), mxAddrs...), append([]string(nil), mxLabels...)
@@ -274,6 +288,17 @@ func Audit(ctx context.Context, r *resolver.Resolver, domain string, o AuditOpti
 		}
 	})
 	wg2.Wait()
+	// The STARTTLS dialogues of DANE --connect are the report's
+	// transcript (-v), with offsets from the start of the run.
+	if dane != nil && len(dane.Transcript) > 0 {
+		shift := dane.start.Sub(rep.StartedAt)
+		rep.Transcript = make([]transcript.Entry, len(dane.Transcript))
+		for i, e := range dane.Transcript {
+			e.T += shift
+			rep.Transcript[i] = e
+		}
+		areas[daneStage].seq = []int{dane.Transcript[0].Seq, dane.Transcript[len(dane.Transcript)-1].Seq}
+	}
 	// TLS-RPT matters more once MTA-STS or DANE is in use.
 	usesTLSPolicy := (sts != nil && sts.Policy != nil) || (dane != nil && anyTLSA(dane))
 	if tlsrpt != nil {
@@ -335,6 +360,7 @@ func assemble(rep *report.Report, areas map[string]*area, now func() time.Time) 
 	})
 	for _, a := range list {
 		st := report.Stage{Name: a.name, Start: a.start.Sub(rep.StartedAt), Duration: a.dur, Summary: a.summary}
+		st.Seq = a.seq
 		switch {
 		case a.skipped != "":
 			st.Status, st.Summary = report.StatusSkipped, a.skipped

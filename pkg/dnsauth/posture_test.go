@@ -2,9 +2,12 @@ package dnsauth_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
@@ -84,5 +87,50 @@ func TestAudit_dnsFailureIsIncomplete(t *testing.T) {
 	rep := dnsauth.Audit(context.Background(), newResolver(t, dns), "failing.mx.test", dnsauth.AuditOptions{})
 	if !rep.Incomplete || rep.ExitCode(report.Fail) != report.ExitIncomplete {
 		t.Errorf("a SERVFAIL must make the run incomplete; stages %+v", rep.Stages)
+	}
+}
+
+// With DANE --connect the STARTTLS dialogues are the report's transcript
+// (what -v prints), the dane stage points at them, and their offsets
+// count from the start of the run.
+func TestAudit_daneTranscript(t *testing.T) {
+	cert := selfSigned(t, "mx.dane.test")
+	port := smtpServer(t, cert, true)
+	z := dnstest.NewZone().MustAdd(
+		"audit.dane.test. 300 IN MX 10 mx.dane.test.",
+		"mx.dane.test. 300 IN A 127.0.0.1",
+		fmt.Sprintf("_%d._tcp.mx.dane.test. 300 IN TLSA 3 1 1 %s", port, tlsaData(cert.Leaf, 1, 1)),
+	)
+	z.Mark("dane.test.", 0, dnstest.Secure)
+	srv := dnstest.Start(t, z)
+	o := dnsauth.AuditOptions{
+		Selectors: []string{"s1"},
+		HTTP:      dnsauth.HTTPOptions{PolicyURL: func(string) string { return "https://127.0.0.1:1/" }},
+		DANE:      dnsauth.DANEOptions{Connect: true, Port: port, Timeouts: daneTimeouts},
+	}
+	rep := dnsauth.Audit(context.Background(), patientResolver(t, srv), "audit.dane.test", o)
+	if !rep.Has("dane.cert.match") {
+		t.Fatalf("no dane.cert.match: %v", codes(rep.Findings))
+	}
+	if len(rep.Transcript) == 0 {
+		t.Fatal("no transcript")
+	}
+	text := transcriptText(rep.Transcript)
+	for _, want := range []string{"C: EHLO", "C: STARTTLS", "S: 220 go ahead", "TLS established", "DANE: the certificate matches"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, text)
+		}
+	}
+	st, _ := rep.Stage("dane")
+	if len(st.Seq) != 2 || st.Seq[0] != 1 || st.Seq[1] != len(rep.Transcript) {
+		t.Errorf("dane stage seq %v, transcript of %d", st.Seq, len(rep.Transcript))
+	}
+	if !strings.Contains(st.Summary, "1 of 1 address(es) serve a matching certificate") {
+		t.Errorf("dane stage summary %q", st.Summary)
+	}
+	for _, e := range rep.Transcript {
+		if e.T < st.Start || e.T > rep.Duration {
+			t.Errorf("entry %d at %s, outside the dane stage (%s) and the run (%s)", e.Seq, e.T, st.Start, rep.Duration)
+		}
 	}
 }

@@ -259,8 +259,8 @@ func runSPFSuite(t *testing.T, path string) suiteOutcome {
 			out.total++
 			ok := t.Run(name, func(t *testing.T) {
 				// A fresh resolver per case: nothing cached from another case.
-				// TIMEOUT entries cost one 60 ms attempt.
-				r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 60 * time.Millisecond, Retries: -1})
+				// TIMEOUT entries cost one 400 ms attempt (short enough for the suite, long enough for a loaded CI machine under -race).
+				r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: 400 * time.Millisecond, Retries: -1})
 				if err != nil {
 					t.Fatal(err)
 				}
