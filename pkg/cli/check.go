@@ -196,7 +196,7 @@ func splitArgs(s string) ([]string, error) {
 			i++
 			cur.WriteByte(s[i])
 			inWord = true
-		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f':
 			if inWord {
 				args = append(args, cur.String())
 				cur.Reset()

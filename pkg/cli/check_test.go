@@ -37,7 +37,7 @@ func FuzzSplitArgs(f *testing.F) {
 	f.Add(`smtp check "a b" 'c' d\ e`)
 	f.Fuzz(func(t *testing.T, s string) {
 		args, err := splitArgs(s)
-		if err == nil && strings.TrimSpace(s) == "" && len(args) != 0 {
+		if err == nil && strings.Trim(s, " \t\n\r\v\f") == "" && len(args) != 0 {
 			t.Fatalf("blank line gave %q", args)
 		}
 	})
