@@ -56,7 +56,9 @@ func (c *lineConn) imapResponse(ctx context.Context, tag string, a *auditor) (un
 // imapCaps parses "* CAPABILITY ..." or "[CAPABILITY ...]".
 func imapCaps(s string) map[string]bool {
 	caps := map[string]bool{}
-	up := strings.ToUpper(s)
+	// ASCII-only upper-casing keeps byte offsets: strings.ToUpper turns an
+	// invalid byte into a 3-byte U+FFFD and the index would point elsewhere.
+	up := asciiUpper(s)
 	i := strings.Index(up, "CAPABILITY ")
 	if i < 0 {
 		return nil
@@ -104,7 +106,7 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 		return false
 	}
 	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
-	up := strings.ToUpper(greeting)
+	up := asciiUpper(greeting)
 	switch {
 	case strings.HasPrefix(up, "* OK"):
 		st.end(report.StatusOK, "%s", greeting)
@@ -203,7 +205,7 @@ func (a *auditor) imapCapabilityInjected(ctx context.Context, c *lineConn, port 
 		if injTag != "" && strings.HasPrefix(u, injTag+" ") {
 			a.rep.Add(report.Newf(a.code("starttls.injection"), st.name, "The NOOP sent in the same packet as STARTTLS, before the handshake, was answered inside TLS: %q.", u).With("reply", u))
 		}
-		if strings.HasPrefix(strings.ToUpper(u), "* CAPABILITY") {
+		if strings.HasPrefix(asciiUpper(u), "* CAPABILITY") {
 			caps = imapCaps(u)
 		}
 	}
@@ -297,7 +299,7 @@ func (a *auditor) imapID(ctx context.Context, c *lineConn, port int) {
 	}
 	var id string
 	for _, u := range untagged {
-		if strings.HasPrefix(strings.ToUpper(u), "* ID ") {
+		if strings.HasPrefix(asciiUpper(u), "* ID ") {
 			id = u[5:]
 		}
 	}
@@ -388,4 +390,14 @@ func (a *auditor) reconnect(ctx context.Context, c *lineConn, port int) error {
 	}
 	*c = *n
 	return nil
+}
+
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
