@@ -347,7 +347,11 @@ func (sc *scanner) run(ctx context.Context) {
 	}
 	if o.Quick {
 		sc.skip("--quick", "protocols", "ciphers", "groups")
-		sc.add(report.New("tls.scan.quick", "handshake", "One handshake was made; other protocol versions, suites and groups were not tried."))
+		detail := "One handshake was made; other protocol versions, suites and groups were not tried."
+		if sc.primaryHandshakes > 1 {
+			detail = fmt.Sprintf("%d connections were made (the server dropped the one carrying the injection test, so a clean one followed) and one handshake completed; other protocol versions, suites and groups were not tried.", sc.primaryHandshakes)
+		}
+		sc.add(report.New("tls.scan.quick", "handshake", detail))
 		sc.res.Handshakes = sc.primaryHandshakes
 		sc.res.Complete = true
 		sc.grade()
