@@ -24,7 +24,7 @@ func audit(t *testing.T, proto Protocol, addr string, mod func(*Options)) *repor
 		t.Fatal(err)
 	}
 	o := Options{Protocol: proto, Host: host, Ports: []int{port}, ServerName: "mail.test.example",
-		Timeouts: netx.Timeouts{Banner: 700 * time.Millisecond, Command: 700 * time.Millisecond, TLS: time.Second, Connect: time.Second}}
+		Timeouts: netx.Timeouts{Banner: 1500 * time.Millisecond, Command: 1500 * time.Millisecond, TLS: 2 * time.Second, Connect: 2 * time.Second}}
 	if mod != nil {
 		mod(&o)
 	}

@@ -200,7 +200,7 @@ func smtpOnly(t *testing.T, srv testserver.SMTP, mod func(*resetmail.Options)) *
 		Compose: resetmail.ComposeOptions{From: "App <no-reply@mailprobe.test>", To: user},
 		SMTP: smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleSubmission, ServerName: "mail.test.example",
 			RootCAs: srv.Cert.Pool, User: user, Password: password, RequireTLS: true,
-			Timeouts: netx.Timeouts{Banner: time.Second, Command: time.Second, TLS: time.Second, Connect: time.Second, DNS: time.Second}},
+			Timeouts: netx.Timeouts{Banner: 2 * time.Second, Command: 2 * time.Second, TLS: 2 * time.Second, Connect: 2 * time.Second, DNS: 2 * time.Second}},
 	}
 	if mod != nil {
 		mod(&o)

@@ -24,7 +24,7 @@ func check(t *testing.T, addr string, mod func(*smtpprobe.Options)) *report.Repo
 		t.Fatal(err)
 	}
 	o := smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, ServerName: "mail.test.example",
-		Timeouts: netx.Timeouts{Banner: 700 * time.Millisecond, Command: 700 * time.Millisecond, TLS: 700 * time.Millisecond, Connect: time.Second}}
+		Timeouts: netx.Timeouts{Banner: 1500 * time.Millisecond, Command: 1500 * time.Millisecond, TLS: 2 * time.Second, Connect: 2 * time.Second}}
 	if mod != nil {
 		mod(&o)
 	}
