@@ -110,6 +110,10 @@ func MatchChain(records []TLSA, chain []*x509.Certificate, host string) (matched
 	if len(chain) == 0 {
 		return nil, "the server presented no certificate"
 	}
+	why = "no TLSA record matches the presented certificate chain"
+	// Any usable matching record authenticates the server (RFC 6698
+	// §2.1): a DANE-TA record that fails its checks must not hide a
+	// later DANE-EE record that matches.
 	for i := range records {
 		t := records[i]
 		if CheckTLSAParams(t) != nil {
@@ -121,17 +125,22 @@ func MatchChain(records []TLSA, chain []*x509.Certificate, host string) (matched
 				return &records[i], ""
 			}
 		case 2, 0:
-			for _, c := range chain {
-				if MatchTLSA(t, c) {
-					if err := chain[0].VerifyHostname(host); err != nil {
-						return nil, fmt.Sprintf("TLSA %s matches the issuer, but the certificate is not for %s", t, host)
-					}
-					return &records[i], ""
+			for j, c := range chain {
+				if !MatchTLSA(t, c) {
+					continue
 				}
+				// The matched certificate is the trust anchor: the leaf
+				// must chain up to it by signature (RFC 7672 §3.1.2), not
+				// merely arrive beside it, and carry the MX name.
+				if err := verifyToAnchor(chain, j, host); err != nil {
+					why = fmt.Sprintf("TLSA %s matches a certificate of the chain, but the server certificate does not verify up to it for %s: %v", t, host, err)
+					continue
+				}
+				return &records[i], ""
 			}
 		}
 	}
-	return nil, "no TLSA record matches the presented certificate chain"
+	return nil, why
 }
 
 // DANEHost is the DANE state of one MX.
@@ -484,4 +493,18 @@ func errOrReply(err error, rp dialogue.Reply) error {
 		return err
 	}
 	return fmt.Errorf("server replied %s", rp.Short())
+}
+
+// verifyToAnchor checks that chain[0] is signed, through chain[1:anchor],
+// by chain[anchor] (the DANE trust anchor) and is valid for host.
+func verifyToAnchor(chain []*x509.Certificate, anchor int, host string) error {
+	roots := x509.NewCertPool()
+	roots.AddCert(chain[anchor])
+	inter := x509.NewCertPool()
+	for i := 1; i < anchor; i++ {
+		inter.AddCert(chain[i])
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err
 }

@@ -211,7 +211,9 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 			w.a.add(report.New("spf.mx.too-many", spfStage, fmt.Sprintf("%q in the record of %s: %s has %d MX records; receivers return permerror above %d (RFC 7208 §4.6.4).", t.Raw, node.Domain, target, len(mxs), SPFMaxMX)))
 		}
 		noAddr := 0
-		for _, mx := range mxs {
+		// Receivers stop at SPFMaxMX; so does the walk, or a hostile
+		// domain with thousands of MX records would cost as many lookups.
+		for _, mx := range mxs[:min(len(mxs), SPFMaxMX)] {
 			if mx.Host == "" {
 				continue
 			}

@@ -443,12 +443,26 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	}
 }
 
+// readTrimmed reads one line, keeping at most maxLine bytes of it and
+// failing past that: a server streaming bytes without a newline must not
+// make the scanner buffer them.
 func readTrimmed(br *bufio.Reader) (string, error) {
-	line, err := br.ReadString('\n')
-	if len(line) > maxLine {
-		line = line[:maxLine]
+	var b []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(b) < maxLine {
+			b = append(b, frag[:min(len(frag), maxLine-len(b))]...)
+		}
+		if err == nil {
+			return strings.TrimRight(string(b), "\r\n"), nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return strings.TrimRight(string(b), "\r\n"), err
+		}
+		if len(b) >= maxLine {
+			return string(b), fmt.Errorf("line longer than %d bytes", maxLine)
+		}
 	}
-	return strings.TrimRight(line, "\r\n"), err
 }
 
 // checkEnforcement looks at the capabilities read before TLS: a server

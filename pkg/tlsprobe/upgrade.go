@@ -349,8 +349,13 @@ func (s *session) capabilities(ctx context.Context, g *greeting) error {
 			if err != nil {
 				return netErr(ctx, stage, start, err)
 			}
-			if l == "." || n > 1000 {
+			if l == "." {
 				break
+			}
+			if n > 1000 {
+				// Stopping here would leave the rest to be read as the
+				// reply to STLS.
+				return &StageError{Stage: stage, Kind: kindProtocol, Err: errors.New("CAPA list longer than 1000 lines")}
 			}
 			if f := strings.Fields(strings.ToUpper(l)); len(f) > 0 {
 				g.Caps = append(g.Caps, f[0])
@@ -484,7 +489,10 @@ func (s *session) imapRead(ctx context.Context, stage, tag string) (untagged []s
 	defer done()
 	start := time.Now()
 	first := s.rec.Seq() + 1
-	for n := 0; n < 10000; n++ {
+	// At most 200 untagged lines before the tagged one: a CAPABILITY or
+	// STARTTLS exchange has one or two, and each line is bounded by
+	// readLine.
+	for n := 0; n < 200; n++ {
 		line, err := s.readLine()
 		if err != nil {
 			s.tc.Flush()
