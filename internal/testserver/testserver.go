@@ -188,3 +188,17 @@ func NewCert(t testing.TB, o CertOptions) Cert {
 	}
 	return Cert{TLS: tls.Certificate{Certificate: chain, PrivateKey: leafKey, Leaf: parsed}, Pool: pool, Leaf: parsed, CA: caCert}
 }
+
+// ClosedPort returns a loopback address nothing listens on: a port taken
+// from the kernel and released, so a connection to it is refused (a
+// fixed port such as 1 may be in use on a developer's machine).
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

@@ -216,6 +216,7 @@ func smtpOnly(t *testing.T, srv testserver.SMTP, mod func(*resetmail.Options)) *
 // code, and no later stage runs.
 func TestRun_stageFailures(t *testing.T) {
 	selfSigned := testserver.NewCert(t, testserver.CertOptions{SelfSign: true})
+	_, closedPort, _ := netx.SplitHostPort(testserver.ClosedPort(t), 0)
 	cases := []struct {
 		name  string
 		srv   testserver.SMTP
@@ -225,7 +226,7 @@ func TestRun_stageFailures(t *testing.T) {
 		exit  int
 	}{
 		{"DNS failure", testserver.SMTP{}, func(o *resetmail.Options) { o.SMTP.Host = "no-such-host.invalid" }, "resolve", "smtp.resolve.failed", report.ExitIncomplete},
-		{"connection refused", testserver.SMTP{}, func(o *resetmail.Options) { o.SMTP.Host, o.SMTP.Port = "127.0.0.1", 1 }, "connect", "smtp.connect.failed", report.ExitIncomplete},
+		{"connection refused", testserver.SMTP{}, func(o *resetmail.Options) { o.SMTP.Host, o.SMTP.Port = "127.0.0.1", closedPort }, "connect", "smtp.connect.failed", report.ExitIncomplete},
 		{"banner 554", testserver.SMTP{Banner: []string{"554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"}}, nil, "banner", "smtp.banner.rejected", report.ExitFindings},
 		{"STARTTLS refused", testserver.SMTP{Reply: map[string][]string{"STARTTLS": {"454 4.7.0 TLS not available due to local problem"}}}, nil, "starttls", "smtp.starttls.rejected", report.ExitFindings},
 		{"bad certificate", testserver.SMTP{Cert: &selfSigned}, func(o *resetmail.Options) { o.SMTP.RootCAs = nil }, "certificate", "cert.self-signed", report.ExitFindings},

@@ -244,10 +244,7 @@ func TestCheck_relay(t *testing.T) {
 }
 
 func TestCheck_connectRefusedIsIncomplete(t *testing.T) {
-	addr := testserver.Start(t, testserver.Silent)
-	// A port nothing listens on: take one, close it.
-	host, _, _ := netx.SplitHostPort(addr, 0)
-	r := check(t, host+":1", nil)
+	r := check(t, testserver.ClosedPort(t), nil)
 	if f := finding(r, "smtp.connect.failed"); f == nil || r.ExitCode(report.Fail) != report.ExitIncomplete {
 		t.Errorf("connect refused: %v exit %d", codesOf(r), r.ExitCode(report.Fail))
 	}
