@@ -13,7 +13,8 @@ import (
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
-	"golang.org/x/net/publicsuffix"
+
+	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 )
 
 // AuthResults is what the capture server concluded about a message, as a
@@ -77,7 +78,7 @@ func authenticate(raw []byte, ip net.IP, helo, mailFrom string, lookupTXT func(s
 		for _, v := range vs {
 			r := DKIMResult{Domain: v.Domain, Result: "pass"}
 			if hdr := findSignature(raw, v.Domain); hdr != "" {
-				r.Selector = tagValue(hdr, "s")
+				r.Selector = dnsauth.TagValue(hdr, "s")
 			}
 			if v.Err != nil {
 				r.Reason = v.Err.Error()
@@ -127,23 +128,12 @@ func authenticate(raw []byte, ip net.IP, helo, mailFrom string, lookupTXT func(s
 		a.DMARC = "none"
 		return a
 	}
-	aligned := func(d string, strict bool) bool {
-		if strings.EqualFold(d, fromDomain) {
-			return true
-		}
-		if strict {
-			return false
-		}
-		od1, e1 := publicsuffix.EffectiveTLDPlusOne(strings.ToLower(d))
-		od2, e2 := publicsuffix.EffectiveTLDPlusOne(fromDomain)
-		return e1 == nil && e2 == nil && od1 == od2
-	}
 	a.DMARC = "fail"
-	if a.SPF == "pass" && aligned(a.SPFDomain, tagValue(rec, "aspf") == "s") {
+	if a.SPF == "pass" && dnsauth.Aligned(fromDomain, a.SPFDomain, dnsauth.TagValue(rec, "aspf"), dnsauth.OrgDomainPSL) {
 		a.DMARC = "pass"
 	}
 	for _, d := range a.DKIM {
-		if d.Result == "pass" && aligned(d.Domain, tagValue(rec, "adkim") == "s") {
+		if d.Result == "pass" && dnsauth.Aligned(fromDomain, d.Domain, dnsauth.TagValue(rec, "adkim"), dnsauth.OrgDomainPSL) {
 			a.DMARC = "pass"
 		}
 	}
@@ -154,7 +144,7 @@ func authenticate(raw []byte, ip net.IP, helo, mailFrom string, lookupTXT func(s
 // organizational domain.
 func dmarcRecord(domain string, lookupTXT func(string) ([]string, error)) (string, bool) {
 	names := []string{"_dmarc." + domain}
-	if od, err := publicsuffix.EffectiveTLDPlusOne(domain); err == nil && od != domain {
+	if od := dnsauth.OrgDomainPSL(domain); od != domain {
 		names = append(names, "_dmarc."+od)
 	}
 	for _, n := range names {
@@ -174,18 +164,8 @@ func dmarcRecord(domain string, lookupTXT func(string) ([]string, error)) (strin
 func findSignature(raw []byte, domain string) string {
 	hdr, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
 	for _, s := range hdr.Values("Dkim-Signature") {
-		if strings.EqualFold(tagValue(s, "d"), domain) {
+		if strings.EqualFold(dnsauth.TagValue(s, "d"), domain) {
 			return s
-		}
-	}
-	return ""
-}
-
-func tagValue(rec, tag string) string {
-	for _, kv := range strings.Split(rec, ";") {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.TrimSpace(k) == tag {
-			return strings.Join(strings.Fields(v), "")
 		}
 	}
 	return ""

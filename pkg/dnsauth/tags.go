@@ -104,6 +104,20 @@ func badTagValueChar(v string) int {
 	return -1
 }
 
+// TagValue returns the value of tag name (case-sensitive) in a tag list
+// such as a DKIM-Signature header or a DMARC record, with folding
+// whitespace removed ("" when absent). For reading, not validating: a
+// malformed list yields what could be read.
+func TagValue(list, name string) string {
+	tags, _ := parseTagList(list)
+	for _, t := range tags {
+		if t.Name == name {
+			return strings.Join(strings.Fields(t.Value), "")
+		}
+	}
+	return ""
+}
+
 func tagMap(tags []Tag, fold bool) map[string]string {
 	m := make(map[string]string, len(tags))
 	for _, t := range tags {

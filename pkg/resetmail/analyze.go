@@ -13,8 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/net/publicsuffix"
-
+	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -101,7 +100,7 @@ func Analyze(raw []byte) Analysis {
 			a.FromDomain = strings.ToLower(addr.Address[strings.LastIndexByte(addr.Address, '@')+1:])
 		}
 		for _, sig := range hdr.Values("Dkim-Signature") {
-			if d := dkimTag(sig, "d"); d != "" {
+			if d := dnsauth.TagValue(sig, "d"); d != "" {
 				a.DKIMDomains = append(a.DKIMDomains, strings.ToLower(d))
 			}
 		}
@@ -294,7 +293,7 @@ func (a Analysis) Findings(stage string) []report.Finding {
 	} else if a.FromDomain != "" {
 		aligned := false
 		for _, d := range a.DKIMDomains {
-			if relaxedAligned(d, a.FromDomain) {
+			if dnsauth.Aligned(a.FromDomain, d, "r", dnsauth.OrgDomainPSL) {
 				aligned = true
 			}
 		}
@@ -312,28 +311,6 @@ func redactToken(link, token string) string {
 		return link
 	}
 	return strings.Replace(link, token, token[:4]+"…"+token[len(token)-4:], 1)
-}
-
-// relaxedAligned is DMARC relaxed alignment (RFC 7489 §3.1.1): same
-// organizational domain.
-func relaxedAligned(a, b string) bool {
-	if strings.EqualFold(a, b) {
-		return true
-	}
-	oa, err1 := publicsuffix.EffectiveTLDPlusOne(strings.ToLower(a))
-	ob, err2 := publicsuffix.EffectiveTLDPlusOne(strings.ToLower(b))
-	return err1 == nil && err2 == nil && oa == ob
-}
-
-// dkimTag returns tag t of a DKIM-Signature header value.
-func dkimTag(sig, t string) string {
-	for _, kv := range strings.Split(sig, ";") {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.TrimSpace(k) == t {
-			return strings.Join(strings.Fields(v), "")
-		}
-	}
-	return ""
 }
 
 func decodeHeader(s string) string {
