@@ -142,20 +142,11 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 		// correct server discards it; a vulnerable one answers it
 		// inside TLS.
 		st = a.begin("starttls", port)
-		injTag, err := a.imapStartTLS(ctx, c, st, true)
-		if err != nil && kindOf(err) == "tls" {
-			// Some servers (go-imap's among them) feed the pipelined
-			// bytes into the TLS handshake, which then fails: not
-			// injectable, but the upgrade must be tried on its own.
-			a.rec.Event("the handshake failed after a command was pipelined with STARTTLS (%v); retrying STARTTLS alone on a new connection", err)
-			if err = a.reconnect(ctx, c, port); err == nil {
-				injTag, err = a.imapStartTLS(ctx, c, st, false)
-			}
-		}
-		if err != nil {
-			if err != errReported {
-				st.fail(err)
-			}
+		var injTag string
+		if _, ok := a.upgrade(ctx, c, port, st, "STARTTLS", func(pipeline bool) (err error) {
+			injTag, err = a.imapStartTLS(ctx, c, st, pipeline)
+			return err
+		}); !ok {
 			return false
 		}
 		st.end(report.StatusOK, "%s", tlsSummary(c.tls))
@@ -374,6 +365,31 @@ func (a *auditor) imapStartTLS(ctx context.Context, c *lineConn, st *stage, pipe
 		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, tagged)
 	}
 	return injTag, err
+}
+
+// upgrade runs try (STARTTLS or STLS and the handshake) first with a
+// command pipelined behind it, the injection test. Some servers (go-imap's,
+// Dovecot's POP3) feed those bytes into the handshake, which then fails:
+// not injectable, but the upgrade is then tried alone on a new connection.
+// It reports whether the pipelined attempt is the one that succeeded, and
+// ends the stage with its finding when neither did.
+func (a *auditor) upgrade(ctx context.Context, c *lineConn, port int, st *stage, cmd string, try func(pipeline bool) error) (pipelined, ok bool) {
+	pipelined = true
+	err := try(true)
+	if err != nil && kindOf(err) == "tls" {
+		a.rec.Event("the handshake failed after a command was pipelined with %s (%v); retrying %s alone on a new connection", cmd, err, cmd)
+		pipelined = false
+		if err = a.reconnect(ctx, c, port); err == nil {
+			err = try(false)
+		}
+	}
+	if err != nil {
+		if err != errReported {
+			st.fail(err)
+		}
+		return false, false
+	}
+	return pipelined, true
 }
 
 // reconnect replaces c with a new connection to port, greeted.

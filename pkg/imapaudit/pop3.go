@@ -97,22 +97,10 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 			return false
 		}
 		st = a.begin("starttls", port)
-		pipelined := true
-		err := a.pop3STLS(ctx, c, st, true)
-		if err != nil && kindOf(err) == "tls" {
-			// Dovecot (like go-imap) feeds the pipelined NOOP into the
-			// handshake, which fails: not injectable, but the upgrade
-			// must be tried on its own.
-			a.rec.Event("the handshake failed after a command was pipelined with STLS (%v); retrying STLS alone on a new connection", err)
-			pipelined = false
-			if err = a.reconnect(ctx, c, port); err == nil {
-				err = a.pop3STLS(ctx, c, st, false)
-			}
-		}
-		if err != nil {
-			if err != errReported {
-				st.fail(err)
-			}
+		pipelined, ok := a.upgrade(ctx, c, port, st, "STLS", func(pipeline bool) error {
+			return a.pop3STLS(ctx, c, st, pipeline)
+		})
+		if !ok {
 			return false
 		}
 		st.end(report.StatusOK, "%s", tlsSummary(c.tls))
