@@ -190,11 +190,7 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 	}
 	if rp.Code != 250 {
 		st.end(statusFor(rp), "%s", rp.Short())
-		code := "smtp.mail.rejected"
-		if rp.Class() == 4 {
-			code = "smtp.reply.temporary"
-		}
-		r.rep.Add(replyFinding(code, "mail", rp))
+		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		r.skip("rcpt", "MAIL refused")
 		_, _ = c.s.Cmd(ctx, "RSET")
 		return true
@@ -223,11 +219,7 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 			r.rep.Add(report.Newf("smtp.relay.denied", "rcpt", "RCPT TO:<%s> refused without authentication: %s.", to, rp.Short()).With("reply", rp.String(), rp.Seq...))
 		default:
 			status = statusFor(rp)
-			code := "smtp.rcpt.rejected"
-			if rp.Class() == 4 {
-				code = "smtp.reply.temporary"
-			}
-			f := replyFinding(code, "rcpt", rp)
+			f := refusal("smtp.rcpt.rejected", "rcpt", rp)
 			f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
 			r.rep.Add(f)
 		}

@@ -73,11 +73,7 @@ func (c *checker) send(ctx context.Context) bool {
 	}
 	if rp.Code != 250 {
 		st.end(statusFor(rp), "%s", rp.Short())
-		code := "smtp.mail.rejected"
-		if rp.Class() == 4 {
-			code = "smtp.reply.temporary"
-		}
-		r.rep.Add(replyFinding(code, "mail", rp))
+		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		c.skipRest("mail", "sender refused")
 		_, _ = c.s.Quit(ctx)
 		return false
@@ -103,11 +99,7 @@ func (c *checker) send(ctx context.Context) bool {
 			continue
 		}
 		status = statusFor(rp)
-		code := "smtp.rcpt.rejected"
-		if rp.Class() == 4 {
-			code = "smtp.reply.temporary"
-		}
-		f := replyFinding(code, "rcpt", rp)
+		f := refusal("smtp.rcpt.rejected", "rcpt", rp)
 		f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
 		r.rep.Add(f)
 	}
@@ -136,22 +128,14 @@ func (c *checker) send(ctx context.Context) bool {
 	}
 	if first.Code != 354 {
 		st.end(statusFor(first), "%s", first.Short())
-		code := "smtp.data.rejected"
-		if first.Class() == 4 {
-			code = "smtp.reply.temporary"
-		}
-		r.rep.Add(replyFinding(code, "data", first))
+		r.rep.Add(refusal("smtp.data.rejected", "data", first))
 		c.skipRest("data", "DATA refused")
 		_, _ = c.s.Quit(ctx)
 		return false
 	}
 	if final.Code != 250 {
 		st.end(statusFor(final), "%s", final.Short())
-		code := "smtp.data.rejected"
-		if final.Class() == 4 {
-			code = "smtp.reply.temporary"
-		}
-		r.rep.Add(replyFinding(code, "data", final))
+		r.rep.Add(refusal("smtp.data.rejected", "data", final))
 		c.skipRest("data", "message refused")
 		_, _ = c.s.Quit(ctx)
 		return false

@@ -58,6 +58,15 @@ func replyFinding(code, stage string, rp dialogue.Reply) report.Finding {
 	return dialogue.ReplyFinding(code, stage, rp)
 }
 
+// refusal is the finding for a refused command: code when the refusal
+// is permanent (5xx), smtp.reply.temporary when it is transient (4xx).
+func refusal(code, stage string, rp dialogue.Reply) report.Finding {
+	if rp.Class() == 4 {
+		code = "smtp.reply.temporary"
+	}
+	return replyFinding(code, stage, rp)
+}
+
 // errFinding turns a failed session operation into a finding naming the
 // stage and what happened: timeout (with the time waited), closed, reset,
 // garbage.
