@@ -228,22 +228,26 @@ func (f *front) handle(c net.Conn) {
 			return
 		}
 		reply, quit, upgrade := f.respond(strings.TrimRight(line, "\r\n"), false)
-		io.WriteString(c, reply)
-		if quit {
-			return
-		}
 		if upgrade {
 			leftover, _ := br.Peek(br.Buffered())
 			leftover = append([]byte(nil), leftover...)
 			if f.o.plainPipelined {
+				// The answers to the pipelined commands go out in the
+				// same write as the go-ahead, so they are in plaintext
+				// before the client can start its handshake.
 				for _, l := range strings.SplitAfter(string(leftover), "\n") {
 					if l != "" {
 						r, _, _ := f.respond(strings.TrimRight(l, "\r\n"), false)
-						io.WriteString(c, r)
+						reply += r
 					}
 				}
 			}
+			io.WriteString(c, reply)
 			f.o.backend(f, c, leftover)
+			return
+		}
+		io.WriteString(c, reply)
+		if quit {
 			return
 		}
 	}
