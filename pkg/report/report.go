@@ -132,7 +132,28 @@ const (
 	StatusError   Status = "error"   // the stage could not be run: unreachable, timeout, broken protocol
 	StatusSkipped Status = "skipped" // not attempted (not offered, not asked, or an earlier stage failed)
 	StatusInfo    Status = "info"    // informational stage with no pass/fail meaning
+	// StatusInterrupted is a stage cut short by the user (Ctrl-C): neither
+	// the server's fault nor a finished check.
+	StatusInterrupted Status = "interrupted"
 )
+
+// CodeInterrupted is the one finding of an interrupted run: it names the
+// stage that was running when the user stopped it.
+const CodeInterrupted = "run.interrupted"
+
+func init() {
+	Register(Code{
+		Code:     CodeInterrupted,
+		Severity: Info,
+		Title:    "run interrupted",
+		Fix:      "The run was stopped before this stage finished (Ctrl-C); run it again to complete the check.",
+	})
+}
+
+// Interrupted is the finding for a stage the user interrupted.
+func Interrupted(stage string) Finding {
+	return Newf(CodeInterrupted, stage, "interrupted during the %s stage; the stages before it are reported as they ran", stage)
+}
 
 // Stage is one step of a check: "connect", "banner", "ehlo", "starttls"...
 // Start is the offset from the report's start, Duration how long it took.
@@ -179,6 +200,8 @@ type Report struct {
 	Facts map[string]any `json:"facts,omitempty"`
 	// Incomplete is set when a stage could not be run; see ExitCode.
 	Incomplete bool `json:"incomplete"`
+	// Interrupted is set when the user stopped the run (exit code 130).
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // MarshalJSON adds duration_ms.
@@ -201,8 +224,11 @@ func (r *Report) Add(fs ...Finding) { r.Findings = append(r.Findings, fs...) }
 // AddStage appends a stage; a stage with StatusError marks the report
 // incomplete.
 func (r *Report) AddStage(s Stage) {
-	if s.Status == StatusError {
+	switch s.Status {
+	case StatusError:
 		r.Incomplete = true
+	case StatusInterrupted:
+		r.Incomplete, r.Interrupted = true, true
 	}
 	r.Stages = append(r.Stages, s)
 }
