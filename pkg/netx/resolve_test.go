@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestResolvingDialer_usesLookupOnly(t *testing.T) {
@@ -75,5 +76,26 @@ func TestParseTLSMode(t *testing.T) {
 	}
 	if TLSAuto.Resolve(465) != TLSImplicit || TLSAuto.Resolve(587) != TLSStartTLS || TLSAuto.Resolve(2465) != TLSStartTLS || TLSNone.Resolve(465) != TLSNone {
 		t.Error("Resolve")
+	}
+}
+
+func TestProbeImplicitTLS_plaintextGreetingIsNo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("220 plain ESMTP\r\n"))
+			go func() { b := make([]byte, 512); _, _ = c.Read(b); c.Close() }()
+		}
+	}()
+	if ProbeImplicitTLS(context.Background(), nil, ln.Addr().String(), "x", 5*time.Second) {
+		t.Fatal("a plaintext greeting was taken for TLS")
 	}
 }

@@ -1,0 +1,58 @@
+package netx
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+)
+
+// GreetingWait is how long a plaintext protocol's greeting is awaited
+// before mailprobe suspects implicit TLS (RFC 8314) on a port that is not
+// known to use it: a server waiting for a ClientHello says nothing, while
+// real greetings arrive within milliseconds (a deliberate greeting delay,
+// RFC 5321 §4.5.3.2, is still waited for when the TLS probe says no).
+const GreetingWait = 700 * time.Millisecond
+
+// ProbeImplicitTLS reports whether addr speaks TLS from the first byte. It
+// opens a second connection and sends a ClientHello; the server is TLS
+// when it answers with a TLS record: a ServerHello, or an alert (it speaks
+// TLS but disliked the hello). A plaintext greeting, a reset or silence
+// within wait is "no". The certificate is not checked here: the caller's
+// real handshake does that.
+func ProbeImplicitTLS(ctx context.Context, dial DialFunc, addr, serverName string, wait time.Duration) bool {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	tc := tls.Client(c, &tls.Config{
+		ServerName:         serverName,
+		InsecureSkipVerify: true, //nolint:gosec // detection only; the real handshake verifies
+		MinVersion:         tls.VersionTLS10,
+	})
+	err = tc.HandshakeContext(ctx)
+	if err == nil {
+		return true
+	}
+	// A TLS alert means a TLS server; a record header error means the
+	// server sent something that is not TLS (a greeting).
+	var ae tls.AlertError
+	var re tls.RecordHeaderError
+	switch {
+	case errors.As(err, &ae):
+		return true
+	case errors.As(err, &re):
+		return false
+	}
+	return false
+}
