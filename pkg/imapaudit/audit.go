@@ -46,6 +46,11 @@ type Options struct {
 	// ImplicitTLS lists the port.
 	Ports       []int
 	ImplicitTLS []int
+	// TLSMode applies to every port not in the table of well-known ports
+	// (netx.MailPorts) and not in ImplicitTLS: "" and auto find out
+	// (a port that answers a ClientHello but sends no greeting is implicit
+	// TLS); starttls, implicit and none say it.
+	TLSMode netx.TLSMode
 
 	ServerName string
 	RootCAs    *x509.CertPool

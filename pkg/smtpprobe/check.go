@@ -57,6 +57,11 @@ type Options struct {
 	Port int // default 25
 	Role Role
 
+	// TLSMode is how TLS is set up (PRODUCT.md's --tls). "" and auto:
+	// from the port, then from what the server does (a port that answers a
+	// ClientHello but sends no greeting is implicit TLS). Any other value
+	// overrides ImplicitTLS and NoSTARTTLS.
+	TLSMode     netx.TLSMode
 	ImplicitTLS bool // TLS before the greeting; implied by port 465
 	NoSTARTTLS  bool // do not upgrade even when offered
 	AllowNoTLS  bool // STARTTLS missing on submission is a warning, not a failure
