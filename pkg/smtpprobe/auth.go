@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 )
 
 // checkSize judges the SIZE extension (RFC 1870).
@@ -76,9 +77,8 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 	st := r.begin("auth")
 	rp, err := c.s.Auth(ctx, mech, o.User, o.Password)
 	if err != nil {
-		if _, ok := err.(*dialogue.OpError); ok {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("auth", err))
+		if _, ok := err.(*netx.OpError); ok {
+			st.failed(err)
 			c.skipRest("auth", "AUTH failed")
 			return false
 		}
@@ -119,11 +119,10 @@ func (c *checker) vrfy(ctx context.Context) {
 	r := c.r
 	st := r.begin("vrfy")
 	disclosed := false
-	cmd := func(line string) (dialogue.Reply, bool) {
+	cmd := func(line string) (smtpclient.Reply, bool) {
 		rp, err := c.s.Cmd(ctx, line)
 		if err != nil {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("vrfy", err))
+			st.failed(err)
 			return rp, false
 		}
 		return rp, true
@@ -183,8 +182,7 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 	st := r.begin("mail")
 	rp, err := c.s.Cmd(ctx, "MAIL FROM:<"+o.MailFrom+">")
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("mail", err))
+		st.failed(err)
 		c.skipRest("mail", "MAIL failed")
 		return false
 	}
@@ -202,8 +200,7 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 	for _, to := range o.RcptTo {
 		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
 		if err != nil {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("rcpt", err))
+			st.failed(err)
 			c.skipRest("rcpt", "RCPT failed")
 			return false
 		}
@@ -232,14 +229,14 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 	return true
 }
 
-func statusFor(rp dialogue.Reply) report.Status {
+func statusFor(rp smtpclient.Reply) report.Status {
 	if rp.Class() == 4 {
 		return report.StatusError
 	}
 	return report.StatusFail
 }
 
-func isRelayDenied(rp dialogue.Reply) bool {
+func isRelayDenied(rp smtpclient.Reply) bool {
 	if rp.Class() != 5 {
 		return false
 	}

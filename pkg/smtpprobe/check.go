@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/certcheck"
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -173,8 +173,8 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 type checker struct {
 	o    Options
 	r    *run
-	s    *dialogue.Session
-	caps dialogue.Capabilities // latest EHLO
+	s    *smtpclient.Session
+	caps smtpclient.Capabilities // latest EHLO
 	// trusted is set after the certificate stage: the chain verified and
 	// the name matched (or --insecure).
 	trusted   bool
@@ -233,18 +233,24 @@ func (c *checker) do(ctx context.Context) {
 	// connect: addresses in order, like an MTA; the first that answers.
 	st = r.begin("connect")
 	var dialErrs []string
-	dopts := dialogue.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts}
+	dopts := smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts}
 	if o.ImplicitTLS {
 		dopts.ImplicitTLS = c.tlsConfig()
 	}
 	for _, ip := range ips {
 		addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
-		s, err := dialogue.Dial(ctx, addr, r.rec, dopts)
+		s, err := smtpclient.Dial(ctx, addr, r.rec, dopts)
 		if err == nil {
 			c.s = s
 			break
 		}
-		oe, _ := err.(*dialogue.OpError)
+		if f, ok := netx.Interrupted("connect", err); ok {
+			st.end(report.StatusInterrupted, "interrupted")
+			r.rep.Add(f)
+			c.skipRest("connect", "interrupted")
+			return
+		}
+		oe, _ := err.(*netx.OpError)
 		if oe != nil && oe.Op == "tls handshake" {
 			// Connected, but implicit TLS failed: that is the TLS stage's
 			// finding, not a connect failure.
@@ -358,7 +364,7 @@ func (c *checker) do(ctx context.Context) {
 }
 
 func unwrap(err error) error {
-	if oe, ok := err.(*dialogue.OpError); ok {
+	if oe, ok := err.(*netx.OpError); ok {
 		return oe.Err
 	}
 	return err
@@ -405,8 +411,7 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	rp, err := c.s.ReadReply(ctx, t.Banner)
 	waited := r.now().Sub(start)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("banner", err))
+		st.failed(err)
 		c.skipRest("banner", "no greeting")
 		return false
 	}
@@ -442,7 +447,7 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 }
 
 // noteProblems reports syntax violations a lenient parse tolerated.
-func (c *checker) noteProblems(stage string, rp dialogue.Reply) {
+func (c *checker) noteProblems(stage string, rp smtpclient.Reply) {
 	if len(rp.Problems) == 0 {
 		return
 	}
@@ -456,14 +461,13 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	st := r.begin(stage)
 	rp, err := c.s.Cmd(ctx, "EHLO "+c.o.Helo)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding(stage, err))
+		st.failed(err)
 		c.skipRest(stage, "EHLO failed")
 		return false
 	}
 	c.noteProblems(stage, rp)
 	if rp.Code == 250 {
-		c.caps = dialogue.ParseEHLO(rp)
+		c.caps = smtpclient.ParseEHLO(rp)
 		st.end(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
 		return true
 	}
@@ -475,13 +479,12 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	}
 	hr, err := c.s.Cmd(ctx, "HELO "+c.o.Helo)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding(stage, err))
+		st.failed(err)
 		c.skipRest(stage, "EHLO failed")
 		return false
 	}
 	if hr.Code == 250 {
-		c.caps = dialogue.Capabilities{Params: map[string][]string{}}
+		c.caps = smtpclient.Capabilities{Params: map[string][]string{}}
 		st.end(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
 		r.rep.Add(replyFinding("smtp.ehlo.helo-fallback", stage, rp))
 		return true
@@ -509,7 +512,7 @@ func (c *checker) starttlsMissing() {
 }
 
 // checkPlainAuth judges AUTH advertised before TLS.
-func (c *checker) checkPlainAuth(caps dialogue.Capabilities) {
+func (c *checker) checkPlainAuth(caps smtpclient.Capabilities) {
 	mechs := caps.AuthMechanisms()
 	c.r.rep.SetFact("auth_mechanisms_plaintext", mechs)
 	if len(mechs) == 0 {
@@ -536,8 +539,7 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 	st := r.begin("starttls")
 	rp, err := c.s.Cmd(ctx, "STARTTLS")
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("starttls", err))
+		st.failed(err)
 		c.skipRest("starttls", "STARTTLS failed")
 		return false, true
 	}

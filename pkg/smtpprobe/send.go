@@ -66,8 +66,7 @@ func (c *checker) send(ctx context.Context) bool {
 	}
 	rp, err := c.s.Cmd(ctx, mail)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("mail", err))
+		st.failed(err)
 		c.skipRest("mail", "MAIL failed")
 		return false
 	}
@@ -87,8 +86,7 @@ func (c *checker) send(ctx context.Context) bool {
 	for _, to := range o.RcptTo {
 		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
 		if err != nil {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("rcpt", err))
+			st.failed(err)
 			c.skipRest("rcpt", "RCPT failed")
 			return false
 		}
@@ -121,8 +119,7 @@ func (c *checker) send(ctx context.Context) bool {
 	st = r.begin("data")
 	first, final, err := c.s.Data(ctx, o.Message)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("data", err))
+		st.failed(err)
 		c.skipRest("data", "DATA failed")
 		return false
 	}
