@@ -179,31 +179,28 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 		r.skip("rcpt", "no --mail-from/--rcpt-to probe asked")
 		return true
 	}
+	// MAIL and RCPT share one stage clock when pipelined: their replies
+	// come back together, so the stages are ended as each reply is judged.
 	st := r.begin("mail")
-	rp, err := c.s.Cmd(ctx, "MAIL FROM:<"+o.MailFrom+">")
-	if err != nil {
+	res, err := c.s.Transact(ctx, smtpclient.Transaction{From: o.MailFrom, To: o.RcptTo, Pipeline: c.pipelining()})
+	if err != nil && (res.Stage == "mail") {
 		st.failed(err)
 		c.skipRest("mail", "MAIL failed")
 		return false
 	}
+	rp := res.Mail
 	if rp.Code != 250 {
 		st.end(statusFor(rp), "%s", rp.Short())
 		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		r.skip("rcpt", "MAIL refused")
-		_, _ = c.s.Cmd(ctx, "RSET")
 		return true
 	}
 	st.end(report.StatusOK, "%s", rp.Short())
 	st = r.begin("rcpt")
 	status := report.StatusOK
 	var sums []string
-	for _, to := range o.RcptTo {
-		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
-		if err != nil {
-			st.failed(err)
-			c.skipRest("rcpt", "RCPT failed")
-			return false
-		}
+	for i, rp := range res.Rcpt {
+		to := o.RcptTo[i]
 		sums = append(sums, to+": "+rp.Short())
 		switch {
 		case rp.Code == 250 || rp.Code == 251:
@@ -221,13 +218,25 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 			r.rep.Add(f)
 		}
 	}
+	if err != nil && res.Stage == "rcpt" {
+		st.failed(err)
+		c.skipRest("rcpt", "RCPT failed")
+		return false
+	}
 	st.end(status, "%s", strings.Join(sums, "; "))
-	if _, err := c.s.Cmd(ctx, "RSET"); err != nil {
-		r.rep.Add(errFinding("rcpt", err))
+	if err != nil { // RSET
+		if f, ok := netx.Interrupted("rcpt", err); ok {
+			r.rep.Add(f)
+		} else {
+			r.rep.Add(errFinding("rcpt", err))
+		}
 		return false
 	}
 	return true
 }
+
+// pipelining reports whether commands may be grouped (RFC 2920).
+func (c *checker) pipelining() bool { return c.caps.Has("PIPELINING") }
 
 func statusFor(rp smtpclient.Reply) report.Status {
 	if rp.Class() == 4 {

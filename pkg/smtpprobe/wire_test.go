@@ -2,6 +2,7 @@ package smtpprobe_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +42,123 @@ func TestCheck_ctrlCInterruptsTheStage(t *testing.T) {
 	}
 	if finding(r, "smtp.conn.error") != nil || finding(r, "smtp.conn.timeout") != nil {
 		t.Fatalf("an interruption reported as a network failure: %v", codesOf(r))
+	}
+}
+
+// evidenceLines returns the transcript lines a finding's reply evidence
+// cites.
+func evidenceLines(t *testing.T, r *report.Report, f *report.Finding) []string {
+	t.Helper()
+	var out []string
+	for _, ev := range f.Evidence {
+		if ev.Kind != "reply" {
+			continue
+		}
+		for _, seq := range ev.Seq {
+			for _, e := range r.Transcript {
+				if e.Seq == seq {
+					out = append(out, e.Line)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// pipeliningServer answers MAIL/RCPT groups in one write and refuses
+// one recipient.
+func pipeliningServer(t *testing.T, seen *[]string) string {
+	return testserver.Start(t, testserver.SMTP{Pipelining: true, Hook: func(c *testserver.Conn, line string) bool {
+		*seen = append(*seen, line)
+		if strings.HasPrefix(line, "RCPT TO:<nobody@") {
+			c.Send("550 5.1.1 nobody: user unknown")
+			return true
+		}
+		return false
+	}}.Handler())
+}
+
+// With PIPELINING, MAIL and every RCPT go out as one group, and each
+// finding cites the transcript lines of its own reply — not the lines of
+// the whole group, and not none.
+func TestCheck_pipelinedProbeCitesEachReplysOwnLines(t *testing.T) {
+	var seen []string
+	addr := pipeliningServer(t, &seen)
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.TLSMode = netx.TLSNone
+		o.MailFrom = "probe@test.example"
+		o.RcptTo = []string{"postmaster@test.example", "nobody@test.example"}
+	})
+	accepted := finding(r, "smtp.relay.accepted")
+	refused := finding(r, "smtp.rcpt.rejected")
+	if accepted == nil || refused == nil {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if got := evidenceLines(t, r, accepted); len(got) != 1 || got[0] != "250 2.1.5 Ok" {
+		t.Errorf("accepted RCPT cites %q", got)
+	}
+	if got := evidenceLines(t, r, refused); len(got) != 1 || got[0] != "550 5.1.1 nobody: user unknown" {
+		t.Errorf("refused RCPT cites %q", got)
+	}
+	// The group was sent before any reply was read: the server read MAIL
+	// and both RCPTs before it answered (its replies wait for the group).
+	var mailRcpt []string
+	for _, l := range seen {
+		if strings.HasPrefix(l, "MAIL") || strings.HasPrefix(l, "RCPT") || l == "RSET" {
+			mailRcpt = append(mailRcpt, l)
+		}
+	}
+	if len(mailRcpt) != 4 || mailRcpt[3] != "RSET" {
+		t.Errorf("commands %q", mailRcpt)
+	}
+	if stageStatus(r, "rcpt") != report.StatusFail {
+		t.Errorf("rcpt stage %s", stageStatus(r, "rcpt"))
+	}
+}
+
+// A pipelined send: MAIL, RCPT and DATA in one group, then the message.
+func TestSend_pipelinedGroupEndsInData(t *testing.T) {
+	var seen []string
+	addr := pipeliningServer(t, &seen)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone,
+		MailFrom: "app@test.example", RcptTo: []string{"user@test.example"}, Message: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := finding(r, "smtp.data.queued")
+	if q == nil {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if got := evidenceLines(t, r, q); len(got) != 1 || got[0] != "250 2.0.0 Ok: queued as 4TESTQ" {
+		t.Errorf("queued cites %q", got)
+	}
+	if rc := finding(r, "smtp.rcpt.accepted"); rc == nil || strings.Join(evidenceLines(t, r, rc), "|") != "250 2.1.5 Ok" {
+		t.Errorf("rcpt finding %+v", rc)
+	}
+	if r.Facts["queue_id"] != "4TESTQ" {
+		t.Errorf("facts %v", r.Facts)
+	}
+}
+
+// A pipelined send whose envelope is only partly accepted never sends the
+// message: with two recipients and one refused, the server's 354 to the
+// pipelined DATA is answered by hanging up.
+func TestSend_pipelinedPartialEnvelopeSendsNothing(t *testing.T) {
+	var seen []string
+	addr := pipeliningServer(t, &seen)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone,
+		MailFrom: "app@test.example", RcptTo: []string{"user@test.example", "nobody@test.example"}, Message: []byte("Subject: hi\r\n\r\nsecret body\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if finding(r, "smtp.data.queued") != nil || finding(r, "smtp.rcpt.rejected") == nil {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	for _, e := range r.Transcript {
+		if strings.Contains(e.Line, "secret body") {
+			t.Fatalf("the message was sent to a partial envelope: %+v", e)
+		}
 	}
 }
