@@ -162,3 +162,91 @@ func TestSend_pipelinedPartialEnvelopeSendsNothing(t *testing.T) {
 		}
 	}
 }
+
+// implicitTLSServer speaks SMTP inside TLS from the first byte.
+func implicitTLSServer(t *testing.T) (string, testserver.Cert) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	inner := testserver.SMTP{}.Handler()
+	return testserver.Start(t, func(c *testserver.Conn) {
+		if err := c.UpgradeTLS(cert.TLS); err != nil {
+			return
+		}
+		inner(c)
+	}), cert
+}
+
+// smtp check on a non-standard port that speaks implicit TLS, without any
+// TLS flag: the silence is recognised, one info finding says so and names
+// the flag, and the whole check runs over TLS — instead of waiting for
+// the banner timeout.
+func TestCheck_autoDetectsImplicitTLS(t *testing.T) {
+	addr, cert := implicitTLSServer(t)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	start := time.Now()
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX,
+		ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+	f := finding(r, "smtp.tls.implicit-detected")
+	if f == nil || !strings.Contains(f.Fix, "--tls implicit") {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if stageStatus(r, "banner") != report.StatusOK || stageStatus(r, "ehlo") != report.StatusOK || stageStatus(r, "certificate") != report.StatusOK || finding(r, "smtp.tls.implicit") == nil {
+		t.Fatalf("stages %+v; findings %v", r.Stages, codesOf(r))
+	}
+	if finding(r, "smtp.conn.timeout") != nil {
+		t.Fatalf("a timeout was reported: %v", codesOf(r))
+	}
+	var inTLS bool
+	for _, e := range r.Transcript {
+		if strings.HasPrefix(e.Line, "220 mail.test.example") {
+			inTLS = e.TLS
+		}
+	}
+	if !inTLS {
+		t.Fatal("the greeting was not read over TLS")
+	}
+}
+
+// With an explicit --tls starttls on such a port, the finding says the
+// port looks like implicit TLS and names --tls implicit.
+func TestCheck_explicitSTARTTLSOnImplicitPortNamesTheFlag(t *testing.T) {
+	addr, cert := implicitTLSServer(t)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX,
+		TLSMode: netx.TLSStartTLS, ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := finding(r, "smtp.tls.implicit-expected")
+	if f == nil || !strings.Contains(f.Detail+f.Fix, "--tls implicit") || f.Stage != "banner" {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+}
+
+// The explicit modes still work: implicit from the start, and none.
+func TestCheck_explicitTLSModes(t *testing.T) {
+	addr, cert := implicitTLSServer(t)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX,
+		TLSMode: netx.TLSImplicit, ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if finding(r, "smtp.tls.implicit") == nil || finding(r, "smtp.tls.implicit-detected") != nil {
+		t.Fatalf("implicit: %v", codesOf(r))
+	}
+	plain := testserver.Start(t, testserver.SMTP{}.Handler())
+	host, port, _ = netx.SplitHostPort(plain, 25)
+	r, err = smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stageStatus(r, "starttls") != report.StatusSkipped || stageStatus(r, "ehlo") != report.StatusOK {
+		t.Fatalf("none: %+v", r.Stages)
+	}
+}
