@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/replycode"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -58,6 +58,15 @@ type RunOptions struct {
 	ServerName string         // expected certificate name; default: the host connected to
 	RootCAs    *x509.CertPool // nil = system roots
 	Insecure   bool           // AUTH over TLS even when the certificate is not trusted
+
+	// TLSMode is how a plain connect step gets TLS (PRODUCT.md's --tls;
+	// "" = auto), as in smtp check: implicit makes it connect tls; auto
+	// does so on a port known for implicit TLS (465), and on a port
+	// netx.MailPorts does not know, a first expect that meets silence
+	// probes for implicit TLS (smtpclient.AwaitGreeting) and goes on over
+	// it; starttls reports such a port instead; none never probes. A
+	// connect tls step is implicit TLS whatever the mode.
+	TLSMode netx.TLSMode
 
 	// StepTimeout is every step's deadline until a timeout line changes
 	// it; 0 = DefaultStepTimeout.
@@ -237,11 +246,17 @@ type runner struct {
 
 	sess       *smtpclient.Session
 	serverName string
-	tlsOn      bool
-	trusted    bool
-	caps       *smtpclient.Capabilities // from the last EHLO on this connection and TLS layer; nil = none
-	last       Outcome                  // the last answer an expecting step saw, for if-reply
-	lastLine   int
+	// greet is set on a plain connection until the first read or write:
+	// a first expect reads the greeting with implicit-TLS detection
+	// (nil = no detection). A script that writes first is probing how
+	// the server treats a client that talks before the greeting, and
+	// gets exactly that.
+	greet    *smtpclient.GreetingOptions
+	tlsOn    bool
+	trusted  bool
+	caps     *smtpclient.Capabilities // from the last EHLO on this connection and TLS layer; nil = none
+	last     Outcome                  // the last answer an expecting step saw, for if-reply
+	lastLine int
 	// closedAt says why there is no session: the line where the server
 	// closed it or the script did; 0 = never connected.
 	closedAt   int
@@ -435,7 +450,7 @@ func (r *runner) drop() {
 	if r.sess != nil {
 		_ = r.sess.Close()
 	}
-	r.sess, r.caps, r.tlsOn, r.trusted = nil, nil, false, false
+	r.sess, r.caps, r.tlsOn, r.trusted, r.greet = nil, nil, false, false, nil
 }
 
 // need checks that a step has a connection to talk on; when not, the
@@ -708,8 +723,14 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	if r.serverName == "" {
 		r.serverName = strings.TrimSuffix(host, ".")
 	}
+	port := r.o.port()
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		port, _ = strconv.Atoi(p)
+	}
+	mode := r.o.TLSMode
+	implicit := s.TLS || mode.Resolve(port) == netx.TLSImplicit
 	dopts := smtpclient.DialOptions{Dial: r.o.Dial, Timeouts: r.sessionTimeouts()}
-	if s.TLS {
+	if implicit {
 		dopts.ImplicitTLS = r.tlsConfig()
 	}
 	sctx, cancel := r.stepContext(ctx)
@@ -737,7 +758,10 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	}
 	r.sess, r.closedAt = sess, 0
 	r.rep.SetFact("connected_to", sess.RemoteAddr().String())
-	if s.TLS {
+	if !implicit {
+		r.greet = &smtpclient.GreetingOptions{Mode: mode, Port: port, TLS: r.tlsConfig(), Dial: r.o.Dial, Timeouts: r.sessionTimeouts()}
+	}
+	if implicit {
 		r.tlsOn = true
 		summary := r.certificate(st, false, 0)
 		st.end(r.tlsStatus(), "%s, %s", sess.RemoteAddr(), summary)
@@ -808,6 +832,7 @@ func (r *runner) send(ctx context.Context, s *Step) {
 // write sends bytes and makes sure the transcript shows them even when
 // they do not end a line (sendraw "\r.\r"), so the stage can cite them.
 func (r *runner) write(ctx context.Context, b []byte) error {
+	r.greet = nil
 	err := r.sess.SendRaw(ctx, b)
 	if len(b) > 0 && b[len(b)-1] != '\n' {
 		r.sess.Conn().Flush()
@@ -849,12 +874,66 @@ func (r *runner) expect(ctx context.Context, s *Step) {
 	}
 	sctx, cancel := r.stepContext(ctx)
 	defer cancel()
-	out, err := r.read(ctx, sctx)
+	var out Outcome
+	var err error
+	extra := ""
+	if r.greet != nil {
+		var done bool
+		if out, extra, done, err = r.greeting(ctx, sctx, st, s); done {
+			return
+		}
+	} else {
+		out, err = r.read(ctx, sctx)
+	}
 	if err != nil {
 		r.fail(ctx, st, s, err)
 		return
 	}
-	r.finish(st, s, s.Expect, out, "script.expect.mismatch", "")
+	r.finish(st, s, s.Expect, out, "script.expect.mismatch", extra)
+}
+
+// greeting is the first read on a plain connection: the greeting, read by
+// smtpclient.AwaitGreeting with implicit-TLS detection, as smtp check
+// reads it. When the port turns out to speak implicit TLS, the script goes
+// on over a new TLS connection (the certificate judged at this step) and
+// the expectation is judged on the greeting read inside TLS; with
+// --tls starttls the step fails saying which flag fits. done means the
+// stage has ended; err is a read failure for fail.
+func (r *runner) greeting(ctx, sctx context.Context, st *stageRun, s *Step) (out Outcome, extra string, done bool, err error) {
+	o := *r.greet
+	r.greet = nil
+	o.Wait = r.timeout
+	g, err := smtpclient.AwaitGreeting(sctx, r.sess, o)
+	if f, ok := g.Finding(st.name); ok {
+		r.add(f)
+	}
+	switch {
+	case g.Expected:
+		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
+		r.drop()
+		r.closedAt, r.closedBy = s.Line, "the script"
+		r.stop(s.Line)
+		return Outcome{}, "", true, nil
+	case g.Implicit && g.Session == nil:
+		r.sess = nil // AwaitGreeting closed it
+		if expired(ctx) {
+			r.interrupted(ctx, st, s)
+			return Outcome{}, "", true, nil
+		}
+		r.add(report.Newf("script.tls.failed", st.name, "Line %d: implicit TLS with %s failed: %s.", s.Line, g.Addr, netx.Describe(unwrapOp(err), r.timeout)))
+		st.end(report.StatusError, "implicit TLS: %v", unwrapOp(err))
+		r.drop()
+		r.stop(s.Line)
+		return Outcome{}, "", true, nil
+	case g.Implicit:
+		r.sess, r.tlsOn = g.Session, true
+		extra = "implicit TLS detected: " + r.certificate(st, false, 0)
+	}
+	if err != nil {
+		out, err = r.failure(ctx, err)
+		return out, extra, false, err
+	}
+	return Outcome{Kind: OutcomeReply, Reply: g.Reply}, extra, false, nil
 }
 
 // finish judges an outcome and ends the stage; after a close it drops the

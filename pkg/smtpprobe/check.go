@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -416,73 +415,55 @@ var (
 	versionRe  = regexp.MustCompile(`(?i)(\b(version|v)[: ]*\d+(\.\d+)+|\b\d+\.\d+(\.\d+)+\b|\bexim \d|\bsendmail \d)`)
 )
 
-// detectImplicitTLS handles a port that may speak TLS from the first byte
-// (RFC 8314 §3.3) although the mode says plaintext: in auto mode on a port
-// netx.MailPorts does not know, and with an explicit STARTTLS mode. It
-// waits netx.GreetingWait for the greeting; a greeting read then is
-// returned. On silence it asks netx.ProbeImplicitTLS over a second
-// connection: in auto mode a TLS answer switches this check to implicit
-// TLS (a new connection, the "tls" stage, one info finding); with explicit
-// STARTTLS it ends the banner stage with a finding naming --tls implicit,
-// instead of waiting the whole banner timeout for a greeting that never
-// comes. ok is false when the check cannot go on. A zero reply with no
-// error means: keep waiting for the greeting.
-func (c *checker) detectImplicitTLS(ctx context.Context, st *stageRun, t netx.Timeouts) (rp smtpclient.Reply, ok bool, err error) {
-	o := c.o
-	_, known := netx.PortInfo(o.Port)
-	auto := o.TLSMode == "" || o.TLSMode == netx.TLSAuto
-	explicitStartTLS := o.TLSMode == netx.TLSStartTLS
-	if o.ImplicitTLS || o.NoSTARTTLS || (auto && known) || (!auto && !explicitStartTLS) || t.Banner <= netx.GreetingWait {
-		return smtpclient.Reply{}, true, nil
+// greetingOptions say how the banner stage reads the greeting: with
+// implicit-TLS detection (smtpclient.AwaitGreeting, the same for every
+// SMTP command) in auto mode on an unknown port and with an explicit
+// starttls; the older booleans mean implicit (already TLS) and none.
+func (c *checker) greetingOptions(t netx.Timeouts) smtpclient.GreetingOptions {
+	mode := c.o.TLSMode
+	switch {
+	case c.o.ImplicitTLS:
+		mode = netx.TLSImplicit
+	case c.o.NoSTARTTLS:
+		mode = netx.TLSNone
 	}
-	rp, err = c.s.ReadReply(ctx, netx.GreetingWait)
-	var oe *netx.OpError
-	if err == nil || !errors.As(err, &oe) || oe.Kind() != netx.KindTimeout || oe.Partial != nil || c.s.Buffered() > 0 {
-		return rp, true, err // a greeting (or a real failure): nothing to detect
-	}
-	addr := c.s.RemoteAddr().String()
-	if !netx.ProbeImplicitTLS(ctx, c.o.Dial, addr, o.ServerName, netx.GreetingWait) {
-		c.r.rec.Event("no greeting after %s and no TLS either; still waiting for the greeting", netx.GreetingWait)
-		return smtpclient.Reply{}, true, nil
-	}
-	if explicitStartTLS {
-		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
-		c.r.rep.Add(report.Newf("smtp.tls.implicit-expected", "banner", "%s sent no greeting within %s but answered a TLS ClientHello: it expects implicit TLS, not STARTTLS; use --tls implicit.", addr, netx.GreetingWait))
-		c.skipRest("banner", "the port speaks implicit TLS")
-		return smtpclient.Reply{}, false, nil
-	}
-	c.r.rep.Add(report.Newf("smtp.tls.implicit-detected", "banner", "%s sent no greeting within %s but answered a TLS ClientHello: continuing over implicit TLS (--tls implicit says so up front).", addr, netx.GreetingWait))
-	c.s.Close()
-	s, derr := smtpclient.Dial(ctx, addr, c.r.rec, smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts, ImplicitTLS: c.tlsConfig()})
-	if derr != nil {
-		if f, ok := netx.Interrupted("banner", derr); ok {
-			st.end(report.StatusInterrupted, "interrupted")
-			c.r.rep.Add(f)
-		} else {
-			st.end(report.StatusError, "implicit TLS: %v", derr)
-			c.tlsFailed("tls", derr)
-		}
-		c.skipRest("banner", "implicit TLS failed")
-		return smtpclient.Reply{}, false, nil
-	}
-	c.s = s
-	c.o.ImplicitTLS = true
-	c.tlsEstablished("tls", false, 0)
-	return smtpclient.Reply{}, true, nil
+	return smtpclient.GreetingOptions{Mode: mode, Port: c.o.Port, Wait: t.Banner, TLS: c.tlsConfig(), Dial: c.o.Dial, Timeouts: c.o.Timeouts}
 }
 
 func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	r := c.r
 	st := r.begin("banner")
 	start := r.now()
-	rp, ok, err := c.detectImplicitTLS(ctx, st, t)
-	if !ok {
-		return false
+	g, err := smtpclient.AwaitGreeting(ctx, c.s, c.greetingOptions(t))
+	if f, ok := g.Finding("banner"); ok {
+		r.rep.Add(f)
 	}
-	if err == nil && rp.Code == 0 {
-		rp, err = c.s.ReadReply(ctx, t.Banner-r.now().Sub(start))
-	}
+	rp := g.Reply
 	waited := r.now().Sub(start)
+	switch {
+	case g.Expected:
+		// --tls starttls on a port that wants implicit TLS: say so now,
+		// instead of waiting the whole banner timeout for a greeting.
+		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
+		c.skipRest("banner", "the port speaks implicit TLS")
+		return false
+	case g.Implicit && g.Session == nil:
+		if f, ok := netx.Interrupted("banner", err); ok {
+			st.end(report.StatusInterrupted, "interrupted")
+			r.rep.Add(f)
+		} else {
+			st.end(report.StatusError, "implicit TLS: %v", err)
+			c.tlsFailed("tls", err)
+		}
+		c.skipRest("banner", "implicit TLS failed")
+		return false
+	case g.Implicit:
+		// The check goes on over the new connection (check.go's do
+		// closes whichever session c.s is last).
+		c.s = g.Session
+		c.o.ImplicitTLS = true
+		c.tlsEstablished("tls", false, 0)
+	}
 	if err != nil {
 		st.failed(err)
 		c.skipRest("banner", "no greeting")
