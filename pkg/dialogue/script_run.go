@@ -219,7 +219,7 @@ func RunScript(ctx context.Context, sc *Script, o RunOptions) (*report.Report, e
 	rec.AddCredential(o.User, o.Password)
 	target := net.JoinHostPort(o.Host, strconv.Itoa(o.port()))
 	rep := report.NewReport("smtp script", target, rec.Start())
-	r := &runner{o: o, sc: sc, rep: rep, rec: rec, vars: vars, timeout: o.StepTimeout, replies: []ReplyFact{}}
+	r := &runner{o: o, sc: sc, rep: rep, rec: rec, stages: report.NewStages(rep, o.Now, rec, nil), vars: vars, timeout: o.StepTimeout, replies: []ReplyFact{}}
 	r.steps(ctx, sc.Steps)
 	if r.stopped {
 		r.skipAfter(r.stopLine)
@@ -241,6 +241,7 @@ type runner struct {
 	sc      *Script
 	rep     *report.Report
 	rec     *transcript.Recorder
+	stages  *report.Stages
 	vars    map[string]string
 	timeout time.Duration
 
@@ -268,17 +269,13 @@ type runner struct {
 	replies  []ReplyFact
 }
 
-// stageRun times one step.
+// stageRun times one step with the run's stage timer (report.Stages).
 type stageRun struct {
-	r     *runner
-	name  string
-	start time.Time
-	seq   int
-	done  bool
+	*report.StageTimer
 }
 
 func (r *runner) begin(s *Step) *stageRun {
-	return &stageRun{r: r, name: r.stageName(s), start: r.o.Now(), seq: r.rec.Seq() + 1}
+	return &stageRun{r.stages.Begin(r.stageName(s))}
 }
 
 // stageName is "line 7: expect 250", with the iteration inside repeat
@@ -320,20 +317,14 @@ func (r *runner) stageName(s *Step) string {
 	return name
 }
 
+// end ends the step's stage (once). The summary may quote what the
+// server sent: it is made printable, as the transcript is.
 func (st *stageRun) end(status report.Status, format string, args ...any) {
-	if st.done {
-		return
-	}
-	st.done = true
 	summary := format
 	if len(args) > 0 {
 		summary = fmt.Sprintf(format, args...)
 	}
-	s := report.Stage{Name: st.name, Status: status, Start: st.start.Sub(st.r.rep.StartedAt), Duration: st.r.o.Now().Sub(st.start), Summary: transcript.Printable(summary)}
-	if last := st.r.rec.Seq(); last >= st.seq {
-		s.Seq = []int{st.seq, last}
-	}
-	st.r.rep.AddStage(s)
+	st.End(status, "%s", transcript.Printable(summary))
 }
 
 func (r *runner) add(fs ...report.Finding) { r.rep.Add(fs...) }
@@ -352,8 +343,7 @@ func (r *runner) skipAfter(line int) {
 		if s.Line <= line || s.Kind == KindTimeout || s.Kind == KindRepeat {
 			return
 		}
-		r.rep.AddStage(report.Stage{Name: r.stageName(s), Status: report.StatusSkipped,
-			Summary: fmt.Sprintf("not run: the script stopped at line %d", line), Start: r.o.Now().Sub(r.rep.StartedAt)})
+		r.stages.Skip(fmt.Sprintf("not run: the script stopped at line %d", line), r.stageName(s))
 	})
 }
 
@@ -467,7 +457,7 @@ func (r *runner) need(st *stageRun, s *Step) bool {
 			code = "script.connection-closed"
 		}
 	}
-	r.add(report.New(code, st.name, detail+"."))
+	r.add(report.New(code, st.Name, detail+"."))
 	st.end(report.StatusError, "not connected")
 	r.stop(s.Line)
 	return false
@@ -537,21 +527,21 @@ func (r *runner) fail(ctx context.Context, st *stageRun, s *Step, err error) {
 	var f report.Finding
 	var oe *netx.OpError
 	if !errors.As(err, &oe) {
-		f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, err)
+		f = report.Newf("script.network.error", st.Name, "Line %d (%s): %v.", s.Line, s.Kind, err)
 	} else {
 		switch oe.Kind() {
 		case netx.KindProtocol:
-			f = report.Newf("script.reply.malformed", st.name, "Line %d (%s): the server's answer is not an SMTP reply: %v.", s.Line, s.Kind, oe.Err)
+			f = report.Newf("script.reply.malformed", st.Name, "Line %d (%s): the server's answer is not an SMTP reply: %v.", s.Line, s.Kind, oe.Err)
 		case netx.KindTimeout:
-			f = report.Newf("script.timeout", st.name, "Line %d (%s): the server started a reply but did not finish it: %s.", s.Line, s.Kind, netx.Describe(oe.Err, oe.Waited))
+			f = report.Newf("script.timeout", st.Name, "Line %d (%s): the server started a reply but did not finish it: %s.", s.Line, s.Kind, netx.Describe(oe.Err, oe.Waited))
 		case netx.KindClosed:
-			f = report.Newf("script.connection-closed", st.name, "Line %d (%s): the server closed the connection (%s failed).", s.Line, s.Kind, oe.Op)
+			f = report.Newf("script.connection-closed", st.Name, "Line %d (%s): the server closed the connection (%s failed).", s.Line, s.Kind, oe.Op)
 			r.closedAt, r.closedBy = s.Line, "the server"
 		case netx.KindReset:
-			f = report.Newf("script.connection-reset", st.name, "Line %d (%s): the connection was reset (%s failed).", s.Line, s.Kind, oe.Op)
+			f = report.Newf("script.connection-reset", st.Name, "Line %d (%s): the connection was reset (%s failed).", s.Line, s.Kind, oe.Op)
 			r.closedAt, r.closedBy = s.Line, "the server"
 		default:
-			f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, oe)
+			f = report.Newf("script.network.error", st.Name, "Line %d (%s): %v.", s.Line, s.Kind, oe)
 		}
 		if oe.Partial != nil {
 			f = f.With("reply", oe.Partial.Text, oe.Partial.Seq...)
@@ -578,7 +568,7 @@ func expired(ctx context.Context) bool {
 }
 
 func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
-	if f, ok := netx.Interrupted(st.name, ctx.Err()); ok {
+	if f, ok := netx.Interrupted(st.Name, ctx.Err()); ok {
 		// The user's Ctrl-C: the step is interrupted, not failed.
 		r.add(f)
 		st.end(report.StatusInterrupted, "line %d (%s) interrupted", s.Line, s.Kind)
@@ -587,7 +577,7 @@ func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
 		return
 	}
 	why := "the overall --timeout expired"
-	r.add(report.Newf("script.interrupted", st.name, "Line %d (%s) did not finish: %s.", s.Line, s.Kind, why))
+	r.add(report.Newf("script.interrupted", st.Name, "Line %d (%s) did not finish: %s.", s.Line, s.Kind, why))
 	st.end(report.StatusError, "%s", why)
 	r.drop()
 	r.stop(s.Line)
@@ -595,9 +585,9 @@ func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
 
 // noteReply records a reply's analysis and reports syntax problems.
 func (r *runner) noteReply(st *stageRun, s *Step, rp smtpclient.Reply) {
-	r.replies = append(r.replies, ReplyFact{Line: s.Line, Stage: st.name, Reply: rp, Explanation: rp.Explain()})
+	r.replies = append(r.replies, ReplyFact{Line: s.Line, Stage: st.Name, Reply: rp, Explanation: rp.Explain()})
 	if len(rp.Problems) > 0 {
-		r.add(report.Newf("script.reply.nonconforming", st.name, "%s.", strings.Join(rp.Problems, "; ")).With("reply", rp.String(), rp.Seq...))
+		r.add(report.Newf("script.reply.nonconforming", st.Name, "%s.", strings.Join(rp.Problems, "; ")).With("reply", rp.String(), rp.Seq...))
 	}
 }
 
@@ -615,15 +605,15 @@ func (r *runner) judge(st *stageRun, s *Step, exp *Expectation, out Outcome, cod
 	var f report.Finding
 	switch out.Kind {
 	case OutcomeNone:
-		f = report.Newf("script.timeout", st.name, "Line %d (%s): no reply within %s; the script expected %s.", s.Line, s.Kind, r.timeout, want)
+		f = report.Newf("script.timeout", st.Name, "Line %d (%s): no reply within %s; the script expected %s.", s.Line, s.Kind, r.timeout, want)
 	case OutcomeClose:
 		c := "script.connection-closed"
 		if len(out.Reply.Problems) > 0 && out.Reply.Problems[0] == string(netx.KindReset) {
 			c = "script.connection-reset"
 		}
-		f = report.Newf(c, st.name, "Line %d (%s): the server closed the connection; the script expected %s.", s.Line, s.Kind, want)
+		f = report.Newf(c, st.Name, "Line %d (%s): the server closed the connection; the script expected %s.", s.Line, s.Kind, want)
 	default:
-		f = smtpclient.ReplyFinding(code, st.name, out.Reply)
+		f = smtpclient.ReplyFinding(code, st.Name, out.Reply)
 		f.Detail = fmt.Sprintf("Line %d (%s): expected %s, got %s. %s", s.Line, s.Kind, want, out.Reply.Short(), f.Detail)
 	}
 	if s.Message != "" {
@@ -712,7 +702,7 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	} else {
 		h, p, err := netx.SplitHostPort(addr, r.o.port())
 		if err != nil {
-			r.add(report.Newf("script.step.invalid", st.name, "Line %d: connect %s: %v.", s.Line, addr, err))
+			r.add(report.Newf("script.step.invalid", st.Name, "Line %d: connect %s: %v.", s.Line, addr, err))
 			st.end(report.StatusError, "%v", err)
 			r.stop(s.Line)
 			return
@@ -744,13 +734,13 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 		}
 		var oe *netx.OpError
 		if errors.As(err, &oe) && oe.Op == "tls handshake" {
-			r.add(report.Newf("script.tls.failed", st.name, "Line %d: implicit TLS with %s failed: %s.", s.Line, addr, netx.Describe(oe.Err, oe.Waited)))
+			r.add(report.Newf("script.tls.failed", st.Name, "Line %d: implicit TLS with %s failed: %s.", s.Line, addr, netx.Describe(oe.Err, oe.Waited)))
 		} else {
 			waited := r.timeout
 			if oe != nil {
 				waited = oe.Waited
 			}
-			r.add(report.Newf("script.connect.failed", st.name, "Line %d: could not connect to %s: %s.", s.Line, addr, netx.Describe(unwrapOp(err), waited)))
+			r.add(report.Newf("script.connect.failed", st.Name, "Line %d: could not connect to %s: %s.", s.Line, addr, netx.Describe(unwrapOp(err), waited)))
 		}
 		st.end(report.StatusError, "%s: %v", addr, unwrapOp(err))
 		r.stop(s.Line)
@@ -792,10 +782,10 @@ func (r *runner) certificate(st *stageRun, starttls bool, discarded int) string 
 	sum := tls.VersionName(ts.Version) + ", " + tls.CipherSuiteName(ts.CipherSuite)
 	r.rep.SetFact("tls", map[string]any{"version": tls.VersionName(ts.Version), "cipher": tls.CipherSuiteName(ts.CipherSuite), "implicit": !starttls})
 	if discarded > 0 {
-		r.add(report.Newf("script.starttls.injection", st.name, "The server sent %d bytes after its 220 reply to STARTTLS and before the TLS handshake; mailprobe discarded them.", discarded))
+		r.add(report.Newf("script.starttls.injection", st.Name, "The server sent %d bytes after its 220 reply to STARTTLS and before the TLS handshake; mailprobe discarded them.", discarded))
 	}
-	r.add(report.Newf("script.tls.ok", st.name, "%s.", sum))
-	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: r.serverName, Roots: r.o.RootCAs, Now: r.o.Now(), Stage: st.name})
+	r.add(report.Newf("script.tls.ok", st.Name, "%s.", sum))
+	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: r.serverName, Roots: r.o.RootCAs, Now: r.o.Now(), Stage: st.Name})
 	r.add(res.Findings...)
 	r.rep.SetFact("certificate", res.Facts)
 	r.trusted = res.Trusted
@@ -845,7 +835,7 @@ func (r *runner) write(ctx context.Context, b []byte) error {
 func (r *runner) sent(st *stageRun) string {
 	var lines []string
 	for _, e := range r.rec.Entries() {
-		if e.Seq >= st.seq && e.Dir == transcript.Client {
+		if e.Seq >= st.FirstSeq && e.Dir == transcript.Client {
 			l := "C: " + e.Line
 			switch e.EOL {
 			case "LF":
@@ -904,7 +894,7 @@ func (r *runner) greeting(ctx, sctx context.Context, st *stageRun, s *Step) (out
 	r.greet = nil
 	o.Wait = r.timeout
 	g, err := smtpclient.AwaitGreeting(sctx, r.sess, o)
-	if f, ok := g.Finding(st.name); ok {
+	if f, ok := g.Finding(st.Name); ok {
 		r.add(f)
 	}
 	switch {
@@ -920,7 +910,7 @@ func (r *runner) greeting(ctx, sctx context.Context, st *stageRun, s *Step) (out
 			r.interrupted(ctx, st, s)
 			return Outcome{}, "", true, nil
 		}
-		r.add(report.Newf("script.tls.failed", st.name, "Line %d: implicit TLS with %s failed: %s.", s.Line, g.Addr, netx.Describe(unwrapOp(err), r.timeout)))
+		r.add(report.Newf("script.tls.failed", st.Name, "Line %d: implicit TLS with %s failed: %s.", s.Line, g.Addr, netx.Describe(unwrapOp(err), r.timeout)))
 		st.end(report.StatusError, "implicit TLS: %v", unwrapOp(err))
 		r.drop()
 		r.stop(s.Line)
@@ -1008,7 +998,7 @@ func (r *runner) starttls(ctx context.Context, s *Step) {
 		return
 	}
 	if r.tlsOn {
-		r.add(report.Newf("script.step.invalid", st.name, "Line %d: the connection already uses TLS; to probe STARTTLS inside TLS, use send STARTTLS and expect.", s.Line))
+		r.add(report.Newf("script.step.invalid", st.Name, "Line %d: the connection already uses TLS; to probe STARTTLS inside TLS, use send STARTTLS and expect.", s.Line))
 		st.end(report.StatusError, "already TLS")
 		r.stop(s.Line)
 		return
@@ -1032,7 +1022,7 @@ func (r *runner) starttls(ctx context.Context, s *Step) {
 			r.interrupted(ctx, st, s)
 			return
 		}
-		r.add(report.Newf("script.tls.failed", st.name, "Line %d: TLS handshake after STARTTLS failed: %s.", s.Line, netx.Describe(unwrapOp(err), r.timeout)))
+		r.add(report.Newf("script.tls.failed", st.Name, "Line %d: TLS handshake after STARTTLS failed: %s.", s.Line, netx.Describe(unwrapOp(err), r.timeout)))
 		st.end(report.StatusError, "%v", unwrapOp(err))
 		r.drop()
 		r.closedAt, r.closedBy = s.Line, "the TLS handshake"
@@ -1070,7 +1060,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 		why = "the server's certificate is not trusted, so anyone in the middle could read the password (fix the certificate, pass --ca-file, or --insecure)"
 	}
 	if why != "" {
-		r.add(report.Newf("script.auth.not-attempted", st.name, "Line %d: AUTH %s as %s was not attempted: %s.", s.Line, s.Name, user, why))
+		r.add(report.Newf("script.auth.not-attempted", st.Name, "Line %d: AUTH %s as %s was not attempted: %s.", s.Line, s.Name, user, why))
 		st.end(report.StatusSkipped, "not attempted: %s", why)
 		r.rep.Incomplete = true
 		r.stop(s.Line)
@@ -1084,7 +1074,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 		var oe *netx.OpError
 		if !errors.As(err, &oe) {
 			// Not a network failure: an unusable challenge (CRAM-MD5).
-			r.add(report.Newf("script.auth.failed", st.name, "Line %d: AUTH %s as %s: %v.", s.Line, s.Name, user, err))
+			r.add(report.Newf("script.auth.failed", st.Name, "Line %d: AUTH %s as %s: %v.", s.Line, s.Name, user, err))
 			st.end(report.StatusFail, "%v", err)
 			if s.stopsOnMismatch() {
 				r.stop(s.Line)
@@ -1100,7 +1090,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 		out = Outcome{Kind: OutcomeReply, Reply: rp}
 	}
 	if r.finish(st, s, s.Expect, out, "script.auth.failed", fmt.Sprintf("AUTH %s as %s", s.Name, user)) {
-		r.add(report.Newf("script.auth.ok", st.name, "AUTH %s as %s accepted.", s.Name, user))
+		r.add(report.Newf("script.auth.ok", st.Name, "AUTH %s as %s accepted.", s.Name, user))
 	}
 }
 
@@ -1220,7 +1210,7 @@ func (r *runner) requireCap(s *Step) {
 	if s.Negate && r.caps != nil {
 		code, detail = "script.capability.unwanted", fmt.Sprintf("Line %d: the script requires that %s is not advertised, but it is.", s.Line, want)
 	}
-	f := report.New(code, st.name, detail)
+	f := report.New(code, st.Name, detail)
 	if s.Message != "" {
 		f.Detail = sentence(s.Message) + " " + f.Detail
 	}

@@ -161,7 +161,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
 	}
 	rec.AddCredential(o.User, o.Password)
-	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now, progress: o.Progress}}
+	c := &checker{o: o, r: newRun(rep, rec, o.Now, o.Progress)}
 	before := len(rep.Findings)
 	c.do(ctx)
 	if o.Message != nil {
@@ -227,7 +227,7 @@ func (c *checker) do(ctx context.Context) {
 	st := r.begin("resolve")
 	ips, err := c.resolve(ctx, t.DNS)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
+		st.End(report.StatusError, "%v", err)
 		r.rep.Add(report.Newf("smtp.resolve.failed", "resolve", "%s: %v.", o.Host, err))
 		c.skipRest("resolve", "host did not resolve")
 		return
@@ -237,7 +237,7 @@ func (c *checker) do(ctx context.Context) {
 		addrs[i] = ip.String()
 	}
 	r.rep.SetFact("addresses", addrs)
-	st.end(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
+	st.End(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
 
 	// connect: addresses in order, like an MTA; the first that answers.
 	st = r.begin("connect")
@@ -254,7 +254,7 @@ func (c *checker) do(ctx context.Context) {
 			break
 		}
 		if f, ok := netx.Interrupted("connect", err); ok {
-			st.end(report.StatusInterrupted, "interrupted")
+			st.End(report.StatusInterrupted, "interrupted")
 			r.rep.Add(f)
 			c.skipRest("connect", "interrupted")
 			return
@@ -263,9 +263,9 @@ func (c *checker) do(ctx context.Context) {
 		if oe != nil && oe.Op == "tls handshake" {
 			// Connected, but implicit TLS failed: that is the TLS stage's
 			// finding, not a connect failure.
-			st.end(report.StatusOK, "%s", addr)
+			st.End(report.StatusOK, "%s", addr)
 			tst := r.begin("tls")
-			tst.end(report.StatusFail, "%v", unwrap(err))
+			tst.End(report.StatusFail, "%v", unwrap(err))
 			c.tlsFailed("tls", err)
 			c.skipRest("certificate", "TLS failed")
 			return
@@ -273,7 +273,7 @@ func (c *checker) do(ctx context.Context) {
 		dialErrs = append(dialErrs, fmt.Sprintf("%s: %s", addr, netx.Describe(unwrap(err), t.Connect)))
 	}
 	if c.s == nil {
-		st.end(report.StatusError, "%s", strings.Join(dialErrs, "; "))
+		st.End(report.StatusError, "%s", strings.Join(dialErrs, "; "))
 		f := report.Newf("smtp.connect.failed", "connect", "Could not connect to %s on port %d: %s.", o.Host, o.Port, strings.Join(dialErrs, "; "))
 		r.rep.Add(f)
 		c.skipRest("connect", "no connection")
@@ -282,7 +282,7 @@ func (c *checker) do(ctx context.Context) {
 	// c.s may be replaced (implicit TLS detected): close the last one.
 	defer func() { c.s.Close() }()
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
-	st.end(report.StatusOK, "%s", c.s.RemoteAddr())
+	st.End(report.StatusOK, "%s", c.s.RemoteAddr())
 	if o.ImplicitTLS {
 		c.tlsEstablished("tls", false, 0)
 	}
@@ -367,10 +367,10 @@ func (c *checker) do(ctx context.Context) {
 	c.completed = true
 	st = r.begin("quit")
 	if rp, err := c.s.Quit(ctx); err != nil {
-		st.end(report.StatusInfo, "%v", err)
+		st.End(report.StatusInfo, "%v", err)
 		r.rep.Add(report.Newf("smtp.quit.failed", "quit", "QUIT: %v.", err))
 	} else {
-		st.end(report.StatusOK, "%s", rp.Short())
+		st.End(report.StatusOK, "%s", rp.Short())
 	}
 }
 
@@ -444,15 +444,15 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	case g.Expected:
 		// --tls starttls on a port that wants implicit TLS: say so now,
 		// instead of waiting the whole banner timeout for a greeting.
-		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
+		st.End(report.StatusFail, "no greeting: the port speaks implicit TLS")
 		c.skipRest("banner", "the port speaks implicit TLS")
 		return false
 	case g.Implicit && g.Session == nil:
 		if f, ok := netx.Interrupted("banner", err); ok {
-			st.end(report.StatusInterrupted, "interrupted")
+			st.End(report.StatusInterrupted, "interrupted")
 			r.rep.Add(f)
 		} else {
-			st.end(report.StatusError, "implicit TLS: %v", err)
+			st.End(report.StatusError, "implicit TLS: %v", err)
 			c.tlsFailed("tls", err)
 		}
 		c.skipRest("banner", "implicit TLS failed")
@@ -474,18 +474,18 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	switch {
 	case rp.Code == 220:
 	case rp.Class() == 4:
-		st.end(report.StatusError, "%s", rp.Short())
+		st.End(report.StatusError, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.reply.temporary", "banner", rp))
 		c.skipRest("banner", "server refused service")
 		return false
 	default:
-		st.end(report.StatusFail, "%s", rp.Short())
+		st.End(report.StatusFail, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.banner.rejected", "banner", rp))
 		_, _ = c.s.Quit(ctx)
 		c.skipRest("banner", "server refused service")
 		return false
 	}
-	st.end(report.StatusOK, "%s", rp.Short())
+	st.End(report.StatusOK, "%s", rp.Short())
 	if waited >= 2*time.Second {
 		r.rep.Add(report.Newf("smtp.banner.delay", "banner", "The greeting came after %s.", waited.Round(100*time.Millisecond)))
 	}
@@ -522,11 +522,11 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	c.noteProblems(stage, rp)
 	if rp.Code == 250 {
 		c.caps = smtpclient.ParseEHLO(rp)
-		st.end(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
+		st.End(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
 		return true
 	}
 	if rp.Class() == 4 {
-		st.end(report.StatusError, "%s", rp.Short())
+		st.End(report.StatusError, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.reply.temporary", stage, rp))
 		c.skipRest(stage, "server refused service")
 		return false
@@ -539,11 +539,11 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	}
 	if hr.Code == 250 {
 		c.caps = smtpclient.Capabilities{Params: map[string][]string{}}
-		st.end(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
+		st.End(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
 		r.rep.Add(replyFinding("smtp.ehlo.helo-fallback", stage, rp))
 		return true
 	}
-	st.end(report.StatusFail, "%s", hr.Short())
+	st.End(report.StatusFail, "%s", hr.Short())
 	r.rep.Add(replyFinding("smtp.ehlo.rejected", stage, hr))
 	_, _ = c.s.Quit(ctx)
 	c.skipRest(stage, "EHLO refused")
@@ -598,7 +598,7 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 		return false, true
 	}
 	if rp.Code != 220 {
-		st.end(report.StatusFail, "%s", rp.Short())
+		st.End(report.StatusFail, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.starttls.rejected", "starttls", rp))
 		r.skip("certificate", "no TLS")
 		r.skip("ehlo-tls", "no TLS")
@@ -606,12 +606,12 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 	}
 	discarded, err := c.s.StartTLS(ctx, c.tlsConfig())
 	if err != nil {
-		st.end(report.StatusFail, "%v", err)
+		st.End(report.StatusFail, "%v", err)
 		c.tlsFailed("starttls", err)
 		c.skipRest("starttls", "TLS handshake failed")
 		return false, true
 	}
-	st.end(report.StatusOK, "%s", tlsSummary(c.s.TLS()))
+	st.End(report.StatusOK, "%s", tlsSummary(c.s.TLS()))
 	c.tlsEstablished("starttls", true, discarded)
 	return true, false
 }
@@ -661,7 +661,7 @@ func (c *checker) tlsEstablished(stage string, starttls bool, discarded int) {
 	if len(ts.PeerCertificates) > 0 {
 		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
 	}
-	st.end(status, "%s", summary)
+	st.End(status, "%s", summary)
 	c.trusted = res.Trusted
 }
 
@@ -689,12 +689,12 @@ func (c *checker) ptr(ctx context.Context) {
 	r.rep.SetFact("ptr", res)
 	switch {
 	case res.Error != "":
-		st.end(report.StatusInfo, "%s: %s", ip, res.Error)
+		st.End(report.StatusInfo, "%s: %s", ip, res.Error)
 		return
 	case len(res.Confirmed) == 0:
-		st.end(report.StatusInfo, "%s → %s (not confirmed)", ip, strings.Join(res.Names, ", "))
+		st.End(report.StatusInfo, "%s → %s (not confirmed)", ip, strings.Join(res.Names, ", "))
 	default:
-		st.end(report.StatusOK, "%s → %s", ip, strings.Join(res.Confirmed, ", "))
+		st.End(report.StatusOK, "%s → %s", ip, strings.Join(res.Confirmed, ", "))
 	}
 	banner, _ := r.rep.Facts["banner"].(string)
 	name := ""
