@@ -40,8 +40,12 @@ import (
 // LEVEL". After a stop, the steps that did not run are still listed as
 // skipped stages, so the report shows the whole script.
 
-// RunOptions configure a script run.
+// RunOptions configure a script run: the engine's Options (ARCHITECTURE.md,
+// one entry shape for every engine).
 type RunOptions struct {
+	// Script is the parsed script to run (ParseScript); required.
+	Script *Script
+
 	Host string // default target of connect
 	Port int    // default 25
 	// Vars are the --var values; they override the built-in variables
@@ -199,12 +203,16 @@ type ReplyFact struct {
 	Explanation replycode.Explanation `json:"explanation"`
 }
 
-// RunScript runs a parsed script against o.Host and returns its report:
-// one stage per step, findings for every failed expectation and every
-// problem the server showed, the transcript and the analysed replies. The
-// error is non-nil only when the script cannot run at all (ScriptErrors
-// from Bind); everything about the server is in the report.
-func RunScript(ctx context.Context, sc *Script, o RunOptions) (*report.Report, error) {
+// RunScript runs o.Script against o.Host and returns its report: one
+// stage per step, findings for every failed expectation and every problem
+// the server showed, the transcript and the analysed replies. The error is
+// non-nil only when the script cannot run at all (no script, or
+// ScriptErrors from Bind); everything about the server is in the report.
+func RunScript(ctx context.Context, o RunOptions) (*report.Report, error) {
+	sc := o.Script
+	if sc == nil {
+		return nil, errors.New("no script to run")
+	}
 	vars, err := sc.Bind(o)
 	if err != nil {
 		return nil, err
@@ -220,6 +228,12 @@ func RunScript(ctx context.Context, sc *Script, o RunOptions) (*report.Report, e
 	target := net.JoinHostPort(o.Host, strconv.Itoa(o.port()))
 	rep := report.NewReport("smtp script", target, rec.Start())
 	r := &runner{o: o, sc: sc, rep: rep, rec: rec, stages: report.NewStages(rep, o.Now, rec, nil), vars: vars, timeout: o.StepTimeout, replies: []ReplyFact{}}
+	if o.Insecure {
+		// The engine owns what its options mean: --insecure weakens every
+		// certificate verdict of the run, so the report says so itself,
+		// whichever command or suite ran it.
+		rep.Add(report.New("cert.verify-skipped", "", "--insecure: a certificate was not required to be trusted before AUTH."))
+	}
 	r.steps(ctx, sc.Steps)
 	if r.stopped {
 		r.skipAfter(r.stopLine)

@@ -161,6 +161,13 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
 	}
 	rec.AddCredential(o.User, o.Password)
+	if o.Insecure && !rep.Has("cert.verify-skipped") {
+		// The engine owns what its options mean: --insecure weakens the
+		// certificate verdict (RFC 8314 §3 wants it verified before AUTH),
+		// so the report says so itself, once even when a larger flow
+		// (reset send trying MX after MX) runs several checks into it.
+		rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
+	}
 	c := &checker{o: o, r: newRun(rep, rec, o.Now, o.Progress)}
 	before := len(rep.Findings)
 	c.do(ctx)
