@@ -1,0 +1,123 @@
+package netx
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+)
+
+// selfSigned is a throwaway server certificate: ProbeImplicitTLS does not
+// verify, so nothing needs to trust it.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail.test"},
+		DNSNames: []string{"mail.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// serveLoopback accepts connections on 127.0.0.1 and hands each to h.
+func serveLoopback(t *testing.T, h func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				h(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// An implicit-TLS listener (RFC 8314 §3) completes the probe's handshake.
+func TestProbeImplicitTLS_tlsListenerIsYes(t *testing.T) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+	addr := serveLoopback(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() == nil {
+			// Hold the session until the client hangs up.
+			_, _ = tc.Read(make([]byte, 1))
+		}
+	})
+	if !ProbeImplicitTLS(context.Background(), nil, addr, "mail.test", 10*time.Second) {
+		t.Fatal("a TLS listener was not recognised as implicit TLS")
+	}
+}
+
+// A server that answers the ClientHello with a fatal alert still speaks
+// TLS (RFC 8446 §6.2): it disliked the hello, not the protocol.
+func TestProbeImplicitTLS_alertIsYes(t *testing.T) {
+	addr := serveLoopback(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		// Read the ClientHello's record header and body, then answer
+		// with alert(21), TLS 1.2 record version, fatal(2)
+		// handshake_failure(40).
+		hdr := make([]byte, 5)
+		if _, err := readFull(c, hdr); err != nil || hdr[0] != 22 {
+			return
+		}
+		if _, err := readFull(c, make([]byte, int(hdr[3])<<8|int(hdr[4]))); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte{21, 3, 3, 0, 2, 2, 40})
+		_, _ = c.Read(make([]byte, 1))
+	})
+	if !ProbeImplicitTLS(context.Background(), nil, addr, "mail.test", 10*time.Second) {
+		t.Fatal("a TLS alert was not taken as a TLS server")
+	}
+}
+
+// A server that says nothing to the ClientHello is not TLS, and the probe
+// gives up at its wait instead of hanging.
+func TestProbeImplicitTLS_silenceIsNo(t *testing.T) {
+	addr := serveLoopback(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = c.Read(make([]byte, 4096))
+		_, _ = c.Read(make([]byte, 4096))
+	})
+	start := time.Now()
+	if ProbeImplicitTLS(context.Background(), nil, addr, "mail.test", 200*time.Millisecond) {
+		t.Fatal("silence was taken for TLS")
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("the probe took %s for a 200ms wait", d)
+	}
+}
+
+func readFull(c net.Conn, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := c.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
