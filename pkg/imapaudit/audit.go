@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,13 +81,24 @@ func (o *Options) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: o.ServerName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // verified by certcheck
 }
 
-func (o *Options) implicit(port int) bool {
-	for _, p := range o.ImplicitTLS {
-		if p == port {
-			return true
-		}
+// tlsModeFor is how port gets TLS: implicit when ImplicitTLS lists it,
+// what netx.MailPorts says for a well-known port (993 and 995 implicit,
+// RFC 8314 §3.3; 143 and 110 STARTTLS/STLS), else Options.TLSMode, where
+// auto (or "") leaves it to the server: see dial.
+func (o *Options) tlsModeFor(port int) netx.TLSMode {
+	if slices.Contains(o.ImplicitTLS, port) {
+		return netx.TLSImplicit
 	}
-	return port == 993 || port == 995
+	if p, ok := netx.PortInfo(port); ok {
+		if p.Implicit {
+			return netx.TLSImplicit
+		}
+		return netx.TLSStartTLS
+	}
+	if o.TLSMode == "" {
+		return netx.TLSAuto
+	}
+	return o.TLSMode
 }
 
 // Audit runs the audit. The error is only for bad options.
@@ -122,7 +134,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 		target = net.JoinHostPort(o.Host, strconv.Itoa(o.Ports[0]))
 	}
 	rep := report.NewReport(string(o.Protocol)+" audit", target, rec.Start())
-	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol)}
+	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol), detected: map[int]bool{}}
 	scans := a.startTLSScans(ctx)
 	var tlsPort int
 	for _, port := range o.Ports {
@@ -150,6 +162,24 @@ type auditor struct {
 	rec    *transcript.Recorder
 	prefix string
 	tagN   int
+	// detected lists the ports found to speak implicit TLS (dial), so
+	// that reconnections and the lockout test need not ask again.
+	detected map[int]bool
+}
+
+// implicit reports whether port speaks TLS from the first byte: by
+// configuration or because the server showed it.
+func (a *auditor) implicit(port int) bool {
+	return a.detected[port] || a.o.tlsModeFor(port) == netx.TLSImplicit
+}
+
+// connectMode is the mode to dial port with: a port already found to be
+// implicit TLS is not probed again.
+func (a *auditor) connectMode(port int) netx.TLSMode {
+	if a.detected[port] {
+		return netx.TLSImplicit
+	}
+	return a.o.tlsModeFor(port)
 }
 
 func (a *auditor) tag() string {
@@ -204,9 +234,8 @@ func (a *auditor) add(code, stage, format string, args ...any) {
 // trusted certificate (a port the login and lockout tests may use).
 func (a *auditor) port(ctx context.Context, port int) bool {
 	addr := net.JoinHostPort(a.o.Host, strconv.Itoa(port))
-	implicit := a.o.implicit(port)
 	st := a.begin("connect", port)
-	c, err := dial(ctx, &a.o, addr, implicit, a.rec)
+	c, err := dial(ctx, &a.o, addr, a.connectMode(port), a.rec)
 	if err != nil {
 		if oe, ok := err.(*opError); ok && oe.op == "connect" {
 			st.end(report.StatusError, "%s", netx.Describe(oe.err, oe.waited))
@@ -218,6 +247,11 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 		return false
 	}
 	defer c.close()
+	if c.detected {
+		a.detected[port] = true
+		a.add("implicit-tls.detected", st.name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())
+	}
+	implicit := a.implicit(port)
 	summary := addr
 	if implicit {
 		summary += ", implicit TLS " + tlsSummary(c.tls)
@@ -231,6 +265,22 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 		return a.pop3(ctx, c, port, trusted)
 	}
 	return a.imap(ctx, c, port, trusted)
+}
+
+// tlsRefused reports whether the user asked for no TLS on port (--tls
+// none): the upgrade is then not tried, and the stage says why.
+func (a *auditor) tlsRefused(port int) bool {
+	if a.o.tlsModeFor(port) != netx.TLSNone {
+		return false
+	}
+	a.rep.AddStage(report.Stage{Name: fmt.Sprintf("starttls:%d", port), Status: report.StatusSkipped, Summary: "--tls none: the upgrade was not tried"})
+	return true
+}
+
+// greetingWait is how long a greeting is awaited on a port of unknown TLS
+// mode before implicit TLS is suspected.
+func (a *auditor) greetingWait() time.Duration {
+	return min(a.o.Timeouts.WithDefaults().Banner, netx.GreetingWait)
 }
 
 func tlsSummary(st *tls.ConnectionState) string {

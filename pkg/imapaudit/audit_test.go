@@ -162,11 +162,18 @@ type fakeIMAP struct {
 	failureDelay  time.Duration
 	blockAfter    int
 	loginAttempts int
+	implicit      bool // TLS from the first byte (RFC 8314 §3)
 }
 
 func (f *fakeIMAP) handler(c *testserver.Conn) {
-	c.Send(f.greeting)
 	inTLS := false
+	if f.implicit {
+		if err := c.UpgradeTLS(f.cert.TLS); err != nil {
+			return
+		}
+		inTLS = true
+	}
+	c.Send(f.greeting)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := c.Line()
@@ -384,6 +391,7 @@ type fakePOP3 struct {
 	// feedPipelined hands bytes pipelined after STLS to the TLS
 	// handshake, as Dovecot does: the handshake then fails.
 	feedPipelined bool
+	implicit      bool // TLS from the first byte (RFC 8314 §3)
 }
 
 type prefixed struct {
@@ -394,8 +402,14 @@ type prefixed struct {
 func (p prefixed) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func (f *fakePOP3) handler(c *testserver.Conn) {
-	c.Send(f.greeting)
 	inTLS := false
+	if f.implicit {
+		if err := c.UpgradeTLS(f.cert.TLS); err != nil {
+			return
+		}
+		inTLS = true
+	}
+	c.Send(f.greeting)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := c.Line()
@@ -503,6 +517,91 @@ func TestPOP3_scriptedServers(t *testing.T) {
 		r := audit(t, POP3, testserver.Start(t, testserver.Silent), nil)
 		requireCodes(t, r, "pop3.conn.timeout")
 	})
+}
+
+// An implicit-TLS IMAP port outside netx.MailPorts, audited with no TLS
+// mode and the default 30 s greeting deadline: the silence and a second
+// connection that answers a ClientHello find it (one info finding that
+// names --tls implicit), and the audit goes on over TLS: certificate,
+// capabilities, and a login that is only ever sent over trusted TLS.
+// audit() fails the test past 8 s, far below the greeting deadline.
+func TestIMAP_implicitTLSOnAnUnknownPort(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	f := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1 AUTH=PLAIN", capsTLS: "IMAP4rev1 AUTH=PLAIN", cert: &cert, implicit: true}
+	addr := testserver.Start(t, f.handler)
+	r := audit(t, IMAP, addr, func(o *Options) {
+		o.RootCAs = cert.Pool
+		o.User, o.Password = "alice", "wrong"
+		o.Timeouts = netx.Timeouts{}
+	})
+	port := portOf(r)
+	got, ok := codes(r)["imap.implicit-tls.detected"]
+	if !ok || got.Stage != "connect:"+port || got.Severity != report.Info {
+		t.Fatalf("no info imap.implicit-tls.detected at connect:%s; got %v", port, list(r))
+	}
+	if code, _ := report.Lookup(got.Code); !strings.Contains(code.Fix, "--tls implicit") {
+		t.Errorf("the fix does not name --tls implicit: %q", code.Fix)
+	}
+	requireCodes(t, r, "cert.ok", "imap.login.failed")
+	forbidCodes(t, r, "imap.conn.timeout", "imap.starttls.missing", "imap.auth.plaintext", "imap.logindisabled.missing")
+	scanned := false
+	for _, s := range r.Stages {
+		if s.Name == "connect:"+port && !strings.Contains(s.Summary, "implicit TLS") {
+			t.Errorf("connect stage %q does not say implicit TLS", s.Summary)
+		}
+		if s.Name == "tls:"+port {
+			scanned = s.Status == report.StatusOK && strings.Contains(s.Summary, "TLS 1.3")
+		}
+	}
+	if !scanned {
+		t.Errorf("the TLS scan of the port did not run over implicit TLS: %+v", r.Stages)
+	}
+}
+
+func TestPOP3_implicitTLSOnAnUnknownPort(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	f := &fakePOP3{greeting: "+OK ready", capa: []string{"USER"}, capaTLS: []string{"USER", "SASL PLAIN"}, cert: &cert, implicit: true}
+	r := audit(t, POP3, testserver.Start(t, f.handler), func(o *Options) {
+		o.RootCAs = cert.Pool
+		o.User, o.Password = "alice", "wrong"
+		o.Timeouts = netx.Timeouts{}
+		o.NoTLSScan = true
+	})
+	got, ok := codes(r)["pop3.implicit-tls.detected"]
+	if !ok || got.Severity != report.Info {
+		t.Fatalf("no info pop3.implicit-tls.detected; got %v", list(r))
+	}
+	requireCodes(t, r, "cert.ok", "pop3.login.failed")
+	forbidCodes(t, r, "pop3.conn.timeout", "pop3.starttls.missing", "pop3.logindisabled.missing")
+}
+
+// The TLS mode, when given, is obeyed on a port of unknown mode: implicit
+// needs no detection, none leaves a STARTTLS port in plaintext.
+func TestIMAP_explicitTLSMode(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	implicit := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1", capsTLS: "IMAP4rev1", cert: &cert, implicit: true}
+	r := audit(t, IMAP, testserver.Start(t, implicit.handler), func(o *Options) {
+		o.RootCAs = cert.Pool
+		o.TLSMode = netx.TLSImplicit
+		o.NoTLSScan = true
+	})
+	requireCodes(t, r, "cert.ok")
+	forbidCodes(t, r, "imap.implicit-tls.detected", "imap.conn.timeout")
+
+	plain := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1 STARTTLS LOGINDISABLED", cert: &cert}
+	r = audit(t, IMAP, testserver.Start(t, plain.handler), func(o *Options) {
+		o.TLSMode = netx.TLSNone
+		o.NoTLSScan = true
+	})
+	requireCodes(t, r, "imap.plaintext-login.refused")
+	forbidCodes(t, r, "imap.starttls.ok", "imap.implicit-tls.detected", "cert.ok")
+	var skipped bool
+	for _, s := range r.Stages {
+		skipped = skipped || (strings.HasPrefix(s.Name, "starttls:") && s.Status == report.StatusSkipped)
+	}
+	if !skipped {
+		t.Errorf("--tls none: no skipped starttls stage in %+v", r.Stages)
+	}
 }
 
 func FuzzIMAPCaps(f *testing.F) {

@@ -35,9 +35,19 @@ type lineConn struct {
 	rec  *transcript.Recorder
 	tls  *tls.ConnectionState
 	addr string
+	// detected is set when dial found implicit TLS on a port of
+	// unknown mode.
+	detected bool
 }
 
-func dial(ctx context.Context, o *Options, addr string, implicit bool, rec *transcript.Recorder) (*lineConn, error) {
+// dial connects to addr and, in mode implicit, runs the TLS handshake.
+// In mode auto a silence of netx.GreetingWait is suspicious: an
+// implicit-TLS server (RFC 8314 §3) says nothing until it gets a
+// ClientHello. netx.ProbeImplicitTLS then asks on a second connection,
+// and when it says TLS this connection, still untouched, is upgraded and
+// marked detected. Otherwise the caller reads the greeting as usual (a
+// deliberate greeting delay is not TLS).
+func dial(ctx context.Context, o *Options, addr string, mode netx.TLSMode, rec *transcript.Recorder) (*lineConn, error) {
 	t := o.Timeouts.WithDefaults()
 	d := o.Dial
 	if d == nil {
@@ -51,7 +61,7 @@ func dial(ctx context.Context, o *Options, addr string, implicit bool, rec *tran
 	}
 	rec.Event("connected to %s", raw.RemoteAddr())
 	c := &lineConn{raw: raw, rec: rec, addr: addr}
-	if implicit {
+	if mode == netx.TLSImplicit {
 		if _, err := c.handshake(ctx, o.tlsConfig(), t.TLS); err != nil {
 			raw.Close()
 			return nil, err
@@ -60,7 +70,28 @@ func dial(ctx context.Context, o *Options, addr string, implicit bool, rec *tran
 	}
 	c.rc = rec.Wrap(raw, false)
 	c.br = bufio.NewReaderSize(c.rc, 4096)
+	if mode == netx.TLSAuto {
+		wait := min(t.Banner, netx.GreetingWait)
+		if c.silentFor(ctx, wait) && netx.ProbeImplicitTLS(ctx, d, addr, o.ServerName, min(t.TLS, t.Banner)) {
+			rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", wait)
+			if _, err := c.handshake(ctx, o.tlsConfig(), t.TLS); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			c.detected = true
+		}
+	}
 	return c, nil
+}
+
+// silentFor reports whether the server sent nothing within wait. It only
+// peeks: a greeting, or an error other than the deadline, is left for
+// the greeting stage to read and report.
+func (c *lineConn) silentFor(ctx context.Context, wait time.Duration) bool {
+	stop := c.deadline(ctx, wait)
+	defer stop()
+	_, err := c.br.Peek(1)
+	return err != nil && ctx.Err() == nil && netx.Classify(err) == netx.KindTimeout
 }
 
 // handshake runs TLS over the raw connection and re-wraps it. It returns

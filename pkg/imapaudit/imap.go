@@ -138,6 +138,9 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 			a.add("starttls.missing", fmt.Sprintf("capability:%d", port), "Capabilities before TLS: %s.", capList(caps))
 			return false
 		}
+		if a.tlsRefused(port) {
+			return false
+		}
 		// STARTTLS with a pipelined NOOP (the CVE-2011-0411 test): a
 		// correct server discards it; a vulnerable one answers it
 		// inside TLS.
@@ -396,7 +399,7 @@ func (a *auditor) upgrade(ctx context.Context, c *lineConn, port int, st *stage,
 func (a *auditor) reconnect(ctx context.Context, c *lineConn, port int) error {
 	t := a.o.Timeouts.WithDefaults()
 	c.close()
-	n, err := dial(ctx, &a.o, c.addr, a.o.implicit(port), a.rec)
+	n, err := dial(ctx, &a.o, c.addr, a.connectMode(port), a.rec)
 	if err != nil {
 		return err
 	}

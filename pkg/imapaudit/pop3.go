@@ -96,6 +96,9 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 			a.add("starttls.missing", fmt.Sprintf("capability:%d", port), "Capabilities before TLS: %s.", pop3CapList(caps))
 			return false
 		}
+		if a.tlsRefused(port) {
+			return false
+		}
 		st = a.begin("starttls", port)
 		pipelined, ok := a.upgrade(ctx, c, port, st, "STLS", func(pipeline bool) error {
 			return a.pop3STLS(ctx, c, st, pipeline)

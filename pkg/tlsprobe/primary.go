@@ -55,18 +55,12 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		}
 	}
 	if sc.proto != ProtoNone {
-		wait := sc.t.Banner
-		if sniff {
-			// An implicit-TLS server says nothing until it gets a
-			// ClientHello; on an unknown port, a short silence means TLS.
-			wait = min(wait, 3*time.Second)
-		}
 		st = sc.begin("banner")
-		g, err := s.readGreeting(ctx, sc.proto, wait)
-		var se *StageError
+		g, implicit, err := sc.awaitGreeting(ctx, s, sniff)
 		switch {
-		case err != nil && sniff && errors.As(err, &se) && se.Kind == string(netx.KindTimeout) && se.Reply == "":
-			st.end(report.StatusInfo, "no greeting within %s: implicit TLS assumed", wait)
+		case implicit:
+			st.end(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
+			sc.add(report.Newf("tls.implicit.detected", "banner", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the scan goes on over TLS.", o.Port, min(sc.t.Banner, netx.GreetingWait)))
 			sc.proto = ProtoNone
 		case err != nil:
 			st.end(statusOf(err), "%v", err)
@@ -116,6 +110,38 @@ func (sc *scanner) primary(ctx context.Context) bool {
 	sc.pipelined = pipelined
 	sc.injectRaw = true
 	return sc.handshake(ctx, s, true)
+}
+
+// awaitGreeting reads the greeting. With sniff (a port outside
+// netx.MailPorts and no --tls mode) a silence of netx.GreetingWait is
+// suspicious: an implicit-TLS server (RFC 8314 §3) says nothing until it
+// gets a ClientHello. netx.ProbeImplicitTLS then asks on a second
+// connection; when it says TLS, implicit is true and this connection,
+// still untouched, carries the handshake. Otherwise the greeting is
+// awaited for the rest of the banner deadline: a deliberate greeting
+// delay (RFC 5321 §4.5.3.2) is not TLS.
+func (sc *scanner) awaitGreeting(ctx context.Context, s *session, sniff bool) (g *greeting, implicit bool, err error) {
+	wait := sc.t.Banner
+	if sniff {
+		start := time.Now()
+		short := min(wait, netx.GreetingWait)
+		silent, err := s.silentFor(ctx, short)
+		if err != nil {
+			return nil, false, err
+		}
+		if silent {
+			if netx.ProbeImplicitTLS(ctx, sc.o.Dial, sc.addr, sc.sni, min(sc.t.TLS, wait)) {
+				sc.rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", short)
+				return nil, true, nil
+			}
+			sc.rec.Event("no greeting within %s, and the port did not answer a ClientHello: waiting for the greeting", short)
+		}
+		// The probe may have used up the wait while the greeting sat in
+		// the socket buffer; one more short read still collects it.
+		wait = max(wait-time.Since(start), short)
+	}
+	g, err = s.readGreeting(ctx, sc.proto, wait)
+	return g, false, err
 }
 
 func firstLine(s string) string {
