@@ -34,6 +34,22 @@ const (
 	POP3 Protocol = "pop3"
 )
 
+// netx is the protocol in netx's port table.
+func (p Protocol) netx() netx.Proto {
+	if p == POP3 {
+		return netx.ProtoPOP3
+	}
+	return netx.ProtoIMAP
+}
+
+// role is the protocol's role in netx's port table.
+func (p Protocol) role() netx.Role {
+	if p == POP3 {
+		return netx.RolePOP3
+	}
+	return netx.RoleIMAP
+}
+
 // MaxLockoutAttempts bounds --lockout-test: enough to see a delay or a
 // block, never enough to be an attack.
 const MaxLockoutAttempts = 20
@@ -113,10 +129,9 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 		o.Now = time.Now
 	}
 	if len(o.Ports) == 0 {
-		o.Ports = []int{143, 993}
-		if o.Protocol == POP3 {
-			o.Ports = []int{110, 995}
-		}
+		// The protocol's STARTTLS and implicit-TLS ports, from the one
+		// port table.
+		o.Ports = []int{netx.DefaultPort(o.Protocol.netx(), false), netx.DefaultPort(o.Protocol.netx(), true)}
 	}
 	if o.ServerName == "" {
 		o.ServerName = strings.TrimSuffix(o.Host, ".")

@@ -627,3 +627,24 @@ func FuzzPOP3Caps(f *testing.F) {
 		}
 	})
 }
+
+// The TLS mode of a port comes from the one port table (netx.MailPorts)
+// for well-known ports, from ImplicitTLS, and from Options.TLSMode for
+// the rest.
+func TestTLSModeFor(t *testing.T) {
+	o := Options{ImplicitTLS: []int{10993}, TLSMode: netx.TLSNone}
+	for port, want := range map[int]netx.TLSMode{143: netx.TLSStartTLS, 993: netx.TLSImplicit, 110: netx.TLSStartTLS, 995: netx.TLSImplicit, 10993: netx.TLSImplicit, 1143: netx.TLSNone} {
+		if got := o.tlsModeFor(port); got != want {
+			t.Errorf("port %d: %s, want %s", port, got, want)
+		}
+	}
+	if got := (&Options{}).tlsModeFor(1993); got != netx.TLSAuto {
+		t.Errorf("no TLSMode: %s, want auto", got)
+	}
+	if p := (Options{Protocol: POP3}).Protocol; netx.DefaultPort(p.netx(), false) != 110 || netx.DefaultPort(p.netx(), true) != 995 {
+		t.Errorf("POP3 default ports from the table: %d, %d", netx.DefaultPort(p.netx(), false), netx.DefaultPort(p.netx(), true))
+	}
+	if netx.DefaultPort(IMAP.netx(), false) != 143 || netx.DefaultPort(IMAP.netx(), true) != 993 {
+		t.Error("IMAP default ports from the table")
+	}
+}

@@ -27,9 +27,9 @@ func (a *auditor) startTLSScans(ctx context.Context) *tlsScans {
 	if a.o.NoTLSScan {
 		return ts
 	}
-	role, proto := tlsprobe.RoleIMAP, tlsprobe.ProtoIMAP
+	role, proto := a.o.Protocol.role(), tlsprobe.ProtoIMAP
 	if a.o.Protocol == POP3 {
-		role, proto = tlsprobe.RolePOP3, tlsprobe.ProtoPOP3
+		proto = tlsprobe.ProtoPOP3
 	}
 	for _, port := range a.o.Ports {
 		p := proto

@@ -48,7 +48,7 @@ func (sc *scanner) primary(ctx context.Context) bool {
 	sc.proto = o.StartTLS
 	sniff := false
 	if sc.proto == ProtoAuto {
-		if p, ok := ProtoForPort(o.Port); ok && p == ProtoNone {
+		if p, ok := protoForPort(o.Port); ok && p == ProtoNone {
 			sc.proto = ProtoNone
 		} else if !ok {
 			sniff = true
@@ -74,7 +74,7 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		}
 	}
 	if sc.role = o.Role; sc.role == RoleAuto {
-		sc.role = RoleFor(o.Port, sc.proto)
+		sc.role = roleFor(o.Port, sc.proto)
 	}
 	sc.rep.SetFact("starttls", string(sc.proto))
 	sc.rep.SetFact("role", string(sc.role))
