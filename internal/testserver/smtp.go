@@ -30,6 +30,9 @@ type SMTP struct {
 	// Reply overrides the answer to a command verb ("MAIL", "RCPT",
 	// "DATA", "STARTTLS", "EHLO", ...): the lines to send.
 	Reply map[string][]string
+	// Pipelining answers each group of pipelined commands in one write
+	// (Conn.BatchReplies); not combinable with Cert.
+	Pipelining bool
 	// Hook runs first for every command line; returning true means it
 	// answered (or closed) and the default handling is skipped.
 	Hook func(c *Conn, line string) bool
@@ -55,6 +58,10 @@ func (s SMTP) caps(tls bool) []string {
 // Handler serves the dialogue.
 func (s SMTP) Handler() Handler {
 	return func(c *Conn) {
+		if s.Pipelining {
+			c.BatchReplies()
+			defer c.beforeWait() // the last replies (221) before hanging up
+		}
 		if s.BannerDelay > 0 {
 			time.Sleep(s.BannerDelay)
 		}

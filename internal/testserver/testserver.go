@@ -26,10 +26,16 @@ import (
 type Conn struct {
 	net.Conn
 	R *bufio.Reader
+	// beforeWait runs when Line is about to wait for the client (nothing
+	// left in R): a batching server sends its held replies then.
+	beforeWait func()
 }
 
 // Line reads one line without its CRLF.
 func (c *Conn) Line() (string, error) {
+	if c.beforeWait != nil && c.R.Buffered() == 0 {
+		c.beforeWait()
+	}
 	s, err := c.R.ReadString('\n')
 	return strings.TrimRight(s, "\r\n"), err
 }
@@ -39,6 +45,35 @@ func (c *Conn) Send(lines ...string) {
 	for _, l := range lines {
 		_, _ = c.Write([]byte(l + "\r\n"))
 	}
+}
+
+// batchWriter holds what the server writes until it flushes.
+type batchWriter struct {
+	net.Conn
+	held []byte
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.held = append(b.held, p...)
+	return len(p), nil
+}
+
+func (b *batchWriter) flush() {
+	if len(b.held) > 0 {
+		_, _ = b.Conn.Write(b.held)
+		b.held = nil
+	}
+}
+
+// BatchReplies makes c answer like a pipelining server (RFC 2920 §3.2):
+// the replies to every command the client sent in one group leave in one
+// write, when the server has read the whole group. A client that takes
+// its seq numbers from the recorder's position instead of the lines each
+// reply consumed cites the wrong lines against it.
+func (c *Conn) BatchReplies() {
+	b := &batchWriter{Conn: c.Conn}
+	c.Conn = b
+	c.beforeWait = b.flush
 }
 
 // UpgradeTLS runs the server side of a TLS handshake with cert.

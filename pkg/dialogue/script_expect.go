@@ -2,6 +2,7 @@ package dialogue
 
 import (
 	"fmt"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"regexp"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ const (
 // Outcome is the server's answer to a step.
 type Outcome struct {
 	Kind  OutcomeKind
-	Reply Reply // for OutcomeReply
+	Reply smtpclient.Reply // for OutcomeReply
 }
 
 func (o Outcome) String() string {
@@ -219,7 +220,7 @@ func (e *Expectation) Match(o Outcome) bool {
 	return true
 }
 
-func firstLine(r Reply) string {
+func firstLine(r smtpclient.Reply) string {
 	if len(r.Lines) == 0 {
 		return ""
 	}

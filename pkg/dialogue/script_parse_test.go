@@ -2,6 +2,7 @@ package dialogue
 
 import (
 	"errors"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,7 +234,7 @@ func TestParseScript_CRLFAndCase(t *testing.T) {
 
 func TestExpectation_Match(t *testing.T) {
 	rp := func(code int, enh string, lines ...string) Outcome {
-		return Outcome{Kind: OutcomeReply, Reply: Reply{Code: code, Enhanced: enh, Lines: lines}}
+		return Outcome{Kind: OutcomeReply, Reply: smtpclient.Reply{Code: code, Enhanced: enh, Lines: lines}}
 	}
 	cases := []struct {
 		spec string

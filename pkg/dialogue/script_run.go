@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"net"
 	"strconv"
 	"strings"
@@ -185,7 +186,7 @@ func randomHex(n int) string {
 type ReplyFact struct {
 	Line        int                   `json:"line"`
 	Stage       string                `json:"stage"`
-	Reply       Reply                 `json:"reply"`
+	Reply       smtpclient.Reply      `json:"reply"`
 	Explanation replycode.Explanation `json:"explanation"`
 }
 
@@ -234,12 +235,12 @@ type runner struct {
 	vars    map[string]string
 	timeout time.Duration
 
-	sess       *Session
+	sess       *smtpclient.Session
 	serverName string
 	tlsOn      bool
 	trusted    bool
-	caps       *Capabilities // from the last EHLO on this connection and TLS layer; nil = none
-	last       Outcome       // the last answer an expecting step saw, for if-reply
+	caps       *smtpclient.Capabilities // from the last EHLO on this connection and TLS layer; nil = none
+	last       Outcome                  // the last answer an expecting step saw, for if-reply
 	lastLine   int
 	// closedAt says why there is no session: the line where the server
 	// closed it or the script did; 0 = never connected.
@@ -492,19 +493,19 @@ func (r *runner) read(ctx, sctx context.Context) (Outcome, error) {
 // before either is neither: the server said something and did not finish
 // it, which no expectation describes, so it stays an error.
 func (r *runner) failure(ctx context.Context, err error) (Outcome, error) {
-	var oe *OpError
+	var oe *netx.OpError
 	if expired(ctx) || !errors.As(err, &oe) {
 		return Outcome{}, err
 	}
 	partial := oe.Partial != nil || strings.Contains(oe.Err.Error(), "partial line")
 	switch oe.Kind() {
-	case string(netx.KindTimeout):
+	case netx.KindTimeout:
 		if !partial {
 			return Outcome{Kind: OutcomeNone}, nil
 		}
-	case string(netx.KindClosed), string(netx.KindReset):
+	case netx.KindClosed, netx.KindReset:
 		if !partial {
-			return Outcome{Kind: OutcomeClose, Reply: Reply{Problems: []string{oe.Kind()}}}, nil
+			return Outcome{Kind: OutcomeClose, Reply: smtpclient.Reply{Problems: []string{string(oe.Kind())}}}, nil
 		}
 	}
 	return Outcome{}, err
@@ -519,26 +520,26 @@ func (r *runner) fail(ctx context.Context, st *stageRun, s *Step, err error) {
 		return
 	}
 	var f report.Finding
-	var oe *OpError
+	var oe *netx.OpError
 	if !errors.As(err, &oe) {
 		f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, err)
 	} else {
 		switch oe.Kind() {
-		case "protocol":
+		case netx.KindProtocol:
 			f = report.Newf("script.reply.malformed", st.name, "Line %d (%s): the server's answer is not an SMTP reply: %v.", s.Line, s.Kind, oe.Err)
-		case string(netx.KindTimeout):
+		case netx.KindTimeout:
 			f = report.Newf("script.timeout", st.name, "Line %d (%s): the server started a reply but did not finish it: %s.", s.Line, s.Kind, netx.Describe(oe.Err, oe.Waited))
-		case string(netx.KindClosed):
+		case netx.KindClosed:
 			f = report.Newf("script.connection-closed", st.name, "Line %d (%s): the server closed the connection (%s failed).", s.Line, s.Kind, oe.Op)
 			r.closedAt, r.closedBy = s.Line, "the server"
-		case string(netx.KindReset):
+		case netx.KindReset:
 			f = report.Newf("script.connection-reset", st.name, "Line %d (%s): the connection was reset (%s failed).", s.Line, s.Kind, oe.Op)
 			r.closedAt, r.closedBy = s.Line, "the server"
 		default:
 			f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, oe)
 		}
 		if oe.Partial != nil {
-			f = f.With("reply", oe.Partial.Excerpt(12), oe.Partial.Seq...)
+			f = f.With("reply", oe.Partial.Text, oe.Partial.Seq...)
 		}
 		if msg := oe.Err.Error(); strings.Contains(msg, "partial line") {
 			f = f.With("note", msg)
@@ -562,10 +563,15 @@ func expired(ctx context.Context) bool {
 }
 
 func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
-	why := "the overall --timeout expired"
-	if errors.Is(ctx.Err(), context.Canceled) {
-		why = "the run was cancelled"
+	if f, ok := netx.Interrupted(st.name, ctx.Err()); ok {
+		// The user's Ctrl-C: the step is interrupted, not failed.
+		r.add(f)
+		st.end(report.StatusInterrupted, "line %d (%s) interrupted", s.Line, s.Kind)
+		r.drop()
+		r.stop(s.Line)
+		return
 	}
+	why := "the overall --timeout expired"
 	r.add(report.Newf("script.interrupted", st.name, "Line %d (%s) did not finish: %s.", s.Line, s.Kind, why))
 	st.end(report.StatusError, "%s", why)
 	r.drop()
@@ -573,7 +579,7 @@ func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
 }
 
 // noteReply records a reply's analysis and reports syntax problems.
-func (r *runner) noteReply(st *stageRun, s *Step, rp Reply) {
+func (r *runner) noteReply(st *stageRun, s *Step, rp smtpclient.Reply) {
 	r.replies = append(r.replies, ReplyFact{Line: s.Line, Stage: st.name, Reply: rp, Explanation: rp.Explain()})
 	if len(rp.Problems) > 0 {
 		r.add(report.Newf("script.reply.nonconforming", st.name, "%s.", strings.Join(rp.Problems, "; ")).With("reply", rp.String(), rp.Seq...))
@@ -602,7 +608,7 @@ func (r *runner) judge(st *stageRun, s *Step, exp *Expectation, out Outcome, cod
 		}
 		f = report.Newf(c, st.name, "Line %d (%s): the server closed the connection; the script expected %s.", s.Line, s.Kind, want)
 	default:
-		f = ReplyFinding(code, st.name, out.Reply)
+		f = smtpclient.ReplyFinding(code, st.name, out.Reply)
 		f.Detail = fmt.Sprintf("Line %d (%s): expected %s, got %s. %s", s.Line, s.Kind, want, out.Reply.Short(), f.Detail)
 	}
 	if s.Message != "" {
@@ -702,20 +708,20 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	if r.serverName == "" {
 		r.serverName = strings.TrimSuffix(host, ".")
 	}
-	dopts := DialOptions{Dial: r.o.Dial, Timeouts: r.sessionTimeouts()}
+	dopts := smtpclient.DialOptions{Dial: r.o.Dial, Timeouts: r.sessionTimeouts()}
 	if s.TLS {
 		dopts.ImplicitTLS = r.tlsConfig()
 	}
 	sctx, cancel := r.stepContext(ctx)
 	defer cancel()
-	sess, err := Dial(sctx, addr, r.rec, dopts)
+	sess, err := smtpclient.Dial(sctx, addr, r.rec, dopts)
 	r.last, r.lastLine, r.caps = Outcome{}, s.Line, nil
 	if err != nil {
 		if expired(ctx) {
 			r.interrupted(ctx, st, s)
 			return
 		}
-		var oe *OpError
+		var oe *netx.OpError
 		if errors.As(err, &oe) && oe.Op == "tls handshake" {
 			r.add(report.Newf("script.tls.failed", st.name, "Line %d: implicit TLS with %s failed: %s.", s.Line, addr, netx.Describe(oe.Err, oe.Waited)))
 		} else {
@@ -741,7 +747,7 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 }
 
 func unwrapOp(err error) error {
-	var oe *OpError
+	var oe *netx.OpError
 	if errors.As(err, &oe) {
 		return oe.Err
 	}
@@ -803,8 +809,8 @@ func (r *runner) send(ctx context.Context, s *Step) {
 // they do not end a line (sendraw "\r.\r"), so the stage can cite them.
 func (r *runner) write(ctx context.Context, b []byte) error {
 	err := r.sess.SendRaw(ctx, b)
-	if len(b) > 0 && b[len(b)-1] != '\n' && r.sess.conn != nil {
-		r.sess.conn.Flush()
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		r.sess.Conn().Flush()
 	}
 	return err
 }
@@ -901,7 +907,7 @@ func (r *runner) ehlo(ctx context.Context, s *Step) {
 	}
 	extra := ""
 	if out.Kind == OutcomeReply && out.Reply.Code == 250 {
-		c := ParseEHLO(out.Reply)
+		c := smtpclient.ParseEHLO(out.Reply)
 		r.caps = &c
 		key := "capabilities"
 		if r.tlsOn {
@@ -996,7 +1002,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 	rp, err := r.sess.Auth(sctx, s.Name, user, r.o.Password)
 	var out Outcome
 	if err != nil {
-		var oe *OpError
+		var oe *netx.OpError
 		if !errors.As(err, &oe) {
 			// Not a network failure: an unusable challenge (CRAM-MD5).
 			r.add(report.Newf("script.auth.failed", st.name, "Line %d: AUTH %s as %s: %v.", s.Line, s.Name, user, err))
@@ -1030,7 +1036,7 @@ func (r *runner) bodyBytes(s *Step) []byte {
 	if len(lines) > 0 {
 		msg += "\r\n"
 	}
-	return DotStuff([]byte(msg))
+	return smtpclient.DotStuff([]byte(msg))
 }
 
 func (r *runner) data(ctx context.Context, s *Step) {

@@ -155,3 +155,11 @@ func quoteSend(s string) string {
 
 // quoteBody escapes a body line's dollar signs.
 func quoteBody(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"io"
 	"net"
 	"os"
@@ -90,9 +91,9 @@ type shell struct {
 	w     io.Writer
 	st    ShellStyle
 	rec   *transcript.Recorder
-	sess  *Session
+	sess  *smtpclient.Session
 	tlsOK bool // TLS up and the certificate trusted
-	last  *Reply
+	last  *smtpclient.Reply
 	lines *lineReader
 
 	// The session as a script, for .save.
@@ -250,11 +251,11 @@ func (sh *shell) timeouts() netx.Timeouts {
 }
 
 func (sh *shell) connect(ctx context.Context, implicit bool) error {
-	o := DialOptions{Dial: sh.o.Dial, Timeouts: sh.timeouts()}
+	o := smtpclient.DialOptions{Dial: sh.o.Dial, Timeouts: sh.timeouts()}
 	if implicit {
 		o.ImplicitTLS = sh.tlsConfig()
 	}
-	s, err := Dial(ctx, sh.addr(), sh.rec, o)
+	s, err := smtpclient.Dial(ctx, sh.addr(), sh.rec, o)
 	if err != nil {
 		sh.problem("%s: %v", sh.addr(), err)
 		return fmt.Errorf("%w to %s: %v", ErrShellConnect, sh.addr(), unwrapOp(err))
@@ -372,20 +373,20 @@ func (sh *shell) body(ctx context.Context) {
 }
 
 // readReply waits for one reply and prints it with its explanation.
-func (sh *shell) readReply(ctx context.Context) (Reply, bool) {
+func (sh *shell) readReply(ctx context.Context) (smtpclient.Reply, bool) {
 	rp, err := sh.sess.ReadReply(ctx, sh.o.ReplyTimeout)
 	if err != nil {
-		var oe *OpError
-		if errors.As(err, &oe) && oe.Kind() == string(netx.KindTimeout) && oe.Partial == nil && ctx.Err() == nil {
+		var oe *netx.OpError
+		if errors.As(err, &oe) && oe.Kind() == netx.KindTimeout && oe.Partial == nil && ctx.Err() == nil {
 			sh.event("no reply within %s (.timeout DURATION waits longer)", sh.o.ReplyTimeout)
 			sh.script = append(sh.script, "expect none")
-			return Reply{}, false
+			return smtpclient.Reply{}, false
 		}
 		if oe != nil && oe.Partial != nil {
-			sh.printReply(*oe.Partial)
+			sh.printReply(rp) // the reply read before the error
 		}
 		sh.lost(err)
-		return Reply{}, false
+		return smtpclient.Reply{}, false
 	}
 	sh.printReply(rp)
 	sh.last = &rp
@@ -400,9 +401,9 @@ func (sh *shell) readReply(ctx context.Context) (Reply, bool) {
 
 // lost reports a connection that can no longer be used.
 func (sh *shell) lost(err error) {
-	var oe *OpError
+	var oe *netx.OpError
 	switch {
-	case errors.As(err, &oe) && (oe.Kind() == string(netx.KindClosed) || oe.Kind() == string(netx.KindReset)):
+	case errors.As(err, &oe) && (oe.Kind() == netx.KindClosed || oe.Kind() == netx.KindReset):
 		sh.event("%s", netx.Describe(oe.Err, oe.Waited))
 		sh.script = append(sh.script, "expect close")
 	default:
@@ -415,7 +416,7 @@ func (sh *shell) lost(err error) {
 	sh.event("disconnected: .connect opens a new connection, .quit ends the shell")
 }
 
-func (sh *shell) printReply(rp Reply) {
+func (sh *shell) printReply(rp smtpclient.Reply) {
 	for _, l := range strings.Split(rp.String(), "\n") {
 		sh.printf("%s\n", sh.st.Reply(rp.Code, "S: "+transcript.Printable(l)))
 	}
@@ -622,7 +623,7 @@ func (sh *shell) auth(ctx context.Context, args []string) {
 	}
 	sh.echoExchange(first, final)
 	if err != nil {
-		var oe *OpError
+		var oe *netx.OpError
 		if errors.As(err, &oe) {
 			sh.lost(err)
 			return

@@ -18,10 +18,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -410,7 +410,7 @@ func connectDANE(ctx context.Context, dh *DANEHost, a *DANEAddr, o DANEOptions) 
 	rec := transcript.New(o.Now)
 	a.rec = rec
 	rec.Event("DANE: MX %s at %s, TLSA at _%d._tcp.%s", dh.Host, a.Addr, o.Port, dh.Host)
-	s, err := dialogue.Dial(ctx, a.Addr, rec, dialogue.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts})
+	s, err := smtpclient.Dial(ctx, a.Addr, rec, smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts})
 	if err != nil {
 		a.Error = "connecting: " + err.Error()
 		a.unreachable = errors.Is(err, syscall.ENETUNREACH)
@@ -433,7 +433,7 @@ func connectDANE(ctx context.Context, dh *DANEHost, a *DANEAddr, o DANEOptions) 
 		fail("EHLO", errOrReply(err, ehlo))
 		return
 	}
-	if !dialogue.ParseEHLO(ehlo).Has("STARTTLS") {
+	if !smtpclient.ParseEHLO(ehlo).Has("STARTTLS") {
 		a.Mismatch = "the server does not offer STARTTLS, so DANE senders cannot deliver (RFC 7672 §2.2)"
 		a.Checked = true
 		_, _ = s.Quit(ctx)
@@ -488,7 +488,7 @@ func (c *DANECheck) mergeTranscripts() []transcript.Entry {
 	return out
 }
 
-func errOrReply(err error, rp dialogue.Reply) error {
+func errOrReply(err error, rp smtpclient.Reply) error {
 	if err != nil {
 		return err
 	}

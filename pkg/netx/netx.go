@@ -8,8 +8,10 @@ package netx
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -120,7 +122,13 @@ const (
 	KindNoRoute  ErrKind = "unreachable"
 	KindDNS      ErrKind = "dns"
 	KindCanceled ErrKind = "canceled"
-	KindOther    ErrKind = "other"
+	// KindProtocol: the peer broke the protocol (garbage, a line without
+	// end), a ProtocolError.
+	KindProtocol ErrKind = "protocol"
+	// KindTLS: the TLS handshake failed for a TLS reason (an alert, a
+	// record that is not TLS, a certificate that does not verify).
+	KindTLS   ErrKind = "tls"
+	KindOther ErrKind = "other"
 )
 
 // Classify maps err to a kind.
@@ -130,9 +138,17 @@ func Classify(err error) ErrKind {
 	}
 	var dnsErr *net.DNSError
 	var ne net.Error
+	var pe ProtocolError
+	var alert tls.AlertError
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return KindCanceled
+	case errors.As(err, &pe):
+		return KindProtocol
+	case errors.As(err, &alert), errors.As(err, &rh), errors.As(err, &cv):
+		return KindTLS
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return KindTimeout
 	case errors.As(err, &dnsErr):
@@ -146,7 +162,7 @@ func Classify(err error) ErrKind {
 		return KindReset
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return KindNoRoute
-	case errors.Is(err, net.ErrClosed), isEOF(err):
+	case errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isEOF(err):
 		return KindClosed
 	case errors.As(err, &ne) && ne.Timeout():
 		return KindTimeout

@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 )
 
 // checkSize judges the SIZE extension (RFC 1870).
@@ -76,9 +77,8 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 	st := r.begin("auth")
 	rp, err := c.s.Auth(ctx, mech, o.User, o.Password)
 	if err != nil {
-		if _, ok := err.(*dialogue.OpError); ok {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("auth", err))
+		if _, ok := err.(*netx.OpError); ok {
+			st.failed(err)
 			c.skipRest("auth", "AUTH failed")
 			return false
 		}
@@ -119,11 +119,10 @@ func (c *checker) vrfy(ctx context.Context) {
 	r := c.r
 	st := r.begin("vrfy")
 	disclosed := false
-	cmd := func(line string) (dialogue.Reply, bool) {
+	cmd := func(line string) (smtpclient.Reply, bool) {
 		rp, err := c.s.Cmd(ctx, line)
 		if err != nil {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("vrfy", err))
+			st.failed(err)
 			return rp, false
 		}
 		return rp, true
@@ -180,33 +179,28 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 		r.skip("rcpt", "no --mail-from/--rcpt-to probe asked")
 		return true
 	}
+	// MAIL and RCPT share one stage clock when pipelined: their replies
+	// come back together, so the stages are ended as each reply is judged.
 	st := r.begin("mail")
-	rp, err := c.s.Cmd(ctx, "MAIL FROM:<"+o.MailFrom+">")
-	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("mail", err))
+	res, err := c.s.Transact(ctx, smtpclient.Transaction{From: o.MailFrom, To: o.RcptTo, Pipeline: c.pipelining()})
+	if err != nil && (res.Stage == "mail") {
+		st.failed(err)
 		c.skipRest("mail", "MAIL failed")
 		return false
 	}
+	rp := res.Mail
 	if rp.Code != 250 {
 		st.end(statusFor(rp), "%s", rp.Short())
 		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		r.skip("rcpt", "MAIL refused")
-		_, _ = c.s.Cmd(ctx, "RSET")
 		return true
 	}
 	st.end(report.StatusOK, "%s", rp.Short())
 	st = r.begin("rcpt")
 	status := report.StatusOK
 	var sums []string
-	for _, to := range o.RcptTo {
-		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
-		if err != nil {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("rcpt", err))
-			c.skipRest("rcpt", "RCPT failed")
-			return false
-		}
+	for i, rp := range res.Rcpt {
+		to := o.RcptTo[i]
 		sums = append(sums, to+": "+rp.Short())
 		switch {
 		case rp.Code == 250 || rp.Code == 251:
@@ -224,22 +218,34 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 			r.rep.Add(f)
 		}
 	}
+	if err != nil && res.Stage == "rcpt" {
+		st.failed(err)
+		c.skipRest("rcpt", "RCPT failed")
+		return false
+	}
 	st.end(status, "%s", strings.Join(sums, "; "))
-	if _, err := c.s.Cmd(ctx, "RSET"); err != nil {
-		r.rep.Add(errFinding("rcpt", err))
+	if err != nil { // RSET
+		if f, ok := netx.Interrupted("rcpt", err); ok {
+			r.rep.Add(f)
+		} else {
+			r.rep.Add(errFinding("rcpt", err))
+		}
 		return false
 	}
 	return true
 }
 
-func statusFor(rp dialogue.Reply) report.Status {
+// pipelining reports whether commands may be grouped (RFC 2920).
+func (c *checker) pipelining() bool { return c.caps.Has("PIPELINING") }
+
+func statusFor(rp smtpclient.Reply) report.Status {
 	if rp.Class() == 4 {
 		return report.StatusError
 	}
 	return report.StatusFail
 }
 
-func isRelayDenied(rp dialogue.Reply) bool {
+func isRelayDenied(rp smtpclient.Reply) bool {
 	if rp.Class() != 5 {
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,11 +20,11 @@ import (
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/certcheck"
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -145,6 +146,15 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 	if o.Role == RoleSubmissions {
 		o.ImplicitTLS = true
 	}
+	// An explicit --tls mode overrides the older booleans and the port.
+	switch o.TLSMode {
+	case netx.TLSImplicit:
+		o.ImplicitTLS, o.NoSTARTTLS = true, false
+	case netx.TLSNone:
+		o.ImplicitTLS, o.NoSTARTTLS = false, true
+	case netx.TLSStartTLS:
+		o.ImplicitTLS, o.NoSTARTTLS = false, false
+	}
 	if o.Helo == "" {
 		o.Helo = "mailprobe.invalid"
 	}
@@ -173,8 +183,8 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 type checker struct {
 	o    Options
 	r    *run
-	s    *dialogue.Session
-	caps dialogue.Capabilities // latest EHLO
+	s    *smtpclient.Session
+	caps smtpclient.Capabilities // latest EHLO
 	// trusted is set after the certificate stage: the chain verified and
 	// the name matched (or --insecure).
 	trusted   bool
@@ -233,18 +243,24 @@ func (c *checker) do(ctx context.Context) {
 	// connect: addresses in order, like an MTA; the first that answers.
 	st = r.begin("connect")
 	var dialErrs []string
-	dopts := dialogue.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts}
+	dopts := smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts}
 	if o.ImplicitTLS {
 		dopts.ImplicitTLS = c.tlsConfig()
 	}
 	for _, ip := range ips {
 		addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
-		s, err := dialogue.Dial(ctx, addr, r.rec, dopts)
+		s, err := smtpclient.Dial(ctx, addr, r.rec, dopts)
 		if err == nil {
 			c.s = s
 			break
 		}
-		oe, _ := err.(*dialogue.OpError)
+		if f, ok := netx.Interrupted("connect", err); ok {
+			st.end(report.StatusInterrupted, "interrupted")
+			r.rep.Add(f)
+			c.skipRest("connect", "interrupted")
+			return
+		}
+		oe, _ := err.(*netx.OpError)
 		if oe != nil && oe.Op == "tls handshake" {
 			// Connected, but implicit TLS failed: that is the TLS stage's
 			// finding, not a connect failure.
@@ -264,7 +280,8 @@ func (c *checker) do(ctx context.Context) {
 		c.skipRest("connect", "no connection")
 		return
 	}
-	defer c.s.Close()
+	// c.s may be replaced (implicit TLS detected): close the last one.
+	defer func() { c.s.Close() }()
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
 	st.end(report.StatusOK, "%s", c.s.RemoteAddr())
 	if o.ImplicitTLS {
@@ -274,6 +291,7 @@ func (c *checker) do(ctx context.Context) {
 	if !c.banner(ctx, t) {
 		return
 	}
+	o = c.o // the banner stage may have found implicit TLS
 	if !c.ehlo(ctx, "ehlo") {
 		return
 	}
@@ -358,7 +376,7 @@ func (c *checker) do(ctx context.Context) {
 }
 
 func unwrap(err error) error {
-	if oe, ok := err.(*dialogue.OpError); ok {
+	if oe, ok := err.(*netx.OpError); ok {
 		return oe.Err
 	}
 	return err
@@ -398,15 +416,75 @@ var (
 	versionRe  = regexp.MustCompile(`(?i)(\b(version|v)[: ]*\d+(\.\d+)+|\b\d+\.\d+(\.\d+)+\b|\bexim \d|\bsendmail \d)`)
 )
 
+// detectImplicitTLS handles a port that may speak TLS from the first byte
+// (RFC 8314 §3.3) although the mode says plaintext: in auto mode on a port
+// netx.MailPorts does not know, and with an explicit STARTTLS mode. It
+// waits netx.GreetingWait for the greeting; a greeting read then is
+// returned. On silence it asks netx.ProbeImplicitTLS over a second
+// connection: in auto mode a TLS answer switches this check to implicit
+// TLS (a new connection, the "tls" stage, one info finding); with explicit
+// STARTTLS it ends the banner stage with a finding naming --tls implicit,
+// instead of waiting the whole banner timeout for a greeting that never
+// comes. ok is false when the check cannot go on. A zero reply with no
+// error means: keep waiting for the greeting.
+func (c *checker) detectImplicitTLS(ctx context.Context, st *stageRun, t netx.Timeouts) (rp smtpclient.Reply, ok bool, err error) {
+	o := c.o
+	_, known := netx.PortInfo(o.Port)
+	auto := o.TLSMode == "" || o.TLSMode == netx.TLSAuto
+	explicitStartTLS := o.TLSMode == netx.TLSStartTLS
+	if o.ImplicitTLS || o.NoSTARTTLS || (auto && known) || (!auto && !explicitStartTLS) || t.Banner <= netx.GreetingWait {
+		return smtpclient.Reply{}, true, nil
+	}
+	rp, err = c.s.ReadReply(ctx, netx.GreetingWait)
+	var oe *netx.OpError
+	if err == nil || !errors.As(err, &oe) || oe.Kind() != netx.KindTimeout || oe.Partial != nil || c.s.Buffered() > 0 {
+		return rp, true, err // a greeting (or a real failure): nothing to detect
+	}
+	addr := c.s.RemoteAddr().String()
+	if !netx.ProbeImplicitTLS(ctx, c.o.Dial, addr, o.ServerName, netx.GreetingWait) {
+		c.r.rec.Event("no greeting after %s and no TLS either; still waiting for the greeting", netx.GreetingWait)
+		return smtpclient.Reply{}, true, nil
+	}
+	if explicitStartTLS {
+		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
+		c.r.rep.Add(report.Newf("smtp.tls.implicit-expected", "banner", "%s sent no greeting within %s but answered a TLS ClientHello: it expects implicit TLS, not STARTTLS; use --tls implicit.", addr, netx.GreetingWait))
+		c.skipRest("banner", "the port speaks implicit TLS")
+		return smtpclient.Reply{}, false, nil
+	}
+	c.r.rep.Add(report.Newf("smtp.tls.implicit-detected", "banner", "%s sent no greeting within %s but answered a TLS ClientHello: continuing over implicit TLS (--tls implicit says so up front).", addr, netx.GreetingWait))
+	c.s.Close()
+	s, derr := smtpclient.Dial(ctx, addr, c.r.rec, smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts, ImplicitTLS: c.tlsConfig()})
+	if derr != nil {
+		if f, ok := netx.Interrupted("banner", derr); ok {
+			st.end(report.StatusInterrupted, "interrupted")
+			c.r.rep.Add(f)
+		} else {
+			st.end(report.StatusError, "implicit TLS: %v", derr)
+			c.tlsFailed("tls", derr)
+		}
+		c.skipRest("banner", "implicit TLS failed")
+		return smtpclient.Reply{}, false, nil
+	}
+	c.s = s
+	c.o.ImplicitTLS = true
+	c.tlsEstablished("tls", false, 0)
+	return smtpclient.Reply{}, true, nil
+}
+
 func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	r := c.r
 	st := r.begin("banner")
 	start := r.now()
-	rp, err := c.s.ReadReply(ctx, t.Banner)
+	rp, ok, err := c.detectImplicitTLS(ctx, st, t)
+	if !ok {
+		return false
+	}
+	if err == nil && rp.Code == 0 {
+		rp, err = c.s.ReadReply(ctx, t.Banner-r.now().Sub(start))
+	}
 	waited := r.now().Sub(start)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("banner", err))
+		st.failed(err)
 		c.skipRest("banner", "no greeting")
 		return false
 	}
@@ -442,7 +520,7 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 }
 
 // noteProblems reports syntax violations a lenient parse tolerated.
-func (c *checker) noteProblems(stage string, rp dialogue.Reply) {
+func (c *checker) noteProblems(stage string, rp smtpclient.Reply) {
 	if len(rp.Problems) == 0 {
 		return
 	}
@@ -456,14 +534,13 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	st := r.begin(stage)
 	rp, err := c.s.Cmd(ctx, "EHLO "+c.o.Helo)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding(stage, err))
+		st.failed(err)
 		c.skipRest(stage, "EHLO failed")
 		return false
 	}
 	c.noteProblems(stage, rp)
 	if rp.Code == 250 {
-		c.caps = dialogue.ParseEHLO(rp)
+		c.caps = smtpclient.ParseEHLO(rp)
 		st.end(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
 		return true
 	}
@@ -475,13 +552,12 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	}
 	hr, err := c.s.Cmd(ctx, "HELO "+c.o.Helo)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding(stage, err))
+		st.failed(err)
 		c.skipRest(stage, "EHLO failed")
 		return false
 	}
 	if hr.Code == 250 {
-		c.caps = dialogue.Capabilities{Params: map[string][]string{}}
+		c.caps = smtpclient.Capabilities{Params: map[string][]string{}}
 		st.end(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
 		r.rep.Add(replyFinding("smtp.ehlo.helo-fallback", stage, rp))
 		return true
@@ -509,7 +585,7 @@ func (c *checker) starttlsMissing() {
 }
 
 // checkPlainAuth judges AUTH advertised before TLS.
-func (c *checker) checkPlainAuth(caps dialogue.Capabilities) {
+func (c *checker) checkPlainAuth(caps smtpclient.Capabilities) {
 	mechs := caps.AuthMechanisms()
 	c.r.rep.SetFact("auth_mechanisms_plaintext", mechs)
 	if len(mechs) == 0 {
@@ -536,8 +612,7 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 	st := r.begin("starttls")
 	rp, err := c.s.Cmd(ctx, "STARTTLS")
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("starttls", err))
+		st.failed(err)
 		c.skipRest("starttls", "STARTTLS failed")
 		return false, true
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 )
 
 func init() {
@@ -56,26 +57,32 @@ func QueueID(text string) string {
 func (c *checker) send(ctx context.Context) bool {
 	o, r := c.o, c.r
 	st := r.begin("mail")
-	mail := "MAIL FROM:<" + o.MailFrom + ">"
+	var params []string
 	if limit, ok := c.caps.Size(); ok && limit >= 0 {
 		// RFC 1870 §6: declaring the size lets the server refuse early.
-		mail += fmt.Sprintf(" SIZE=%d", len(o.Message))
+		params = append(params, fmt.Sprintf("SIZE=%d", len(o.Message)))
 	}
 	if c.caps.Has("SMTPUTF8") && !isASCII(o.MailFrom+strings.Join(o.RcptTo, "")) {
-		mail += " SMTPUTF8" // RFC 6531 §3.4
+		params = append(params, "SMTPUTF8") // RFC 6531 §3.4
 	}
-	rp, err := c.s.Cmd(ctx, mail)
-	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("mail", err))
+	msg := o.Message
+	if msg == nil {
+		msg = []byte{}
+	}
+	// With PIPELINING the replies come back together; each stage is
+	// ended as its replies are judged.
+	res, err := c.s.Transact(ctx, smtpclient.Transaction{From: o.MailFrom, MailParams: strings.Join(params, " "), To: o.RcptTo, Message: msg, Pipeline: c.pipelining()})
+	if err != nil && res.Stage == "mail" {
+		st.failed(err)
 		c.skipRest("mail", "MAIL failed")
 		return false
 	}
+	rp := res.Mail
 	if rp.Code != 250 {
 		st.end(statusFor(rp), "%s", rp.Short())
 		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		c.skipRest("mail", "sender refused")
-		_, _ = c.s.Quit(ctx)
+		c.quit(ctx, res)
 		return false
 	}
 	st.end(report.StatusOK, "%s", rp.Short())
@@ -84,14 +91,8 @@ func (c *checker) send(ctx context.Context) bool {
 	accepted := 0
 	var sums []string
 	status := report.StatusOK
-	for _, to := range o.RcptTo {
-		rp, err := c.s.Cmd(ctx, "RCPT TO:<"+to+">")
-		if err != nil {
-			st.end(report.StatusError, "%v", err)
-			r.rep.Add(errFinding("rcpt", err))
-			c.skipRest("rcpt", "RCPT failed")
-			return false
-		}
+	for i, rp := range res.Rcpt {
+		to := o.RcptTo[i]
 		sums = append(sums, to+": "+rp.Short())
 		if rp.Code == 250 || rp.Code == 251 {
 			accepted++
@@ -103,26 +104,30 @@ func (c *checker) send(ctx context.Context) bool {
 		f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
 		r.rep.Add(f)
 	}
+	if err != nil && res.Stage == "rcpt" {
+		st.failed(err)
+		c.skipRest("rcpt", "RCPT failed")
+		return false
+	}
 	if accepted == 0 {
 		st.end(status, "%s", strings.Join(sums, "; "))
 		c.skipRest("rcpt", "no recipient accepted")
-		_, _ = c.s.Quit(ctx)
+		c.quit(ctx, res)
 		return false
 	}
 	if accepted < len(o.RcptTo) {
 		// Sending to the accepted subset would hide the failure; stop.
 		st.end(status, "%s", strings.Join(sums, "; "))
 		c.skipRest("rcpt", "a recipient was refused")
-		_, _ = c.s.Quit(ctx)
+		c.quit(ctx, res)
 		return false
 	}
 	st.end(report.StatusOK, "%s", strings.Join(sums, "; "))
 
 	st = r.begin("data")
-	first, final, err := c.s.Data(ctx, o.Message)
+	first, final := res.Data, res.Final
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
-		r.rep.Add(errFinding("data", err))
+		st.failed(err)
 		c.skipRest("data", "DATA failed")
 		return false
 	}
@@ -130,14 +135,14 @@ func (c *checker) send(ctx context.Context) bool {
 		st.end(statusFor(first), "%s", first.Short())
 		r.rep.Add(refusal("smtp.data.rejected", "data", first))
 		c.skipRest("data", "DATA refused")
-		_, _ = c.s.Quit(ctx)
+		c.quit(ctx, res)
 		return false
 	}
 	if final.Code != 250 {
 		st.end(statusFor(final), "%s", final.Short())
 		r.rep.Add(refusal("smtp.data.rejected", "data", final))
 		c.skipRest("data", "message refused")
-		_, _ = c.s.Quit(ctx)
+		c.quit(ctx, res)
 		return false
 	}
 	st.end(report.StatusOK, "%d bytes sent", len(o.Message))
@@ -151,6 +156,14 @@ func (c *checker) send(ctx context.Context) bool {
 	}
 	r.rep.Add(report.Newf("smtp.data.queued", "queued", "%s", final.Short()).With("reply", final.String(), final.Seq...))
 	return true
+}
+
+// quit ends a transaction that stopped short, unless it already hung up
+// (a pipelined DATA accepted for an envelope that was not).
+func (c *checker) quit(ctx context.Context, res smtpclient.TxResult) {
+	if !res.Aborted {
+		_, _ = c.s.Quit(ctx)
+	}
 }
 
 func isASCII(s string) bool {

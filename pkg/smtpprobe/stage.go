@@ -5,9 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -54,13 +54,13 @@ func (r *run) skip(name, why string) {
 
 // replyFinding turns a server reply into a finding explained by the
 // reply-code knowledge base.
-func replyFinding(code, stage string, rp dialogue.Reply) report.Finding {
-	return dialogue.ReplyFinding(code, stage, rp)
+func replyFinding(code, stage string, rp smtpclient.Reply) report.Finding {
+	return smtpclient.ReplyFinding(code, stage, rp)
 }
 
 // refusal is the finding for a refused command: code when the refusal
 // is permanent (5xx), smtp.reply.temporary when it is transient (4xx).
-func refusal(code, stage string, rp dialogue.Reply) report.Finding {
+func refusal(code, stage string, rp smtpclient.Reply) report.Finding {
 	if rp.Class() == 4 {
 		code = "smtp.reply.temporary"
 	}
@@ -71,28 +71,41 @@ func refusal(code, stage string, rp dialogue.Reply) report.Finding {
 // stage and what happened: timeout (with the time waited), closed, reset,
 // garbage.
 func errFinding(stage string, err error) report.Finding {
-	oe, ok := err.(*dialogue.OpError)
+	oe, ok := err.(*netx.OpError)
 	if !ok {
 		return report.Newf("smtp.conn.error", stage, "%s: %v", stage, err)
 	}
 	var f report.Finding
 	switch oe.Kind() {
-	case "protocol":
+	case netx.KindProtocol:
 		f = report.Newf("smtp.reply.malformed", stage, "The server's answer at stage %s is not an SMTP reply: %v.", stage, oe.Err)
-	case string(netx.KindTimeout):
+	case netx.KindTimeout:
 		f = report.Newf("smtp.conn.timeout", stage, "No complete answer at stage %s: %s.", stage, netx.Describe(oe.Err, oe.Waited))
-	case string(netx.KindClosed):
+	case netx.KindClosed:
 		f = report.Newf("smtp.conn.closed", stage, "The server closed the connection at stage %s without a reply.", stage)
-	case string(netx.KindReset):
+	case netx.KindReset:
 		f = report.Newf("smtp.conn.reset", stage, "The connection was reset at stage %s.", stage)
 	default:
 		f = report.Newf("smtp.conn.error", stage, "Stage %s failed: %v.", stage, oe)
 	}
 	if oe.Partial != nil {
-		f = f.With("reply", oe.Partial.Excerpt(12), oe.Partial.Seq...)
+		f = f.With("reply", oe.Partial.Text, oe.Partial.Seq...)
 	}
 	if msg := oe.Err.Error(); strings.Contains(msg, "partial line") {
 		f = f.With("note", msg)
 	}
 	return f
+}
+
+// failed ends a stage whose session operation failed: a Ctrl-C is the
+// stage's interruption (netx.Interrupted, the one mapping every engine
+// shares), anything else an error with the finding errFinding makes.
+func (s *stageRun) failed(err error) {
+	if f, ok := netx.Interrupted(s.name, err); ok {
+		s.end(report.StatusInterrupted, "interrupted")
+		s.r.rep.Add(f)
+		return
+	}
+	s.end(report.StatusError, "%v", err)
+	s.r.rep.Add(errFinding(s.name, err))
 }

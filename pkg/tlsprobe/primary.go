@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/certcheck"
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -387,8 +387,8 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	case ProtoSMTP:
 		_, readErr = conn.Write([]byte("QUIT\r\n"))
 		for i := 0; i < 3 && readErr == nil; i++ {
-			var rp dialogue.Reply
-			rp, readErr = dialogue.ReadReply(br)
+			var rp smtpclient.Reply
+			rp, readErr = smtpclient.ReadReply(smtpclient.NewLineReader(br))
 			if readErr != nil {
 				break
 			}

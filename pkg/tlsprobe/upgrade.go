@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailprobe/mailprobe/pkg/dialogue"
 	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -195,7 +195,7 @@ type greeting struct {
 	Caps     []string // upper case
 	CapsSeen bool     // the capability list was read (not the same as empty)
 	CapsSeq  []int    // transcript range of the capability list
-	ehlo     *dialogue.Capabilities
+	ehlo     *smtpclient.Capabilities
 }
 
 // silentFor reports whether the server sent nothing within wait. It
@@ -344,7 +344,7 @@ func (s *session) capabilities(ctx context.Context, g *greeting) error {
 		if rp.Code != 250 {
 			return replyErr(stage, rp, "the server refused EHLO")
 		}
-		caps := dialogue.ParseEHLO(rp)
+		caps := smtpclient.ParseEHLO(rp)
 		g.Caps, g.CapsSeen, g.ehlo = caps.Keywords, true, &caps
 	case ProtoIMAP:
 		if g.CapsSeen {
@@ -466,17 +466,17 @@ func (s *session) starttls(ctx context.Context, inject bool) (reply string, seq 
 }
 
 // smtpReply reads one SMTP reply with the command timeout.
-func (s *session) smtpReply(ctx context.Context, stage string) (dialogue.Reply, error) {
+func (s *session) smtpReply(ctx context.Context, stage string) (smtpclient.Reply, error) {
 	done := arm(ctx, s.raw, s.t.Command)
 	defer done()
 	start := time.Now()
 	first := s.rec.Seq() + 1
-	rp, err := dialogue.ReadReply(s.br)
+	rp, err := smtpclient.ReadReply(smtpclient.NewLineReader(s.br))
 	rp.Seq = []int{first, s.rec.Seq()}
 	if err != nil {
 		s.tc.Flush()
 		kind := string(netx.Classify(err))
-		if errors.Is(err, dialogue.ErrMalformed) || errors.Is(err, dialogue.ErrLineTooLong) || errors.Is(err, dialogue.ErrTooManyLines) {
+		if errors.Is(err, smtpclient.ErrMalformed) || errors.Is(err, smtpclient.ErrLineTooLong) || errors.Is(err, smtpclient.ErrTooManyLines) {
 			kind = kindProtocol
 		}
 		se := netErr(ctx, stage, start, err)
@@ -492,16 +492,16 @@ func (s *session) smtpReply(ctx context.Context, stage string) (dialogue.Reply, 
 	return rp, nil
 }
 
-func (s *session) smtpCmd(ctx context.Context, stage, line string) (dialogue.Reply, error) {
+func (s *session) smtpCmd(ctx context.Context, stage, line string) (smtpclient.Reply, error) {
 	if err := s.send(ctx, stage, line+"\r\n"); err != nil {
-		return dialogue.Reply{}, err
+		return smtpclient.Reply{}, err
 	}
 	return s.smtpReply(ctx, stage)
 }
 
 // replyErr turns an SMTP reply into a stage error: 421 (and 554 in a
 // greeting) refuse service, anything else rejects the command.
-func replyErr(stage string, rp dialogue.Reply, why string) *StageError {
+func replyErr(stage string, rp smtpclient.Reply, why string) *StageError {
 	kind := kindRejected
 	if rp.Code == 421 {
 		kind = kindRefused

@@ -21,6 +21,11 @@ type Conn struct {
 	sasl   saslState
 	in     lineBuf
 	out    lineBuf
+	// onServerLine is told the seq of every server line recorded, in
+	// order, so a reader can cite the lines a reply actually consumed
+	// instead of the recorder's position (which runs ahead when replies
+	// are pipelined and several arrive in one read).
+	onServerLine func(seq int, complete bool)
 }
 
 type lineBuf struct {
@@ -32,6 +37,16 @@ type lineBuf struct {
 // inside TLS (the wrapped conn is the *tls.Conn after a STARTTLS upgrade).
 func (r *Recorder) Wrap(c net.Conn, inTLS bool) *Conn {
 	return &Conn{Conn: c, rec: r, tls: inTLS}
+}
+
+// OnServerLine sets fn to be called with the seq of every server line c
+// records: complete is true for a line that ended in LF, false for a
+// partial line recorded by Flush or Close. fn runs with c's lock held and
+// must not call back into c.
+func (c *Conn) OnServerLine(fn func(seq int, complete bool)) {
+	c.mu.Lock()
+	c.onServerLine = fn
+	c.mu.Unlock()
 }
 
 // Recorder returns the recorder behind c.
@@ -105,7 +120,14 @@ func (c *Conn) flushLocked(lb *lineBuf, dir Dir) {
 	}
 	lb.buf.Reset()
 	lb.over = 0
-	c.rec.add(&c.sasl, dir, line, eol, c.tls)
+	seq := c.rec.add(&c.sasl, dir, line, eol, c.tls)
+	c.noteLocked(dir, seq, false)
+}
+
+func (c *Conn) noteLocked(dir Dir, seq int, complete bool) {
+	if dir == Server && c.onServerLine != nil {
+		c.onServerLine(seq, complete)
+	}
 }
 
 func (c *Conn) feed(lb *lineBuf, dir Dir, p []byte) {
@@ -148,7 +170,8 @@ func (c *Conn) feed(lb *lineBuf, dir Dir, p []byte) {
 		}
 		lb.buf.Reset()
 		lb.over = 0
-		c.rec.add(&c.sasl, dir, s, eol, c.tls)
+		seq := c.rec.add(&c.sasl, dir, s, eol, c.tls)
+		c.noteLocked(dir, seq, true)
 		p = p[i+1:]
 	}
 }

@@ -194,6 +194,18 @@ func (r *Recorder) Entries() []Entry {
 	return out
 }
 
+// Entry returns the entry numbered seq, if it was kept.
+func (r *Recorder) Entry(seq int) (Entry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Entries are numbered from 1 in order; only those past MaxEntries
+	// are dropped, so the index is seq-1.
+	if seq < 1 || seq > len(r.entries) || r.entries[seq-1].Seq != seq {
+		return Entry{}, false
+	}
+	return r.entries[seq-1], true
+}
+
 // Seq returns the sequence number of the last entry (0 when empty).
 func (r *Recorder) Seq() int {
 	r.mu.Lock()

@@ -1,11 +1,11 @@
-package dialogue
+package smtpclient
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/replycode"
 )
 
@@ -82,16 +82,18 @@ func (r Reply) Explain() replycode.Explanation {
 }
 
 // ErrMalformed is returned (wrapped) when a reply cannot be parsed at all:
-// no three-digit code. The offending line is in the error text.
-var ErrMalformed = errors.New("malformed reply")
+// no three-digit code. The offending line is in the error text. Like the
+// other reply errors it is a netx.ProtocolError (netx.KindProtocol).
+var ErrMalformed error = netx.ProtocolError("malformed reply")
 
-// ErrLineTooLong is returned when a reply line exceeds the limit without a
-// line ending: RFC 5321 §4.5.3.1.5 allows 512 octets; we accept far more,
-// but never an unbounded line from a hostile server.
-var ErrLineTooLong = errors.New("reply line too long")
+// ErrLineTooLong is returned when a reply line exceeds MaxReplyLine without
+// a line ending: RFC 5321 §4.5.3.1.5 allows 512 octets; we accept far
+// more, but never an unbounded line from a hostile server. It is the one
+// line-length error of netx's reader.
+var ErrLineTooLong = netx.ErrLineTooLong
 
 // ErrTooManyLines is returned for a multi-line reply that never ends.
-var ErrTooManyLines = errors.New("multi-line reply too long")
+var ErrTooManyLines error = netx.ProtocolError("multi-line reply too long")
 
 // Limits on what a reply may be.
 const (
@@ -99,19 +101,36 @@ const (
 	MaxReplyLines = 1000
 )
 
-// ReadReply reads one reply. It never buffers more than MaxReplyLine bytes
-// of a line or MaxReplyLines lines, so a hostile server cannot exhaust
-// memory, and it reports the reply read so far together with the error.
-func ReadReply(br *bufio.Reader) (Reply, error) {
+// LineSource gives the lines a reply is read from: a netx.Conn (whose
+// lines carry their transcript seq) or a netx.LineReader over any reader.
+// Its line limit should be MaxReplyLine.
+type LineSource interface {
+	Next() (netx.Line, error)
+}
+
+// NewLineReader reads reply lines from r, bounded by MaxReplyLine. Given
+// a *bufio.Reader of the default size it reads through it, so a caller
+// can keep using the same buffer.
+func NewLineReader(r io.Reader) *netx.LineReader { return netx.NewLineReader(r, MaxReplyLine) }
+
+// ReadReply reads one reply. It never holds more than one line of the
+// source's limit or MaxReplyLines lines, so a hostile server cannot
+// exhaust memory, and it reports the reply read so far together with the
+// error. Reply.Seq lists the seq of each line it consumed.
+func ReadReply(src LineSource) (Reply, error) {
 	var r Reply
 	for n := 0; ; n++ {
 		if n >= MaxReplyLines {
 			return r, fmt.Errorf("%w: more than %d lines", ErrTooManyLines, MaxReplyLines)
 		}
-		line, bareLF, err := readLine(br, MaxReplyLine)
+		l, err := src.Next()
 		if err != nil {
 			return r, err
 		}
+		if l.Seq > 0 {
+			r.Seq = append(r.Seq, l.Seq)
+		}
+		line, bareLF := l.Text, l.BareLF
 		code, sep, text, perr := parseLine(line)
 		if perr != nil {
 			if n == 0 {
@@ -201,36 +220,4 @@ func clip(s string) string {
 		return s[:80] + "…"
 	}
 	return s
-}
-
-// readLine reads up to LF, returning the line without CRLF/LF. A line
-// longer than max is an error after max bytes, without reading the rest.
-func readLine(br *bufio.Reader, max int) (line string, bareLF bool, err error) {
-	var buf []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(buf)+len(frag) > max+2 {
-			return "", false, fmt.Errorf("%w: more than %d bytes without a line ending", ErrLineTooLong, max)
-		}
-		buf = append(buf, frag...)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if len(buf) > 0 {
-			// Keep the cause (EOF, timeout) for classification and show
-			// what the server did send.
-			return "", false, fmt.Errorf("%w (after a partial line %q)", err, clip(string(buf)))
-		}
-		return "", false, err
-	}
-	buf = buf[:len(buf)-1]
-	if len(buf) > 0 && buf[len(buf)-1] == '\r' {
-		buf = buf[:len(buf)-1]
-	} else {
-		bareLF = true
-	}
-	return string(buf), bareLF, nil
 }

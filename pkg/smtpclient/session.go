@@ -1,14 +1,12 @@
-package dialogue
+package smtpclient
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -19,45 +17,14 @@ import (
 )
 
 // Session is one SMTP client connection whose every byte is recorded and
-// whose every operation has a deadline. It is deliberately lower level
-// than net/smtp or go-smtp's client: a diagnostic tool must be able to send
-// what a well-behaved client never would (bare LF, pipelined commands,
-// AUTH without advertisement) and to see exactly what came back.
+// whose every operation has a deadline (a netx.Conn). It is deliberately
+// lower level than net/smtp or go-smtp's client: a diagnostic tool must be
+// able to send what a well-behaved client never would (bare LF, pipelined
+// commands, AUTH without advertisement) and to see exactly what came back.
 type Session struct {
-	rec      *transcript.Recorder
-	raw      net.Conn         // the TCP connection
-	conn     *transcript.Conn // what we read and write: raw or TLS, recorded
-	br       *bufio.Reader
-	tlsState *tls.ConnectionState
-	timeouts netx.Timeouts
-	addr     string
-}
-
-// OpError is a failed session operation: which operation, how long it
-// waited, and the cause (a net error, ErrMalformed, ErrLineTooLong...).
-// Engines turn it into a finding that names the stage.
-type OpError struct {
-	Op     string // "connect", "read reply", "write", "tls handshake"
-	Waited time.Duration
-	Err    error
-	// Partial is what was parsed before the error, if anything.
-	Partial *Reply
-}
-
-func (e *OpError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Op, netx.Describe(e.Err, e.Waited))
-}
-
-func (e *OpError) Unwrap() error { return e.Err }
-
-// Kind classifies the cause for findings: a protocol error (garbage, line
-// too long) is distinct from the network kinds.
-func (e *OpError) Kind() string {
-	switch {
-	case errors.Is(e.Err, ErrMalformed), errors.Is(e.Err, ErrLineTooLong), errors.Is(e.Err, ErrTooManyLines):
-		return "protocol"
-	}
-	return string(netx.Classify(e.Err))
+	conn *netx.Conn
+	rec  *transcript.Recorder
+	addr string
 }
 
 // DialOptions configure Dial.
@@ -69,108 +36,66 @@ type DialOptions struct {
 
 // Dial connects to addr ("ip:port") and records into rec. It does not
 // read the greeting: call ReadReply for that, so the caller can time it.
+// Its errors are *netx.OpError.
 func Dial(ctx context.Context, addr string, rec *transcript.Recorder, o DialOptions) (*Session, error) {
-	t := o.Timeouts.WithDefaults()
-	dial := o.Dial
-	if dial == nil {
-		d := &net.Dialer{}
-		dial = d.DialContext
-	}
-	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, t.Connect)
-	defer cancel()
-	raw, err := dial(cctx, "tcp", addr)
+	c, err := netx.Dial(ctx, addr, rec, netx.ConnOptions{Dial: o.Dial, Timeouts: o.Timeouts, ImplicitTLS: o.ImplicitTLS, MaxLine: MaxReplyLine})
 	if err != nil {
-		rec.Event("connect to %s failed: %s", addr, netx.Describe(err, t.Connect))
-		return nil, &OpError{Op: "connect", Waited: time.Since(start), Err: err}
+		return nil, err
 	}
-	rec.Event("connected to %s from %s", raw.RemoteAddr(), raw.LocalAddr())
-	s := &Session{rec: rec, raw: raw, timeouts: t, addr: addr}
-	s.conn = rec.Wrap(raw, false)
-	s.br = bufio.NewReaderSize(s.conn, 4096)
-	if o.ImplicitTLS != nil {
-		if _, err := s.handshake(ctx, o.ImplicitTLS); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	return s, nil
+	return &Session{conn: c, rec: rec, addr: addr}, nil
 }
+
+// Conn is the connection under the session.
+func (s *Session) Conn() *netx.Conn { return s.conn }
 
 // Recorder returns the session's recorder.
 func (s *Session) Recorder() *transcript.Recorder { return s.rec }
 
 // TLS returns the connection state after STARTTLS or implicit TLS, or nil.
-func (s *Session) TLS() *tls.ConnectionState { return s.tlsState }
+func (s *Session) TLS() *tls.ConnectionState { return s.conn.TLS() }
 
 // RemoteAddr is the server's address.
-func (s *Session) RemoteAddr() net.Addr { return s.raw.RemoteAddr() }
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
 // LocalAddr is our address.
-func (s *Session) LocalAddr() net.Addr { return s.raw.LocalAddr() }
+func (s *Session) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 
 // Timeouts are the effective per-stage deadlines.
-func (s *Session) Timeouts() netx.Timeouts { return s.timeouts }
+func (s *Session) Timeouts() netx.Timeouts { return s.conn.Timeouts() }
 
-// deadline arms the connection for one operation: the earlier of the
-// stage timeout and the context's deadline. Cancelling ctx interrupts a
-// blocked read at once.
-func (s *Session) deadline(ctx context.Context, d time.Duration) func() {
-	dl := time.Now().Add(d)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
-		dl = cd
-	}
-	_ = s.raw.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = s.raw.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop() }
-}
-
-// ReadReply reads one reply within timeout (0 = the command timeout).
+// ReadReply reads one reply within timeout (0 = the command timeout). The
+// reply's Seq lists the transcript entries of its own lines. On error the
+// reply read so far is returned too, and the *netx.OpError carries it as
+// Partial when there was any.
 func (s *Session) ReadReply(ctx context.Context, timeout time.Duration) (Reply, error) {
-	if timeout <= 0 {
-		timeout = s.timeouts.Command
-	}
-	done := s.deadline(ctx, timeout)
-	defer done()
-	first := s.rec.Seq() + 1
+	disarm := s.conn.Arm(ctx, timeout)
+	defer disarm()
 	start := time.Now()
-	r, err := ReadReply(s.br)
-	// A hostile server can echo the credentials it was sent: what the
-	// caller gets is scrubbed like the transcript.
-	for i, l := range r.Lines {
-		r.Lines[i] = s.rec.Scrub(l)
-	}
+	r, err := ReadReply(s.conn)
 	if err != nil {
-		s.conn.Flush() // record the partial line the server left us with
-		oe := &OpError{Op: "read reply", Waited: time.Since(start), Err: err}
-		if r.Code != 0 || len(r.Lines) > 0 {
-			r.Seq = seqRange(first, s.rec.Seq())
-			oe.Partial = &r
+		oe := s.conn.ReadError(ctx, "read reply", start, err)
+		if oe.Partial != nil {
+			// The half line the server left is part of this reply.
+			r.Seq = append(r.Seq, oe.Partial.Seq...)
 		}
-		if ctx.Err() != nil && netx.Classify(err) == netx.KindTimeout {
-			oe.Err = ctx.Err()
+		oe.Partial = nil
+		if r.Code != 0 || len(r.Lines) > 0 {
+			oe.Partial = &netx.Partial{Text: r.Excerpt(12), Seq: r.Seq}
 		}
 		return r, oe
 	}
-	r.Seq = seqRange(first, s.rec.Seq())
 	return r, nil
 }
 
 // Send writes line followed by CRLF.
 func (s *Session) Send(ctx context.Context, line string) error {
-	return s.SendRaw(ctx, []byte(line+"\r\n"))
+	return s.conn.WriteLine(ctx, 0, line)
 }
 
 // SendRaw writes bytes exactly as given: the way to send bare LF, bare CR
 // or several pipelined commands in one packet.
 func (s *Session) SendRaw(ctx context.Context, b []byte) error {
-	done := s.deadline(ctx, s.timeouts.Command)
-	defer done()
-	start := time.Now()
-	if _, err := s.conn.Write(b); err != nil {
-		return &OpError{Op: "write", Waited: time.Since(start), Err: err}
-	}
-	return nil
+	return s.conn.Write(ctx, 0, b)
 }
 
 // Cmd sends one command and reads its reply.
@@ -185,54 +110,19 @@ func (s *Session) Cmd(ctx context.Context, line string) (Reply, error) {
 // 220 to STARTTLS this must be zero: anything else was sent before the
 // handshake and would be trusted as if it came over TLS (CVE-2011-0411's
 // mirror image, RFC 3207 §4.1 "the client MUST discard any knowledge").
-func (s *Session) Buffered() int { return s.br.Buffered() }
+func (s *Session) Buffered() int { return s.conn.Buffered() }
 
 // StartTLS performs the TLS handshake after the server accepted STARTTLS
 // (the caller sent the command and read the 220). Data the server sent
 // before the handshake is discarded, as RFC 3207 §4.2 requires, and its
 // size is returned so the caller can report it.
 func (s *Session) StartTLS(ctx context.Context, cfg *tls.Config) (discarded int, err error) {
-	discarded = s.br.Buffered()
-	if discarded > 0 {
-		_, _ = s.br.Discard(discarded)
-	}
-	_, err = s.handshake(ctx, cfg)
-	return discarded, err
-}
-
-func (s *Session) handshake(ctx context.Context, cfg *tls.Config) (*tls.ConnectionState, error) {
-	s.conn.Pause()
-	done := s.deadline(ctx, s.timeouts.TLS)
-	defer done()
-	start := time.Now()
-	s.rec.Event("TLS handshake (server name %q)", cfg.ServerName)
-	tc := tls.Client(s.raw, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		s.rec.Event("TLS handshake failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
-		return nil, &OpError{Op: "tls handshake", Waited: time.Since(start), Err: err}
-	}
-	st := tc.ConnectionState()
-	s.tlsState = &st
-	s.rec.Event("TLS established: %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
-	// From here on the raw connection carries ciphertext; record the
-	// plaintext inside TLS instead. Deadlines still go to the raw conn,
-	// which tls.Conn reads from.
-	s.conn = s.rec.Wrap(tc, true)
-	s.br = bufio.NewReaderSize(s.conn, 4096)
-	return &st, nil
+	pre, err := s.conn.StartTLS(ctx, cfg)
+	return len(pre), err
 }
 
 // Close closes the connection without QUIT.
-func (s *Session) Close() error {
-	if s.conn == nil {
-		return nil
-	}
-	s.conn.Flush()
-	err := s.raw.Close()
-	s.rec.Event("connection closed")
-	s.conn = nil
-	return err
-}
+func (s *Session) Close() error { return s.conn.Close() }
 
 // Quit sends QUIT, reads the reply (briefly) and closes.
 func (s *Session) Quit(ctx context.Context) (Reply, error) {
@@ -305,21 +195,25 @@ func (s *Session) Data(ctx context.Context, msg []byte) (first, final Reply, err
 	if err != nil || first.Code != 354 {
 		return first, Reply{}, err
 	}
-	done := s.deadline(ctx, s.timeouts.Data)
-	start := time.Now()
-	s.conn.SetData(true)
+	final, err = s.sendBody(ctx, msg)
+	return first, final, err
+}
+
+// sendBody sends the message after a 354 (RFC 5321 §4.1.1.4) and reads
+// the final reply, both within the data timeout.
+func (s *Session) sendBody(ctx context.Context, msg []byte) (Reply, error) {
+	t := s.Timeouts().Data
 	body := DotStuff(msg)
-	_, werr := s.conn.Write(body[:len(body)-3])
+	s.conn.SetData(true)
+	werr := s.conn.Write(ctx, t, body[:len(body)-3])
 	s.conn.SetData(false)
 	if werr == nil {
-		_, werr = s.conn.Write(body[len(body)-3:]) // the final ".\r\n"
+		werr = s.conn.Write(ctx, t, body[len(body)-3:]) // the final ".\r\n"
 	}
-	done()
 	if werr != nil {
-		return first, Reply{}, &OpError{Op: "write", Waited: time.Since(start), Err: werr}
+		return Reply{}, werr
 	}
-	final, err = s.ReadReply(ctx, s.timeouts.Data)
-	return first, final, err
+	return s.ReadReply(ctx, t)
 }
 
 // DotStuff converts msg to CRLF line endings, doubles leading dots and
@@ -355,16 +249,4 @@ func DotStuff(msg []byte) []byte {
 	}
 	b.WriteString(".\r\n")
 	return []byte(b.String())
-}
-
-// seqRange lists first..last.
-func seqRange(first, last int) []int {
-	if last < first {
-		return nil
-	}
-	out := make([]int, 0, last-first+1)
-	for i := first; i <= last; i++ {
-		out = append(out, i)
-	}
-	return out
 }

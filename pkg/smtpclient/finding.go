@@ -1,4 +1,4 @@
-package dialogue
+package smtpclient
 
 import (
 	"strings"

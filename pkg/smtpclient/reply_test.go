@@ -1,4 +1,4 @@
-package dialogue
+package smtpclient
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func loadDovecot(t testing.TB) dovecotCases {
 }
 
 func parseAll(s string) (Reply, error) {
-	return ReadReply(bufio.NewReader(strings.NewReader(s)))
+	return ReadReply(NewLineReader(strings.NewReader(s)))
 }
 
 // The last reply of the input is the one Dovecot's test checks.
@@ -49,7 +49,7 @@ func parseLast(s string) (Reply, error) {
 	var r Reply
 	var err error
 	for {
-		r, err = ReadReply(br)
+		r, err = ReadReply(NewLineReader(br))
 		if err != nil || br.Buffered() == 0 {
 			return r, err
 		}
@@ -105,7 +105,7 @@ func TestReadReply_MailKitReplies(t *testing.T) {
 		s := strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n")
 		br := bufio.NewReader(strings.NewReader(s))
 		for br.Buffered() > 0 || strings.TrimSpace(s) != "" {
-			r, err := ReadReply(br)
+			r, err := ReadReply(NewLineReader(br))
 			if err != nil {
 				t.Errorf("%s: %v", filepath.Base(f), err)
 				break
@@ -183,9 +183,9 @@ func FuzzReadReply(f *testing.F) {
 	}
 	f.Add([]byte("250-a\r\n251 b\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		br := bufio.NewReader(strings.NewReader(string(b)))
+		lr := NewLineReader(strings.NewReader(string(b)))
 		for i := 0; i < 50; i++ {
-			r, err := ReadReply(br)
+			r, err := ReadReply(lr)
 			if err != nil {
 				return
 			}
@@ -203,7 +203,7 @@ func BenchmarkReadReply(b *testing.B) {
 	raw := "250-mx.example.com Hello [192.0.2.1]\r\n250-SIZE 35882577\r\n250-8BITMIME\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-SMTPUTF8\r\n250-DSN\r\n250 STARTTLS\r\n"
 	b.SetBytes(int64(len(raw)))
 	for i := 0; i < b.N; i++ {
-		r, err := ReadReply(bufio.NewReader(strings.NewReader(raw)))
+		r, err := ReadReply(NewLineReader(strings.NewReader(raw)))
 		if err != nil || len(r.Lines) != 10 {
 			b.Fatal(err)
 		}

@@ -1,0 +1,252 @@
+package smtpprobe_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
+)
+
+// Ctrl-C while the greeting is awaited: the banner stage is interrupted
+// (not a network error), the report says so, and the run ends at once.
+func TestCheck_ctrlCInterruptsTheStage(t *testing.T) {
+	addr := testserver.Start(t, testserver.Silent)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSStartTLS,
+		Progress: func(stage string) {
+			if stage == "banner" {
+				cancel()
+			}
+		}}
+	start := time.Now()
+	r, err := smtpprobe.Check(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("cancel did not stop the run: %v", time.Since(start))
+	}
+	if got := stageStatus(r, "banner"); got != report.StatusInterrupted {
+		t.Fatalf("banner stage %s; findings %v", got, codesOf(r))
+	}
+	f := finding(r, report.CodeInterrupted)
+	if f == nil || f.Stage != "banner" || !r.Interrupted {
+		t.Fatalf("findings %v interrupted=%v", codesOf(r), r.Interrupted)
+	}
+	if finding(r, "smtp.conn.error") != nil || finding(r, "smtp.conn.timeout") != nil {
+		t.Fatalf("an interruption reported as a network failure: %v", codesOf(r))
+	}
+}
+
+// evidenceLines returns the transcript lines a finding's reply evidence
+// cites.
+func evidenceLines(t *testing.T, r *report.Report, f *report.Finding) []string {
+	t.Helper()
+	var out []string
+	for _, ev := range f.Evidence {
+		if ev.Kind != "reply" {
+			continue
+		}
+		for _, seq := range ev.Seq {
+			for _, e := range r.Transcript {
+				if e.Seq == seq {
+					out = append(out, e.Line)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// pipeliningServer answers MAIL/RCPT groups in one write and refuses
+// one recipient.
+func pipeliningServer(t *testing.T, seen *[]string) string {
+	return testserver.Start(t, testserver.SMTP{Pipelining: true, Hook: func(c *testserver.Conn, line string) bool {
+		*seen = append(*seen, line)
+		if strings.HasPrefix(line, "RCPT TO:<nobody@") {
+			c.Send("550 5.1.1 nobody: user unknown")
+			return true
+		}
+		return false
+	}}.Handler())
+}
+
+// With PIPELINING, MAIL and every RCPT go out as one group, and each
+// finding cites the transcript lines of its own reply — not the lines of
+// the whole group, and not none.
+func TestCheck_pipelinedProbeCitesEachReplysOwnLines(t *testing.T) {
+	var seen []string
+	addr := pipeliningServer(t, &seen)
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.TLSMode = netx.TLSNone
+		o.MailFrom = "probe@test.example"
+		o.RcptTo = []string{"postmaster@test.example", "nobody@test.example"}
+	})
+	accepted := finding(r, "smtp.relay.accepted")
+	refused := finding(r, "smtp.rcpt.rejected")
+	if accepted == nil || refused == nil {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if got := evidenceLines(t, r, accepted); len(got) != 1 || got[0] != "250 2.1.5 Ok" {
+		t.Errorf("accepted RCPT cites %q", got)
+	}
+	if got := evidenceLines(t, r, refused); len(got) != 1 || got[0] != "550 5.1.1 nobody: user unknown" {
+		t.Errorf("refused RCPT cites %q", got)
+	}
+	// The group was sent before any reply was read: the server read MAIL
+	// and both RCPTs before it answered (its replies wait for the group).
+	var mailRcpt []string
+	for _, l := range seen {
+		if strings.HasPrefix(l, "MAIL") || strings.HasPrefix(l, "RCPT") || l == "RSET" {
+			mailRcpt = append(mailRcpt, l)
+		}
+	}
+	if len(mailRcpt) != 4 || mailRcpt[3] != "RSET" {
+		t.Errorf("commands %q", mailRcpt)
+	}
+	if stageStatus(r, "rcpt") != report.StatusFail {
+		t.Errorf("rcpt stage %s", stageStatus(r, "rcpt"))
+	}
+}
+
+// A pipelined send: MAIL, RCPT and DATA in one group, then the message.
+func TestSend_pipelinedGroupEndsInData(t *testing.T) {
+	var seen []string
+	addr := pipeliningServer(t, &seen)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone,
+		MailFrom: "app@test.example", RcptTo: []string{"user@test.example"}, Message: []byte("Subject: hi\r\n\r\nhello\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := finding(r, "smtp.data.queued")
+	if q == nil {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if got := evidenceLines(t, r, q); len(got) != 1 || got[0] != "250 2.0.0 Ok: queued as 4TESTQ" {
+		t.Errorf("queued cites %q", got)
+	}
+	if rc := finding(r, "smtp.rcpt.accepted"); rc == nil || strings.Join(evidenceLines(t, r, rc), "|") != "250 2.1.5 Ok" {
+		t.Errorf("rcpt finding %+v", rc)
+	}
+	if r.Facts["queue_id"] != "4TESTQ" {
+		t.Errorf("facts %v", r.Facts)
+	}
+}
+
+// A pipelined send whose envelope is only partly accepted never sends the
+// message: with two recipients and one refused, the server's 354 to the
+// pipelined DATA is answered by hanging up.
+func TestSend_pipelinedPartialEnvelopeSendsNothing(t *testing.T) {
+	var seen []string
+	addr := pipeliningServer(t, &seen)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone,
+		MailFrom: "app@test.example", RcptTo: []string{"user@test.example", "nobody@test.example"}, Message: []byte("Subject: hi\r\n\r\nsecret body\r\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if finding(r, "smtp.data.queued") != nil || finding(r, "smtp.rcpt.rejected") == nil {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	for _, e := range r.Transcript {
+		if strings.Contains(e.Line, "secret body") {
+			t.Fatalf("the message was sent to a partial envelope: %+v", e)
+		}
+	}
+}
+
+// implicitTLSServer speaks SMTP inside TLS from the first byte.
+func implicitTLSServer(t *testing.T) (string, testserver.Cert) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	inner := testserver.SMTP{}.Handler()
+	return testserver.Start(t, func(c *testserver.Conn) {
+		if err := c.UpgradeTLS(cert.TLS); err != nil {
+			return
+		}
+		inner(c)
+	}), cert
+}
+
+// smtp check on a non-standard port that speaks implicit TLS, without any
+// TLS flag: the silence is recognised, one info finding says so and names
+// the flag, and the whole check runs over TLS — instead of waiting for
+// the banner timeout.
+func TestCheck_autoDetectsImplicitTLS(t *testing.T) {
+	addr, cert := implicitTLSServer(t)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	start := time.Now()
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX,
+		ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+	f := finding(r, "smtp.tls.implicit-detected")
+	if f == nil || !strings.Contains(f.Fix, "--tls implicit") {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if stageStatus(r, "banner") != report.StatusOK || stageStatus(r, "ehlo") != report.StatusOK || stageStatus(r, "certificate") != report.StatusOK || finding(r, "smtp.tls.implicit") == nil {
+		t.Fatalf("stages %+v; findings %v", r.Stages, codesOf(r))
+	}
+	if finding(r, "smtp.conn.timeout") != nil {
+		t.Fatalf("a timeout was reported: %v", codesOf(r))
+	}
+	var inTLS bool
+	for _, e := range r.Transcript {
+		if strings.HasPrefix(e.Line, "220 mail.test.example") {
+			inTLS = e.TLS
+		}
+	}
+	if !inTLS {
+		t.Fatal("the greeting was not read over TLS")
+	}
+}
+
+// With an explicit --tls starttls on such a port, the finding says the
+// port looks like implicit TLS and names --tls implicit.
+func TestCheck_explicitSTARTTLSOnImplicitPortNamesTheFlag(t *testing.T) {
+	addr, cert := implicitTLSServer(t)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX,
+		TLSMode: netx.TLSStartTLS, ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := finding(r, "smtp.tls.implicit-expected")
+	if f == nil || !strings.Contains(f.Detail+f.Fix, "--tls implicit") || f.Stage != "banner" {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+}
+
+// The explicit modes still work: implicit from the start, and none.
+func TestCheck_explicitTLSModes(t *testing.T) {
+	addr, cert := implicitTLSServer(t)
+	host, port, _ := netx.SplitHostPort(addr, 25)
+	r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX,
+		TLSMode: netx.TLSImplicit, ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if finding(r, "smtp.tls.implicit") == nil || finding(r, "smtp.tls.implicit-detected") != nil {
+		t.Fatalf("implicit: %v", codesOf(r))
+	}
+	plain := testserver.Start(t, testserver.SMTP{}.Handler())
+	host, port, _ = netx.SplitHostPort(plain, 25)
+	r, err = smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stageStatus(r, "starttls") != report.StatusSkipped || stageStatus(r, "ehlo") != report.StatusOK {
+		t.Fatalf("none: %+v", r.Stages)
+	}
+}
