@@ -264,7 +264,7 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 	defer c.close()
 	if c.detected {
 		a.detected[port] = true
-		a.add("implicit-tls.detected", st.name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())
+		a.add("tls.implicit-detected", st.name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())
 	}
 	implicit := a.implicit(port)
 	summary := addr

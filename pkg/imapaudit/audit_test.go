@@ -535,9 +535,9 @@ func TestIMAP_implicitTLSOnAnUnknownPort(t *testing.T) {
 		o.Timeouts = netx.Timeouts{}
 	})
 	port := portOf(r)
-	got, ok := codes(r)["imap.implicit-tls.detected"]
+	got, ok := codes(r)["imap.tls.implicit-detected"]
 	if !ok || got.Stage != "connect:"+port || got.Severity != report.Info {
-		t.Fatalf("no info imap.implicit-tls.detected at connect:%s; got %v", port, list(r))
+		t.Fatalf("no info imap.tls.implicit-detected at connect:%s; got %v", port, list(r))
 	}
 	if code, _ := report.Lookup(got.Code); !strings.Contains(code.Fix, "--tls implicit") {
 		t.Errorf("the fix does not name --tls implicit: %q", code.Fix)
@@ -567,9 +567,9 @@ func TestPOP3_implicitTLSOnAnUnknownPort(t *testing.T) {
 		o.Timeouts = netx.Timeouts{}
 		o.NoTLSScan = true
 	})
-	got, ok := codes(r)["pop3.implicit-tls.detected"]
+	got, ok := codes(r)["pop3.tls.implicit-detected"]
 	if !ok || got.Severity != report.Info {
-		t.Fatalf("no info pop3.implicit-tls.detected; got %v", list(r))
+		t.Fatalf("no info pop3.tls.implicit-detected; got %v", list(r))
 	}
 	requireCodes(t, r, "cert.ok", "pop3.login.failed")
 	forbidCodes(t, r, "pop3.conn.timeout", "pop3.starttls.missing", "pop3.logindisabled.missing")
@@ -586,7 +586,7 @@ func TestIMAP_explicitTLSMode(t *testing.T) {
 		o.NoTLSScan = true
 	})
 	requireCodes(t, r, "cert.ok")
-	forbidCodes(t, r, "imap.implicit-tls.detected", "imap.conn.timeout")
+	forbidCodes(t, r, "imap.tls.implicit-detected", "imap.conn.timeout")
 
 	plain := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1 STARTTLS LOGINDISABLED", cert: &cert}
 	r = audit(t, IMAP, testserver.Start(t, plain.handler), func(o *Options) {
@@ -594,7 +594,7 @@ func TestIMAP_explicitTLSMode(t *testing.T) {
 		o.NoTLSScan = true
 	})
 	requireCodes(t, r, "imap.plaintext-login.refused")
-	forbidCodes(t, r, "imap.starttls.ok", "imap.implicit-tls.detected", "cert.ok")
+	forbidCodes(t, r, "imap.starttls.ok", "imap.tls.implicit-detected", "cert.ok")
 	var skipped bool
 	for _, s := range r.Stages {
 		skipped = skipped || (strings.HasPrefix(s.Name, "starttls:") && s.Status == report.StatusSkipped)

@@ -28,7 +28,7 @@ func init() {
 			Fix: "The detail names the stage and the error; check routing and firewalls to the server, or retry."},
 		report.Code{Code: "tls.banner.unexpected", Severity: report.Fail, Title: "The greeting is not the expected mail protocol",
 			Fix: "Check the port and --starttls: 25/587 speak SMTP, 143 IMAP, 110 POP3, and 465/993/995 expect TLS first (--starttls none)."},
-		report.Code{Code: "tls.implicit.detected", Severity: report.Info, Title: "The port speaks implicit TLS",
+		report.Code{Code: "tls.implicit-detected", Severity: report.Info, Title: "The port speaks implicit TLS",
 			Fix:  "Nothing to fix on the server: the port sent no greeting and answered a ClientHello, so mailprobe went on over TLS. Say it to skip the detection: --tls implicit.",
 			Refs: []string{"RFC 8314 §3"}},
 		report.Code{Code: "tls.server.refused", Severity: report.Fail, Title: "Server refused service before TLS",

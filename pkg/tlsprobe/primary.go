@@ -60,7 +60,7 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		switch {
 		case implicit:
 			st.end(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
-			sc.add(report.Newf("tls.implicit.detected", "banner", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the scan goes on over TLS.", o.Port, min(sc.t.Banner, netx.GreetingWait)))
+			sc.add(report.Newf("tls.implicit-detected", "banner", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the scan goes on over TLS.", o.Port, min(sc.t.Banner, netx.GreetingWait)))
 			sc.proto = ProtoNone
 		case err != nil:
 			st.end(statusOf(err), "%v", err)

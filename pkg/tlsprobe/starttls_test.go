@@ -308,7 +308,7 @@ func TestAutoDetect_implicitTLSWithoutWaitingForTheBanner(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("took %s: implicit TLS must be found without waiting out the banner deadline", took)
 	}
-	got := wantFinding(t, rep, "tls.implicit.detected", report.Info)
+	got := wantFinding(t, rep, "tls.implicit-detected", report.Info)
 	if code, _ := report.Lookup(got.Code); got.Stage != "banner" || !strings.Contains(code.Fix, "--tls implicit") {
 		t.Errorf("finding %+v: want stage banner and a fix naming --tls implicit", got)
 	}
@@ -330,7 +330,7 @@ func TestAutoDetect_silentPlaintextIsNotTLS(t *testing.T) {
 		t.Errorf("timeout at stage %s, want banner", got.Stage)
 	}
 	for _, f := range rep.Findings {
-		if f.Code == "tls.implicit.detected" {
+		if f.Code == "tls.implicit-detected" {
 			t.Errorf("a silent plaintext port was reported as implicit TLS")
 		}
 	}
