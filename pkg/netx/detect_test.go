@@ -12,6 +12,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 // selfSigned is a throwaway server certificate: ProbeImplicitTLS does not
@@ -120,4 +122,37 @@ func readFull(c net.Conn, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// WaitForData sees a greeting without consuming it, and reports a silent
+// peer as (false, nil) at its deadline.
+func TestConnWaitForData(t *testing.T) {
+	greeting := serveLoopback(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("* OK ready\r\n"))
+		_, _ = c.Read(make([]byte, 1))
+	})
+	silent := serveLoopback(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = c.Read(make([]byte, 1))
+	})
+	ctx := context.Background()
+	c, err := Dial(ctx, greeting, transcript.New(nil), ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if arrived, err := c.WaitForData(ctx, 10*time.Second); !arrived || err != nil {
+		t.Fatalf("greeting not seen: %v, %v", arrived, err)
+	}
+	if l, err := c.ReadLine(ctx, time.Second); err != nil || l.Text != "* OK ready" {
+		t.Fatalf("the greeting was consumed by the wait: %q, %v", l.Text, err)
+	}
+	s, err := Dial(ctx, silent, transcript.New(nil), ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if arrived, err := s.WaitForData(ctx, 100*time.Millisecond); arrived || err != nil {
+		t.Fatalf("silence: %v, %v; want false, nil", arrived, err)
+	}
 }
