@@ -252,9 +252,9 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 	st := a.begin("connect", port)
 	c, err := dial(ctx, &a.o, addr, a.connectMode(port), a.rec)
 	if err != nil {
-		if oe, ok := err.(*opError); ok && oe.op == "connect" {
-			st.end(report.StatusError, "%s", netx.Describe(oe.err, oe.waited))
-			a.add("connect.failed", st.name, "%s: %s.", addr, netx.Describe(oe.err, oe.waited))
+		if oe, ok := err.(*netx.OpError); ok && oe.Op == "connect" {
+			st.end(report.StatusError, "%s", netx.Describe(oe.Err, oe.Waited))
+			a.add("connect.failed", st.name, "%s: %s.", addr, netx.Describe(oe.Err, oe.Waited))
 			a.rep.Incomplete = true
 			return false
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 func audit(t *testing.T, proto Protocol, addr string, mod func(*Options)) *report.Report {
@@ -646,5 +647,28 @@ func TestTLSModeFor(t *testing.T) {
 	}
 	if netx.DefaultPort(IMAP.netx(), false) != 143 || netx.DefaultPort(IMAP.netx(), true) != 993 {
 		t.Error("IMAP default ports from the table")
+	}
+}
+
+// Literals (RFC 9051 §4.3) are folded into their response line, whether
+// the literal ends inside a line or exactly at a line end.
+func TestIMAPResponse_literals(t *testing.T) {
+	addr := testserver.Start(t, func(c *testserver.Conn) {
+		_, _ = c.Write([]byte("* ID (\"name\" {5}\r\nhello \"os\" {4}\r\nab\r\n)\r\n* 1 FETCH (BODY[] {0}\r\n)\r\na1 OK done\r\n"))
+		_, _ = c.Line()
+	})
+	a := &auditor{o: Options{Timeouts: netx.Timeouts{Command: 5 * time.Second}}}
+	c, err := dial(context.Background(), &a.o, addr, netx.TLSStartTLS, transcript.New(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	untagged, tagged, err := c.imapResponse(context.Background(), "a1", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`* ID ("name" "hello" "os" "ab\r\n")`, `* 1 FETCH (BODY[] "")`}
+	if tagged != "a1 OK done" || len(untagged) != 2 || untagged[0] != want[0] || untagged[1] != want[1] {
+		t.Errorf("got %q / %q, want %q", untagged, tagged, want)
 	}
 }

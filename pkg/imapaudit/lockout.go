@@ -60,7 +60,7 @@ func (a *auditor) session(ctx context.Context, port int) (*lineConn, error) {
 			}
 			return nil, err
 		}
-		if _, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS); err != nil {
+		if _, err := c.handshake(ctx, a.o.tlsConfig()); err != nil {
 			c.close()
 			return nil, err
 		}
