@@ -308,18 +308,12 @@ func tlsSummary(st *tls.ConnectionState) string {
 // certificate judges the TLS session's certificate with certcheck.
 func (a *auditor) certificate(c *lineConn, port int) bool {
 	st := a.begin("certificate", port)
-	res := certcheck.Analyze(*c.tls, certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.name})
+	res := certcheck.Stage(*c.tls, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.name},
+		Insecure: a.o.Insecure})
 	a.rep.Add(res.Findings...)
-	status := report.StatusOK
-	if !res.Trusted {
-		status = report.StatusFail
-	}
-	summary := "no certificate"
-	if len(c.tls.PeerCertificates) > 0 {
-		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
-	}
-	st.end(status, "%s", summary)
-	return res.Trusted || a.o.Insecure
+	st.end(res.Status, "%s", res.Summary)
+	return res.Usable(a.o.Insecure)
 }
 
 var (

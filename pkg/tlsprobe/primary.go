@@ -322,33 +322,14 @@ func (sc *scanner) tlsHandshake(ctx context.Context, s *session) (*tls.Connectio
 // when not from a completed handshake.
 func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 	st := sc.begin("certificate")
-	res := certcheck.Analyze(state, certcheck.Options{ServerName: sc.o.ServerName, Roots: sc.o.RootCAs, Now: sc.o.Now()})
+	res := certcheck.Stage(state, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: sc.o.ServerName, Roots: sc.o.RootCAs, Now: sc.o.Now()},
+		Insecure: sc.o.Insecure, Note: note})
 	for _, f := range res.Findings {
-		if note != "" {
-			f = f.With("note", note)
-		}
-		if sc.o.Insecure {
-			switch f.Code {
-			case "cert.untrusted", "cert.self-signed", "cert.name-mismatch":
-				f = f.WithSeverity(report.Warn)
-				f.Detail += " (--insecure: not required to be trusted)"
-			}
-		}
 		sc.add(f)
 	}
-	if sc.o.Insecure {
-		sc.add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
-	}
 	sc.rep.SetFact("certificate", res.Facts)
-	status := report.StatusOK
-	if !res.Trusted {
-		status = report.StatusFail
-	}
-	summary := "no certificate"
-	if len(state.PeerCertificates) > 0 {
-		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
-	}
-	st.end(status, "%s", summary)
+	st.end(res.Status, "%s", res.Summary)
 }
 
 // injection decides the STARTTLS command injection test (CVE-2011-0411
