@@ -5,7 +5,6 @@ package tlsprobe
 // certificate, and the verdicts that need a real TLS session.
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -360,7 +359,7 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	done := arm(ctx, s.raw, wait)
 	defer done()
 	conn := sc.rec.Wrap(tc, true)
-	br := bufio.NewReaderSize(conn, 4096)
+	lr := netx.NewLineReader(conn, maxLine)
 	first := sc.rec.Seq() + 1
 	var injected, final string
 	var readErr error
@@ -369,7 +368,7 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		_, readErr = conn.Write([]byte("QUIT\r\n"))
 		for i := 0; i < 3 && readErr == nil; i++ {
 			var rp smtpclient.Reply
-			rp, readErr = smtpclient.ReadReply(smtpclient.NewLineReader(br))
+			rp, readErr = smtpclient.ReadReply(lr)
 			if readErr != nil {
 				break
 			}
@@ -384,11 +383,12 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	case ProtoIMAP:
 		_, readErr = conn.Write([]byte("d LOGOUT\r\n"))
 		for i := 0; i < 50 && readErr == nil; i++ {
-			var line string
-			line, readErr = readTrimmed(br)
+			var l netx.Line
+			l, readErr = lr.Next()
 			if readErr != nil {
 				break
 			}
+			line := l.Text
 			if strings.HasPrefix(line, "b ") && injected == "" {
 				injected = line
 			}
@@ -401,11 +401,12 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		_, readErr = conn.Write([]byte("QUIT\r\n"))
 		var status []string
 		for i := 0; i < 10 && readErr == nil; i++ {
-			var line string
-			line, readErr = readTrimmed(br)
+			var l netx.Line
+			l, readErr = lr.Next()
 			if readErr != nil {
 				break
 			}
+			line := l.Text
 			if strings.HasPrefix(line, "+OK") || strings.HasPrefix(line, "-ERR") {
 				status = append(status, line)
 				// A POP3 server closes after QUIT (RFC 1939 §6); one
@@ -447,28 +448,6 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		}
 		st.end(report.StatusInfo, "inconclusive: %s", why)
 		sc.add(report.Newf("tls.starttls.injection-inconclusive", "injection", "After the handshake the server did not answer the goodbye command (%s), so the test cannot tell.", why))
-	}
-}
-
-// readTrimmed reads one line, keeping at most maxLine bytes of it and
-// failing past that: a server streaming bytes without a newline must not
-// make the scanner buffer them.
-func readTrimmed(br *bufio.Reader) (string, error) {
-	var b []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(b) < maxLine {
-			b = append(b, frag[:min(len(frag), maxLine-len(b))]...)
-		}
-		if err == nil {
-			return strings.TrimRight(string(b), "\r\n"), nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return strings.TrimRight(string(b), "\r\n"), err
-		}
-		if len(b) >= maxLine {
-			return string(b), fmt.Errorf("line longer than %d bytes", maxLine)
-		}
 	}
 }
 
