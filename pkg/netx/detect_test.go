@@ -2,63 +2,24 @@ package netx
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
-// selfSigned is a throwaway server certificate: ProbeImplicitTLS does not
-// verify, so nothing needs to trust it.
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mail.test"},
-		DNSNames: []string{"mail.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-// serveLoopback accepts connections on 127.0.0.1 and hands each to h.
+// serveLoopback serves h on a loopback port (internal/testserver).
 func serveLoopback(t *testing.T, h func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				h(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testserver.Start(t, func(c *testserver.Conn) { h(c.Conn) })
 }
 
 // An implicit-TLS listener (RFC 8314 §3) completes the probe's handshake.
 func TestProbeImplicitTLS_tlsListenerIsYes(t *testing.T) {
-	cfg := &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+	cfg := &tls.Config{Certificates: []tls.Certificate{testserver.NewCert(t, testserver.CertOptions{SelfSign: true}).TLS}}
 	addr := serveLoopback(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		tc := tls.Server(c, cfg)
