@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,22 @@ const (
 	IMAP Protocol = "imap"
 	POP3 Protocol = "pop3"
 )
+
+// netx is the protocol in netx's port table.
+func (p Protocol) netx() netx.Proto {
+	if p == POP3 {
+		return netx.ProtoPOP3
+	}
+	return netx.ProtoIMAP
+}
+
+// role is the protocol's role in netx's port table.
+func (p Protocol) role() netx.Role {
+	if p == POP3 {
+		return netx.RolePOP3
+	}
+	return netx.RoleIMAP
+}
 
 // MaxLockoutAttempts bounds --lockout-test: enough to see a delay or a
 // block, never enough to be an attack.
@@ -80,13 +97,24 @@ func (o *Options) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: o.ServerName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // verified by certcheck
 }
 
-func (o *Options) implicit(port int) bool {
-	for _, p := range o.ImplicitTLS {
-		if p == port {
-			return true
-		}
+// tlsModeFor is how port gets TLS: implicit when ImplicitTLS lists it,
+// what netx.MailPorts says for a well-known port (993 and 995 implicit,
+// RFC 8314 §3.3; 143 and 110 STARTTLS/STLS), else Options.TLSMode, where
+// auto (or "") leaves it to the server: see dial.
+func (o *Options) tlsModeFor(port int) netx.TLSMode {
+	if slices.Contains(o.ImplicitTLS, port) {
+		return netx.TLSImplicit
 	}
-	return port == 993 || port == 995
+	if p, ok := netx.PortInfo(port); ok {
+		if p.Implicit {
+			return netx.TLSImplicit
+		}
+		return netx.TLSStartTLS
+	}
+	if o.TLSMode == "" {
+		return netx.TLSAuto
+	}
+	return o.TLSMode
 }
 
 // Audit runs the audit. The error is only for bad options.
@@ -101,10 +129,9 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 		o.Now = time.Now
 	}
 	if len(o.Ports) == 0 {
-		o.Ports = []int{143, 993}
-		if o.Protocol == POP3 {
-			o.Ports = []int{110, 995}
-		}
+		// The protocol's STARTTLS and implicit-TLS ports, from the one
+		// port table.
+		o.Ports = []int{netx.DefaultPort(o.Protocol.netx(), false), netx.DefaultPort(o.Protocol.netx(), true)}
 	}
 	if o.ServerName == "" {
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
@@ -122,7 +149,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 		target = net.JoinHostPort(o.Host, strconv.Itoa(o.Ports[0]))
 	}
 	rep := report.NewReport(string(o.Protocol)+" audit", target, rec.Start())
-	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol)}
+	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol), detected: map[int]bool{}}
 	scans := a.startTLSScans(ctx)
 	var tlsPort int
 	for _, port := range o.Ports {
@@ -150,6 +177,24 @@ type auditor struct {
 	rec    *transcript.Recorder
 	prefix string
 	tagN   int
+	// detected lists the ports found to speak implicit TLS (dial), so
+	// that reconnections and the lockout test need not ask again.
+	detected map[int]bool
+}
+
+// implicit reports whether port speaks TLS from the first byte: by
+// configuration or because the server showed it.
+func (a *auditor) implicit(port int) bool {
+	return a.detected[port] || a.o.tlsModeFor(port) == netx.TLSImplicit
+}
+
+// connectMode is the mode to dial port with: a port already found to be
+// implicit TLS is not probed again.
+func (a *auditor) connectMode(port int) netx.TLSMode {
+	if a.detected[port] {
+		return netx.TLSImplicit
+	}
+	return a.o.tlsModeFor(port)
 }
 
 func (a *auditor) tag() string {
@@ -204,13 +249,12 @@ func (a *auditor) add(code, stage, format string, args ...any) {
 // trusted certificate (a port the login and lockout tests may use).
 func (a *auditor) port(ctx context.Context, port int) bool {
 	addr := net.JoinHostPort(a.o.Host, strconv.Itoa(port))
-	implicit := a.o.implicit(port)
 	st := a.begin("connect", port)
-	c, err := dial(ctx, &a.o, addr, implicit, a.rec)
+	c, err := dial(ctx, &a.o, addr, a.connectMode(port), a.rec)
 	if err != nil {
-		if oe, ok := err.(*opError); ok && oe.op == "connect" {
-			st.end(report.StatusError, "%s", netx.Describe(oe.err, oe.waited))
-			a.add("connect.failed", st.name, "%s: %s.", addr, netx.Describe(oe.err, oe.waited))
+		if oe, ok := err.(*netx.OpError); ok && oe.Op == "connect" {
+			st.end(report.StatusError, "%s", netx.Describe(oe.Err, oe.Waited))
+			a.add("connect.failed", st.name, "%s: %s.", addr, netx.Describe(oe.Err, oe.Waited))
 			a.rep.Incomplete = true
 			return false
 		}
@@ -218,6 +262,11 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 		return false
 	}
 	defer c.close()
+	if c.detected {
+		a.detected[port] = true
+		a.add("tls.implicit-detected", st.name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())
+	}
+	implicit := a.implicit(port)
 	summary := addr
 	if implicit {
 		summary += ", implicit TLS " + tlsSummary(c.tls)
@@ -233,6 +282,22 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 	return a.imap(ctx, c, port, trusted)
 }
 
+// tlsRefused reports whether the user asked for no TLS on port (--tls
+// none): the upgrade is then not tried, and the stage says why.
+func (a *auditor) tlsRefused(port int) bool {
+	if a.o.tlsModeFor(port) != netx.TLSNone {
+		return false
+	}
+	a.rep.AddStage(report.Stage{Name: fmt.Sprintf("starttls:%d", port), Status: report.StatusSkipped, Summary: "--tls none: the upgrade was not tried"})
+	return true
+}
+
+// greetingWait is how long a greeting is awaited on a port of unknown TLS
+// mode before implicit TLS is suspected.
+func (a *auditor) greetingWait() time.Duration {
+	return min(a.o.Timeouts.WithDefaults().Banner, netx.GreetingWait)
+}
+
 func tlsSummary(st *tls.ConnectionState) string {
 	if st == nil {
 		return ""
@@ -243,18 +308,12 @@ func tlsSummary(st *tls.ConnectionState) string {
 // certificate judges the TLS session's certificate with certcheck.
 func (a *auditor) certificate(c *lineConn, port int) bool {
 	st := a.begin("certificate", port)
-	res := certcheck.Analyze(*c.tls, certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.name})
+	res := certcheck.Stage(*c.tls, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.name},
+		Insecure: a.o.Insecure})
 	a.rep.Add(res.Findings...)
-	status := report.StatusOK
-	if !res.Trusted {
-		status = report.StatusFail
-	}
-	summary := "no certificate"
-	if len(c.tls.PeerCertificates) > 0 {
-		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
-	}
-	st.end(status, "%s", summary)
-	return res.Trusted || a.o.Insecure
+	st.end(res.Status, "%s", res.Summary)
+	return res.Usable(a.o.Insecure)
 }
 
 var (

@@ -15,6 +15,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 func audit(t *testing.T, proto Protocol, addr string, mod func(*Options)) *report.Report {
@@ -162,11 +163,18 @@ type fakeIMAP struct {
 	failureDelay  time.Duration
 	blockAfter    int
 	loginAttempts int
+	implicit      bool // TLS from the first byte (RFC 8314 §3)
 }
 
 func (f *fakeIMAP) handler(c *testserver.Conn) {
-	c.Send(f.greeting)
 	inTLS := false
+	if f.implicit {
+		if err := c.UpgradeTLS(f.cert.TLS); err != nil {
+			return
+		}
+		inTLS = true
+	}
+	c.Send(f.greeting)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := c.Line()
@@ -384,6 +392,7 @@ type fakePOP3 struct {
 	// feedPipelined hands bytes pipelined after STLS to the TLS
 	// handshake, as Dovecot does: the handshake then fails.
 	feedPipelined bool
+	implicit      bool // TLS from the first byte (RFC 8314 §3)
 }
 
 type prefixed struct {
@@ -394,8 +403,14 @@ type prefixed struct {
 func (p prefixed) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func (f *fakePOP3) handler(c *testserver.Conn) {
-	c.Send(f.greeting)
 	inTLS := false
+	if f.implicit {
+		if err := c.UpgradeTLS(f.cert.TLS); err != nil {
+			return
+		}
+		inTLS = true
+	}
+	c.Send(f.greeting)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := c.Line()
@@ -505,6 +520,91 @@ func TestPOP3_scriptedServers(t *testing.T) {
 	})
 }
 
+// An implicit-TLS IMAP port outside netx.MailPorts, audited with no TLS
+// mode and the default 30 s greeting deadline: the silence and a second
+// connection that answers a ClientHello find it (one info finding that
+// names --tls implicit), and the audit goes on over TLS: certificate,
+// capabilities, and a login that is only ever sent over trusted TLS.
+// audit() fails the test past 8 s, far below the greeting deadline.
+func TestIMAP_implicitTLSOnAnUnknownPort(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	f := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1 AUTH=PLAIN", capsTLS: "IMAP4rev1 AUTH=PLAIN", cert: &cert, implicit: true}
+	addr := testserver.Start(t, f.handler)
+	r := audit(t, IMAP, addr, func(o *Options) {
+		o.RootCAs = cert.Pool
+		o.User, o.Password = "alice", "wrong"
+		o.Timeouts = netx.Timeouts{}
+	})
+	port := portOf(r)
+	got, ok := codes(r)["imap.tls.implicit-detected"]
+	if !ok || got.Stage != "connect:"+port || got.Severity != report.Info {
+		t.Fatalf("no info imap.tls.implicit-detected at connect:%s; got %v", port, list(r))
+	}
+	if code, _ := report.Lookup(got.Code); !strings.Contains(code.Fix, "--tls implicit") {
+		t.Errorf("the fix does not name --tls implicit: %q", code.Fix)
+	}
+	requireCodes(t, r, "cert.ok", "imap.login.failed")
+	forbidCodes(t, r, "imap.conn.timeout", "imap.starttls.missing", "imap.auth.plaintext", "imap.logindisabled.missing")
+	scanned := false
+	for _, s := range r.Stages {
+		if s.Name == "connect:"+port && !strings.Contains(s.Summary, "implicit TLS") {
+			t.Errorf("connect stage %q does not say implicit TLS", s.Summary)
+		}
+		if s.Name == "tls:"+port {
+			scanned = s.Status == report.StatusOK && strings.Contains(s.Summary, "TLS 1.3")
+		}
+	}
+	if !scanned {
+		t.Errorf("the TLS scan of the port did not run over implicit TLS: %+v", r.Stages)
+	}
+}
+
+func TestPOP3_implicitTLSOnAnUnknownPort(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	f := &fakePOP3{greeting: "+OK ready", capa: []string{"USER"}, capaTLS: []string{"USER", "SASL PLAIN"}, cert: &cert, implicit: true}
+	r := audit(t, POP3, testserver.Start(t, f.handler), func(o *Options) {
+		o.RootCAs = cert.Pool
+		o.User, o.Password = "alice", "wrong"
+		o.Timeouts = netx.Timeouts{}
+		o.NoTLSScan = true
+	})
+	got, ok := codes(r)["pop3.tls.implicit-detected"]
+	if !ok || got.Severity != report.Info {
+		t.Fatalf("no info pop3.tls.implicit-detected; got %v", list(r))
+	}
+	requireCodes(t, r, "cert.ok", "pop3.login.failed")
+	forbidCodes(t, r, "pop3.conn.timeout", "pop3.starttls.missing", "pop3.logindisabled.missing")
+}
+
+// The TLS mode, when given, is obeyed on a port of unknown mode: implicit
+// needs no detection, none leaves a STARTTLS port in plaintext.
+func TestIMAP_explicitTLSMode(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	implicit := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1", capsTLS: "IMAP4rev1", cert: &cert, implicit: true}
+	r := audit(t, IMAP, testserver.Start(t, implicit.handler), func(o *Options) {
+		o.RootCAs = cert.Pool
+		o.TLSMode = netx.TLSImplicit
+		o.NoTLSScan = true
+	})
+	requireCodes(t, r, "cert.ok")
+	forbidCodes(t, r, "imap.tls.implicit-detected", "imap.conn.timeout")
+
+	plain := &fakeIMAP{greeting: "* OK ready", caps: "IMAP4rev1 STARTTLS LOGINDISABLED", cert: &cert}
+	r = audit(t, IMAP, testserver.Start(t, plain.handler), func(o *Options) {
+		o.TLSMode = netx.TLSNone
+		o.NoTLSScan = true
+	})
+	requireCodes(t, r, "imap.plaintext-login.refused")
+	forbidCodes(t, r, "imap.starttls.ok", "imap.tls.implicit-detected", "cert.ok")
+	var skipped bool
+	for _, s := range r.Stages {
+		skipped = skipped || (strings.HasPrefix(s.Name, "starttls:") && s.Status == report.StatusSkipped)
+	}
+	if !skipped {
+		t.Errorf("--tls none: no skipped starttls stage in %+v", r.Stages)
+	}
+}
+
 func FuzzIMAPCaps(f *testing.F) {
 	f.Add("* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN")
 	f.Add("* OK [CAPABILITY IMAP4rev1 SASL-IR] Dovecot ready.")
@@ -527,4 +627,48 @@ func FuzzPOP3Caps(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The TLS mode of a port comes from the one port table (netx.MailPorts)
+// for well-known ports, from ImplicitTLS, and from Options.TLSMode for
+// the rest.
+func TestTLSModeFor(t *testing.T) {
+	o := Options{ImplicitTLS: []int{10993}, TLSMode: netx.TLSNone}
+	for port, want := range map[int]netx.TLSMode{143: netx.TLSStartTLS, 993: netx.TLSImplicit, 110: netx.TLSStartTLS, 995: netx.TLSImplicit, 10993: netx.TLSImplicit, 1143: netx.TLSNone} {
+		if got := o.tlsModeFor(port); got != want {
+			t.Errorf("port %d: %s, want %s", port, got, want)
+		}
+	}
+	if got := (&Options{}).tlsModeFor(1993); got != netx.TLSAuto {
+		t.Errorf("no TLSMode: %s, want auto", got)
+	}
+	if p := (Options{Protocol: POP3}).Protocol; netx.DefaultPort(p.netx(), false) != 110 || netx.DefaultPort(p.netx(), true) != 995 {
+		t.Errorf("POP3 default ports from the table: %d, %d", netx.DefaultPort(p.netx(), false), netx.DefaultPort(p.netx(), true))
+	}
+	if netx.DefaultPort(IMAP.netx(), false) != 143 || netx.DefaultPort(IMAP.netx(), true) != 993 {
+		t.Error("IMAP default ports from the table")
+	}
+}
+
+// Literals (RFC 9051 §4.3) are folded into their response line, whether
+// the literal ends inside a line or exactly at a line end.
+func TestIMAPResponse_literals(t *testing.T) {
+	addr := testserver.Start(t, func(c *testserver.Conn) {
+		_, _ = c.Write([]byte("* ID (\"name\" {5}\r\nhello \"os\" {4}\r\nab\r\n)\r\n* 1 FETCH (BODY[] {0}\r\n)\r\na1 OK done\r\n"))
+		_, _ = c.Line()
+	})
+	a := &auditor{o: Options{Timeouts: netx.Timeouts{Command: 5 * time.Second}}}
+	c, err := dial(context.Background(), &a.o, addr, netx.TLSStartTLS, transcript.New(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	untagged, tagged, err := c.imapResponse(context.Background(), "a1", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`* ID ("name" "hello" "os" "ab\r\n")`, `* 1 FETCH (BODY[] "")`}
+	if tagged != "a1 OK done" || len(untagged) != 2 || untagged[0] != want[0] || untagged[1] != want[1] {
+		t.Errorf("got %q / %q, want %q", untagged, tagged, want)
+	}
 }

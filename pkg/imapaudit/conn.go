@@ -1,13 +1,9 @@
 package imapaudit
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -18,162 +14,128 @@ import (
 // MaxLine bounds one response line: RFC 9051 sets no limit, but no sane
 // greeting or capability line comes near 64 KiB, and a server sending an
 // endless line must not make the auditor buffer forever.
-const MaxLine = 64 << 10
+const MaxLine = netx.DefaultMaxLine
 
-var errLineTooLong = errors.New("response line longer than 64 KiB")
-
-// lineConn is a recorded line-oriented connection with a deadline on every
-// read and write. The audit reads the pre-authentication dialogue itself,
-// byte for byte: it has to see exactly what the server says (greeting
-// text, untagged alerts, bytes after the STARTTLS reply) and keep control
-// when the server misbehaves, which a full client library hides. The
+// lineConn is the audit's connection: a netx.Conn (recorded, bounded
+// lines, a deadline on every read and write) plus what the audit learnt
+// about it. The audit reads the pre-authentication dialogue itself, line
+// by line: it has to see exactly what the server says (greeting text,
+// untagged alerts, bytes after the STARTTLS reply) and keep control when
+// the server misbehaves, which a full client library hides. The
 // authenticated part (the login and lockout tests) runs on go-imap.
 type lineConn struct {
-	raw  net.Conn
-	rc   *transcript.Conn
-	br   *bufio.Reader
-	rec  *transcript.Recorder
+	nc   *netx.Conn
 	tls  *tls.ConnectionState
 	addr string
+	// detected is set when dial found implicit TLS on a port of
+	// unknown mode.
+	detected bool
 }
 
-func dial(ctx context.Context, o *Options, addr string, implicit bool, rec *transcript.Recorder) (*lineConn, error) {
+// dial connects to addr and, in mode implicit, runs the TLS handshake.
+// In mode auto a silence of netx.GreetingWait is suspicious: an
+// implicit-TLS server (RFC 8314 §3) says nothing until it gets a
+// ClientHello. netx.ProbeImplicitTLS then asks on a second connection,
+// and when it says TLS this connection, still untouched, is upgraded and
+// marked detected. Otherwise the caller reads the greeting as usual (a
+// deliberate greeting delay is not TLS).
+func dial(ctx context.Context, o *Options, addr string, mode netx.TLSMode, rec *transcript.Recorder) (*lineConn, error) {
 	t := o.Timeouts.WithDefaults()
-	d := o.Dial
-	if d == nil {
-		d = (&net.Dialer{}).DialContext
+	co := netx.ConnOptions{Dial: o.Dial, Timeouts: t, MaxLine: MaxLine}
+	if mode == netx.TLSImplicit {
+		co.ImplicitTLS = o.tlsConfig()
 	}
-	cctx, cancel := context.WithTimeout(ctx, t.Connect)
-	raw, err := d(cctx, "tcp", addr)
-	cancel()
+	nc, err := netx.Dial(ctx, addr, rec, co)
 	if err != nil {
-		return nil, &opError{op: "connect", err: err, waited: t.Connect}
+		return nil, err
 	}
-	rec.Event("connected to %s", raw.RemoteAddr())
-	c := &lineConn{raw: raw, rec: rec, addr: addr}
-	if implicit {
-		if _, err := c.handshake(ctx, o.tlsConfig(), t.TLS); err != nil {
-			raw.Close()
-			return nil, err
+	c := &lineConn{nc: nc, addr: addr, tls: nc.TLS()}
+	if mode == netx.TLSAuto {
+		wait := min(t.Banner, netx.GreetingWait)
+		// An error here (a close, a reset) is left for the greeting
+		// stage, which reads again and reports it.
+		arrived, err := nc.WaitForData(ctx, wait)
+		if err == nil && !arrived && netx.ProbeImplicitTLS(ctx, o.Dial, addr, o.ServerName, min(t.TLS, t.Banner)) {
+			rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", wait)
+			if _, err := c.handshake(ctx, o.tlsConfig()); err != nil {
+				nc.Close()
+				return nil, err
+			}
+			c.detected = true
 		}
-		return c, nil
 	}
-	c.rc = rec.Wrap(raw, false)
-	c.br = bufio.NewReaderSize(c.rc, 4096)
 	return c, nil
 }
 
-// handshake runs TLS over the raw connection and re-wraps it. It returns
-// how many bytes were buffered (received in plaintext after the server's
-// go-ahead and before the handshake) and discarded.
-func (c *lineConn) handshake(ctx context.Context, cfg *tls.Config, timeout time.Duration) (int, error) {
-	discarded := 0
-	if c.br != nil {
-		discarded = c.br.Buffered()
-		c.rc.Pause()
-	}
-	_ = c.raw.SetDeadline(time.Now().Add(timeout))
-	tc := tls.Client(c.raw, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return discarded, &opError{op: "tls handshake", err: err, waited: timeout}
-	}
-	_ = c.raw.SetDeadline(time.Time{})
-	st := tc.ConnectionState()
-	c.tls = &st
-	c.rec.Event("TLS established: %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
-	c.rc = c.rec.Wrap(tc, true)
-	c.br = bufio.NewReaderSize(c.rc, 4096)
-	return discarded, nil
+// handshake runs TLS over the connection (after the STARTTLS go-ahead,
+// or at once for detected implicit TLS). It returns how many bytes the
+// server sent in plaintext after its go-ahead and before the handshake:
+// netx.Conn discards them (RFC 2595 §3.1), the audit reports them.
+func (c *lineConn) handshake(ctx context.Context, cfg *tls.Config) (int, error) {
+	pre, err := c.nc.StartTLS(ctx, cfg)
+	c.tls = c.nc.TLS()
+	return len(pre), err
 }
 
 // readLine reads one CRLF- (or LF-) terminated line within timeout.
 func (c *lineConn) readLine(ctx context.Context, timeout time.Duration) (string, error) {
-	stop := c.deadline(ctx, timeout)
-	defer stop()
+	l, err := c.nc.ReadLine(ctx, timeout)
+	return l.Text, err
+}
+
+// readLiteral reads the n bytes of an IMAP literal (RFC 9051 §4.3) that
+// follow a line ending in {n}, and the rest of the response line after
+// them. The bytes are read as bounded lines: the literal ends somewhere
+// in the last one, and when it ends exactly at a line end, the response
+// line goes on in the next line.
+func (c *lineConn) readLiteral(ctx context.Context, n int, timeout time.Duration) (literal, rest string, err error) {
 	var b strings.Builder
-	for {
-		frag, err := c.br.ReadSlice('\n')
-		b.Write(frag)
-		if b.Len() > MaxLine {
-			return "", &opError{op: "read", err: errLineTooLong, partial: b.String()[:80]}
+	for b.Len() < n { // each line adds at least its line ending
+		l, err := c.nc.ReadLine(ctx, timeout)
+		if err != nil {
+			return "", "", err
 		}
-		if err == nil {
-			return c.rec.Scrub(strings.TrimRight(b.String(), "\r\n")), nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			c.rc.Flush()
-			return "", &opError{op: "read", err: err, waited: timeout, partial: c.rec.Scrub(b.String())}
+		b.WriteString(l.Text)
+		if l.BareLF {
+			b.WriteString("\n")
+		} else {
+			b.WriteString("\r\n")
 		}
 	}
+	s := b.String()
+	if len(s) == n {
+		rest, err = c.readLine(ctx, timeout)
+		return s, rest, err
+	}
+	return s[:n], strings.TrimSuffix(strings.TrimSuffix(s[n:], "\n"), "\r"), nil
 }
 
 func (c *lineConn) write(ctx context.Context, timeout time.Duration, s string) error {
-	stop := c.deadline(ctx, timeout)
-	defer stop()
-	if _, err := io.WriteString(c.rc, s); err != nil {
-		return &opError{op: "write", err: err, waited: timeout}
-	}
-	return nil
+	return c.nc.Write(ctx, timeout, []byte(s))
 }
 
-// deadline applies timeout (and ctx) to the connection.
-func (c *lineConn) deadline(ctx context.Context, timeout time.Duration) func() {
-	dl := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
-		dl = d
-	}
-	_ = c.raw.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = c.raw.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop() }
-}
+func (c *lineConn) close() { c.nc.Close() }
 
-func (c *lineConn) close() {
-	if c.rc != nil {
-		c.rc.Flush()
-	}
-	c.raw.Close()
-}
-
-// opError is a failed network operation, described for a finding.
-type opError struct {
-	op      string
-	err     error
-	waited  time.Duration
-	partial string
-}
-
-func (e *opError) Error() string {
-	if errors.Is(e.err, errLineTooLong) {
-		return fmt.Sprintf("%s: %v (began %q)", e.op, e.err, e.partial)
-	}
-	s := fmt.Sprintf("%s: %s", e.op, netx.Describe(e.err, e.waited))
-	if e.partial != "" {
-		s += fmt.Sprintf(" after a partial line %q", transcript.Printable(e.partial))
-	}
-	return s
-}
-
-func (e *opError) Unwrap() error { return e.err }
-
-// kind sorts errors into the finding codes: timeout, closed, reset, tls,
-// malformed, error.
+// kindOf sorts errors into the finding codes: timeout, closed, reset,
+// tls, malformed, error.
 func kindOf(err error) string {
-	var oe *opError
-	if errors.As(err, &oe) {
-		if errors.Is(oe.err, errLineTooLong) {
-			return "malformed"
-		}
-		if oe.op == "tls handshake" {
-			return "tls"
-		}
-		switch netx.Classify(oe.err) {
-		case netx.KindTimeout:
-			return "timeout"
-		case netx.KindClosed:
-			return "closed"
-		case netx.KindReset:
-			return "reset"
-		}
+	var oe *netx.OpError
+	if !errors.As(err, &oe) {
+		return "error"
+	}
+	if errors.Is(oe.Err, netx.ErrLineTooLong) {
+		return "malformed"
+	}
+	if oe.Op == "tls handshake" {
+		return "tls"
+	}
+	switch netx.Classify(oe.Err) {
+	case netx.KindTimeout:
+		return "timeout"
+	case netx.KindClosed:
+		return "closed"
+	case netx.KindReset:
+		return "reset"
 	}
 	return "error"
 }

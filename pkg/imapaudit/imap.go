@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -30,27 +30,20 @@ func (c *lineConn) imapResponse(ctx context.Context, tag string, a *auditor) (un
 		for m := literalRe.FindStringSubmatch(line); m != nil; m = literalRe.FindStringSubmatch(line) {
 			n, _ := strconv.Atoi(m[1])
 			if n > MaxLine {
-				return untagged, "", &opError{op: "read", err: errLineTooLong, partial: line}
+				return untagged, "", &netx.OpError{Op: "read", Err: fmt.Errorf("%w: a literal of %d bytes", netx.ErrLineTooLong, n)}
 			}
-			buf := make([]byte, n)
-			stop := c.deadline(ctx, t.Command)
-			_, err := io.ReadFull(c.br, buf)
-			stop()
-			if err != nil {
-				return untagged, "", &opError{op: "read", err: err, waited: t.Command}
-			}
-			rest, err := c.readLine(ctx, t.Command)
+			literal, rest, err := c.readLiteral(ctx, n, t.Command)
 			if err != nil {
 				return untagged, "", err
 			}
-			line = line[:len(line)-len(m[0])] + strconv.Quote(string(buf)) + rest
+			line = line[:len(line)-len(m[0])] + strconv.Quote(literal) + rest
 		}
 		if strings.HasPrefix(line, tag+" ") {
 			return untagged, line, nil
 		}
 		untagged = append(untagged, line)
 	}
-	return untagged, "", &opError{op: "read", err: fmt.Errorf("more than %d lines without the tagged reply", maxResponseLines)}
+	return untagged, "", &netx.OpError{Op: "read", Err: netx.ProtocolError(fmt.Sprintf("more than %d lines without the tagged reply", maxResponseLines))}
 }
 
 // imapCaps parses "* CAPABILITY ..." or "[CAPABILITY ...]".
@@ -136,6 +129,9 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 		}
 		if !caps["STARTTLS"] {
 			a.add("starttls.missing", fmt.Sprintf("capability:%d", port), "Capabilities before TLS: %s.", capList(caps))
+			return false
+		}
+		if a.tlsRefused(port) {
 			return false
 		}
 		// STARTTLS with a pipelined NOOP (the CVE-2011-0411 test): a
@@ -360,7 +356,7 @@ func (a *auditor) imapStartTLS(ctx context.Context, c *lineConn, st *stage, pipe
 		a.add("starttls.refused", st.name, "%q.", tagged)
 		return "", errReported
 	}
-	discarded, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS)
+	discarded, err := c.handshake(ctx, a.o.tlsConfig())
 	if discarded > 0 {
 		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, tagged)
 	}
@@ -396,7 +392,7 @@ func (a *auditor) upgrade(ctx context.Context, c *lineConn, port int, st *stage,
 func (a *auditor) reconnect(ctx context.Context, c *lineConn, port int) error {
 	t := a.o.Timeouts.WithDefaults()
 	c.close()
-	n, err := dial(ctx, &a.o, c.addr, a.o.implicit(port), a.rec)
+	n, err := dial(ctx, &a.o, c.addr, a.connectMode(port), a.rec)
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,8 @@ var blockedRe = regexp.MustCompile(`\btoo many\b|\b(account|user|login|address|i
 func (a *auditor) session(ctx context.Context, port int) (*lineConn, error) {
 	t := a.o.Timeouts.WithDefaults()
 	addr := net.JoinHostPort(a.o.Host, strconv.Itoa(port))
-	implicit := a.o.implicit(port)
-	c, err := dial(ctx, &a.o, addr, implicit, a.rec)
+	implicit := a.implicit(port)
+	c, err := dial(ctx, &a.o, addr, a.connectMode(port), a.rec)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (a *auditor) session(ctx context.Context, port int) (*lineConn, error) {
 			}
 			return nil, err
 		}
-		if _, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS); err != nil {
+		if _, err := c.handshake(ctx, a.o.tlsConfig()); err != nil {
 			c.close()
 			return nil, err
 		}

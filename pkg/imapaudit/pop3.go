@@ -27,7 +27,7 @@ func (c *lineConn) pop3Multi(ctx context.Context, a *auditor) ([]string, error) 
 		}
 		lines = append(lines, strings.TrimPrefix(l, "."))
 	}
-	return lines, &opError{op: "read", err: fmt.Errorf("more than %d lines without the terminating \".\"", maxResponseLines)}
+	return lines, &netx.OpError{Op: "read", Err: netx.ProtocolError(fmt.Sprintf("more than %d lines without the terminating \".\"", maxResponseLines))}
 }
 
 // pop3Cmd sends a command and reads its status line.
@@ -94,6 +94,9 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 		}
 		if _, ok := caps["STLS"]; !ok {
 			a.add("starttls.missing", fmt.Sprintf("capability:%d", port), "Capabilities before TLS: %s.", pop3CapList(caps))
+			return false
+		}
+		if a.tlsRefused(port) {
 			return false
 		}
 		st = a.begin("starttls", port)
@@ -249,7 +252,7 @@ func (a *auditor) pop3STLS(ctx context.Context, c *lineConn, st *stage, pipeline
 		a.add("starttls.refused", st.name, "%q.", reply)
 		return errReported
 	}
-	discarded, err := c.handshake(ctx, a.o.tlsConfig(), t.TLS)
+	discarded, err := c.handshake(ctx, a.o.tlsConfig())
 	if discarded > 0 {
 		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, reply)
 	}

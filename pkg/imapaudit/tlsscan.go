@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/tlsprobe"
 )
@@ -26,14 +27,21 @@ func (a *auditor) startTLSScans(ctx context.Context) *tlsScans {
 	if a.o.NoTLSScan {
 		return ts
 	}
-	role, proto := tlsprobe.RoleIMAP, tlsprobe.ProtoIMAP
+	role, proto := a.o.Protocol.role(), tlsprobe.ProtoIMAP
 	if a.o.Protocol == POP3 {
-		role, proto = tlsprobe.RolePOP3, tlsprobe.ProtoPOP3
+		proto = tlsprobe.ProtoPOP3
 	}
 	for _, port := range a.o.Ports {
 		p := proto
-		if a.o.implicit(port) {
+		switch a.o.tlsModeFor(port) {
+		case netx.TLSImplicit:
 			p = tlsprobe.ProtoNone
+		case netx.TLSAuto:
+			// A port of unknown mode: the scan finds out for itself
+			// (the greeting, or a silence and a ClientHello answered).
+			p = tlsprobe.ProtoAuto
+		case netx.TLSNone:
+			continue // --tls none: no TLS to scan
 		}
 		ts.wg.Add(1)
 		go func() {

@@ -49,10 +49,19 @@ func ProbeImplicitTLS(ctx context.Context, dial DialFunc, addr, serverName strin
 	var ae tls.AlertError
 	var re tls.RecordHeaderError
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &ae), isRemoteAlert(err):
 		return true
 	case errors.As(err, &re):
 		return false
 	}
 	return false
+}
+
+// isRemoteAlert reports whether err is an alert record the server sent.
+// crypto/tls reports a received alert as a *net.OpError with Op "remote
+// error" (tls.AlertError is only used for QUIC), so errors.As on
+// AlertError alone misses it.
+func isRemoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
 }

@@ -1,7 +1,6 @@
 package resetmail
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -73,102 +72,50 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 	if o.Port == 0 {
 		o.Port = 993
 	}
-	dial := o.Dial
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	cctx, cancel := context.WithTimeout(ctx, t.Connect)
-	raw, err := dial(cctx, "tcp", addr)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", addr, netx.Describe(err, t.Connect))
-	}
-	rec.Event("imap: connected to %s", raw.RemoteAddr())
-	m := &Mailbox{rec: rec, raw: raw, exists: make(chan struct{}, 1)}
-	_ = raw.SetDeadline(time.Now().Add(t.Banner + t.TLS))
 	cfg := &tls.Config{ServerName: o.ServerName, RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // --insecure is the user's explicit choice
 	if cfg.ServerName == "" {
 		cfg.ServerName = o.Host
 	}
-	var conn net.Conn
 	mode := imapTLSMode(o)
-	switch mode {
-	case "implicit":
-		tc := tls.Client(raw, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	if mode != "implicit" && mode != "starttls" && mode != "none" {
+		return nil, fmt.Errorf("unknown IMAP TLS mode %q", mode)
+	}
+	if mode == "none" && !o.AllowPlaintextAuth {
+		return nil, ErrPlaintextRefused
+	}
+	co := netx.ConnOptions{Dial: o.Dial, Timeouts: t}
+	if mode == "implicit" {
+		co.ImplicitTLS = cfg
+	}
+	nc, err := netx.Dial(ctx, addr, rec, co)
+	if err != nil {
+		var oe *netx.OpError
+		if errors.As(err, &oe) && oe.Op == "tls handshake" {
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, oe.Err)
 		}
-		st := tc.ConnectionState()
-		m.tls = &st
-		conn = rec.Wrap(tc, true)
-	case "starttls":
-		pc := rec.Wrap(raw, false)
-		br := bufio.NewReader(pc)
-		greeting, err := readLineBounded(br)
+		return nil, fmt.Errorf("connect to %s: %s", addr, netx.Describe(err, t.Connect))
+	}
+	m := &Mailbox{rec: rec, tls: nc.TLS(), exists: make(chan struct{}, 1)}
+	var conn net.Conn
+	if mode == "starttls" {
+		greeting, err := startTLS(ctx, nc, cfg, addr, t)
 		if err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("IMAP greeting from %s: %s", addr, netx.Describe(err, t.Banner))
-		}
-		if !strings.HasPrefix(greeting, "* OK") {
-			raw.Close()
-			return nil, fmt.Errorf("IMAP greeting from %s: %s", addr, strings.TrimSpace(greeting))
-		}
-		if _, err := io.WriteString(pc, "S0 STARTTLS\r\n"); err != nil {
-			raw.Close()
+			nc.Close()
 			return nil, err
 		}
-		for i := 0; ; i++ {
-			if i == 100 {
-				raw.Close()
-				return nil, fmt.Errorf("IMAP STARTTLS: no tagged reply in 100 lines")
-			}
-			line, err := readLineBounded(br)
-			if err != nil {
-				raw.Close()
-				return nil, fmt.Errorf("IMAP STARTTLS: %s", netx.Describe(err, t.Command))
-			}
-			if strings.HasPrefix(line, "S0 ") {
-				if !strings.HasPrefix(strings.ToUpper(line), "S0 OK") {
-					raw.Close()
-					return nil, fmt.Errorf("IMAP STARTTLS refused: %s", strings.TrimSpace(line))
-				}
-				break
-			}
-		}
-		if br.Buffered() > 0 {
-			// RFC 9051 §11.1: nothing may follow the OK before the
-			// handshake; such bytes could have been injected.
-			raw.Close()
-			return nil, fmt.Errorf("IMAP server sent %d bytes after STARTTLS OK before the TLS handshake", br.Buffered())
-		}
-		pc.Pause()
-		tc := tls.Client(raw, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
-		}
-		st := tc.ConnectionState()
-		m.tls = &st
+		m.tls = nc.TLS()
 		// imapclient expects a greeting first; after STARTTLS the server
 		// sends none, so feed it the one already received (not recorded
 		// twice: it is outside the recording conn).
-		wc := rec.Wrap(tc, true)
-		conn = prefixConn{Conn: wc, r: io.MultiReader(strings.NewReader(greeting), wc)}
-	case "none":
-		if !o.AllowPlaintextAuth {
-			raw.Close()
-			return nil, ErrPlaintextRefused
-		}
-		conn = rec.Wrap(raw, false)
-	default:
-		raw.Close()
-		return nil, fmt.Errorf("unknown IMAP TLS mode %q", mode)
+		wc := nc.NetConn()
+		conn = prefixConn{Conn: wc, r: io.MultiReader(strings.NewReader(greeting+"\r\n"), wc)}
+	} else {
+		conn = nc.NetConn()
 	}
-	if m.tls != nil {
-		rec.Event("imap: TLS established: %s, %s", tls.VersionName(m.tls.Version), tls.CipherSuiteName(m.tls.CipherSuite))
-	}
+	// From here imapclient reads; the deadline bounds its greeting.
+	m.raw = conn
+	_ = conn.SetDeadline(time.Now().Add(t.Banner + t.TLS))
 	m.c = imapclient.New(conn, &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
@@ -185,7 +132,7 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 		m.Close()
 		return nil, fmt.Errorf("IMAP greeting from %s: %v", addr, err)
 	}
-	_ = raw.SetDeadline(time.Time{})
+	_ = m.raw.SetDeadline(time.Time{})
 	return m, nil
 }
 
@@ -378,21 +325,50 @@ func (m *Mailbox) Delete(ctx context.Context, f *Found, timeout time.Duration) e
 // TLS is the connection state, nil without TLS.
 func (m *Mailbox) TLS() *tls.ConnectionState { return m.tls }
 
-// readLineBounded reads a line of at most 64 KiB: a server sending an
-// endless line must not make mailprobe buffer it all.
-func readLineBounded(br *bufio.Reader) (string, error) {
-	var b strings.Builder
-	for {
-		frag, err := br.ReadSlice('\n')
-		b.Write(frag)
-		if b.Len() > 64<<10 {
-			return "", errors.New("response line longer than 64 KiB")
+// startTLS reads the greeting, sends STARTTLS (RFC 9051 §6.2.1) and
+// upgrades nc. It returns the greeting for imapclient to read again.
+func startTLS(ctx context.Context, nc *netx.Conn, cfg *tls.Config, addr string, t netx.Timeouts) (string, error) {
+	g, err := nc.ReadLine(ctx, t.Banner)
+	if err != nil {
+		return "", fmt.Errorf("IMAP greeting from %s: %s", addr, netx.Describe(err, t.Banner))
+	}
+	greeting := g.Text
+	if !strings.HasPrefix(greeting, "* OK") {
+		return "", fmt.Errorf("IMAP greeting from %s: %s", addr, strings.TrimSpace(greeting))
+	}
+	if err := nc.WriteLine(ctx, t.Command, "S0 STARTTLS"); err != nil {
+		return "", err
+	}
+	disarm := nc.Arm(ctx, t.Command)
+	defer disarm()
+	for i := 0; ; i++ {
+		if i == 100 {
+			return "", fmt.Errorf("IMAP STARTTLS: no tagged reply in 100 lines")
 		}
-		if err == nil {
-			return b.String(), nil
+		l, err := nc.Next()
+		if err != nil {
+			return "", fmt.Errorf("IMAP STARTTLS: %s", netx.Describe(err, t.Command))
 		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return b.String(), err
+		if line := l.Text; strings.HasPrefix(line, "S0 ") {
+			if !strings.HasPrefix(strings.ToUpper(line), "S0 OK") {
+				return "", fmt.Errorf("IMAP STARTTLS refused: %s", strings.TrimSpace(line))
+			}
+			break
 		}
 	}
+	disarm()
+	pre, err := nc.StartTLS(ctx, cfg)
+	if len(pre) > 0 {
+		// RFC 9051 §11.1: nothing may follow the OK before the
+		// handshake; such bytes could have been injected.
+		return "", fmt.Errorf("IMAP server sent %d bytes after STARTTLS OK before the TLS handshake", len(pre))
+	}
+	if err != nil {
+		var oe *netx.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return "", fmt.Errorf("TLS handshake with %s: %w", addr, err)
+	}
+	return greeting, nil
 }

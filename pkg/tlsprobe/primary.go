@@ -5,7 +5,6 @@ package tlsprobe
 // certificate, and the verdicts that need a real TLS session.
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -48,25 +47,19 @@ func (sc *scanner) primary(ctx context.Context) bool {
 	sc.proto = o.StartTLS
 	sniff := false
 	if sc.proto == ProtoAuto {
-		if p, ok := ProtoForPort(o.Port); ok && p == ProtoNone {
+		if p, ok := protoForPort(o.Port); ok && p == ProtoNone {
 			sc.proto = ProtoNone
 		} else if !ok {
 			sniff = true
 		}
 	}
 	if sc.proto != ProtoNone {
-		wait := sc.t.Banner
-		if sniff {
-			// An implicit-TLS server says nothing until it gets a
-			// ClientHello; on an unknown port, a short silence means TLS.
-			wait = min(wait, 3*time.Second)
-		}
 		st = sc.begin("banner")
-		g, err := s.readGreeting(ctx, sc.proto, wait)
-		var se *StageError
+		g, implicit, err := sc.awaitGreeting(ctx, s, sniff)
 		switch {
-		case err != nil && sniff && errors.As(err, &se) && se.Kind == string(netx.KindTimeout) && se.Reply == "":
-			st.end(report.StatusInfo, "no greeting within %s: implicit TLS assumed", wait)
+		case implicit:
+			st.end(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
+			sc.add(report.Newf("tls.implicit-detected", "banner", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the scan goes on over TLS.", o.Port, min(sc.t.Banner, netx.GreetingWait)))
 			sc.proto = ProtoNone
 		case err != nil:
 			st.end(statusOf(err), "%v", err)
@@ -80,7 +73,7 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		}
 	}
 	if sc.role = o.Role; sc.role == RoleAuto {
-		sc.role = RoleFor(o.Port, sc.proto)
+		sc.role = roleFor(o.Port, sc.proto)
 	}
 	sc.rep.SetFact("starttls", string(sc.proto))
 	sc.rep.SetFact("role", string(sc.role))
@@ -116,6 +109,38 @@ func (sc *scanner) primary(ctx context.Context) bool {
 	sc.pipelined = pipelined
 	sc.injectRaw = true
 	return sc.handshake(ctx, s, true)
+}
+
+// awaitGreeting reads the greeting. With sniff (a port outside
+// netx.MailPorts and no --tls mode) a silence of netx.GreetingWait is
+// suspicious: an implicit-TLS server (RFC 8314 §3) says nothing until it
+// gets a ClientHello. netx.ProbeImplicitTLS then asks on a second
+// connection; when it says TLS, implicit is true and this connection,
+// still untouched, carries the handshake. Otherwise the greeting is
+// awaited for the rest of the banner deadline: a deliberate greeting
+// delay (RFC 5321 §4.5.3.2) is not TLS.
+func (sc *scanner) awaitGreeting(ctx context.Context, s *session, sniff bool) (g *greeting, implicit bool, err error) {
+	wait := sc.t.Banner
+	if sniff {
+		start := time.Now()
+		short := min(wait, netx.GreetingWait)
+		silent, err := s.silentFor(ctx, short)
+		if err != nil {
+			return nil, false, err
+		}
+		if silent {
+			if netx.ProbeImplicitTLS(ctx, sc.o.Dial, sc.addr, sc.sni, min(sc.t.TLS, wait)) {
+				sc.rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", short)
+				return nil, true, nil
+			}
+			sc.rec.Event("no greeting within %s, and the port did not answer a ClientHello: waiting for the greeting", short)
+		}
+		// The probe may have used up the wait while the greeting sat in
+		// the socket buffer; one more short read still collects it.
+		wait = max(wait-time.Since(start), short)
+	}
+	g, err = s.readGreeting(ctx, sc.proto, wait)
+	return g, false, err
 }
 
 func firstLine(s string) string {
@@ -296,33 +321,14 @@ func (sc *scanner) tlsHandshake(ctx context.Context, s *session) (*tls.Connectio
 // when not from a completed handshake.
 func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 	st := sc.begin("certificate")
-	res := certcheck.Analyze(state, certcheck.Options{ServerName: sc.o.ServerName, Roots: sc.o.RootCAs, Now: sc.o.Now()})
+	res := certcheck.Stage(state, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: sc.o.ServerName, Roots: sc.o.RootCAs, Now: sc.o.Now()},
+		Insecure: sc.o.Insecure, Note: note})
 	for _, f := range res.Findings {
-		if note != "" {
-			f = f.With("note", note)
-		}
-		if sc.o.Insecure {
-			switch f.Code {
-			case "cert.untrusted", "cert.self-signed", "cert.name-mismatch":
-				f = f.WithSeverity(report.Warn)
-				f.Detail += " (--insecure: not required to be trusted)"
-			}
-		}
 		sc.add(f)
 	}
-	if sc.o.Insecure {
-		sc.add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
-	}
 	sc.rep.SetFact("certificate", res.Facts)
-	status := report.StatusOK
-	if !res.Trusted {
-		status = report.StatusFail
-	}
-	summary := "no certificate"
-	if len(state.PeerCertificates) > 0 {
-		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
-	}
-	st.end(status, "%s", summary)
+	st.end(res.Status, "%s", res.Summary)
 }
 
 // injection decides the STARTTLS command injection test (CVE-2011-0411
@@ -353,7 +359,7 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	done := arm(ctx, s.raw, wait)
 	defer done()
 	conn := sc.rec.Wrap(tc, true)
-	br := bufio.NewReaderSize(conn, 4096)
+	lr := netx.NewLineReader(conn, maxLine)
 	first := sc.rec.Seq() + 1
 	var injected, final string
 	var readErr error
@@ -362,7 +368,7 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		_, readErr = conn.Write([]byte("QUIT\r\n"))
 		for i := 0; i < 3 && readErr == nil; i++ {
 			var rp smtpclient.Reply
-			rp, readErr = smtpclient.ReadReply(smtpclient.NewLineReader(br))
+			rp, readErr = smtpclient.ReadReply(lr)
 			if readErr != nil {
 				break
 			}
@@ -377,11 +383,12 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	case ProtoIMAP:
 		_, readErr = conn.Write([]byte("d LOGOUT\r\n"))
 		for i := 0; i < 50 && readErr == nil; i++ {
-			var line string
-			line, readErr = readTrimmed(br)
+			var l netx.Line
+			l, readErr = lr.Next()
 			if readErr != nil {
 				break
 			}
+			line := l.Text
 			if strings.HasPrefix(line, "b ") && injected == "" {
 				injected = line
 			}
@@ -394,11 +401,12 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		_, readErr = conn.Write([]byte("QUIT\r\n"))
 		var status []string
 		for i := 0; i < 10 && readErr == nil; i++ {
-			var line string
-			line, readErr = readTrimmed(br)
+			var l netx.Line
+			l, readErr = lr.Next()
 			if readErr != nil {
 				break
 			}
+			line := l.Text
 			if strings.HasPrefix(line, "+OK") || strings.HasPrefix(line, "-ERR") {
 				status = append(status, line)
 				// A POP3 server closes after QUIT (RFC 1939 §6); one
@@ -440,28 +448,6 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		}
 		st.end(report.StatusInfo, "inconclusive: %s", why)
 		sc.add(report.Newf("tls.starttls.injection-inconclusive", "injection", "After the handshake the server did not answer the goodbye command (%s), so the test cannot tell.", why))
-	}
-}
-
-// readTrimmed reads one line, keeping at most maxLine bytes of it and
-// failing past that: a server streaming bytes without a newline must not
-// make the scanner buffer them.
-func readTrimmed(br *bufio.Reader) (string, error) {
-	var b []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(b) < maxLine {
-			b = append(b, frag[:min(len(frag), maxLine-len(b))]...)
-		}
-		if err == nil {
-			return strings.TrimRight(string(b), "\r\n"), nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return strings.TrimRight(string(b), "\r\n"), err
-		}
-		if len(b) >= maxLine {
-			return string(b), fmt.Errorf("line longer than %d bytes", maxLine)
-		}
 	}
 }
 

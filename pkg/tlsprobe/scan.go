@@ -36,38 +36,27 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
-// Role is what a port is for; it decides how strict the grading is.
-type Role string
+// Role is what a port is for; it decides how strict the grading is. It
+// is netx's, the one port→role vocabulary of every engine.
+type Role = netx.Role
 
+// The roles; RoleAuto takes the port's role from netx.MailPorts.
 const (
 	RoleAuto       Role = ""
-	RoleMX         Role = "mx"         // port 25: server-to-server, opportunistic TLS (RFC 7435)
-	RoleSubmission Role = "submission" // 587, 465: clients send passwords (RFC 8314, RFC 6409)
-	RoleIMAP       Role = "imap"
-	RolePOP3       Role = "pop3"
+	RoleMX              = netx.RoleMX         // port 25: server-to-server, opportunistic TLS (RFC 7435)
+	RoleSubmission      = netx.RoleSubmission // 587, 465: clients send passwords (RFC 8314, RFC 6409)
+	RoleIMAP            = netx.RoleIMAP
+	RolePOP3            = netx.RolePOP3
 )
 
-// ParseRole reads a --role value.
-func ParseRole(s string) (Role, error) {
-	switch r := Role(strings.ToLower(strings.TrimSpace(s))); r {
-	case RoleAuto, RoleMX, RoleSubmission, RoleIMAP, RolePOP3:
-		return r, nil
-	}
-	return "", fmt.Errorf("unknown role %q (want mx, submission, imap or pop3)", s)
-}
+// ParseRole reads a --role value (netx.ParseRole; kept for pkg/cli).
+func ParseRole(s string) (Role, error) { return netx.ParseRole(s) }
 
-// RoleFor is the default role of a port, falling back to the protocol
-// spoken on unknown ports (submission for SMTP: the strict choice).
-func RoleFor(port int, p Proto) Role {
-	switch port {
-	case 25:
-		return RoleMX
-	case 465, 587, 2525:
-		return RoleSubmission
-	case 143, 993:
-		return RoleIMAP
-	case 110, 995:
-		return RolePOP3
+// roleFor is the default role of a port: the one in netx.MailPorts, else
+// the protocol spoken on it (submission for SMTP: the strict choice).
+func roleFor(port int, p Proto) Role {
+	if info, ok := netx.PortInfo(port); ok {
+		return info.Role
 	}
 	switch p {
 	case ProtoIMAP:

@@ -294,6 +294,48 @@ func TestAutoDetect(t *testing.T) {
 	}
 }
 
+// An implicit-TLS port outside netx.MailPorts, with no --tls mode and the
+// default 30 s greeting deadline: the silence plus a second connection
+// that answers a ClientHello find it, one info finding says so, and the
+// scan goes on over TLS instead of waiting for a greeting.
+func TestAutoDetect_implicitTLSWithoutWaitingForTheBanner(t *testing.T) {
+	f := startFront(t, frontOpts{proto: ProtoNone, backend: goBackend(modernGo(t))})
+	o := testOptions(t, f.port(), ProtoAuto)
+	o.Quick = true
+	o.Timeouts = netx.Timeouts{} // the defaults: a 30 s banner deadline
+	start := time.Now()
+	rep, res := runScan(t, o)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s: implicit TLS must be found without waiting out the banner deadline", took)
+	}
+	got := wantFinding(t, rep, "tls.implicit-detected", report.Info)
+	if code, _ := report.Lookup(got.Code); got.Stage != "banner" || !strings.Contains(code.Fix, "--tls implicit") {
+		t.Errorf("finding %+v: want stage banner and a fix naming --tls implicit", got)
+	}
+	if res.StartTLS != ProtoNone {
+		t.Errorf("went on as %q, want implicit TLS", res.StartTLS)
+	}
+	wantFinding(t, rep, "tls.handshake.ok", report.Pass)
+}
+
+// A silent server that does not speak TLS either is not taken for
+// implicit TLS: the banner stage times out as before.
+func TestAutoDetect_silentPlaintextIsNotTLS(t *testing.T) {
+	f := startFront(t, frontOpts{proto: ProtoSMTP, silent: true})
+	o := testOptions(t, f.port(), ProtoAuto)
+	o.Quick = true
+	rep, _ := runScan(t, o)
+	got := wantFinding(t, rep, "tls.conn.timeout", report.Fail)
+	if got.Stage != "banner" {
+		t.Errorf("timeout at stage %s, want banner", got.Stage)
+	}
+	for _, f := range rep.Findings {
+		if f.Code == "tls.implicit-detected" {
+			t.Errorf("a silent plaintext port was reported as implicit TLS")
+		}
+	}
+}
+
 func TestNotEnforced(t *testing.T) {
 	for _, c := range []frontOpts{
 		{proto: ProtoSMTP, authBeforeTLS: true},

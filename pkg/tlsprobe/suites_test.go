@@ -131,11 +131,11 @@ func TestGroups(t *testing.T) {
 
 func TestPortsRolesProtocols(t *testing.T) {
 	for port, want := range map[int]Proto{25: ProtoSMTP, 587: ProtoSMTP, 2525: ProtoSMTP, 143: ProtoIMAP, 110: ProtoPOP3, 465: ProtoNone, 993: ProtoNone, 995: ProtoNone} {
-		if p, ok := ProtoForPort(port); !ok || p != want {
+		if p, ok := protoForPort(port); !ok || p != want {
 			t.Errorf("port %d: %s", port, p)
 		}
 	}
-	if _, ok := ProtoForPort(8025); ok {
+	if _, ok := protoForPort(8025); ok {
 		t.Errorf("8025 is not a known port")
 	}
 	for _, c := range []struct {
@@ -144,7 +144,7 @@ func TestPortsRolesProtocols(t *testing.T) {
 		want  Role
 	}{{25, ProtoSMTP, RoleMX}, {587, ProtoSMTP, RoleSubmission}, {465, ProtoNone, RoleSubmission}, {993, ProtoNone, RoleIMAP},
 		{995, ProtoNone, RolePOP3}, {143, ProtoIMAP, RoleIMAP}, {10143, ProtoIMAP, RoleIMAP}, {8025, ProtoSMTP, RoleSubmission}} {
-		if got := RoleFor(c.port, c.proto); got != c.want {
+		if got := roleFor(c.port, c.proto); got != c.want {
 			t.Errorf("port %d %s: role %s, want %s", c.port, c.proto, got, c.want)
 		}
 	}

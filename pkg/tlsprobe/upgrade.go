@@ -39,18 +39,26 @@ func ParseProto(s string) (Proto, error) {
 	return "", fmt.Errorf("unknown STARTTLS protocol %q (want auto, smtp, imap, pop3 or none)", s)
 }
 
-// ProtoForPort is the protocol a well-known mail port speaks; ok is
-// false for other ports, where the greeting decides.
-func ProtoForPort(port int) (p Proto, ok bool) {
-	switch port {
-	case 25, 587, 2525:
-		return ProtoSMTP, true
-	case 143:
-		return ProtoIMAP, true
-	case 110:
-		return ProtoPOP3, true
-	case 465, 993, 995:
+// protoForPort is what the scanner speaks before TLS on a port in
+// netx.MailPorts: nothing on an implicit-TLS port, else its protocol. ok
+// is false for other ports, where the server's behaviour decides, and
+// for ManageSieve, whose STARTTLS (RFC 5804 §2.2) the scanner does not
+// speak.
+func protoForPort(port int) (p Proto, ok bool) {
+	info, ok := netx.PortInfo(port)
+	switch {
+	case !ok:
+		return "", false
+	case info.Implicit:
 		return ProtoNone, true
+	}
+	switch info.Proto {
+	case netx.ProtoSMTP:
+		return ProtoSMTP, true
+	case netx.ProtoIMAP:
+		return ProtoIMAP, true
+	case netx.ProtoPOP3:
+		return ProtoPOP3, true
 	}
 	return "", false
 }
@@ -188,6 +196,25 @@ type greeting struct {
 	CapsSeen bool     // the capability list was read (not the same as empty)
 	CapsSeq  []int    // transcript range of the capability list
 	ehlo     *smtpclient.Capabilities
+}
+
+// silentFor reports whether the server sent nothing within wait. It
+// only peeks, so the greeting, when there is one, is still read whole by
+// readGreeting. A failure other than the deadline (a reset, a close) is
+// returned as the banner stage's error.
+func (s *session) silentFor(ctx context.Context, wait time.Duration) (bool, error) {
+	done := arm(ctx, s.raw, wait)
+	defer done()
+	start := time.Now()
+	_, err := s.br.Peek(1)
+	switch {
+	case err == nil:
+		return false, nil
+	case ctx.Err() == nil && netx.Classify(err) == netx.KindTimeout:
+		return true, nil
+	}
+	s.tc.Flush()
+	return false, netErr(ctx, "banner", start, err)
 }
 
 // readGreeting reads the server's greeting. With proto auto it decides
