@@ -3,7 +3,6 @@ package smtpclient
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"time"
 
@@ -104,11 +103,15 @@ func AwaitGreeting(ctx context.Context, s *Session, o GreetingOptions) (Greeting
 		return g, err
 	}
 	start := time.Now()
-	rp, err := s.ReadReply(ctx, netx.GreetingWait)
-	var oe *netx.OpError
-	if err == nil || !errors.As(err, &oe) || oe.Kind() != netx.KindTimeout || oe.Partial != nil || s.Buffered() > 0 {
-		// A greeting, half of one, or a failure other than silence:
-		// nothing to detect.
+	// The wait does not consume what arrives (netx.Conn.WaitForData, as
+	// imap/pop3 audit wait): a greeting, even a slow multi-line one, is
+	// then read whole by ReadReply within the rest of the wait.
+	arrived, err := s.conn.WaitForData(ctx, netx.GreetingWait)
+	if err != nil {
+		return g, err // closed, reset or interrupted before any greeting
+	}
+	if arrived {
+		rp, err := s.ReadReply(ctx, wait-time.Since(start))
 		g.Reply = rp
 		return g, err
 	}
@@ -139,7 +142,7 @@ func AwaitGreeting(ctx context.Context, s *Session, o GreetingOptions) (Greeting
 		return g, err
 	}
 	g.Session = ns
-	rp, err = ns.ReadReply(ctx, wait-time.Since(start))
+	rp, err := ns.ReadReply(ctx, wait-time.Since(start))
 	g.Reply = rp
 	return g, err
 }
