@@ -64,7 +64,8 @@ run (unreachable, timeout, connection closed).`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep, err := dialogue.RunScript(ctx, sc, ropts)
+			ropts.Script = sc
+			rep, err := dialogue.RunScript(ctx, ropts)
 			if err != nil {
 				return o.scriptErrors(env, err)
 			}
