@@ -69,9 +69,6 @@ run (unreachable, timeout, connection closed).`,
 			if err != nil {
 				return o.scriptErrors(env, err)
 			}
-			if o.Insecure {
-				rep.Add(report.New("cert.verify-skipped", "", "--insecure: a certificate was not required to be trusted before AUTH."))
-			}
 			return o.Global.emit(env, rep)
 		},
 	}
