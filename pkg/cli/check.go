@@ -297,7 +297,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 // validateLine parses a line's command and flags without running it.
 func validateLine(env *Env, args []string) error {
 	root := NewRootCmd(env)
-	c, rest, err := root.Find(args)
+	c, rest, err := root.Find(legacyArgs(env, args))
 	if err != nil {
 		return err
 	}
@@ -321,7 +321,7 @@ func runLine(ctx context.Context, env *Env, r suiteRun) *report.Report {
 	io.Out = discard{}
 	sub.IO = &io
 	root := NewRootCmd(&sub)
-	root.SetArgs(r.args)
+	root.SetArgs(legacyArgs(&sub, r.args))
 	root.SetOut(discard{})
 	root.SetErr(env.IO.ErrOut)
 	err := root.ExecuteContext(ctx)

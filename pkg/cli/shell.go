@@ -18,8 +18,8 @@ func init() { smtpSubcommands = append(smtpSubcommands, newSMTPShellCmd) }
 type smtpShellOptions struct {
 	tlsFlags
 	credFlags
+	tlsModeFlags
 	Target             string
-	ImplicitTLS        bool
 	AllowPlaintextAuth bool
 	StepTimeout        time.Duration
 	NoColor            bool
@@ -48,6 +48,7 @@ Standard input may be a pipe: the shell then echoes what it sends, so its
 output reads as a transcript, and the end of the input sends QUIT.`,
 		Example: `  mailprobe smtp shell mx.example.com
   mailprobe smtp shell smtp.example.com:587 --user me@example.com
+  mailprobe smtp shell smtp.example.com:465 --tls implicit
   printf 'EHLO me.example\nQUIT\n' | mailprobe smtp shell mx.example.com`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,6 +56,9 @@ output reads as a transcript, and the end of the input sends QUIT.`,
 			so, err := o.shellOptions(env)
 			if err != nil {
 				return err
+			}
+			if env.inspected(so) {
+				return nil
 			}
 			// The only error is the first connection failing
 			// (dialogue.ErrShellConnect): the target could not be
@@ -68,8 +72,8 @@ output reads as a transcript, and the end of the input sends QUIT.`,
 	}
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, false)
 	f := c.Flags()
-	f.BoolVar(&o.ImplicitTLS, "tls", false, "implicit TLS before the greeting (default on port 465)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow .auth on a connection without TLS")
 	f.DurationVar(&o.StepTimeout, "step-timeout", dialogue.DefaultStepTimeout, "how long to wait for each reply (.timeout changes it)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output (NO_COLOR is honoured too)")
@@ -85,6 +89,10 @@ func (o *smtpShellOptions) shellOptions(env *Env) (dialogue.ShellOptions, error)
 	}
 	if o.StepTimeout < dialogue.MinTimeout || o.StepTimeout > dialogue.MaxTimeout {
 		return so, usageErrorf("--step-timeout must be between %s and %s", dialogue.MinTimeout, dialogue.MaxTimeout)
+	}
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return so, err
 	}
 	pool, err := o.tlsFlags.pool()
 	if err != nil {
@@ -108,7 +116,7 @@ func (o *smtpShellOptions) shellOptions(env *Env) (dialogue.ShellOptions, error)
 	color := !o.NoColor && env.IO.ColorEnabled()
 	st := render.NewStyles(env.IO.Out, color)
 	so = dialogue.ShellOptions{
-		Host: host, Port: port, ImplicitTLS: o.ImplicitTLS || port == 465,
+		Host: host, Port: port, TLSMode: mode, ImplicitTLS: mode.Resolve(port) == netx.TLSImplicit,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		User: o.User, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		Password:     o.passwordFunc(env),
