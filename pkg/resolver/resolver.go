@@ -314,7 +314,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
 				continue
 			}
-			return r.interpret(name, qtype, resp, server, tcp, rtt)
+			return interpret(name, qtype, resp, server, tcp, rtt)
 		}
 	}
 	return nil, last
@@ -389,12 +389,12 @@ func classifyNet(err error) Kind {
 // interpret turns a response into an Answer or an Error. The answer
 // section is walked from the question name along any CNAME chain (RFC
 // 1034 §3.6.2), so the records returned are those of the final name.
-func (r *Resolver) interpret(name string, qtype uint16, resp *dns.Msg, server string, tcp bool, rtt time.Duration) (*Answer, error) {
+func interpret(name string, qtype uint16, resp *dns.Msg, server string, tcp bool, rtt time.Duration) (*Answer, error) {
 	ans := &Answer{Name: name, Type: qtype, AD: resp.AuthenticatedData, Rcode: resp.Rcode, TCP: tcp, Server: server, RTT: rtt}
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
-		r.chase(ans, resp)
+		chase(ans, resp)
 		return ans, &Error{Kind: KindNXDomain, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	case dns.RcodeServerFailure:
 		return nil, &Error{Kind: KindServFail, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
@@ -403,14 +403,14 @@ func (r *Resolver) interpret(name string, qtype uint16, resp *dns.Msg, server st
 	default:
 		return nil, &Error{Kind: KindRcode, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	}
-	r.chase(ans, resp)
+	chase(ans, resp)
 	if len(ans.Records) == 0 {
 		return ans, &Error{Kind: KindNoData, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	}
 	return ans, nil
 }
 
-func (r *Resolver) chase(ans *Answer, resp *dns.Msg) {
+func chase(ans *Answer, resp *dns.Msg) {
 	cur := ans.Name
 	seen := map[string]bool{}
 	for hop := 0; hop < 16; hop++ {
