@@ -24,7 +24,7 @@ type SPFOptions struct {
 
 // SPFReport is `mailprobe spf DOMAIN`: the record check, and with an IP
 // the full check_host() evaluation.
-func SPFReport(ctx context.Context, r *resolver.Resolver, domain string, o SPFOptions) *report.Report {
+func SPFReport(ctx context.Context, r resolver.Interface, domain string, o SPFOptions) *report.Report {
 	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
@@ -58,7 +58,7 @@ func SPFReport(ctx context.Context, r *resolver.Resolver, domain string, o SPFOp
 }
 
 // DKIMCheckReport is `mailprobe dkim check DOMAIN`.
-func DKIMCheckReport(ctx context.Context, r *resolver.Resolver, domain string, selectors []string, now func() time.Time) *report.Report {
+func DKIMCheckReport(ctx context.Context, r resolver.Interface, domain string, selectors []string, now func() time.Time) *report.Report {
 	now = nowFunc(now)
 	start := now()
 	var c resolver.Counter
@@ -70,7 +70,7 @@ func DKIMCheckReport(ctx context.Context, r *resolver.Resolver, domain string, s
 
 // DKIMVerifyReport is `mailprobe dkim verify FILE`: every signature, and
 // the DMARC alignment of the passing ones with the From domain.
-func DKIMVerifyReport(ctx context.Context, r *resolver.Resolver, name string, msg []byte, now func() time.Time) (*report.Report, error) {
+func DKIMVerifyReport(ctx context.Context, r resolver.Interface, name string, msg []byte, now func() time.Time) (*report.Report, error) {
 	now = nowFunc(now)
 	start := now()
 	var c resolver.Counter
@@ -127,7 +127,7 @@ type DMARCOptions struct {
 // DMARCReport is `mailprobe dmarc DOMAIN`: discovery, the record's tags,
 // report destinations, and with a message its alignment. domain may be
 // empty when a message is given (its From domain is used).
-func DMARCReport(ctx context.Context, r *resolver.Resolver, domain string, o DMARCOptions) (*report.Report, error) {
+func DMARCReport(ctx context.Context, r resolver.Interface, domain string, o DMARCOptions) (*report.Report, error) {
 	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter

@@ -57,7 +57,7 @@ var areaOrder = []string{mxStage, spfStage, dkimStage, dmarcStage, ptrStage, dns
 // Audit checks the mail posture of domain: every area concurrently, one
 // report with a stage per area, areas ordered worst first and the
 // findings grouped by area, worst first within each.
-func Audit(ctx context.Context, r *resolver.Resolver, domain string, o AuditOptions) *report.Report {
+func Audit(ctx context.Context, r resolver.Interface, domain string, o AuditOptions) *report.Report {
 	now := o.Now
 	if now == nil {
 		now = time.Now
