@@ -3,7 +3,6 @@ module github.com/mailprobe/mailprobe
 go 1.26.8
 
 require (
-	blitiri.com.ar/go/spf v1.6.0
 	github.com/charmbracelet/lipgloss v1.1.0
 	github.com/emersion/go-imap/v2 v2.0.0-beta.5
 	github.com/emersion/go-message v0.18.2

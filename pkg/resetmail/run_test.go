@@ -6,39 +6,47 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
 const user, password = "user@mailprobe.test", "correct horse battery staple"
 
-// The sender domain's DNS as the capture server's checks see it, and the
-// DKIM key that signs for it.
+// The sender domain's DNS as the capture server's checks see it (served
+// by a DNS server on loopback), and the DKIM key that signs for it.
 var (
 	dkimPub, dkimKey, _ = ed25519.GenerateKey(rand.Reader)
-	senderDNS           = map[string]string{
-		"s1._domainkey.mailprobe.test": "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dkimPub),
-		"mailprobe.test":               "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all",
-		"_dmarc.mailprobe.test":        "v=DMARC1; p=reject",
+	senderDNS           = []string{
+		`s1._domainkey.mailprobe.test. 300 IN TXT "v=DKIM1; k=ed25519; p=` + base64.StdEncoding.EncodeToString(dkimPub) + `"`,
+		`mailprobe.test. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`,
+		`_dmarc.mailprobe.test. 300 IN TXT "v=DMARC1; p=reject"`,
 	}
 )
 
-func lookupTXT(name string) ([]string, error) {
-	if v, ok := senderDNS[name]; ok {
-		return []string{v}, nil
+func senderResolver(t *testing.T) *resolver.Resolver {
+	t.Helper()
+	z := dnstest.NewZone()
+	if err := z.AddString(senderDNS...); err != nil {
+		t.Fatal(err)
 	}
-	return nil, &net.DNSError{Err: "not found", Name: name, IsNotFound: true}
+	srv := dnstest.Start(t, z)
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func sign(msg []byte) ([]byte, error) {
@@ -50,7 +58,7 @@ func sign(msg []byte) ([]byte, error) {
 func startPair(t *testing.T, o capture.Options) *capture.Server {
 	t.Helper()
 	o.Hostname = "mail.mailprobe.test"
-	o.LookupTXT = lookupTXT
+	o.Resolver = senderResolver(t)
 	o.CheckSPF = true
 	if o.Users == nil {
 		o.Users = map[string]string{user: password}
