@@ -187,14 +187,23 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 		Helo: heloName(o.Helo), User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		Dial: dial, Timeouts: timeouts,
 	}
+	var mxResolver resolver.Interface
 	if strings.EqualFold(o.SMTP, "mx") {
 		so.Host = "mx"
+		// The recipient's MX records, asked through mailprobe's resolver
+		// of the operating system's nameservers (until reset gets
+		// --resolver).
+		r, err := resolver.New(resolver.Options{Dial: dial})
+		if err != nil {
+			return ro, stop, &exitError{code: report.ExitIncomplete, err: err}
+		}
+		mxResolver = r
 	} else {
 		if so.Host, so.Port, err = netx.SplitHostPort(o.SMTP, 587); err != nil {
 			return ro, stop, usageErrorf("--smtp: %v", err)
 		}
 	}
-	ro = resetmail.Options{SMTP: so, Wait: o.Wait, Cleanup: o.Cleanup, Now: env.Now}
+	ro = resetmail.Options{SMTP: so, Resolver: mxResolver, Wait: o.Wait, Cleanup: o.Cleanup, Now: env.Now}
 	if ro.Compose, err = o.compose(); err != nil {
 		return ro, stop, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/miekg/dns"
 
 	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/internal/testserver"
@@ -343,5 +344,49 @@ func TestRun_stalledIMAPServer(t *testing.T) {
 	}
 	if !has(r, "reset.wait.timeout") {
 		t.Errorf("findings %+v", r.Findings)
+	}
+}
+
+// --smtp mx asks the given resolver, and only it, for the recipient's MX.
+func TestRun_mxLookupGoesThroughTheResolver(t *testing.T) {
+	z := dnstest.NewZone().MustAdd(
+		`null.example. 300 IN MX 0 .`, // RFC 7505: accepts no mail
+		`nomx.example. 300 IN A 192.0.2.1`,
+	)
+	srv := dnstest.Start(t, z)
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ to, detail string }{
+		{"user@null.example", "null MX"},
+		{"user@nomx.example", "no MX record"},
+		{"user@missing.example", "NXDOMAIN"},
+	} {
+		o := resetmail.Options{Compose: resetmail.ComposeOptions{From: "App <no-reply@mailprobe.test>", To: tc.to},
+			SMTP: smtpprobe.Options{Host: "mx"}, Resolver: r}
+		rep, err := resetmail.Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		domain := tc.to[5:]
+		if srv.Count(domain, dns.TypeMX) != 1 {
+			t.Errorf("%s: %d MX queries reached the named resolver, want 1", domain, srv.Count(domain, dns.TypeMX))
+		}
+		var detail string
+		for _, f := range rep.Findings {
+			if f.Code == "reset.mx.lookup-failed" {
+				detail = f.Detail
+			}
+		}
+		if !strings.Contains(detail, tc.detail) {
+			t.Errorf("%s: reset.mx.lookup-failed detail %q, want it to mention %q", domain, detail, tc.detail)
+		}
+	}
+	// No resolver: a clear finding, not the system resolver.
+	rep, err := resetmail.Run(context.Background(), resetmail.Options{Compose: resetmail.ComposeOptions{From: "App <no-reply@mailprobe.test>", To: "user@null.example"},
+		SMTP: smtpprobe.Options{Host: "mx"}})
+	if err != nil || !has(rep, "reset.mx.lookup-failed") || stage(rep, "mx") != report.StatusError {
+		t.Errorf("without a resolver: %v %+v", err, rep)
 	}
 }
