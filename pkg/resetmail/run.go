@@ -67,7 +67,7 @@ type Options struct {
 	// "mx" (nothing else is asked for them: with --resolver, that server
 	// only). Required for "mx".
 	Resolver resolver.Interface
-	Now       func() time.Time
+	Now      func() time.Time
 	// Progress, when set, is told what the run is waiting for (the CLI
 	// shows it on a terminal's stderr).
 	Progress func(msg string)
