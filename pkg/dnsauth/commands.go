@@ -2,6 +2,7 @@ package dnsauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/netip"
@@ -12,19 +13,32 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
-// The engines of the focused commands: each returns one report.
+// The engines of the focused commands: each returns one report, with the
+// shape every engine has, (ctx, Options) (*report.Report, error). The
+// error is for our own failures (no resolver, an unreadable message); a
+// broken domain is a finding.
+
+// errNoResolver is the programming error of an engine called without a
+// resolver: the command must choose one, never the engine.
+var errNoResolver = errors.New("dnsauth: no resolver given")
 
 // SPFOptions configure SPFReport.
 type SPFOptions struct {
-	IP     netip.Addr // when valid, check_host() is evaluated for it
-	Sender string     // MAIL FROM (default postmaster@DOMAIN)
-	Helo   string
-	Now    func() time.Time
+	Resolver resolver.Interface // asks every question (required)
+	Domain   string
+	IP       netip.Addr // when valid, check_host() is evaluated for it
+	Sender   string     // MAIL FROM (default postmaster@DOMAIN)
+	Helo     string
+	Now      func() time.Time
 }
 
 // SPFReport is `mailprobe spf DOMAIN`: the record check, and with an IP
 // the full check_host() evaluation.
-func SPFReport(ctx context.Context, r resolver.Interface, domain string, o SPFOptions) *report.Report {
+func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
+	r, domain := o.Resolver, o.Domain
+	if r == nil {
+		return nil, errNoResolver
+	}
 	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
@@ -54,24 +68,50 @@ func SPFReport(ctx context.Context, r resolver.Interface, domain string, o SPFOp
 		dnsErr = dnsErr || ev.Result == SPFTempError
 		fact = map[string]any{"record_check": an, "evaluation": ev}
 	}
-	return newAreaReport("spf", domain, now, start, spfStage, fs, summary, dnsErr, fact, &c)
+	return newAreaReport("spf", domain, now, start, spfStage, fs, summary, dnsErr, fact, &c), nil
+}
+
+// DKIMCheckOptions configure DKIMCheckReport.
+type DKIMCheckOptions struct {
+	Resolver resolver.Interface // asks every question (required)
+	Domain   string
+	// Selectors are the selectors to check (none: the common list).
+	Selectors []string
+	Now       func() time.Time
 }
 
 // DKIMCheckReport is `mailprobe dkim check DOMAIN`.
-func DKIMCheckReport(ctx context.Context, r resolver.Interface, domain string, selectors []string, now func() time.Time) *report.Report {
-	now = nowFunc(now)
+func DKIMCheckReport(ctx context.Context, o DKIMCheckOptions) (*report.Report, error) {
+	r, domain, selectors := o.Resolver, o.Domain, o.Selectors
+	if r == nil {
+		return nil, errNoResolver
+	}
+	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
 	ctx = resolver.WithCounter(ctx, &c)
 	dk := CheckDKIM(ctx, r, domain, selectors)
 	summary := fmt.Sprintf("%d key(s) at %d selector(s) tried", len(dk.Keys), len(dk.Selectors))
-	return newAreaReport("dkim check", dk.Domain, now, start, dkimStage, dk.Findings(), summary, dk.DNSError != "", dk, &c)
+	return newAreaReport("dkim check", dk.Domain, now, start, dkimStage, dk.Findings(), summary, dk.DNSError != "", dk, &c), nil
+}
+
+// DKIMVerifyOptions configure DKIMVerifyReport.
+type DKIMVerifyOptions struct {
+	Resolver resolver.Interface // fetches the keys (required)
+	// Name is what the report calls the message (its file name).
+	Name    string
+	Message []byte
+	Now     func() time.Time
 }
 
 // DKIMVerifyReport is `mailprobe dkim verify FILE`: every signature, and
 // the DMARC alignment of the passing ones with the From domain.
-func DKIMVerifyReport(ctx context.Context, r resolver.Interface, name string, msg []byte, now func() time.Time) (*report.Report, error) {
-	now = nowFunc(now)
+func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report, error) {
+	r, name, msg := o.Resolver, o.Name, o.Message
+	if r == nil {
+		return nil, errNoResolver
+	}
+	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
 	ctx = resolver.WithCounter(ctx, &c)
@@ -115,6 +155,10 @@ func fromDomain(msg []byte) string {
 
 // DMARCOptions configure DMARCReport.
 type DMARCOptions struct {
+	Resolver resolver.Interface // asks every question (required)
+	// Domain may be empty when a message is given (its From domain is
+	// used).
+	Domain string
 	// Message, when set, is evaluated: DKIM verified, the From domain's
 	// policy applied, and SPF taken from IP/MailFrom/Helo when IP is set.
 	Message  []byte
@@ -125,9 +169,12 @@ type DMARCOptions struct {
 }
 
 // DMARCReport is `mailprobe dmarc DOMAIN`: discovery, the record's tags,
-// report destinations, and with a message its alignment. domain may be
-// empty when a message is given (its From domain is used).
-func DMARCReport(ctx context.Context, r resolver.Interface, domain string, o DMARCOptions) (*report.Report, error) {
+// report destinations, and with a message its alignment.
+func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
+	r, domain := o.Resolver, o.Domain
+	if r == nil {
+		return nil, errNoResolver
+	}
 	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter

@@ -18,6 +18,10 @@ import (
 
 // AuditOptions configure Audit.
 type AuditOptions struct {
+	// Resolver asks every question of the run (required).
+	Resolver resolver.Interface
+	// Domain is the domain whose mail posture is checked.
+	Domain string
 	// Selectors are the DKIM selectors to check (none: the common list).
 	Selectors []string
 	// IP, when valid, is a sending address: SPF is evaluated for it
@@ -57,7 +61,11 @@ var areaOrder = []string{mxStage, spfStage, dkimStage, dmarcStage, ptrStage, dns
 // Audit checks the mail posture of domain: every area concurrently, one
 // report with a stage per area, areas ordered worst first and the
 // findings grouped by area, worst first within each.
-func Audit(ctx context.Context, r resolver.Interface, domain string, o AuditOptions) *report.Report {
+func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
+	r, domain := o.Resolver, o.Domain
+	if r == nil {
+		return nil, errNoResolver
+	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
@@ -312,7 +320,7 @@ func Audit(ctx context.Context, r resolver.Interface, domain string, o AuditOpti
 	assemble(rep, areas, now)
 	rep.SetFact("resolver", map[string]any{"servers": r.Servers(), "stats": r.Stats()})
 	rep.Duration = now().Sub(rep.StartedAt)
-	return rep
+	return rep, nil
 }
 
 func anyTLSA(d *DANECheck) bool {
