@@ -29,6 +29,10 @@ type Interface interface {
 	Servers() []string
 	// Stats counts the work done so far.
 	Stats() Stats
+	// Unreachable is non-nil once the resolver is known not to answer
+	// at all (an *Error with Down set): the checks' findings would all
+	// say the same thing, so the engines report that one fact instead.
+	Unreachable() error
 }
 
 var (

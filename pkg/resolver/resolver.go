@@ -100,6 +100,14 @@ type Resolver struct {
 	exchanges atomic.Int64
 	hits      atomic.Int64
 	trunc     atomic.Int64
+
+	// answered is set by the first response from any server. Until
+	// then, a query that times out or cannot reach the servers may mean
+	// that the resolver itself is dead, which probe finds out once.
+	answered atomic.Bool
+	probeMu  sync.Mutex
+	probe    chan struct{} // closed when the liveness probe is done
+	down     atomic.Pointer[Error]
 }
 
 type cacheKey struct {
@@ -214,6 +222,11 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	if !valid {
 		return nil, &Error{Kind: KindInvalidName, Name: fqdn, Type: qtype}
 	}
+	if down := r.down.Load(); down != nil {
+		// A dead resolver fails every new question at once, with the
+		// error that showed it dead: one finding, not one per question.
+		return nil, down.about(fqdn, qtype)
+	}
 	key := cacheKey{fqdn, qtype}
 	r.mu.Lock()
 	c, ok := r.cache[key]
@@ -314,10 +327,76 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
 				continue
 			}
+			r.answered.Store(true)
 			return interpret(name, qtype, resp, server, tcp, rtt)
 		}
 	}
+	if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
+		if down := r.checkAlive(ctx, last); down != nil {
+			return nil, down.about(name, qtype)
+		}
+	}
 	return nil, last
+}
+
+// Unreachable returns the error that showed the resolver dead (no server
+// answered the question that failed, nor a probe sent after it), or nil.
+// Once dead, the resolver stays dead for the run and every new question
+// fails at once with that error.
+func (r *Resolver) Unreachable() error {
+	if d := r.down.Load(); d != nil {
+		return d
+	}
+	return nil
+}
+
+// checkAlive tells a dead resolver from a name whose servers do not
+// answer (dnstest's "timeout" marker, a lame delegation behind a
+// recursive resolver): when no server has answered anything yet, one
+// probe asks each server for the root's NS records. Any response at all,
+// even REFUSED, proves the server alive. Concurrent failures share the
+// one probe.
+func (r *Resolver) checkAlive(ctx context.Context, failed *Error) *Error {
+	r.probeMu.Lock()
+	if r.probe == nil {
+		r.probe = make(chan struct{})
+		done := r.probe
+		go func() {
+			defer close(done)
+			if !r.probeServers(context.WithoutCancel(ctx)) {
+				d := *failed
+				d.Down = true
+				d.Server = strings.Join(r.servers, ", ")
+				r.down.Store(&d)
+			}
+		}()
+	}
+	done := r.probe
+	r.probeMu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil
+	}
+	return r.down.Load()
+}
+
+// probeServers reports whether any server responds to ". NS", each asked
+// once over UDP within the attempt deadline.
+func (r *Resolver) probeServers(ctx context.Context) bool {
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	m.RecursionDesired = true
+	for _, server := range r.servers {
+		if r.answered.Load() {
+			return true // a slow answer to another question arrived meanwhile
+		}
+		if resp, _, err := r.exchange(ctx, "udp", m, server); err == nil || resp != nil {
+			r.answered.Store(true)
+			return true
+		}
+	}
+	return r.answered.Load()
 }
 
 func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, bool, time.Duration, error) {

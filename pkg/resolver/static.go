@@ -132,3 +132,6 @@ func (s *Static) Servers() []string { return []string{staticServer} }
 // Stats implements Interface: every question is a lookup, none goes to
 // the network.
 func (s *Static) Stats() Stats { return Stats{Lookups: s.lookups.Load()} }
+
+// Unreachable implements Interface: fixed records always answer.
+func (s *Static) Unreachable() error { return nil }
