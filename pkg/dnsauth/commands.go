@@ -68,6 +68,9 @@ func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
 		dnsErr = dnsErr || ev.Result == SPFTempError
 		fact = map[string]any{"record_check": an, "evaluation": ev}
 	}
+	if r.Unreachable() != nil {
+		return resolverDownReport("spf", domain, now, start, []string{spfStage}, r), nil
+	}
 	return newAreaReport("spf", domain, now, start, spfStage, fs, summary, dnsErr, fact, &c), nil
 }
 
@@ -92,6 +95,9 @@ func DKIMCheckReport(ctx context.Context, o DKIMCheckOptions) (*report.Report, e
 	ctx = resolver.WithCounter(ctx, &c)
 	dk := CheckDKIM(ctx, r, domain, selectors)
 	summary := fmt.Sprintf("%d key(s) at %d selector(s) tried", len(dk.Keys), len(dk.Selectors))
+	if r.Unreachable() != nil {
+		return resolverDownReport("dkim check", dk.Domain, now, start, []string{dkimStage}, r), nil
+	}
 	return newAreaReport("dkim check", dk.Domain, now, start, dkimStage, dk.Findings(), summary, dk.DNSError != "", dk, &c), nil
 }
 
@@ -132,6 +138,9 @@ func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report,
 	summary := fmt.Sprintf("%d of %d signature(s) verified", pass, len(v.Signatures))
 	fs := v.Findings()
 	fact := map[string]any{"signatures": v.Signatures}
+	if r.Unreachable() != nil {
+		return resolverDownReport("dkim verify", name, now, start, []string{dkimStage}, r), nil
+	}
 	rep := newAreaReport("dkim verify", name, now, start, dkimStage, fs, summary, temp, fact, &c)
 	if from := fromDomain(msg); from != "" {
 		fact["from_domain"] = from
@@ -218,6 +227,9 @@ func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
 		fact["alignment"] = al
 		fact["dkim"] = v.Signatures
 		summary += "; message: DMARC " + al.Result
+	}
+	if r.Unreachable() != nil {
+		return resolverDownReport("dmarc", domain, now, start, []string{dmarcStage}, r), nil
 	}
 	return newAreaReport("dmarc", domain, now, start, dmarcStage, fs, summary, dnsErr, fact, &c), nil
 }

@@ -108,6 +108,7 @@ type Resolver struct {
 	probeMu  sync.Mutex
 	probe    chan struct{} // closed when the liveness probe is done
 	down     atomic.Pointer[Error]
+	downCh   chan struct{} // closed when down is set
 }
 
 type cacheKey struct {
@@ -140,7 +141,7 @@ func New(o Options) (*Resolver, error) {
 	if o.UDPSize == 0 {
 		o.UDPSize = 1232
 	}
-	r := &Resolver{opts: o, cache: map[cacheKey]*call{}}
+	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{})}
 	if o.Server != "" {
 		s, err := normalizeServer(o.Server)
 		if err != nil {
@@ -267,6 +268,10 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		return c.ans, c.err
 	case <-ctx.Done():
 		return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
+	case <-r.downCh:
+		// Found dead while this question waited: it would only time
+		// out too.
+		return nil, r.down.Load().about(fqdn, qtype)
 	}
 }
 
@@ -325,6 +330,11 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 			resp, tcp, rtt, err := r.exchangeUDPThenTCP(ctx, m, server)
 			if err != nil {
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
+				if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
+					// Probe while the retries go on, so that finding
+					// the resolver dead costs no extra wait.
+					r.startProbe(ctx, last)
+				}
 				continue
 			}
 			r.answered.Store(true)
@@ -357,10 +367,23 @@ func (r *Resolver) Unreachable() error {
 // even REFUSED, proves the server alive. Concurrent failures share the
 // one probe.
 func (r *Resolver) checkAlive(ctx context.Context, failed *Error) *Error {
+	done := r.startProbe(ctx, failed)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil
+	}
+	return r.down.Load()
+}
+
+// startProbe starts the one liveness probe of the run, unless it was
+// started already, and returns a channel closed when it is done.
+func (r *Resolver) startProbe(ctx context.Context, failed *Error) chan struct{} {
 	r.probeMu.Lock()
+	defer r.probeMu.Unlock()
 	if r.probe == nil {
-		r.probe = make(chan struct{})
-		done := r.probe
+		done := make(chan struct{})
+		r.probe = done
 		go func() {
 			defer close(done)
 			if !r.probeServers(context.WithoutCancel(ctx)) {
@@ -368,17 +391,11 @@ func (r *Resolver) checkAlive(ctx context.Context, failed *Error) *Error {
 				d.Down = true
 				d.Server = strings.Join(r.servers, ", ")
 				r.down.Store(&d)
+				close(r.downCh)
 			}
 		}()
 	}
-	done := r.probe
-	r.probeMu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil
-	}
-	return r.down.Load()
+	return r.probe
 }
 
 // probeServers reports whether any server responds to ". NS", each asked
