@@ -9,7 +9,6 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/imapaudit"
 	"github.com/mailprobe/mailprobe/pkg/netx"
-	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
 func init() {
@@ -74,9 +73,6 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 			rep, err := imapaudit.Audit(ctx, opts)
 			if err != nil {
 				return usageErrorf("%v", err)
-			}
-			if o.Insecure {
-				rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
 			}
 			return o.Global.emit(env, rep)
 		},

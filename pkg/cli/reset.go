@@ -105,9 +105,6 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 			if o.Embedded {
 				rep.Target = "embedded SMTP " + ro.SMTP.Host + ":" + fmt.Sprint(ro.SMTP.Port) + " → IMAP " + ro.IMAP.Host + ":" + fmt.Sprint(ro.IMAP.Port)
 			}
-			if o.Insecure {
-				rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
-			}
 			return o.Global.emit(env, rep)
 		},
 	}

@@ -64,12 +64,10 @@ run (unreachable, timeout, connection closed).`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep, err := dialogue.RunScript(ctx, sc, ropts)
+			ropts.Script = sc
+			rep, err := dialogue.RunScript(ctx, ropts)
 			if err != nil {
 				return o.scriptErrors(env, err)
-			}
-			if o.Insecure {
-				rep.Add(report.New("cert.verify-skipped", "", "--insecure: a certificate was not required to be trusted before AUTH."))
 			}
 			return o.Global.emit(env, rep)
 		},

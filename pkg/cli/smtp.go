@@ -107,9 +107,6 @@ Credentials are sent only over a trusted TLS connection.`,
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}
-			if o.Insecure {
-				rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
-			}
 			return o.Global.emit(env, rep)
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -571,7 +572,7 @@ func tokenize(s string) ([]token, error) {
 				j++
 			}
 			if j >= len(s) {
-				return nil, fmt.Errorf("regular expression %q has no closing /", clip(s[i:]))
+				return nil, fmt.Errorf("regular expression %q has no closing /", netx.Clip(s[i:]))
 			}
 			j++
 			for j < len(s) && s[j] != ' ' && s[j] != '\t' {
@@ -589,7 +590,7 @@ func tokenize(s string) ([]token, error) {
 				b.WriteByte(s[j])
 			}
 			if j >= len(s) {
-				return nil, fmt.Errorf("message %s has no closing \"", clip(s[i:]))
+				return nil, fmt.Errorf("message %s has no closing \"", netx.Clip(s[i:]))
 			}
 			out = append(out, token{b.String(), 'q'})
 			i = j + 1

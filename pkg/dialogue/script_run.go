@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/replycode"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -40,8 +40,12 @@ import (
 // LEVEL". After a stop, the steps that did not run are still listed as
 // skipped stages, so the report shows the whole script.
 
-// RunOptions configure a script run.
+// RunOptions configure a script run: the engine's Options (ARCHITECTURE.md,
+// one entry shape for every engine).
 type RunOptions struct {
+	// Script is the parsed script to run (ParseScript); required.
+	Script *Script
+
 	Host string // default target of connect
 	Port int    // default 25
 	// Vars are the --var values; they override the built-in variables
@@ -58,6 +62,15 @@ type RunOptions struct {
 	ServerName string         // expected certificate name; default: the host connected to
 	RootCAs    *x509.CertPool // nil = system roots
 	Insecure   bool           // AUTH over TLS even when the certificate is not trusted
+
+	// TLSMode is how a plain connect step gets TLS (PRODUCT.md's --tls;
+	// "" = auto), as in smtp check: implicit makes it connect tls; auto
+	// does so on a port known for implicit TLS (465), and on a port
+	// netx.MailPorts does not know, a first expect that meets silence
+	// probes for implicit TLS (smtpclient.AwaitGreeting) and goes on over
+	// it; starttls reports such a port instead; none never probes. A
+	// connect tls step is implicit TLS whatever the mode.
+	TLSMode netx.TLSMode
 
 	// StepTimeout is every step's deadline until a timeout line changes
 	// it; 0 = DefaultStepTimeout.
@@ -190,12 +203,16 @@ type ReplyFact struct {
 	Explanation replycode.Explanation `json:"explanation"`
 }
 
-// RunScript runs a parsed script against o.Host and returns its report:
-// one stage per step, findings for every failed expectation and every
-// problem the server showed, the transcript and the analysed replies. The
-// error is non-nil only when the script cannot run at all (ScriptErrors
-// from Bind); everything about the server is in the report.
-func RunScript(ctx context.Context, sc *Script, o RunOptions) (*report.Report, error) {
+// RunScript runs o.Script against o.Host and returns its report: one
+// stage per step, findings for every failed expectation and every problem
+// the server showed, the transcript and the analysed replies. The error is
+// non-nil only when the script cannot run at all (no script, or
+// ScriptErrors from Bind); everything about the server is in the report.
+func RunScript(ctx context.Context, o RunOptions) (*report.Report, error) {
+	sc := o.Script
+	if sc == nil {
+		return nil, errors.New("no script to run")
+	}
 	vars, err := sc.Bind(o)
 	if err != nil {
 		return nil, err
@@ -210,7 +227,13 @@ func RunScript(ctx context.Context, sc *Script, o RunOptions) (*report.Report, e
 	rec.AddCredential(o.User, o.Password)
 	target := net.JoinHostPort(o.Host, strconv.Itoa(o.port()))
 	rep := report.NewReport("smtp script", target, rec.Start())
-	r := &runner{o: o, sc: sc, rep: rep, rec: rec, vars: vars, timeout: o.StepTimeout, replies: []ReplyFact{}}
+	r := &runner{o: o, sc: sc, rep: rep, rec: rec, stages: report.NewStages(rep, o.Now, rec, nil), vars: vars, timeout: o.StepTimeout, replies: []ReplyFact{}}
+	if o.Insecure {
+		// The engine owns what its options mean: --insecure weakens every
+		// certificate verdict of the run, so the report says so itself,
+		// whichever command or suite ran it.
+		rep.Add(report.New("cert.verify-skipped", "", "--insecure: a certificate was not required to be trusted before AUTH."))
+	}
 	r.steps(ctx, sc.Steps)
 	if r.stopped {
 		r.skipAfter(r.stopLine)
@@ -232,16 +255,23 @@ type runner struct {
 	sc      *Script
 	rep     *report.Report
 	rec     *transcript.Recorder
+	stages  *report.Stages
 	vars    map[string]string
 	timeout time.Duration
 
 	sess       *smtpclient.Session
 	serverName string
-	tlsOn      bool
-	trusted    bool
-	caps       *smtpclient.Capabilities // from the last EHLO on this connection and TLS layer; nil = none
-	last       Outcome                  // the last answer an expecting step saw, for if-reply
-	lastLine   int
+	// greet is set on a plain connection until the first read or write:
+	// a first expect reads the greeting with implicit-TLS detection
+	// (nil = no detection). A script that writes first is probing how
+	// the server treats a client that talks before the greeting, and
+	// gets exactly that.
+	greet    *smtpclient.GreetingOptions
+	tlsOn    bool
+	trusted  bool
+	caps     *smtpclient.Capabilities // from the last EHLO on this connection and TLS layer; nil = none
+	last     Outcome                  // the last answer an expecting step saw, for if-reply
+	lastLine int
 	// closedAt says why there is no session: the line where the server
 	// closed it or the script did; 0 = never connected.
 	closedAt   int
@@ -253,17 +283,13 @@ type runner struct {
 	replies  []ReplyFact
 }
 
-// stageRun times one step.
+// stageRun times one step with the run's stage timer (report.Stages).
 type stageRun struct {
-	r     *runner
-	name  string
-	start time.Time
-	seq   int
-	done  bool
+	*report.StageTimer
 }
 
 func (r *runner) begin(s *Step) *stageRun {
-	return &stageRun{r: r, name: r.stageName(s), start: r.o.Now(), seq: r.rec.Seq() + 1}
+	return &stageRun{r.stages.Begin(r.stageName(s))}
 }
 
 // stageName is "line 7: expect 250", with the iteration inside repeat
@@ -305,20 +331,14 @@ func (r *runner) stageName(s *Step) string {
 	return name
 }
 
+// end ends the step's stage (once). The summary may quote what the
+// server sent: it is made printable, as the transcript is.
 func (st *stageRun) end(status report.Status, format string, args ...any) {
-	if st.done {
-		return
-	}
-	st.done = true
 	summary := format
 	if len(args) > 0 {
 		summary = fmt.Sprintf(format, args...)
 	}
-	s := report.Stage{Name: st.name, Status: status, Start: st.start.Sub(st.r.rep.StartedAt), Duration: st.r.o.Now().Sub(st.start), Summary: transcript.Printable(summary)}
-	if last := st.r.rec.Seq(); last >= st.seq {
-		s.Seq = []int{st.seq, last}
-	}
-	st.r.rep.AddStage(s)
+	st.End(status, "%s", transcript.Printable(summary))
 }
 
 func (r *runner) add(fs ...report.Finding) { r.rep.Add(fs...) }
@@ -337,8 +357,7 @@ func (r *runner) skipAfter(line int) {
 		if s.Line <= line || s.Kind == KindTimeout || s.Kind == KindRepeat {
 			return
 		}
-		r.rep.AddStage(report.Stage{Name: r.stageName(s), Status: report.StatusSkipped,
-			Summary: fmt.Sprintf("not run: the script stopped at line %d", line), Start: r.o.Now().Sub(r.rep.StartedAt)})
+		r.stages.Skip(fmt.Sprintf("not run: the script stopped at line %d", line), r.stageName(s))
 	})
 }
 
@@ -435,7 +454,7 @@ func (r *runner) drop() {
 	if r.sess != nil {
 		_ = r.sess.Close()
 	}
-	r.sess, r.caps, r.tlsOn, r.trusted = nil, nil, false, false
+	r.sess, r.caps, r.tlsOn, r.trusted, r.greet = nil, nil, false, false, nil
 }
 
 // need checks that a step has a connection to talk on; when not, the
@@ -452,7 +471,7 @@ func (r *runner) need(st *stageRun, s *Step) bool {
 			code = "script.connection-closed"
 		}
 	}
-	r.add(report.New(code, st.name, detail+"."))
+	r.add(report.New(code, st.Name, detail+"."))
 	st.end(report.StatusError, "not connected")
 	r.stop(s.Line)
 	return false
@@ -522,21 +541,21 @@ func (r *runner) fail(ctx context.Context, st *stageRun, s *Step, err error) {
 	var f report.Finding
 	var oe *netx.OpError
 	if !errors.As(err, &oe) {
-		f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, err)
+		f = report.Newf("script.network.error", st.Name, "Line %d (%s): %v.", s.Line, s.Kind, err)
 	} else {
 		switch oe.Kind() {
 		case netx.KindProtocol:
-			f = report.Newf("script.reply.malformed", st.name, "Line %d (%s): the server's answer is not an SMTP reply: %v.", s.Line, s.Kind, oe.Err)
+			f = report.Newf("script.reply.malformed", st.Name, "Line %d (%s): the server's answer is not an SMTP reply: %v.", s.Line, s.Kind, oe.Err)
 		case netx.KindTimeout:
-			f = report.Newf("script.timeout", st.name, "Line %d (%s): the server started a reply but did not finish it: %s.", s.Line, s.Kind, netx.Describe(oe.Err, oe.Waited))
+			f = report.Newf("script.timeout", st.Name, "Line %d (%s): the server started a reply but did not finish it: %s.", s.Line, s.Kind, netx.Describe(oe.Err, oe.Waited))
 		case netx.KindClosed:
-			f = report.Newf("script.connection-closed", st.name, "Line %d (%s): the server closed the connection (%s failed).", s.Line, s.Kind, oe.Op)
+			f = report.Newf("script.connection-closed", st.Name, "Line %d (%s): the server closed the connection (%s failed).", s.Line, s.Kind, oe.Op)
 			r.closedAt, r.closedBy = s.Line, "the server"
 		case netx.KindReset:
-			f = report.Newf("script.connection-reset", st.name, "Line %d (%s): the connection was reset (%s failed).", s.Line, s.Kind, oe.Op)
+			f = report.Newf("script.connection-reset", st.Name, "Line %d (%s): the connection was reset (%s failed).", s.Line, s.Kind, oe.Op)
 			r.closedAt, r.closedBy = s.Line, "the server"
 		default:
-			f = report.Newf("script.network.error", st.name, "Line %d (%s): %v.", s.Line, s.Kind, oe)
+			f = report.Newf("script.network.error", st.Name, "Line %d (%s): %v.", s.Line, s.Kind, oe)
 		}
 		if oe.Partial != nil {
 			f = f.With("reply", oe.Partial.Text, oe.Partial.Seq...)
@@ -563,7 +582,7 @@ func expired(ctx context.Context) bool {
 }
 
 func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
-	if f, ok := netx.Interrupted(st.name, ctx.Err()); ok {
+	if f, ok := netx.Interrupted(st.Name, ctx.Err()); ok {
 		// The user's Ctrl-C: the step is interrupted, not failed.
 		r.add(f)
 		st.end(report.StatusInterrupted, "line %d (%s) interrupted", s.Line, s.Kind)
@@ -572,7 +591,7 @@ func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
 		return
 	}
 	why := "the overall --timeout expired"
-	r.add(report.Newf("script.interrupted", st.name, "Line %d (%s) did not finish: %s.", s.Line, s.Kind, why))
+	r.add(report.Newf("script.interrupted", st.Name, "Line %d (%s) did not finish: %s.", s.Line, s.Kind, why))
 	st.end(report.StatusError, "%s", why)
 	r.drop()
 	r.stop(s.Line)
@@ -580,9 +599,9 @@ func (r *runner) interrupted(ctx context.Context, st *stageRun, s *Step) {
 
 // noteReply records a reply's analysis and reports syntax problems.
 func (r *runner) noteReply(st *stageRun, s *Step, rp smtpclient.Reply) {
-	r.replies = append(r.replies, ReplyFact{Line: s.Line, Stage: st.name, Reply: rp, Explanation: rp.Explain()})
+	r.replies = append(r.replies, ReplyFact{Line: s.Line, Stage: st.Name, Reply: rp, Explanation: rp.Explain()})
 	if len(rp.Problems) > 0 {
-		r.add(report.Newf("script.reply.nonconforming", st.name, "%s.", strings.Join(rp.Problems, "; ")).With("reply", rp.String(), rp.Seq...))
+		r.add(report.Newf("script.reply.nonconforming", st.Name, "%s.", strings.Join(rp.Problems, "; ")).With("reply", rp.String(), rp.Seq...))
 	}
 }
 
@@ -600,15 +619,15 @@ func (r *runner) judge(st *stageRun, s *Step, exp *Expectation, out Outcome, cod
 	var f report.Finding
 	switch out.Kind {
 	case OutcomeNone:
-		f = report.Newf("script.timeout", st.name, "Line %d (%s): no reply within %s; the script expected %s.", s.Line, s.Kind, r.timeout, want)
+		f = report.Newf("script.timeout", st.Name, "Line %d (%s): no reply within %s; the script expected %s.", s.Line, s.Kind, r.timeout, want)
 	case OutcomeClose:
 		c := "script.connection-closed"
 		if len(out.Reply.Problems) > 0 && out.Reply.Problems[0] == string(netx.KindReset) {
 			c = "script.connection-reset"
 		}
-		f = report.Newf(c, st.name, "Line %d (%s): the server closed the connection; the script expected %s.", s.Line, s.Kind, want)
+		f = report.Newf(c, st.Name, "Line %d (%s): the server closed the connection; the script expected %s.", s.Line, s.Kind, want)
 	default:
-		f = smtpclient.ReplyFinding(code, st.name, out.Reply)
+		f = smtpclient.ReplyFinding(code, st.Name, out.Reply)
 		f.Detail = fmt.Sprintf("Line %d (%s): expected %s, got %s. %s", s.Line, s.Kind, want, out.Reply.Short(), f.Detail)
 	}
 	if s.Message != "" {
@@ -697,7 +716,7 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	} else {
 		h, p, err := netx.SplitHostPort(addr, r.o.port())
 		if err != nil {
-			r.add(report.Newf("script.step.invalid", st.name, "Line %d: connect %s: %v.", s.Line, addr, err))
+			r.add(report.Newf("script.step.invalid", st.Name, "Line %d: connect %s: %v.", s.Line, addr, err))
 			st.end(report.StatusError, "%v", err)
 			r.stop(s.Line)
 			return
@@ -708,8 +727,14 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	if r.serverName == "" {
 		r.serverName = strings.TrimSuffix(host, ".")
 	}
+	port := r.o.port()
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		port, _ = strconv.Atoi(p)
+	}
+	mode := r.o.TLSMode
+	implicit := s.TLS || mode.Resolve(port) == netx.TLSImplicit
 	dopts := smtpclient.DialOptions{Dial: r.o.Dial, Timeouts: r.sessionTimeouts()}
-	if s.TLS {
+	if implicit {
 		dopts.ImplicitTLS = r.tlsConfig()
 	}
 	sctx, cancel := r.stepContext(ctx)
@@ -723,13 +748,13 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 		}
 		var oe *netx.OpError
 		if errors.As(err, &oe) && oe.Op == "tls handshake" {
-			r.add(report.Newf("script.tls.failed", st.name, "Line %d: implicit TLS with %s failed: %s.", s.Line, addr, netx.Describe(oe.Err, oe.Waited)))
+			r.add(report.Newf("script.tls.failed", st.Name, "Line %d: implicit TLS with %s failed: %s.", s.Line, addr, netx.Describe(oe.Err, oe.Waited)))
 		} else {
 			waited := r.timeout
 			if oe != nil {
 				waited = oe.Waited
 			}
-			r.add(report.Newf("script.connect.failed", st.name, "Line %d: could not connect to %s: %s.", s.Line, addr, netx.Describe(unwrapOp(err), waited)))
+			r.add(report.Newf("script.connect.failed", st.Name, "Line %d: could not connect to %s: %s.", s.Line, addr, netx.Describe(unwrapOp(err), waited)))
 		}
 		st.end(report.StatusError, "%s: %v", addr, unwrapOp(err))
 		r.stop(s.Line)
@@ -737,7 +762,10 @@ func (r *runner) connect(ctx context.Context, s *Step) {
 	}
 	r.sess, r.closedAt = sess, 0
 	r.rep.SetFact("connected_to", sess.RemoteAddr().String())
-	if s.TLS {
+	if !implicit {
+		r.greet = &smtpclient.GreetingOptions{Mode: mode, Port: port, TLS: r.tlsConfig(), Dial: r.o.Dial, Timeouts: r.sessionTimeouts()}
+	}
+	if implicit {
 		r.tlsOn = true
 		summary := r.certificate(st, false, 0)
 		st.end(r.tlsStatus(), "%s, %s", sess.RemoteAddr(), summary)
@@ -768,10 +796,10 @@ func (r *runner) certificate(st *stageRun, starttls bool, discarded int) string 
 	sum := tls.VersionName(ts.Version) + ", " + tls.CipherSuiteName(ts.CipherSuite)
 	r.rep.SetFact("tls", map[string]any{"version": tls.VersionName(ts.Version), "cipher": tls.CipherSuiteName(ts.CipherSuite), "implicit": !starttls})
 	if discarded > 0 {
-		r.add(report.Newf("script.starttls.injection", st.name, "The server sent %d bytes after its 220 reply to STARTTLS and before the TLS handshake; mailprobe discarded them.", discarded))
+		r.add(report.Newf("script.starttls.injection", st.Name, "The server sent %d bytes after its 220 reply to STARTTLS and before the TLS handshake; mailprobe discarded them.", discarded))
 	}
-	r.add(report.Newf("script.tls.ok", st.name, "%s.", sum))
-	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: r.serverName, Roots: r.o.RootCAs, Now: r.o.Now(), Stage: st.name})
+	r.add(report.Newf("script.tls.ok", st.Name, "%s.", sum))
+	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: r.serverName, Roots: r.o.RootCAs, Now: r.o.Now(), Stage: st.Name})
 	r.add(res.Findings...)
 	r.rep.SetFact("certificate", res.Facts)
 	r.trusted = res.Trusted
@@ -808,6 +836,7 @@ func (r *runner) send(ctx context.Context, s *Step) {
 // write sends bytes and makes sure the transcript shows them even when
 // they do not end a line (sendraw "\r.\r"), so the stage can cite them.
 func (r *runner) write(ctx context.Context, b []byte) error {
+	r.greet = nil
 	err := r.sess.SendRaw(ctx, b)
 	if len(b) > 0 && b[len(b)-1] != '\n' {
 		r.sess.Conn().Flush()
@@ -820,7 +849,7 @@ func (r *runner) write(ctx context.Context, b []byte) error {
 func (r *runner) sent(st *stageRun) string {
 	var lines []string
 	for _, e := range r.rec.Entries() {
-		if e.Seq >= st.seq && e.Dir == transcript.Client {
+		if e.Seq >= st.FirstSeq && e.Dir == transcript.Client {
 			l := "C: " + e.Line
 			switch e.EOL {
 			case "LF":
@@ -849,12 +878,66 @@ func (r *runner) expect(ctx context.Context, s *Step) {
 	}
 	sctx, cancel := r.stepContext(ctx)
 	defer cancel()
-	out, err := r.read(ctx, sctx)
+	var out Outcome
+	var err error
+	extra := ""
+	if r.greet != nil {
+		var done bool
+		if out, extra, done, err = r.greeting(ctx, sctx, st, s); done {
+			return
+		}
+	} else {
+		out, err = r.read(ctx, sctx)
+	}
 	if err != nil {
 		r.fail(ctx, st, s, err)
 		return
 	}
-	r.finish(st, s, s.Expect, out, "script.expect.mismatch", "")
+	r.finish(st, s, s.Expect, out, "script.expect.mismatch", extra)
+}
+
+// greeting is the first read on a plain connection: the greeting, read by
+// smtpclient.AwaitGreeting with implicit-TLS detection, as smtp check
+// reads it. When the port turns out to speak implicit TLS, the script goes
+// on over a new TLS connection (the certificate judged at this step) and
+// the expectation is judged on the greeting read inside TLS; with
+// --tls starttls the step fails saying which flag fits. done means the
+// stage has ended; err is a read failure for fail.
+func (r *runner) greeting(ctx, sctx context.Context, st *stageRun, s *Step) (out Outcome, extra string, done bool, err error) {
+	o := *r.greet
+	r.greet = nil
+	o.Wait = r.timeout
+	g, err := smtpclient.AwaitGreeting(sctx, r.sess, o)
+	if f, ok := g.Finding(st.Name); ok {
+		r.add(f)
+	}
+	switch {
+	case g.Expected:
+		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
+		r.drop()
+		r.closedAt, r.closedBy = s.Line, "the script"
+		r.stop(s.Line)
+		return Outcome{}, "", true, nil
+	case g.Implicit && g.Session == nil:
+		r.sess = nil // AwaitGreeting closed it
+		if expired(ctx) {
+			r.interrupted(ctx, st, s)
+			return Outcome{}, "", true, nil
+		}
+		r.add(report.Newf("script.tls.failed", st.Name, "Line %d: implicit TLS with %s failed: %s.", s.Line, g.Addr, netx.Describe(unwrapOp(err), r.timeout)))
+		st.end(report.StatusError, "implicit TLS: %v", unwrapOp(err))
+		r.drop()
+		r.stop(s.Line)
+		return Outcome{}, "", true, nil
+	case g.Implicit:
+		r.sess, r.tlsOn = g.Session, true
+		extra = "implicit TLS detected: " + r.certificate(st, false, 0)
+	}
+	if err != nil {
+		out, err = r.failure(ctx, err)
+		return out, extra, false, err
+	}
+	return Outcome{Kind: OutcomeReply, Reply: g.Reply}, extra, false, nil
 }
 
 // finish judges an outcome and ends the stage; after a close it drops the
@@ -929,7 +1012,7 @@ func (r *runner) starttls(ctx context.Context, s *Step) {
 		return
 	}
 	if r.tlsOn {
-		r.add(report.Newf("script.step.invalid", st.name, "Line %d: the connection already uses TLS; to probe STARTTLS inside TLS, use send STARTTLS and expect.", s.Line))
+		r.add(report.Newf("script.step.invalid", st.Name, "Line %d: the connection already uses TLS; to probe STARTTLS inside TLS, use send STARTTLS and expect.", s.Line))
 		st.end(report.StatusError, "already TLS")
 		r.stop(s.Line)
 		return
@@ -953,7 +1036,7 @@ func (r *runner) starttls(ctx context.Context, s *Step) {
 			r.interrupted(ctx, st, s)
 			return
 		}
-		r.add(report.Newf("script.tls.failed", st.name, "Line %d: TLS handshake after STARTTLS failed: %s.", s.Line, netx.Describe(unwrapOp(err), r.timeout)))
+		r.add(report.Newf("script.tls.failed", st.Name, "Line %d: TLS handshake after STARTTLS failed: %s.", s.Line, netx.Describe(unwrapOp(err), r.timeout)))
 		st.end(report.StatusError, "%v", unwrapOp(err))
 		r.drop()
 		r.closedAt, r.closedBy = s.Line, "the TLS handshake"
@@ -991,7 +1074,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 		why = "the server's certificate is not trusted, so anyone in the middle could read the password (fix the certificate, pass --ca-file, or --insecure)"
 	}
 	if why != "" {
-		r.add(report.Newf("script.auth.not-attempted", st.name, "Line %d: AUTH %s as %s was not attempted: %s.", s.Line, s.Name, user, why))
+		r.add(report.Newf("script.auth.not-attempted", st.Name, "Line %d: AUTH %s as %s was not attempted: %s.", s.Line, s.Name, user, why))
 		st.end(report.StatusSkipped, "not attempted: %s", why)
 		r.rep.Incomplete = true
 		r.stop(s.Line)
@@ -1005,7 +1088,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 		var oe *netx.OpError
 		if !errors.As(err, &oe) {
 			// Not a network failure: an unusable challenge (CRAM-MD5).
-			r.add(report.Newf("script.auth.failed", st.name, "Line %d: AUTH %s as %s: %v.", s.Line, s.Name, user, err))
+			r.add(report.Newf("script.auth.failed", st.Name, "Line %d: AUTH %s as %s: %v.", s.Line, s.Name, user, err))
 			st.end(report.StatusFail, "%v", err)
 			if s.stopsOnMismatch() {
 				r.stop(s.Line)
@@ -1021,7 +1104,7 @@ func (r *runner) auth(ctx context.Context, s *Step) {
 		out = Outcome{Kind: OutcomeReply, Reply: rp}
 	}
 	if r.finish(st, s, s.Expect, out, "script.auth.failed", fmt.Sprintf("AUTH %s as %s", s.Name, user)) {
-		r.add(report.Newf("script.auth.ok", st.name, "AUTH %s as %s accepted.", s.Name, user))
+		r.add(report.Newf("script.auth.ok", st.Name, "AUTH %s as %s accepted.", s.Name, user))
 	}
 }
 
@@ -1141,7 +1224,7 @@ func (r *runner) requireCap(s *Step) {
 	if s.Negate && r.caps != nil {
 		code, detail = "script.capability.unwanted", fmt.Sprintf("Line %d: the script requires that %s is not advertised, but it is.", s.Line, want)
 	}
-	f := report.New(code, st.name, detail)
+	f := report.New(code, st.Name, detail)
 	if s.Message != "" {
 		f.Detail = sentence(s.Message) + " " + f.Detail
 	}

@@ -34,7 +34,8 @@ func runParsed(t *testing.T, addr string, sc *Script, mod ...func(*RunOptions)) 
 	for _, m := range mod {
 		m(&o)
 	}
-	rep, err := RunScript(context.Background(), sc, o)
+	o.Script = sc
+	rep, err := RunScript(context.Background(), o)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -603,7 +604,7 @@ func TestRunScript_OverallDeadline(t *testing.T) {
 	host, port := hostPort(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	rep, err := RunScript(ctx, sc, RunOptions{Host: host, Port: port})
+	rep, err := RunScript(ctx, RunOptions{Script: sc, Host: host, Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}

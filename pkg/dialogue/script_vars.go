@@ -3,6 +3,8 @@ package dialogue
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
 )
 
 // Variables and escapes.
@@ -50,7 +52,7 @@ func expandTemplate(tmpl string, escapes bool, lookup func(string) (string, bool
 		case c == '$' && i+1 < len(tmpl) && tmpl[i+1] == '{':
 			end := strings.IndexByte(tmpl[i+2:], '}')
 			if end < 0 {
-				return "", fmt.Errorf("unterminated variable reference %q (write ${NAME}, or $$ for a dollar sign)", clip(tmpl[i:]))
+				return "", fmt.Errorf("unterminated variable reference %q (write ${NAME}, or $$ for a dollar sign)", netx.Clip(tmpl[i:]))
 			}
 			name := tmpl[i+2 : i+2+end]
 			if !validVarName(name) {
@@ -155,11 +157,3 @@ func quoteSend(s string) string {
 
 // quoteBody escapes a body line's dollar signs.
 func quoteBody(s string) string { return strings.ReplaceAll(s, "$", "$$") }
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
-}

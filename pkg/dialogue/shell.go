@@ -20,7 +20,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"io"
 	"net"
 	"os"
@@ -32,6 +31,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/replycode"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -40,6 +40,13 @@ type ShellOptions struct {
 	Host        string
 	Port        int  // default 25
 	ImplicitTLS bool // TLS before the greeting (port 465)
+	// TLSMode is PRODUCT.md's --tls ("" = auto), as in smtp check:
+	// implicit (or auto on port 465) connects with TLS; auto on a port
+	// netx.MailPorts does not know reads the greeting with implicit-TLS
+	// detection (smtpclient.AwaitGreeting) and says in one line when it
+	// went on over TLS; starttls says the port wants implicit TLS; none
+	// never probes.
+	TLSMode netx.TLSMode
 
 	ServerName string
 	RootCAs    *x509.CertPool
@@ -250,7 +257,10 @@ func (sh *shell) timeouts() netx.Timeouts {
 	return netx.Timeouts{Connect: t, Banner: t, Command: t, TLS: t, Data: t}
 }
 
+// connect opens a connection (implicit TLS when asked, or when the mode
+// says so for the port) and shows the greeting.
 func (sh *shell) connect(ctx context.Context, implicit bool) error {
+	implicit = implicit || sh.o.TLSMode.Resolve(sh.o.Port) == netx.TLSImplicit
 	o := smtpclient.DialOptions{Dial: sh.o.Dial, Timeouts: sh.timeouts()}
 	if implicit {
 		o.ImplicitTLS = sh.tlsConfig()
@@ -265,10 +275,33 @@ func (sh *shell) connect(ctx context.Context, implicit bool) error {
 	if implicit {
 		sh.script = append(sh.script, "connect tls")
 		sh.showTLS(0)
-	} else {
+		sh.readReply(ctx)
+		return nil
+	}
+	g, err := smtpclient.AwaitGreeting(ctx, s, smtpclient.GreetingOptions{Mode: sh.o.TLSMode, Port: sh.o.Port, Wait: sh.o.ReplyTimeout,
+		TLS: sh.tlsConfig(), Dial: sh.o.Dial, Timeouts: sh.timeouts()})
+	switch {
+	case g.Expected:
+		// --tls starttls, but the server waits for a ClientHello: nothing
+		// typed could ever be answered on this connection.
+		sh.problem("%s", g.Notice())
+		sh.sess.Close()
+		sh.sess = nil
+		return fmt.Errorf("%w to %s: %s", ErrShellConnect, sh.addr(), g.Notice())
+	case g.Implicit && g.Session == nil:
+		sh.sess = nil // AwaitGreeting closed it
+		sh.event("%s", g.Notice())
+		sh.problem("implicit TLS with %s: %v", sh.addr(), err)
+		return fmt.Errorf("%w to %s: implicit TLS: %v", ErrShellConnect, sh.addr(), unwrapOp(err))
+	case g.Implicit:
+		sh.sess = g.Session
+		sh.event("%s", g.Notice())
+		sh.script = append(sh.script, "connect tls")
+		sh.showTLS(0)
+	default:
 		sh.script = append(sh.script, "connect")
 	}
-	sh.readReply(ctx)
+	sh.showReply(ctx, g.Reply, err)
 	return nil
 }
 
@@ -375,6 +408,12 @@ func (sh *shell) body(ctx context.Context) {
 // readReply waits for one reply and prints it with its explanation.
 func (sh *shell) readReply(ctx context.Context) (smtpclient.Reply, bool) {
 	rp, err := sh.sess.ReadReply(ctx, sh.o.ReplyTimeout)
+	return sh.showReply(ctx, rp, err)
+}
+
+// showReply prints a reply read (or the failure to read one) and notes it
+// for .save.
+func (sh *shell) showReply(ctx context.Context, rp smtpclient.Reply, err error) (smtpclient.Reply, bool) {
 	if err != nil {
 		var oe *netx.OpError
 		if errors.As(err, &oe) && oe.Kind() == netx.KindTimeout && oe.Partial == nil && ctx.Err() == nil {

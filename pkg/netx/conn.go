@@ -82,7 +82,7 @@ func (lr *LineReader) Next() (Line, error) {
 			continue
 		}
 		if len(buf) > 0 {
-			return Line{}, fmt.Errorf("%w (after a partial line %q)", err, clip(string(buf)))
+			return Line{}, fmt.Errorf("%w (after a partial line %q)", err, Clip(string(buf)))
 		}
 		return Line{}, err
 	}
@@ -108,7 +108,10 @@ func (lr *LineReader) discard() []byte {
 	return out
 }
 
-func clip(s string) string {
+// Clip shortens s to 80 bytes for an error message or a finding: a
+// peer's line may be as long as the reader's limit, and one line of
+// evidence is enough to recognise it. Every protocol package uses it.
+func Clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
 	}

@@ -99,13 +99,12 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	}()
 
 	// compose
-	start := o.Now()
+	st := report.NewStages(rep, o.Now, rec, nil).Begin("compose")
 	msg, err := Compose(o.Compose)
 	if err != nil {
 		return nil, err // bad From/To/template: the user's input, reported as usage
 	}
-	rep.AddStage(report.Stage{Name: "compose", Status: report.StatusOK, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start),
-		Summary: fmt.Sprintf("%q to %s, %d bytes, Message-ID <%s>", msg.Subject, msg.To, len(msg.Data), msg.MessageID)})
+	st.End(report.StatusOK, "%q to %s, %d bytes, Message-ID <%s>", msg.Subject, msg.To, len(msg.Data), msg.MessageID)
 	rep.SetFact("message_id", msg.MessageID)
 	rep.SetFact("subject", msg.Subject)
 	if msg.Link != "" {
@@ -145,10 +144,10 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 // for good.
 func sendViaMX(ctx context.Context, o Options, so smtpprobe.Options, to string, rep *report.Report, rec *transcript.Recorder) bool {
 	domain := to[strings.LastIndexByte(to, '@')+1:]
-	start := o.Now()
+	st := report.NewStages(rep, o.Now, rec, nil).Begin("mx")
 	if o.Resolver == nil {
 		err := errors.New("no resolver to ask for MX records")
-		rep.AddStage(report.Stage{Name: "mx", Status: report.StatusError, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: err.Error()})
+		st.End(report.StatusError, "%s", err.Error())
 		rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "MX lookup for %s: %v.", domain, err))
 		return false
 	}
@@ -159,7 +158,7 @@ func sendViaMX(ctx context.Context, o Options, so smtpprobe.Options, to string, 
 		if err == nil {
 			err = errors.New("no MX records")
 		}
-		rep.AddStage(report.Stage{Name: "mx", Status: report.StatusError, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: err.Error()})
+		st.End(report.StatusError, "%s", err.Error())
 		rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "MX lookup for %s: %v.", domain, err))
 		return false
 	}
@@ -169,7 +168,7 @@ func sendViaMX(ctx context.Context, o Options, so smtpprobe.Options, to string, 
 	for _, mx := range mxs {
 		names = append(names, fmt.Sprintf("%d %s", mx.Pref, mx.Host))
 	}
-	rep.AddStage(report.Stage{Name: "mx", Status: report.StatusOK, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: strings.Join(names, ", ")})
+	st.End(report.StatusOK, "%s", strings.Join(names, ", "))
 	for i, mx := range mxs {
 		host := mx.Host
 		if host == "" {
@@ -205,17 +204,15 @@ func connectFailed(stages []report.Stage) bool {
 // message by its Message-ID, then judges what arrived.
 func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time, rep *report.Report, rec *transcript.Recorder) {
 	t := o.IMAP.Timeouts.WithDefaults()
-	stage := func(name string, start time.Time, status report.Status, summary string) {
-		rep.AddStage(report.Stage{Name: name, Status: status, Start: start.Sub(rep.StartedAt), Duration: o.Now().Sub(start), Summary: summary})
-	}
-	start := o.Now()
+	stages := report.NewStages(rep, o.Now, rec, nil)
+	st := stages.Begin("imap-connect")
 	mb, err := DialMailbox(ctx, o.IMAP, rec)
 	if err != nil {
 		status := report.StatusError
 		if errors.Is(err, ErrPlaintextRefused) {
 			status = report.StatusSkipped
 		}
-		stage("imap-connect", start, status, err.Error())
+		st.End(status, "%s", err.Error())
 		rep.Add(report.Newf("reset.imap.connect-failed", "imap-connect", "%s.", strings.TrimSuffix(err.Error(), ".")))
 		return
 	}
@@ -224,17 +221,18 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 	if st := mb.TLS(); st != nil {
 		summary += ", TLS"
 	}
-	stage("imap-connect", start, report.StatusOK, summary)
+	st.End(report.StatusOK, "%s", summary)
 
-	start = o.Now()
+	st = stages.Begin("imap-login")
 	if err := mb.Login(ctx, o.IMAP.User, o.IMAP.Password, t.Command); err != nil {
-		stage("imap-login", start, report.StatusFail, err.Error())
+		st.End(report.StatusFail, "%s", err.Error())
 		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "LOGIN as %s: %s.", o.IMAP.User, strings.TrimSuffix(err.Error(), ".")))
 		return
 	}
-	stage("imap-login", start, report.StatusOK, "as "+o.IMAP.User)
+	st.End(report.StatusOK, "as %s", o.IMAP.User)
 
-	start = o.Now()
+	st = stages.Begin("wait")
+	start := st.Started
 	folders, err := mb.Folders(ctx, t.Command)
 	if err != nil {
 		folders = []string{"INBOX"}
@@ -259,16 +257,16 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 	}
 	switch {
 	case err != nil:
-		stage("wait", start, report.StatusError, err.Error())
+		st.End(report.StatusError, "%s", err.Error())
 		rep.Add(report.Newf("reset.wait.timeout", "wait", "Searching the mailbox failed: %v.", err))
 		return
 	case found == nil:
-		stage("wait", start, report.StatusFail, fmt.Sprintf("not found in %s after %s", strings.Join(folders, ", "), o.Wait))
+		st.End(report.StatusFail, "not found in %s after %s", strings.Join(folders, ", "), o.Wait)
 		rep.Add(report.Newf("reset.wait.timeout", "wait", "Message-ID <%s> was not in %s after %s.", msg.MessageID, strings.Join(folders, ", "), o.Wait))
 		return
 	}
 	latency := o.Now().Sub(sent)
-	stage("wait", start, report.StatusOK, fmt.Sprintf("found in %s after %s", found.Folder, latency.Round(time.Millisecond)))
+	st.End(report.StatusOK, "found in %s after %s", found.Folder, latency.Round(time.Millisecond))
 	rep.SetFact("folder", found.Folder)
 	rep.SetFact("latency_ms", report.Millis(latency))
 	if latency > o.SlowAfter {
@@ -282,7 +280,7 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 		rep.Add(report.Newf("reset.delivery.inbox", "wait", "Delivered to %s.", found.Folder))
 	}
 
-	start = o.Now()
+	st = stages.Begin("analyze")
 	fs := receivedFindings(found.Raw, msg, rep)
 	rep.Add(fs...)
 	worst := report.Pass
@@ -293,15 +291,15 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 	if worst == report.Fail {
 		status = report.StatusFail
 	}
-	stage("analyze", start, status, fmt.Sprintf("%d bytes received", len(found.Raw)))
+	st.End(status, "%d bytes received", len(found.Raw))
 
 	if o.Cleanup {
-		start = o.Now()
+		st = stages.Begin("cleanup")
 		if err := mb.Delete(ctx, found, t.Command); err != nil {
-			stage("cleanup", start, report.StatusFail, err.Error())
+			st.End(report.StatusFail, "%s", err.Error())
 			rep.Add(report.Newf("reset.cleanup.failed", "cleanup", "Deleting UID %d in %s: %v.", found.UID, found.Folder, err))
 		} else {
-			stage("cleanup", start, report.StatusOK, "deleted")
+			st.End(report.StatusOK, "deleted")
 			rep.Add(report.Newf("reset.cleanup.ok", "cleanup", "UID %d deleted from %s.", found.UID, found.Folder))
 		}
 	}

@@ -193,12 +193,12 @@ func appendOnce(s []string, v string) []string {
 // parseLine splits "250-text", "250 text" or "250". sep is '-', ' ' or 0.
 func parseLine(line string) (code int, sep byte, text string, err error) {
 	if len(line) < 3 {
-		return 0, 0, "", fmt.Errorf("%w: %q", ErrMalformed, clip(line))
+		return 0, 0, "", fmt.Errorf("%w: %q", ErrMalformed, netx.Clip(line))
 	}
 	for i := 0; i < 3; i++ {
 		c := line[i]
 		if c < '0' || c > '9' {
-			return 0, 0, "", fmt.Errorf("%w: %q does not start with a three-digit code", ErrMalformed, clip(line))
+			return 0, 0, "", fmt.Errorf("%w: %q does not start with a three-digit code", ErrMalformed, netx.Clip(line))
 		}
 		code = code*10 + int(c-'0')
 	}
@@ -210,14 +210,7 @@ func parseLine(line string) (code int, sep byte, text string, err error) {
 		return code, line[3], line[4:], nil
 	}
 	if line[3] >= '0' && line[3] <= '9' {
-		return 0, 0, "", fmt.Errorf("%w: %q has more than three digits in its code", ErrMalformed, clip(line))
+		return 0, 0, "", fmt.Errorf("%w: %q has more than three digits in its code", ErrMalformed, netx.Clip(line))
 	}
 	return code, 0, line[3:], nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

@@ -176,7 +176,7 @@ func (s *Session) Auth(ctx context.Context, mech, user, password string) (Reply,
 		if derr != nil {
 			_ = s.Send(ctx, "*") // cancel the exchange (RFC 4954 §4)
 			r2, _ := s.ReadReply(ctx, 0)
-			return r2, fmt.Errorf("CRAM-MD5 challenge is not base64: %q", clip(r.Text()))
+			return r2, fmt.Errorf("CRAM-MD5 challenge is not base64: %q", netx.Clip(r.Text()))
 		}
 		m := hmac.New(md5.New, []byte(password))
 		m.Write(chal)

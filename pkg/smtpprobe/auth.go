@@ -82,22 +82,22 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 			c.skipRest("auth", "AUTH failed")
 			return false
 		}
-		st.end(report.StatusFail, "%v", err)
+		st.End(report.StatusFail, "%v", err)
 		r.rep.Add(report.Newf("smtp.auth.failed", "auth", "AUTH %s: %v.", mech, err))
 		return true
 	}
 	if rp.Code == 235 {
 		c.authed = true
-		st.end(report.StatusOK, "%s as %s: %s", mech, o.User, rp.Short())
+		st.End(report.StatusOK, "%s as %s: %s", mech, o.User, rp.Short())
 		r.rep.Add(report.Newf("smtp.auth.ok", "auth", "AUTH %s as %s accepted.", mech, o.User))
 		return true
 	}
 	if rp.Class() == 4 {
-		st.end(report.StatusError, "%s", rp.Short())
+		st.End(report.StatusError, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.reply.temporary", "auth", rp))
 		return true
 	}
-	st.end(report.StatusFail, "%s", rp.Short())
+	st.End(report.StatusFail, "%s", rp.Short())
 	f := replyFinding("smtp.auth.failed", "auth", rp)
 	f.Detail = fmt.Sprintf("AUTH %s as %s refused. %s", mech, o.User, f.Detail)
 	r.rep.Add(f)
@@ -158,10 +158,10 @@ func (c *checker) vrfy(ctx context.Context) {
 		r.rep.Add(report.Newf("smtp.expn.enabled", "vrfy", "EXPN postmaster answered %s.", expn.Short()).With("reply", expn.String(), expn.Seq...))
 	}
 	if disclosed {
-		st.end(report.StatusFail, "addresses disclosed")
+		st.End(report.StatusFail, "addresses disclosed")
 		return
 	}
-	st.end(report.StatusOK, "not disclosed")
+	st.End(report.StatusOK, "not disclosed")
 	r.rep.Add(report.Newf("smtp.vrfy.disabled", "vrfy", "VRFY and EXPN postmaster did not confirm the address."))
 }
 
@@ -190,12 +190,12 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 	}
 	rp := res.Mail
 	if rp.Code != 250 {
-		st.end(statusFor(rp), "%s", rp.Short())
+		st.End(statusFor(rp), "%s", rp.Short())
 		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		r.skip("rcpt", "MAIL refused")
 		return true
 	}
-	st.end(report.StatusOK, "%s", rp.Short())
+	st.End(report.StatusOK, "%s", rp.Short())
 	st = r.begin("rcpt")
 	status := report.StatusOK
 	var sums []string
@@ -223,7 +223,7 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 		c.skipRest("rcpt", "RCPT failed")
 		return false
 	}
-	st.end(status, "%s", strings.Join(sums, "; "))
+	st.End(status, "%s", strings.Join(sums, "; "))
 	if err != nil { // RSET
 		if f, ok := netx.Interrupted("rcpt", err); ok {
 			r.rep.Add(f)

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -162,7 +161,14 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
 	}
 	rec.AddCredential(o.User, o.Password)
-	c := &checker{o: o, r: &run{rep: rep, rec: rec, now: o.Now, progress: o.Progress}}
+	if o.Insecure && !rep.Has("cert.verify-skipped") {
+		// The engine owns what its options mean: --insecure weakens the
+		// certificate verdict (RFC 8314 §3 wants it verified before AUTH),
+		// so the report says so itself, once even when a larger flow
+		// (reset send trying MX after MX) runs several checks into it.
+		rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
+	}
+	c := &checker{o: o, r: newRun(rep, rec, o.Now, o.Progress)}
 	before := len(rep.Findings)
 	c.do(ctx)
 	if o.Message != nil {
@@ -228,7 +234,7 @@ func (c *checker) do(ctx context.Context) {
 	st := r.begin("resolve")
 	ips, err := c.resolve(ctx, t.DNS)
 	if err != nil {
-		st.end(report.StatusError, "%v", err)
+		st.End(report.StatusError, "%v", err)
 		r.rep.Add(report.Newf("smtp.resolve.failed", "resolve", "%s: %v.", o.Host, err))
 		c.skipRest("resolve", "host did not resolve")
 		return
@@ -238,7 +244,7 @@ func (c *checker) do(ctx context.Context) {
 		addrs[i] = ip.String()
 	}
 	r.rep.SetFact("addresses", addrs)
-	st.end(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
+	st.End(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
 
 	// connect: addresses in order, like an MTA; the first that answers.
 	st = r.begin("connect")
@@ -255,7 +261,7 @@ func (c *checker) do(ctx context.Context) {
 			break
 		}
 		if f, ok := netx.Interrupted("connect", err); ok {
-			st.end(report.StatusInterrupted, "interrupted")
+			st.End(report.StatusInterrupted, "interrupted")
 			r.rep.Add(f)
 			c.skipRest("connect", "interrupted")
 			return
@@ -264,9 +270,9 @@ func (c *checker) do(ctx context.Context) {
 		if oe != nil && oe.Op == "tls handshake" {
 			// Connected, but implicit TLS failed: that is the TLS stage's
 			// finding, not a connect failure.
-			st.end(report.StatusOK, "%s", addr)
+			st.End(report.StatusOK, "%s", addr)
 			tst := r.begin("tls")
-			tst.end(report.StatusFail, "%v", unwrap(err))
+			tst.End(report.StatusFail, "%v", unwrap(err))
 			c.tlsFailed("tls", err)
 			c.skipRest("certificate", "TLS failed")
 			return
@@ -274,7 +280,7 @@ func (c *checker) do(ctx context.Context) {
 		dialErrs = append(dialErrs, fmt.Sprintf("%s: %s", addr, netx.Describe(unwrap(err), t.Connect)))
 	}
 	if c.s == nil {
-		st.end(report.StatusError, "%s", strings.Join(dialErrs, "; "))
+		st.End(report.StatusError, "%s", strings.Join(dialErrs, "; "))
 		f := report.Newf("smtp.connect.failed", "connect", "Could not connect to %s on port %d: %s.", o.Host, o.Port, strings.Join(dialErrs, "; "))
 		r.rep.Add(f)
 		c.skipRest("connect", "no connection")
@@ -283,7 +289,7 @@ func (c *checker) do(ctx context.Context) {
 	// c.s may be replaced (implicit TLS detected): close the last one.
 	defer func() { c.s.Close() }()
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
-	st.end(report.StatusOK, "%s", c.s.RemoteAddr())
+	st.End(report.StatusOK, "%s", c.s.RemoteAddr())
 	if o.ImplicitTLS {
 		c.tlsEstablished("tls", false, 0)
 	}
@@ -368,10 +374,10 @@ func (c *checker) do(ctx context.Context) {
 	c.completed = true
 	st = r.begin("quit")
 	if rp, err := c.s.Quit(ctx); err != nil {
-		st.end(report.StatusInfo, "%v", err)
+		st.End(report.StatusInfo, "%v", err)
 		r.rep.Add(report.Newf("smtp.quit.failed", "quit", "QUIT: %v.", err))
 	} else {
-		st.end(report.StatusOK, "%s", rp.Short())
+		st.End(report.StatusOK, "%s", rp.Short())
 	}
 }
 
@@ -416,73 +422,55 @@ var (
 	versionRe  = regexp.MustCompile(`(?i)(\b(version|v)[: ]*\d+(\.\d+)+|\b\d+\.\d+(\.\d+)+\b|\bexim \d|\bsendmail \d)`)
 )
 
-// detectImplicitTLS handles a port that may speak TLS from the first byte
-// (RFC 8314 §3.3) although the mode says plaintext: in auto mode on a port
-// netx.MailPorts does not know, and with an explicit STARTTLS mode. It
-// waits netx.GreetingWait for the greeting; a greeting read then is
-// returned. On silence it asks netx.ProbeImplicitTLS over a second
-// connection: in auto mode a TLS answer switches this check to implicit
-// TLS (a new connection, the "tls" stage, one info finding); with explicit
-// STARTTLS it ends the banner stage with a finding naming --tls implicit,
-// instead of waiting the whole banner timeout for a greeting that never
-// comes. ok is false when the check cannot go on. A zero reply with no
-// error means: keep waiting for the greeting.
-func (c *checker) detectImplicitTLS(ctx context.Context, st *stageRun, t netx.Timeouts) (rp smtpclient.Reply, ok bool, err error) {
-	o := c.o
-	_, known := netx.PortInfo(o.Port)
-	auto := o.TLSMode == "" || o.TLSMode == netx.TLSAuto
-	explicitStartTLS := o.TLSMode == netx.TLSStartTLS
-	if o.ImplicitTLS || o.NoSTARTTLS || (auto && known) || (!auto && !explicitStartTLS) || t.Banner <= netx.GreetingWait {
-		return smtpclient.Reply{}, true, nil
+// greetingOptions say how the banner stage reads the greeting: with
+// implicit-TLS detection (smtpclient.AwaitGreeting, the same for every
+// SMTP command) in auto mode on an unknown port and with an explicit
+// starttls; the older booleans mean implicit (already TLS) and none.
+func (c *checker) greetingOptions(t netx.Timeouts) smtpclient.GreetingOptions {
+	mode := c.o.TLSMode
+	switch {
+	case c.o.ImplicitTLS:
+		mode = netx.TLSImplicit
+	case c.o.NoSTARTTLS:
+		mode = netx.TLSNone
 	}
-	rp, err = c.s.ReadReply(ctx, netx.GreetingWait)
-	var oe *netx.OpError
-	if err == nil || !errors.As(err, &oe) || oe.Kind() != netx.KindTimeout || oe.Partial != nil || c.s.Buffered() > 0 {
-		return rp, true, err // a greeting (or a real failure): nothing to detect
-	}
-	addr := c.s.RemoteAddr().String()
-	if !netx.ProbeImplicitTLS(ctx, c.o.Dial, addr, o.ServerName, netx.GreetingWait) {
-		c.r.rec.Event("no greeting after %s and no TLS either; still waiting for the greeting", netx.GreetingWait)
-		return smtpclient.Reply{}, true, nil
-	}
-	if explicitStartTLS {
-		st.end(report.StatusFail, "no greeting: the port speaks implicit TLS")
-		c.r.rep.Add(report.Newf("smtp.tls.implicit-expected", "banner", "%s sent no greeting within %s but answered a TLS ClientHello: it expects implicit TLS, not STARTTLS; use --tls implicit.", addr, netx.GreetingWait))
-		c.skipRest("banner", "the port speaks implicit TLS")
-		return smtpclient.Reply{}, false, nil
-	}
-	c.r.rep.Add(report.Newf("smtp.tls.implicit-detected", "banner", "%s sent no greeting within %s but answered a TLS ClientHello: continuing over implicit TLS (--tls implicit says so up front).", addr, netx.GreetingWait))
-	c.s.Close()
-	s, derr := smtpclient.Dial(ctx, addr, c.r.rec, smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts, ImplicitTLS: c.tlsConfig()})
-	if derr != nil {
-		if f, ok := netx.Interrupted("banner", derr); ok {
-			st.end(report.StatusInterrupted, "interrupted")
-			c.r.rep.Add(f)
-		} else {
-			st.end(report.StatusError, "implicit TLS: %v", derr)
-			c.tlsFailed("tls", derr)
-		}
-		c.skipRest("banner", "implicit TLS failed")
-		return smtpclient.Reply{}, false, nil
-	}
-	c.s = s
-	c.o.ImplicitTLS = true
-	c.tlsEstablished("tls", false, 0)
-	return smtpclient.Reply{}, true, nil
+	return smtpclient.GreetingOptions{Mode: mode, Port: c.o.Port, Wait: t.Banner, TLS: c.tlsConfig(), Dial: c.o.Dial, Timeouts: c.o.Timeouts}
 }
 
 func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	r := c.r
 	st := r.begin("banner")
 	start := r.now()
-	rp, ok, err := c.detectImplicitTLS(ctx, st, t)
-	if !ok {
-		return false
+	g, err := smtpclient.AwaitGreeting(ctx, c.s, c.greetingOptions(t))
+	if f, ok := g.Finding("banner"); ok {
+		r.rep.Add(f)
 	}
-	if err == nil && rp.Code == 0 {
-		rp, err = c.s.ReadReply(ctx, t.Banner-r.now().Sub(start))
-	}
+	rp := g.Reply
 	waited := r.now().Sub(start)
+	switch {
+	case g.Expected:
+		// --tls starttls on a port that wants implicit TLS: say so now,
+		// instead of waiting the whole banner timeout for a greeting.
+		st.End(report.StatusFail, "no greeting: the port speaks implicit TLS")
+		c.skipRest("banner", "the port speaks implicit TLS")
+		return false
+	case g.Implicit && g.Session == nil:
+		if f, ok := netx.Interrupted("banner", err); ok {
+			st.End(report.StatusInterrupted, "interrupted")
+			r.rep.Add(f)
+		} else {
+			st.End(report.StatusError, "implicit TLS: %v", err)
+			c.tlsFailed("tls", err)
+		}
+		c.skipRest("banner", "implicit TLS failed")
+		return false
+	case g.Implicit:
+		// The check goes on over the new connection (check.go's do
+		// closes whichever session c.s is last).
+		c.s = g.Session
+		c.o.ImplicitTLS = true
+		c.tlsEstablished("tls", false, 0)
+	}
 	if err != nil {
 		st.failed(err)
 		c.skipRest("banner", "no greeting")
@@ -493,18 +481,18 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	switch {
 	case rp.Code == 220:
 	case rp.Class() == 4:
-		st.end(report.StatusError, "%s", rp.Short())
+		st.End(report.StatusError, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.reply.temporary", "banner", rp))
 		c.skipRest("banner", "server refused service")
 		return false
 	default:
-		st.end(report.StatusFail, "%s", rp.Short())
+		st.End(report.StatusFail, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.banner.rejected", "banner", rp))
 		_, _ = c.s.Quit(ctx)
 		c.skipRest("banner", "server refused service")
 		return false
 	}
-	st.end(report.StatusOK, "%s", rp.Short())
+	st.End(report.StatusOK, "%s", rp.Short())
 	if waited >= 2*time.Second {
 		r.rep.Add(report.Newf("smtp.banner.delay", "banner", "The greeting came after %s.", waited.Round(100*time.Millisecond)))
 	}
@@ -541,11 +529,11 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	c.noteProblems(stage, rp)
 	if rp.Code == 250 {
 		c.caps = smtpclient.ParseEHLO(rp)
-		st.end(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
+		st.End(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
 		return true
 	}
 	if rp.Class() == 4 {
-		st.end(report.StatusError, "%s", rp.Short())
+		st.End(report.StatusError, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.reply.temporary", stage, rp))
 		c.skipRest(stage, "server refused service")
 		return false
@@ -558,11 +546,11 @@ func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	}
 	if hr.Code == 250 {
 		c.caps = smtpclient.Capabilities{Params: map[string][]string{}}
-		st.end(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
+		st.End(report.StatusFail, "EHLO refused (%s); HELO accepted", rp.Short())
 		r.rep.Add(replyFinding("smtp.ehlo.helo-fallback", stage, rp))
 		return true
 	}
-	st.end(report.StatusFail, "%s", hr.Short())
+	st.End(report.StatusFail, "%s", hr.Short())
 	r.rep.Add(replyFinding("smtp.ehlo.rejected", stage, hr))
 	_, _ = c.s.Quit(ctx)
 	c.skipRest(stage, "EHLO refused")
@@ -617,7 +605,7 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 		return false, true
 	}
 	if rp.Code != 220 {
-		st.end(report.StatusFail, "%s", rp.Short())
+		st.End(report.StatusFail, "%s", rp.Short())
 		r.rep.Add(replyFinding("smtp.starttls.rejected", "starttls", rp))
 		r.skip("certificate", "no TLS")
 		r.skip("ehlo-tls", "no TLS")
@@ -625,12 +613,12 @@ func (c *checker) starttls(ctx context.Context) (ok, fatal bool) {
 	}
 	discarded, err := c.s.StartTLS(ctx, c.tlsConfig())
 	if err != nil {
-		st.end(report.StatusFail, "%v", err)
+		st.End(report.StatusFail, "%v", err)
 		c.tlsFailed("starttls", err)
 		c.skipRest("starttls", "TLS handshake failed")
 		return false, true
 	}
-	st.end(report.StatusOK, "%s", tlsSummary(c.s.TLS()))
+	st.End(report.StatusOK, "%s", tlsSummary(c.s.TLS()))
 	c.tlsEstablished("starttls", true, discarded)
 	return true, false
 }
@@ -680,7 +668,7 @@ func (c *checker) tlsEstablished(stage string, starttls bool, discarded int) {
 	if len(ts.PeerCertificates) > 0 {
 		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
 	}
-	st.end(status, "%s", summary)
+	st.End(status, "%s", summary)
 	c.trusted = res.Trusted
 }
 
@@ -708,12 +696,12 @@ func (c *checker) ptr(ctx context.Context) {
 	r.rep.SetFact("ptr", res)
 	switch {
 	case res.Error != "":
-		st.end(report.StatusInfo, "%s: %s", ip, res.Error)
+		st.End(report.StatusInfo, "%s: %s", ip, res.Error)
 		return
 	case len(res.Confirmed) == 0:
-		st.end(report.StatusInfo, "%s → %s (not confirmed)", ip, strings.Join(res.Names, ", "))
+		st.End(report.StatusInfo, "%s → %s (not confirmed)", ip, strings.Join(res.Names, ", "))
 	default:
-		st.end(report.StatusOK, "%s → %s", ip, strings.Join(res.Confirmed, ", "))
+		st.End(report.StatusOK, "%s → %s", ip, strings.Join(res.Confirmed, ", "))
 	}
 	banner, _ := r.rep.Facts["banner"].(string)
 	name := ""

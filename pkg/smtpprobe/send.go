@@ -79,13 +79,13 @@ func (c *checker) send(ctx context.Context) bool {
 	}
 	rp := res.Mail
 	if rp.Code != 250 {
-		st.end(statusFor(rp), "%s", rp.Short())
+		st.End(statusFor(rp), "%s", rp.Short())
 		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
 		c.skipRest("mail", "sender refused")
 		c.quit(ctx, res)
 		return false
 	}
-	st.end(report.StatusOK, "%s", rp.Short())
+	st.End(report.StatusOK, "%s", rp.Short())
 
 	st = r.begin("rcpt")
 	accepted := 0
@@ -110,19 +110,19 @@ func (c *checker) send(ctx context.Context) bool {
 		return false
 	}
 	if accepted == 0 {
-		st.end(status, "%s", strings.Join(sums, "; "))
+		st.End(status, "%s", strings.Join(sums, "; "))
 		c.skipRest("rcpt", "no recipient accepted")
 		c.quit(ctx, res)
 		return false
 	}
 	if accepted < len(o.RcptTo) {
 		// Sending to the accepted subset would hide the failure; stop.
-		st.end(status, "%s", strings.Join(sums, "; "))
+		st.End(status, "%s", strings.Join(sums, "; "))
 		c.skipRest("rcpt", "a recipient was refused")
 		c.quit(ctx, res)
 		return false
 	}
-	st.end(report.StatusOK, "%s", strings.Join(sums, "; "))
+	st.End(report.StatusOK, "%s", strings.Join(sums, "; "))
 
 	st = r.begin("data")
 	first, final := res.Data, res.Final
@@ -132,27 +132,27 @@ func (c *checker) send(ctx context.Context) bool {
 		return false
 	}
 	if first.Code != 354 {
-		st.end(statusFor(first), "%s", first.Short())
+		st.End(statusFor(first), "%s", first.Short())
 		r.rep.Add(refusal("smtp.data.rejected", "data", first))
 		c.skipRest("data", "DATA refused")
 		c.quit(ctx, res)
 		return false
 	}
 	if final.Code != 250 {
-		st.end(statusFor(final), "%s", final.Short())
+		st.End(statusFor(final), "%s", final.Short())
 		r.rep.Add(refusal("smtp.data.rejected", "data", final))
 		c.skipRest("data", "message refused")
 		c.quit(ctx, res)
 		return false
 	}
-	st.end(report.StatusOK, "%d bytes sent", len(o.Message))
+	st.End(report.StatusOK, "%d bytes sent", len(o.Message))
 	st = r.begin("queued")
 	id := QueueID(final.Text())
 	if id != "" {
 		r.rep.SetFact("queue_id", id)
-		st.end(report.StatusOK, "queued as %s", id)
+		st.End(report.StatusOK, "queued as %s", id)
 	} else {
-		st.end(report.StatusOK, "%s", final.Short())
+		st.End(report.StatusOK, "%s", final.Short())
 	}
 	r.rep.Add(report.Newf("smtp.data.queued", "queued", "%s", final.Short()).With("reply", final.String(), final.Seq...))
 	return true

@@ -1,7 +1,6 @@
 package smtpprobe
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -11,46 +10,32 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
-// run is the state of one check: the report being built, its recorder and
-// its clock. Each stage is timed from begin to end.
+// run is the state of one check: the report being built, its recorder,
+// its clock and the stage timer (report.Stages, the one every engine
+// uses) that times each stage from begin to End.
 type run struct {
-	rep *report.Report
-	rec *transcript.Recorder
-	now func() time.Time
-	// progress is told each stage as it begins.
-	progress func(stage string)
+	rep    *report.Report
+	rec    *transcript.Recorder
+	now    func() time.Time
+	stages *report.Stages
 }
 
+func newRun(rep *report.Report, rec *transcript.Recorder, now func() time.Time, progress func(stage string)) *run {
+	return &run{rep: rep, rec: rec, now: now, stages: report.NewStages(rep, now, rec, progress)}
+}
+
+// stageRun is one timed stage of the check.
 type stageRun struct {
-	r     *run
-	name  string
-	start time.Time
-	seq   int
+	*report.StageTimer
+	r *run
 }
 
 func (r *run) begin(name string) *stageRun {
-	if r.progress != nil {
-		r.progress(name)
-	}
-	return &stageRun{r: r, name: name, start: r.now(), seq: r.rec.Seq() + 1}
-}
-
-// end records the stage with its duration and transcript range.
-func (s *stageRun) end(status report.Status, summary string, args ...any) {
-	if len(args) > 0 {
-		summary = fmt.Sprintf(summary, args...)
-	}
-	st := report.Stage{Name: s.name, Status: status, Start: s.start.Sub(s.r.rep.StartedAt), Duration: s.r.now().Sub(s.start), Summary: summary}
-	if last := s.r.rec.Seq(); last >= s.seq {
-		st.Seq = []int{s.seq, last}
-	}
-	s.r.rep.AddStage(st)
+	return &stageRun{StageTimer: r.stages.Begin(name), r: r}
 }
 
 // skip records a stage that was not attempted.
-func (r *run) skip(name, why string) {
-	r.rep.AddStage(report.Stage{Name: name, Status: report.StatusSkipped, Summary: why, Start: r.now().Sub(r.rep.StartedAt)})
-}
+func (r *run) skip(name, why string) { r.stages.Skip(why, name) }
 
 // replyFinding turns a server reply into a finding explained by the
 // reply-code knowledge base.
@@ -101,11 +86,11 @@ func errFinding(stage string, err error) report.Finding {
 // stage's interruption (netx.Interrupted, the one mapping every engine
 // shares), anything else an error with the finding errFinding makes.
 func (s *stageRun) failed(err error) {
-	if f, ok := netx.Interrupted(s.name, err); ok {
-		s.end(report.StatusInterrupted, "interrupted")
+	if f, ok := netx.Interrupted(s.Name, err); ok {
+		s.End(report.StatusInterrupted, "interrupted")
 		s.r.rep.Add(f)
 		return
 	}
-	s.end(report.StatusError, "%v", err)
-	s.r.rep.Add(errFinding(s.name, err))
+	s.End(report.StatusError, "%v", err)
+	s.r.rep.Add(errFinding(s.Name, err))
 }

@@ -1,0 +1,184 @@
+package smtpclient
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+// Implicit TLS on a port nobody said speaks it.
+//
+// A server on a port that expects TLS from the first byte (RFC 8314 §3.3)
+// says nothing after the TCP handshake: it waits for a ClientHello, while
+// an SMTP server greets within milliseconds (RFC 5321 §3.1). Every SMTP
+// command (check, send, script, shell) therefore reads the greeting with
+// AwaitGreeting, which tells the two apart the same way for all of them:
+// wait netx.GreetingWait for the greeting; on silence, ask
+// netx.ProbeImplicitTLS over a second connection; on a TLS answer, either
+// go on over a new implicit-TLS connection (auto mode) or stop and say
+// the port wants implicit TLS (explicit STARTTLS mode). Either way the
+// user learns it in one line that names --tls implicit, within about a
+// second instead of after the banner timeout.
+
+// GreetingOptions configure AwaitGreeting.
+type GreetingOptions struct {
+	// Mode is the --tls mode asked for ("" = auto). Detection runs in
+	// auto mode on a port netx.MailPorts does not know, and with an
+	// explicit starttls on any port; implicit and none never detect.
+	Mode netx.TLSMode
+	Port int // the port the session is connected to
+	// Wait is how long the greeting may take in all (0 = the session's
+	// banner timeout). Detection runs only when it is longer than
+	// netx.GreetingWait: a caller who asked for less gets exactly that.
+	Wait time.Duration
+	// TLS is the configuration of the implicit-TLS connection that
+	// replaces the session when detection finds TLS; its ServerName is
+	// sent in the probe's ClientHello too.
+	TLS      *tls.Config
+	Dial     netx.DialFunc
+	Timeouts netx.Timeouts // of the replacement session
+}
+
+// Greeting is what AwaitGreeting found.
+type Greeting struct {
+	// Session is the session to go on with: the one given, or the new
+	// implicit-TLS session that replaced it (the old one is then closed).
+	// It is nil when the replacement could not be set up.
+	Session *Session
+	// Reply is the greeting (zero when none was read).
+	Reply Reply
+	// Implicit says the port was found to speak implicit TLS and Session
+	// is the new TLS connection (or nil, with the dial's error).
+	Implicit bool
+	// Expected says the mode was starttls but the port speaks implicit
+	// TLS: nothing more was read, and the caller should stop.
+	Expected bool
+	// Addr is the address the detection was about.
+	Addr string
+}
+
+// Detects reports whether AwaitGreeting may probe for implicit TLS with
+// these options, that is: whether reading the greeting can take a second
+// connection and about a second longer than the greeting itself.
+func (o GreetingOptions) Detects(s *Session) bool {
+	if s.TLS() != nil {
+		return false // already TLS
+	}
+	wait := o.Wait
+	if wait <= 0 {
+		wait = s.Timeouts().Banner
+	}
+	if wait <= netx.GreetingWait {
+		return false
+	}
+	_, known := netx.PortInfo(o.Port)
+	switch o.Mode {
+	case "", netx.TLSAuto:
+		return !known
+	case netx.TLSStartTLS:
+		return true
+	}
+	return false
+}
+
+// AwaitGreeting reads the server's greeting on a new session, detecting
+// implicit TLS (see the top of this file) when o.Detects. Its error is
+// ReadReply's (for the greeting, on whichever session g.Session is) or
+// Dial's (for the replacement TLS session, with g.Implicit set and
+// g.Session nil). A greeting delay is still waited for when the probe
+// says the port does not speak TLS: the whole wait is o.Wait.
+func AwaitGreeting(ctx context.Context, s *Session, o GreetingOptions) (Greeting, error) {
+	g := Greeting{Session: s, Addr: s.RemoteAddr().String()}
+	wait := o.Wait
+	if wait <= 0 {
+		wait = s.Timeouts().Banner
+	}
+	if !o.Detects(s) {
+		rp, err := s.ReadReply(ctx, wait)
+		g.Reply = rp
+		return g, err
+	}
+	start := time.Now()
+	// The wait does not consume what arrives (netx.Conn.WaitForData, as
+	// imap/pop3 audit wait): a greeting, even a slow multi-line one, is
+	// then read whole by ReadReply within the rest of the wait.
+	arrived, err := s.conn.WaitForData(ctx, netx.GreetingWait)
+	if err != nil {
+		return g, err // closed, reset or interrupted before any greeting
+	}
+	if arrived {
+		rp, err := s.ReadReply(ctx, wait-time.Since(start))
+		g.Reply = rp
+		return g, err
+	}
+	serverName := ""
+	if o.TLS != nil {
+		serverName = o.TLS.ServerName
+	}
+	if !netx.ProbeImplicitTLS(ctx, o.Dial, g.Addr, serverName, netx.GreetingWait) {
+		s.rec.Event("no greeting after %s and no TLS either; still waiting for the greeting", netx.GreetingWait)
+		rp, err := s.ReadReply(ctx, wait-time.Since(start))
+		g.Reply = rp
+		return g, err
+	}
+	if o.Mode == netx.TLSStartTLS {
+		s.rec.Event("no greeting after %s, but the port answered a TLS ClientHello: it expects implicit TLS", netx.GreetingWait)
+		g.Expected = true
+		return g, nil
+	}
+	s.rec.Event("no greeting after %s, but the port answered a TLS ClientHello: going on over implicit TLS", netx.GreetingWait)
+	s.Close()
+	g.Implicit, g.Session = true, nil
+	cfg := o.TLS
+	if cfg == nil {
+		cfg = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // the caller verifies after the handshake
+	}
+	ns, err := Dial(ctx, g.Addr, s.rec, DialOptions{Dial: o.Dial, Timeouts: o.Timeouts, ImplicitTLS: cfg})
+	if err != nil {
+		return g, err
+	}
+	g.Session = ns
+	rp, err := ns.ReadReply(ctx, wait-time.Since(start))
+	g.Reply = rp
+	return g, err
+}
+
+// Notice is the one line that tells the user what the detection found,
+// naming the flag that says it up front; "" when it found nothing.
+func (g Greeting) Notice() string {
+	switch {
+	case g.Implicit:
+		return fmt.Sprintf("%s sent no greeting within %s but answered a TLS ClientHello: continuing over implicit TLS (--tls implicit says so up front).", g.Addr, netx.GreetingWait)
+	case g.Expected:
+		return fmt.Sprintf("%s sent no greeting within %s but answered a TLS ClientHello: it expects implicit TLS, not STARTTLS; use --tls implicit.", g.Addr, netx.GreetingWait)
+	}
+	return ""
+}
+
+// Finding is the detection's finding at stage (smtp.tls.implicit-detected
+// or smtp.tls.implicit-expected), with Notice as its detail; ok is false
+// when there is nothing to report.
+func (g Greeting) Finding(stage string) (f report.Finding, ok bool) {
+	switch {
+	case g.Implicit:
+		return report.New("smtp.tls.implicit-detected", stage, g.Notice()), true
+	case g.Expected:
+		return report.New("smtp.tls.implicit-expected", stage, g.Notice()), true
+	}
+	return report.Finding{}, false
+}
+
+// The detection's finding codes belong here, with the detection, so that
+// every command that reads a greeting reports it under the same code.
+func init() {
+	report.Register(
+		report.Code{Code: "smtp.tls.implicit-detected", Severity: report.Info, Title: "Implicit TLS detected on a port not known for it",
+			Fix: "The port sent no greeting but answered a TLS ClientHello, so the check went on over implicit TLS. Say `--tls implicit` to skip the detection.", Refs: []string{"RFC 8314 §3.3"}},
+		report.Code{Code: "smtp.tls.implicit-expected", Severity: report.Fail, Title: "The port looks like implicit TLS, not STARTTLS",
+			Fix: "The port sent no greeting but answered a TLS ClientHello: run again with `--tls implicit` (or `--tls auto`).", Refs: []string{"RFC 8314 §3.3", "RFC 3207"}},
+	)
+}
