@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,14 +29,16 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 )
 
-// Options configure a Resolver. The zero value asks the servers of
-// /etc/resolv.conf with the default deadlines.
+// Options configure a Resolver. The zero value asks the nameservers of
+// the operating system's configuration (systemServers: /etc/resolv.conf
+// on Linux and macOS, the network adapters' DNS servers on Windows) with
+// the default deadlines.
 type Options struct {
-	// Server is "host:port" or "host" (port 53). Empty: the nameservers of
-	// ResolvConf.
+	// Server is "host:port" or "host" (port 53), as ParseServer accepts.
+	// Empty: the nameservers of the operating system's configuration.
 	Server string
-	// ResolvConf is the file read when Server is empty (default
-	// /etc/resolv.conf).
+	// ResolvConf, when set, is a resolv.conf file read instead of the
+	// operating system's configuration (on every platform).
 	ResolvConf string
 	// Timeout is the deadline of one attempt (default 2s).
 	Timeout time.Duration
@@ -143,38 +144,43 @@ func New(o Options) (*Resolver, error) {
 	}
 	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{})}
 	if o.Server != "" {
-		s, err := normalizeServer(o.Server)
+		s, err := ParseServer(o.Server)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--resolver %v", err)
 		}
 		r.servers = []string{s}
 		return r, nil
 	}
-	path := o.ResolvConf
-	if path == "" {
-		path = "/etc/resolv.conf"
+	var err error
+	if o.ResolvConf != "" {
+		r.servers, err = readResolvConf(o.ResolvConf)
+	} else {
+		r.servers, err = systemServers()
 	}
-	cc, err := dns.ClientConfigFromFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w (use --resolver HOST:PORT)", path, err)
-	}
-	for _, s := range cc.Servers {
-		r.servers = append(r.servers, net.JoinHostPort(s, cc.Port))
-	}
-	if len(r.servers) == 0 {
-		return nil, fmt.Errorf("%s lists no nameserver (use --resolver HOST:PORT)", path)
+		return nil, err
 	}
 	return r, nil
 }
 
-// normalizeServer accepts "host", "host:port", "[v6]:port" and a bare IPv6
-// literal.
-func normalizeServer(s string) (string, error) {
-	host, port, err := netx.SplitHostPort(s, 53)
+// readResolvConf returns the nameservers of a resolv.conf file (the
+// format of resolv.conf(5), which macOS also writes). A missing,
+// unreadable or empty file is an error that says to use --resolver:
+// guessing a server would send the questions somewhere the user did not
+// choose.
+func readResolvConf(path string) ([]string, error) {
+	cc, err := dns.ClientConfigFromFile(path)
 	if err != nil {
-		return "", fmt.Errorf("--resolver: %v", err)
+		return nil, fmt.Errorf("reading the system's DNS configuration %s: %w (use --resolver HOST:PORT)", path, err)
 	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	var servers []string
+	for _, s := range cc.Servers {
+		servers = append(servers, net.JoinHostPort(s, cc.Port))
+	}
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("%s lists no nameserver (use --resolver HOST:PORT)", path)
+	}
+	return servers, nil
 }
 
 // Servers returns the servers asked, in order.
