@@ -264,8 +264,12 @@ func (o *dnsOptions) run(cmd *cobra.Command, env *Env) error {
 	ctx, cancel := o.Global.context(cmd.Context())
 	defer cancel()
 	stop := dnsProgress(env, r, domain)
-	rep := dnsauth.Audit(ctx, r, domain, ao)
+	ao.Resolver, ao.Domain = r, domain
+	rep, err := dnsauth.Audit(ctx, ao)
 	stop()
+	if err != nil {
+		return err
+	}
 	return o.Global.emit(env, rep)
 }
 
@@ -358,8 +362,11 @@ feeds the %{h} macro.`,
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
 			stop := dnsProgress(env, r, domain)
-			rep := dnsauth.SPFReport(ctx, r, domain, dnsauth.SPFOptions{IP: ip, Sender: o.Sender, Helo: o.Helo, Now: env.Now})
+			rep, err := dnsauth.SPFReport(ctx, dnsauth.SPFOptions{Resolver: r, Domain: domain, IP: ip, Sender: o.Sender, Helo: o.Helo, Now: env.Now})
 			stop()
+			if err != nil {
+				return err
+			}
 			return o.Global.emit(env, rep)
 		},
 	}
@@ -426,7 +433,10 @@ exist: take the selector from the s= of a DKIM-Signature header.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep := dnsauth.DKIMCheckReport(ctx, r, domain, sels, env.Now)
+			rep, err := dnsauth.DKIMCheckReport(ctx, dnsauth.DKIMCheckOptions{Resolver: r, Domain: domain, Selectors: sels, Now: env.Now})
+			if err != nil {
+				return err
+			}
 			return o.Global.emit(env, rep)
 		},
 	}
@@ -471,7 +481,7 @@ most mail programs) are read as the CRLF message that was signed.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep, err := dnsauth.DKIMVerifyReport(ctx, r, args[0], msg, env.Now)
+			rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now})
 			if err != nil {
 				return usageErrorf("%s: %v", args[0], err)
 			}
@@ -707,7 +717,8 @@ include SPF in the evaluation.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep, err := dnsauth.DMARCReport(ctx, r, domain, dopts)
+			dopts.Resolver, dopts.Domain = r, domain
+			rep, err := dnsauth.DMARCReport(ctx, dopts)
 			if err != nil {
 				return usageErrorf("%s: %v", o.Message, err)
 			}
