@@ -97,7 +97,7 @@ type Options struct {
 	// it on a terminal's stderr: a slow server can take 30 s a stage).
 	Progress func(stage string)
 
-	Dial     netx.DialFunc
+	Dial netx.DialFunc
 	// LookupIP resolves Host; nil: Resolver, and without one the
 	// operating system's resolver.
 	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
