@@ -486,6 +486,12 @@ func soaFor(name string) dns.RR {
 	if i := strings.IndexByte(name, '.'); i >= 0 && i < len(name)-1 {
 		zone = name[i+1:]
 	}
+	ns, mbox := "ns."+zone, "hostmaster."+zone
+	if zone == "." {
+		// "ns.." is not a name: the answer would not pack and the client
+		// would see silence instead of a negative answer.
+		ns, mbox = "ns.", "hostmaster."
+	}
 	return &dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
-		Ns: "ns." + zone, Mbox: "hostmaster." + zone, Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60}
+		Ns: ns, Mbox: mbox, Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60}
 }

@@ -120,3 +120,15 @@ func TestParse_errors(t *testing.T) {
 		t.Error("no error for a glob matching nothing")
 	}
 }
+
+// The root is asked by the resolver's liveness probe: it must get an
+// answer (a negative one here), not silence.
+func TestServer_answersForTheRoot(t *testing.T) {
+	s := Start(t, NewZone().MustAdd("a.test. 60 IN A 192.0.2.1"))
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	resp, err := dns.Exchange(m, s.Addr)
+	if err != nil || resp == nil {
+		t.Fatalf("no answer for the root: %v", err)
+	}
+}

@@ -4,18 +4,26 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/textproto"
 	"strings"
-
-	"blitiri.com.ar/go/spf"
-	"github.com/emersion/go-msgauth/dkim"
+	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
+
+// NotChecked is the result of a check that was not run because the
+// capture server was given no resolver.
+const NotChecked = "not-checked"
+
+// authTimeout bounds the DNS work done for one message: SPF alone may ask
+// ten lookups (RFC 7208 §4.6.4), each bounded by the resolver, and the
+// client waits for its 250 meanwhile.
+const authTimeout = 10 * time.Second
 
 // AuthResults is what the capture server concluded about a message, as a
 // receiving server would (and as it writes into Authentication-Results).
@@ -25,17 +33,25 @@ type AuthResults struct {
 	DKIM        []DKIMResult `json:"dkim,omitempty"`
 	DMARC       string       `json:"dmarc"`
 	DMARCDomain string       `json:"dmarc_domain,omitempty"`
+	// NotChecked says why SPF, DKIM and DMARC were not evaluated (no
+	// resolver); their results are then NotChecked.
+	NotChecked string `json:"not_checked,omitempty"`
 }
 
 // DKIMResult is one signature's verification.
 type DKIMResult struct {
 	Domain   string `json:"domain"`
 	Selector string `json:"selector,omitempty"`
-	Result   string `json:"result"` // pass, fail, neutral, temperror, permerror
+	Result   string `json:"result"` // pass, fail, policy, temperror, permerror (RFC 8601 §2.7.1), or not-checked
 	Reason   string `json:"reason,omitempty"`
 }
 
 func (a AuthResults) header() string {
+	if a.NotChecked != "" {
+		// RFC 8601 §2.2: "none" says no authentication method was
+		// applied; the comment says why.
+		return " none (" + a.NotChecked + ")"
+	}
 	var parts []string
 	if len(a.DKIM) == 0 {
 		parts = append(parts, "dkim=none")
@@ -63,42 +79,36 @@ func (a AuthResults) header() string {
 	return "\r\n\t" + strings.Join(parts, ";\r\n\t")
 }
 
-// authenticate runs DKIM, SPF and DMARC on an arriving message.
-func authenticate(raw []byte, ip net.IP, helo, mailFrom string, lookupTXT func(string) ([]string, error)) AuthResults {
+// authenticate runs DKIM, SPF and DMARC on an arriving message with
+// mailprobe's own evaluators (the ones behind `mailprobe dkim verify`,
+// `spf` and `dmarc`), every question asked through r. ip is invalid when
+// SPF is not to be evaluated. Without a resolver nothing is evaluated:
+// asking some other resolver instead would send the app's domain names
+// where the user did not say.
+func authenticate(ctx context.Context, r resolver.Interface, raw []byte, ip netip.Addr, helo, mailFrom, receiver string) AuthResults {
+	if r == nil {
+		a := AuthResults{SPF: NotChecked, DMARC: NotChecked, NotChecked: "not checked: DNS checks are off"}
+		for _, sig := range signatures(raw) {
+			a.DKIM = append(a.DKIM, DKIMResult{Domain: dnsauth.TagValue(sig, "d"), Selector: dnsauth.TagValue(sig, "s"), Result: NotChecked})
+		}
+		return a
+	}
+	ctx, cancel := context.WithTimeout(ctx, authTimeout)
+	defer cancel()
 	var a AuthResults
-	if lookupTXT == nil {
-		lookupTXT = func(name string) ([]string, error) {
-			return nil, &net.DNSError{Err: "no DNS in the capture server", Name: name, IsTemporary: true}
+
+	// DKIM (RFC 6376). An unreadable message has no verifiable
+	// signature: it is reported as unsigned.
+	var ids []dnsauth.DKIMIdentity
+	if v, err := dnsauth.VerifyDKIM(ctx, r, raw); err == nil {
+		for _, s := range v.Signatures {
+			a.DKIM = append(a.DKIM, DKIMResult{Domain: s.Domain, Selector: s.Selector, Result: string(s.Result), Reason: s.Reason})
+			ids = append(ids, dnsauth.DKIMIdentity{Domain: s.Domain, Result: string(s.Result)})
 		}
 	}
 
-	// DKIM (RFC 6376) with go-msgauth.
-	vs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{LookupTXT: lookupTXT, MaxVerifications: 5})
-	if err == nil {
-		for _, v := range vs {
-			r := DKIMResult{Domain: v.Domain, Result: "pass"}
-			if hdr := findSignature(raw, v.Domain); hdr != "" {
-				r.Selector = dnsauth.TagValue(hdr, "s")
-			}
-			if v.Err != nil {
-				r.Reason = v.Err.Error()
-				switch {
-				case dkim.IsTempFail(v.Err):
-					r.Result = "temperror"
-				case dkim.IsPermFail(v.Err):
-					r.Result = "permerror"
-					if strings.Contains(v.Err.Error(), "signature did not verify") || strings.Contains(v.Err.Error(), "body hash did not verify") {
-						r.Result = "fail"
-					}
-				default:
-					r.Result = "fail"
-				}
-			}
-			a.DKIM = append(a.DKIM, r)
-		}
-	}
-
-	// SPF (RFC 7208) with blitiri.com.ar/go/spf.
+	// SPF (RFC 7208 §4): the MAIL FROM identity, or postmaster@HELO for
+	// a bounce.
 	sender := mailFrom
 	if sender == "" {
 		sender = "postmaster@" + helo
@@ -106,15 +116,15 @@ func authenticate(raw []byte, ip net.IP, helo, mailFrom string, lookupTXT func(s
 	if _, d, ok := strings.Cut(sender, "@"); ok {
 		a.SPFDomain = strings.ToLower(d)
 	}
-	if ip == nil {
+	if !ip.IsValid() {
 		a.SPF = "none"
 	} else {
-		res, _ := spf.CheckHostWithSender(ip, helo, sender, spf.WithResolver(txtOnly{lookupTXT}), spf.WithContext(context.Background()))
-		a.SPF = string(res)
+		ev := dnsauth.CheckHost(ctx, r, dnsauth.SPFQuery{IP: ip, Sender: mailFrom, Helo: helo, Receiver: receiver})
+		a.SPF = string(ev.Result)
 	}
 
-	// DMARC (RFC 7489 §3.1, §6.6): relaxed alignment unless the record
-	// asks for strict.
+	// DMARC (RFC 7489 §6.6): the From domain's policy, SPF and DKIM
+	// aligned with it.
 	hdr, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
 	from, err := mail.ParseAddress(hdr.Get("From"))
 	if err != nil {
@@ -123,82 +133,27 @@ func authenticate(raw []byte, ip net.IP, helo, mailFrom string, lookupTXT func(s
 	}
 	fromDomain := strings.ToLower(from.Address[strings.LastIndexByte(from.Address, '@')+1:])
 	a.DMARCDomain = fromDomain
-	rec, found := dmarcRecord(fromDomain, lookupTXT)
-	if !found {
-		a.DMARC = "none"
+	p := dnsauth.DiscoverDMARC(ctx, r, fromDomain)
+	if p.DNSError != "" {
+		a.DMARC = "temperror" // RFC 7489 §6.6.3: try again later
 		return a
 	}
-	a.DMARC = "fail"
-	if a.SPF == "pass" && dnsauth.Aligned(fromDomain, a.SPFDomain, dnsauth.TagValue(rec, "aspf"), dnsauth.OrgDomainPSL) {
-		a.DMARC = "pass"
-	}
-	for _, d := range a.DKIM {
-		if d.Result == "pass" && dnsauth.Aligned(fromDomain, d.Domain, dnsauth.TagValue(rec, "adkim"), dnsauth.OrgDomainPSL) {
-			a.DMARC = "pass"
-		}
-	}
+	a.DMARC = dnsauth.Align(ctx, r, p, a.SPFDomain, a.SPF, ids).Result
 	return a
 }
 
-// dmarcRecord finds the DMARC record of the domain or of its
-// organizational domain.
-func dmarcRecord(domain string, lookupTXT func(string) ([]string, error)) (string, bool) {
-	names := []string{"_dmarc." + domain}
-	if od := dnsauth.OrgDomainPSL(domain); od != domain {
-		names = append(names, "_dmarc."+od)
-	}
-	for _, n := range names {
-		txts, err := lookupTXT(n)
-		if err != nil {
-			continue
-		}
-		for _, t := range txts {
-			if strings.HasPrefix(strings.TrimSpace(t), "v=DMARC1") {
-				return t, true
-			}
-		}
-	}
-	return "", false
-}
-
-func findSignature(raw []byte, domain string) string {
+// signatures returns the DKIM-Signature fields of the message.
+func signatures(raw []byte) []string {
 	hdr, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
-	for _, s := range hdr.Values("Dkim-Signature") {
-		if strings.EqualFold(dnsauth.TagValue(s, "d"), domain) {
-			return s
+	return hdr.Values("Dkim-Signature")
+}
+
+// remoteIP is the client's address for SPF (invalid when unknown).
+func remoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return ip.Unmap()
 		}
 	}
-	return ""
-}
-
-// txtOnly adapts a TXT lookup to the SPF library's resolver: the capture
-// server has no other DNS, so mechanisms that need A, MX or PTR records
-// find none (a void lookup, as the RFC counts it).
-type txtOnly struct {
-	lookup func(string) ([]string, error)
-}
-
-func notFound(name string) error {
-	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
-}
-
-func (t txtOnly) LookupTXT(_ context.Context, name string) ([]string, error) {
-	txts, err := t.lookup(strings.TrimSuffix(name, "."))
-	if err != nil {
-		var de *net.DNSError
-		if errors.As(err, &de) {
-			return nil, err
-		}
-		return nil, notFound(name)
-	}
-	return txts, nil
-}
-func (txtOnly) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
-	return nil, notFound(name)
-}
-func (txtOnly) LookupIPAddr(_ context.Context, name string) ([]net.IPAddr, error) {
-	return nil, notFound(name)
-}
-func (txtOnly) LookupAddr(_ context.Context, addr string) ([]string, error) {
-	return nil, notFound(addr)
+	return netip.Addr{}
 }

@@ -8,10 +8,9 @@
 // that says no).
 //
 // On arrival each message gets the headers a receiving server adds —
-// Received and Authentication-Results with DKIM (go-msgauth), SPF
-// (blitiri.com.ar/go/spf) and DMARC evaluated against the TXT records that
-// Options.LookupTXT serves — and is judged against the reset-email
-// practices (resetmail.Analyze).
+// Received and Authentication-Results (RFC 8601) with DKIM, SPF and DMARC
+// evaluated by pkg/dnsauth through Options.Resolver — and is judged
+// against the reset-email practices (resetmail.Analyze).
 package capture
 
 import (
@@ -37,6 +36,7 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 // Options configure a capture server. The zero value listens on random
@@ -56,9 +56,11 @@ type Options struct {
 	// production submission server does. Off by default: apps under
 	// development often send without TLS.
 	AuthNeedsTLS bool
-	// LookupTXT serves the DNS TXT records used to verify DKIM signatures
-	// and evaluate SPF and DMARC. Nil: those checks report "none"/"temperror".
-	LookupTXT func(name string) ([]string, error)
+	// Resolver answers every DNS question of the DKIM, SPF and DMARC
+	// checks, which are mailprobe's own (pkg/dnsauth, as in `mailprobe
+	// dkim verify`, `spf` and `dmarc`). Nil: nothing is looked up and the
+	// results say NotChecked.
+	Resolver resolver.Interface
 	// CheckSPF evaluates SPF for the connecting IP. Off by default: a
 	// development sink is reached over loopback, not from the app's
 	// production address, so an SPF verdict would say nothing true.

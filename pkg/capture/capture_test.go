@@ -21,6 +21,9 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailprobe/mailprobe/internal/dnstest"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 const resetMsg = "From: App <no-reply@app.example>\r\n" +
@@ -247,24 +250,35 @@ func TestCapture_storeWritesBeforeAck(t *testing.T) {
 	}
 }
 
+// senderDNS serves the sender domains of the auth tests from a real DNS
+// server on loopback, through mailprobe's resolver: the path a capture
+// run with --resolver takes.
+func senderDNS(t *testing.T, records ...string) resolver.Interface {
+	t.Helper()
+	z := dnstest.NewZone()
+	if err := z.AddString(records...); err != nil {
+		t.Fatal(err)
+	}
+	srv := dnstest.Start(t, z)
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestCapture_dkimSPFAndDMARC(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	dns := map[string]string{
-		"s1._domainkey.app.example": "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub),
-		"app.example":               "v=spf1 ip4:127.0.0.0/8 -all",
-		"_dmarc.app.example":        "v=DMARC1; p=reject",
-	}
-	lookup := func(name string) ([]string, error) {
-		if v, ok := dns[name]; ok {
-			return []string{v}, nil
-		}
-		return nil, &net.DNSError{Err: "not found", Name: name, IsNotFound: true}
-	}
+	r := senderDNS(t,
+		`s1._domainkey.app.example. 300 IN TXT "v=DKIM1; k=ed25519; p=`+base64.StdEncoding.EncodeToString(pub)+`"`,
+		`app.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
+		`_dmarc.app.example. 300 IN TXT "v=DMARC1; p=reject"`,
+	)
 	var signed strings.Builder
 	if err := dkim.Sign(&signed, strings.NewReader(resetMsg), &dkim.SignOptions{Domain: "app.example", Selector: "s1", Signer: priv}); err != nil {
 		t.Fatal(err)
 	}
-	s := start(t, Options{LookupTXT: lookup, CheckSPF: true})
+	s := start(t, Options{Resolver: r, CheckSPF: true})
 	if err := send(t, s, "", "", signed.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +297,81 @@ func TestCapture_dkimSPFAndDMARC(t *testing.T) {
 	}
 	if !strings.Contains(string(ms[0].Raw), "dkim=pass header.d=app.example header.s=s1") {
 		t.Errorf("Authentication-Results:\n%s", ms[0].Raw[:400])
+	}
+}
+
+// sendFrom submits msg with the given MAIL FROM, without TLS.
+func sendFrom(t *testing.T, s *Server, mailFrom, msg string) {
+	t.Helper()
+	c, err := smtp.Dial(s.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail(mailFrom, []string{"user@example.org"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The SPF verdicts come from mailprobe's RFC 7208 evaluator
+// (dnsauth.CheckHost) asking the given resolver: each sender domain's
+// policy says something different about 127.0.0.1.
+func TestCapture_spfVerdictsThroughTheResolver(t *testing.T) {
+	r := senderDNS(t,
+		`pass.example. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 -all"`,
+		`fail.example. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`soft.example. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 ~all"`,
+		`nospf.example. 300 IN TXT "just some verification token"`,
+		// include: and a: need more than a TXT lookup (RFC 7208 §5.2, §5.3).
+		`inc.example. 300 IN TXT "v=spf1 include:other.example -all"`,
+		`other.example. 300 IN TXT "v=spf1 a:relay.other.example -all"`,
+		`relay.other.example. 300 IN A 127.0.0.1`,
+		`_dmarc.app.example. 300 IN TXT "v=DMARC1; p=reject"`,
+	)
+	s := start(t, Options{Resolver: r, CheckSPF: true})
+	want := []struct{ from, spf, dmarc string }{
+		{"a@pass.example", "pass", "fail"}, // pass, but pass.example is not aligned with app.example
+		{"a@fail.example", "fail", "fail"},
+		{"a@soft.example", "softfail", "fail"},
+		{"a@nospf.example", "none", "fail"},
+		{"a@inc.example", "pass", "fail"},
+		{"a@app.example", "none", "fail"}, // app.example publishes no SPF here
+	}
+	for _, w := range want {
+		sendFrom(t, s, w.from, resetMsg)
+	}
+	ms := s.Messages()
+	if len(ms) != len(want) {
+		t.Fatalf("%d messages, want %d", len(ms), len(want))
+	}
+	for i, w := range want {
+		a := ms[i].Auth
+		if a.SPF != w.spf || a.DMARC != w.dmarc || a.SPFDomain != w.from[2:] {
+			t.Errorf("MAIL FROM %s: spf=%s (%s) dmarc=%s, want spf=%s dmarc=%s", w.from, a.SPF, a.SPFDomain, a.DMARC, w.spf, w.dmarc)
+		}
+		if want := "spf=" + w.spf + " smtp.mailfrom=" + w.from[2:]; !strings.Contains(string(ms[i].Raw), want) {
+			t.Errorf("MAIL FROM %s: Authentication-Results lacks %q:\n%s", w.from, want, ms[i].Raw[:300])
+		}
+	}
+}
+
+// Without a resolver nothing is looked up anywhere, and the results say
+// so instead of pretending to a verdict.
+func TestCapture_noResolverMeansNotChecked(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	var signed strings.Builder
+	if err := dkim.Sign(&signed, strings.NewReader(resetMsg), &dkim.SignOptions{Domain: "app.example", Selector: "s1", Signer: priv}); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Options{CheckSPF: true})
+	sendFrom(t, s, "a@app.example", signed.String())
+	m := s.Messages()[0]
+	a := m.Auth
+	if a.SPF != NotChecked || a.DMARC != NotChecked || a.NotChecked == "" || len(a.DKIM) != 1 || a.DKIM[0].Result != NotChecked || a.DKIM[0].Domain != "app.example" || a.DKIM[0].Selector != "s1" {
+		t.Errorf("auth without a resolver: %+v", a)
+	}
+	if !strings.Contains(string(m.Raw), "Authentication-Results: localhost; none (not checked") {
+		t.Errorf("Authentication-Results:\n%s", m.Raw[:300])
 	}
 }
 

@@ -1,13 +1,14 @@
 package capture
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -145,14 +146,11 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if _, ok := ss.c.TLSConnectionState(); ok {
 		m.TLS = true
 	}
-	var ip net.IP
-	if ta, ok := ss.c.Conn().RemoteAddr().(*net.TCPAddr); ok {
-		ip = ta.IP
-	}
+	ip := remoteIP(ss.c.Conn().RemoteAddr())
 	if !o.CheckSPF {
-		ip = nil
+		ip = netip.Addr{}
 	}
-	m.Auth = authenticate(raw, ip, m.Helo, m.MailFrom, o.LookupTXT)
+	m.Auth = authenticate(context.Background(), o.Resolver, raw, ip, m.Helo, m.MailFrom, o.Hostname)
 	if o.Transform != nil {
 		raw = o.Transform(raw)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 func init() { register(newCaptureCmd) }
@@ -84,7 +85,7 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.StringVar(&o.CAOut, "ca-out", "", "write the throw-away CA certificate (PEM) here, for clients that verify TLS")
 	f.Int64Var(&o.MaxSize, "max-size", 25<<20, "largest message accepted, in bytes (SIZE)")
 	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
-	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys and DMARC records in DNS")
+	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys, SPF and DMARC records in DNS (results say not checked)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
 	return c
 }
@@ -95,10 +96,6 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 	}
 	co := capture.Options{Hostname: o.Hostname, SMTPAddr: o.SMTP, IMAPAddr: o.IMAP, AuthNeedsTLS: o.AuthNeedsTLS,
 		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now}
-	if !o.NoDNS {
-		// DKIM keys and DMARC records of the app's real domain.
-		co.LookupTXT = net.LookupTXT
-	}
 	for _, a := range []struct{ flag, v string }{{"--smtp", o.SMTP}, {"--imap", o.IMAP}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return co, usageErrorf("%s %q: want HOST:PORT, e.g. 127.0.0.1:1025", a.flag, a.v)
@@ -134,6 +131,16 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 		co.Users = map[string]string{user: pass}
 	} else if o.PasswordEnv != "" || o.PasswordFile != "" {
 		return co, usageErrorf("--password-env/--password-file need --auth USER")
+	}
+	if !o.NoDNS {
+		// DKIM keys, SPF and DMARC records of the app's real domain, asked
+		// through mailprobe's resolver of the operating system's
+		// nameservers (until capture gets --resolver).
+		r, err := resolver.New(resolver.Options{Dial: env.Dial})
+		if err != nil {
+			return co, &exitError{code: report.ExitIncomplete, err: fmt.Errorf("%w; or run with --no-dns", err)}
+		}
+		co.Resolver = r
 	}
 	return co, nil
 }
@@ -274,13 +281,18 @@ func (p *capturePrinter) print(m capture.Message) {
 	}
 	row("parts", strings.Join(parts, " and "))
 	var auth []string
+	if m.Auth.NotChecked != "" {
+		auth = append(auth, "DKIM, SPF and DMARC "+m.Auth.NotChecked)
+	}
 	for _, d := range m.Auth.DKIM {
 		auth = append(auth, fmt.Sprintf("dkim=%s (d=%s)", d.Result, d.Domain))
 	}
 	if len(m.Auth.DKIM) == 0 {
 		auth = append(auth, "dkim=none")
 	}
-	auth = append(auth, "spf="+m.Auth.SPF, "dmarc="+m.Auth.DMARC)
+	if m.Auth.NotChecked == "" {
+		auth = append(auth, "spf="+m.Auth.SPF, "dmarc="+m.Auth.DMARC)
+	}
 	row("auth", strings.Join(auth, " "))
 	if m.StoredAs != "" {
 		row("stored", m.StoredAs)

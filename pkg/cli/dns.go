@@ -268,8 +268,12 @@ func (o *dnsOptions) run(cmd *cobra.Command, env *Env) error {
 	ctx, cancel := o.Global.context(cmd.Context())
 	defer cancel()
 	stop := dnsProgress(env, r, domain)
-	rep := dnsauth.Audit(ctx, r, domain, ao)
+	ao.Resolver, ao.Domain = r, domain
+	rep, err := dnsauth.Audit(ctx, ao)
 	stop()
+	if err != nil {
+		return err
+	}
 	return o.Global.emit(env, rep)
 }
 
@@ -355,7 +359,7 @@ feeds the %{h} macro.`,
 			if (o.Sender != "" || o.Helo != "") && !ip.IsValid() {
 				return usageErrorf("--from and --helo need --ip")
 			}
-			so := dnsauth.SPFOptions{IP: ip, Sender: o.Sender, Helo: o.Helo, Now: env.Now}
+			so := dnsauth.SPFOptions{Domain: domain, IP: ip, Sender: o.Sender, Helo: o.Helo, Now: env.Now}
 			if env.inspected(so) {
 				return nil
 			}
@@ -366,8 +370,12 @@ feeds the %{h} macro.`,
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
 			stop := dnsProgress(env, r, domain)
-			rep := dnsauth.SPFReport(ctx, r, domain, so)
+			so.Resolver = r
+			rep, err := dnsauth.SPFReport(ctx, so)
 			stop()
+			if err != nil {
+				return err
+			}
 			return o.Global.emit(env, rep)
 		},
 	}
@@ -435,7 +443,10 @@ exist: take the selector from the s= of a DKIM-Signature header.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep := dnsauth.DKIMCheckReport(ctx, r, domain, sels, env.Now)
+			rep, err := dnsauth.DKIMCheckReport(ctx, dnsauth.DKIMCheckOptions{Resolver: r, Domain: domain, Selectors: sels, Now: env.Now})
+			if err != nil {
+				return err
+			}
 			return o.Global.emit(env, rep)
 		},
 	}
@@ -480,7 +491,7 @@ most mail programs) are read as the CRLF message that was signed.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep, err := dnsauth.DKIMVerifyReport(ctx, r, args[0], msg, env.Now)
+			rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now})
 			if err != nil {
 				return usageErrorf("%s: %v", args[0], err)
 			}
@@ -719,7 +730,8 @@ include SPF in the evaluation.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			rep, err := dnsauth.DMARCReport(ctx, r, domain, dopts)
+			dopts.Resolver, dopts.Domain = r, domain
+			rep, err := dnsauth.DMARCReport(ctx, dopts)
 			if err != nil {
 				return usageErrorf("%s: %v", o.Message, err)
 			}

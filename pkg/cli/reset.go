@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
@@ -194,14 +194,23 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 		Helo: heloName(o.Helo), User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		Dial: dial, Timeouts: timeouts,
 	}
+	var mxResolver resolver.Interface
 	if strings.EqualFold(o.SMTP, "mx") {
 		so.Host = "mx"
+		// The recipient's MX records, asked through mailprobe's resolver
+		// of the operating system's nameservers (until reset gets
+		// --resolver).
+		r, err := resolver.New(resolver.Options{Dial: dial})
+		if err != nil {
+			return ro, stop, &exitError{code: report.ExitIncomplete, err: err}
+		}
+		mxResolver = r
 	} else {
 		if so.Host, so.Port, err = netx.SplitHostPort(o.SMTP, 587); err != nil {
 			return ro, stop, usageErrorf("--smtp: %v", err)
 		}
 	}
-	ro = resetmail.Options{SMTP: so, Wait: o.Wait, Cleanup: o.Cleanup, Now: env.Now}
+	ro = resetmail.Options{SMTP: so, Resolver: mxResolver, Wait: o.Wait, Cleanup: o.Cleanup, Now: env.Now}
 	if ro.Compose, err = o.compose(); err != nil {
 		return ro, stop, err
 	}
@@ -281,25 +290,24 @@ func (o *resetSendOptions) embedded(ctx context.Context, env *Env) (resetmail.Op
 	_, _ = rand.Read(pwb)
 	password := base64.RawURLEncoding.EncodeToString(pwb)
 	user := "user@" + domain
+	// The demo domain's DNS, served to the capture server's SPF, DKIM and
+	// DMARC checks without any network: what a real sender domain should
+	// publish.
+	demoDNS, err := resolver.NewStatic(
+		selector+"._domainkey."+domain+`. 300 IN TXT "`+keyRecord+`"`,
+		domain+`. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`,
+		"_dmarc."+domain+`. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@`+domain+`"`,
+	)
+	if err != nil {
+		return ro, func() {}, err
+	}
 	srv, err := capture.Start(ctx, capture.Options{
 		Hostname:     "mail." + domain,
 		Users:        map[string]string{user: password},
 		AuthNeedsTLS: true,
 		CheckSPF:     true,
-		// The demo domain's DNS, served to the capture server's SPF, DKIM
-		// and DMARC checks: what a real sender domain should publish.
-		LookupTXT: func(name string) ([]string, error) {
-			switch name {
-			case selector + "._domainkey." + domain:
-				return []string{keyRecord}, nil
-			case domain:
-				return []string{"v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"}, nil
-			case "_dmarc." + domain:
-				return []string{"v=DMARC1; p=reject; rua=mailto:dmarc@" + domain}, nil
-			}
-			return nil, &net.DNSError{Err: "no such record in the embedded demo", Name: name, IsNotFound: true}
-		},
-		Now: env.Now,
+		Resolver:     demoDNS,
+		Now:          env.Now,
 	})
 	if err != nil {
 		return ro, func() {}, &exitError{code: report.ExitIncomplete, err: fmt.Errorf("starting the embedded servers: %w", err)}

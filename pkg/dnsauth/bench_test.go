@@ -94,7 +94,7 @@ func BenchmarkAudit_1000Domains(b *testing.B) {
 				defer wg.Done()
 				defer func() { <-sem }()
 				r, _ := resolver.New(resolver.Options{Server: srv.Addr})
-				rep := dnsauth.Audit(context.Background(), r, fmt.Sprintf("d%04d.bench", i), dnsauth.AuditOptions{})
+				rep, _ := dnsauth.Audit(context.Background(), dnsauth.AuditOptions{Resolver: r, Domain: fmt.Sprintf("d%04d.bench", i)})
 				st := r.Stats()
 				retries.Add(st.Exchanges - st.Queries)
 				if rep.Incomplete {

@@ -95,7 +95,7 @@ const bimiStage = "bimi"
 
 // CheckBIMI checks the default BIMI record of domain. dmarcPolicy is the
 // effective DMARC policy ("" when unknown, "-" when there is none).
-func CheckBIMI(ctx context.Context, r *resolver.Resolver, domain, dmarcPolicy string) *BIMICheck {
+func CheckBIMI(ctx context.Context, r resolver.Interface, domain, dmarcPolicy string) *BIMICheck {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	c := &BIMICheck{Domain: domain}
 	add := func(f report.Finding) { c.findings = append(c.findings, f) }

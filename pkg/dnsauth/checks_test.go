@@ -186,7 +186,7 @@ func TestCheckHost_hostileHugeTXT(t *testing.T) {
 
 func TestSPFReport_withIP(t *testing.T) {
 	srv := zoneServer(t)
-	rep := dnsauth.SPFReport(context.Background(), newResolver(t, srv), "good.test", dnsauth.SPFOptions{IP: netip.MustParseAddr("203.0.113.9")})
+	rep, _ := dnsauth.SPFReport(context.Background(), dnsauth.SPFOptions{Resolver: newResolver(t, srv), Domain: "good.test", IP: netip.MustParseAddr("203.0.113.9")})
 	if !rep.Has("spf.result.fail") || !rep.Has("spf.record.ok") {
 		t.Fatalf("codes %v", codes(rep.Findings))
 	}
@@ -196,7 +196,7 @@ func TestSPFReport_withIP(t *testing.T) {
 	if rep.Incomplete {
 		t.Error("report marked incomplete")
 	}
-	rep = dnsauth.SPFReport(context.Background(), newResolver(t, srv), "broken.spf.test", dnsauth.SPFOptions{})
+	rep, _ = dnsauth.SPFReport(context.Background(), dnsauth.SPFOptions{Resolver: newResolver(t, srv), Domain: "broken.spf.test"})
 	if !rep.Incomplete || rep.ExitCode(report.Fail) != report.ExitIncomplete {
 		t.Errorf("a SERVFAIL in the tree must make the run incomplete (exit 3)")
 	}

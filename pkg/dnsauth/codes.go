@@ -143,6 +143,8 @@ func init() {
 		c("dane.dns.error", F, "DNS failure looking up TLSA", "Check the DNS servers (and DNSSEC signatures) of the MX host's zone.", "RFC 7672 §2.2.1"),
 
 		// DNSSEC, reverse DNS, blocklists
+		// The resolver itself
+		c("dns.resolver.unreachable", F, "The DNS resolver does not answer", "Check --resolver HOST[:PORT]: the server must answer DNS queries from this machine over UDP (and TCP). Without --resolver, the nameservers of the system's configuration are asked.", "RFC 1035 §4.2", "RFC 7766"),
 		c("dnssec.signed", P, "DNS answers are DNSSEC-validated", ""),
 		c("dnssec.unsigned", I, "DNS answers are not DNSSEC-validated", "Sign the zone with DNSSEC (needed for DANE); or check with a validating resolver (--resolver).", "RFC 4033"),
 		c("ptr.ok", P, "Forward-confirmed reverse DNS", ""),

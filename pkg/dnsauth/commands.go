@@ -2,6 +2,7 @@ package dnsauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"net/netip"
@@ -12,19 +13,32 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
-// The engines of the focused commands: each returns one report.
+// The engines of the focused commands: each returns one report, with the
+// shape every engine has, (ctx, Options) (*report.Report, error). The
+// error is for our own failures (no resolver, an unreadable message); a
+// broken domain is a finding.
+
+// errNoResolver is the programming error of an engine called without a
+// resolver: the command must choose one, never the engine.
+var errNoResolver = errors.New("dnsauth: no resolver given")
 
 // SPFOptions configure SPFReport.
 type SPFOptions struct {
-	IP     netip.Addr // when valid, check_host() is evaluated for it
-	Sender string     // MAIL FROM (default postmaster@DOMAIN)
-	Helo   string
-	Now    func() time.Time
+	Resolver resolver.Interface // asks every question (required)
+	Domain   string
+	IP       netip.Addr // when valid, check_host() is evaluated for it
+	Sender   string     // MAIL FROM (default postmaster@DOMAIN)
+	Helo     string
+	Now      func() time.Time
 }
 
 // SPFReport is `mailprobe spf DOMAIN`: the record check, and with an IP
 // the full check_host() evaluation.
-func SPFReport(ctx context.Context, r *resolver.Resolver, domain string, o SPFOptions) *report.Report {
+func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
+	r, domain := o.Resolver, o.Domain
+	if r == nil {
+		return nil, errNoResolver
+	}
 	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
@@ -54,24 +68,56 @@ func SPFReport(ctx context.Context, r *resolver.Resolver, domain string, o SPFOp
 		dnsErr = dnsErr || ev.Result == SPFTempError
 		fact = map[string]any{"record_check": an, "evaluation": ev}
 	}
-	return newAreaReport("spf", domain, now, start, spfStage, fs, summary, dnsErr, fact, &c)
+	if r.Unreachable() != nil {
+		return resolverDownReport("spf", domain, now, start, []string{spfStage}, r), nil
+	}
+	return newAreaReport("spf", domain, now, start, spfStage, fs, summary, dnsErr, fact, &c), nil
+}
+
+// DKIMCheckOptions configure DKIMCheckReport.
+type DKIMCheckOptions struct {
+	Resolver resolver.Interface // asks every question (required)
+	Domain   string
+	// Selectors are the selectors to check (none: the common list).
+	Selectors []string
+	Now       func() time.Time
 }
 
 // DKIMCheckReport is `mailprobe dkim check DOMAIN`.
-func DKIMCheckReport(ctx context.Context, r *resolver.Resolver, domain string, selectors []string, now func() time.Time) *report.Report {
-	now = nowFunc(now)
+func DKIMCheckReport(ctx context.Context, o DKIMCheckOptions) (*report.Report, error) {
+	r, domain, selectors := o.Resolver, o.Domain, o.Selectors
+	if r == nil {
+		return nil, errNoResolver
+	}
+	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
 	ctx = resolver.WithCounter(ctx, &c)
 	dk := CheckDKIM(ctx, r, domain, selectors)
 	summary := fmt.Sprintf("%d key(s) at %d selector(s) tried", len(dk.Keys), len(dk.Selectors))
-	return newAreaReport("dkim check", dk.Domain, now, start, dkimStage, dk.Findings(), summary, dk.DNSError != "", dk, &c)
+	if r.Unreachable() != nil {
+		return resolverDownReport("dkim check", dk.Domain, now, start, []string{dkimStage}, r), nil
+	}
+	return newAreaReport("dkim check", dk.Domain, now, start, dkimStage, dk.Findings(), summary, dk.DNSError != "", dk, &c), nil
+}
+
+// DKIMVerifyOptions configure DKIMVerifyReport.
+type DKIMVerifyOptions struct {
+	Resolver resolver.Interface // fetches the keys (required)
+	// Name is what the report calls the message (its file name).
+	Name    string
+	Message []byte
+	Now     func() time.Time
 }
 
 // DKIMVerifyReport is `mailprobe dkim verify FILE`: every signature, and
 // the DMARC alignment of the passing ones with the From domain.
-func DKIMVerifyReport(ctx context.Context, r *resolver.Resolver, name string, msg []byte, now func() time.Time) (*report.Report, error) {
-	now = nowFunc(now)
+func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report, error) {
+	r, name, msg := o.Resolver, o.Name, o.Message
+	if r == nil {
+		return nil, errNoResolver
+	}
+	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
 	ctx = resolver.WithCounter(ctx, &c)
@@ -92,6 +138,9 @@ func DKIMVerifyReport(ctx context.Context, r *resolver.Resolver, name string, ms
 	summary := fmt.Sprintf("%d of %d signature(s) verified", pass, len(v.Signatures))
 	fs := v.Findings()
 	fact := map[string]any{"signatures": v.Signatures}
+	if r.Unreachable() != nil {
+		return resolverDownReport("dkim verify", name, now, start, []string{dkimStage}, r), nil
+	}
 	rep := newAreaReport("dkim verify", name, now, start, dkimStage, fs, summary, temp, fact, &c)
 	if from := fromDomain(msg); from != "" {
 		fact["from_domain"] = from
@@ -115,6 +164,10 @@ func fromDomain(msg []byte) string {
 
 // DMARCOptions configure DMARCReport.
 type DMARCOptions struct {
+	Resolver resolver.Interface // asks every question (required)
+	// Domain may be empty when a message is given (its From domain is
+	// used).
+	Domain string
 	// Message, when set, is evaluated: DKIM verified, the From domain's
 	// policy applied, and SPF taken from IP/MailFrom/Helo when IP is set.
 	Message  []byte
@@ -125,9 +178,12 @@ type DMARCOptions struct {
 }
 
 // DMARCReport is `mailprobe dmarc DOMAIN`: discovery, the record's tags,
-// report destinations, and with a message its alignment. domain may be
-// empty when a message is given (its From domain is used).
-func DMARCReport(ctx context.Context, r *resolver.Resolver, domain string, o DMARCOptions) (*report.Report, error) {
+// report destinations, and with a message its alignment.
+func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
+	r, domain := o.Resolver, o.Domain
+	if r == nil {
+		return nil, errNoResolver
+	}
 	now := nowFunc(o.Now)
 	start := now()
 	var c resolver.Counter
@@ -171,6 +227,9 @@ func DMARCReport(ctx context.Context, r *resolver.Resolver, domain string, o DMA
 		fact["alignment"] = al
 		fact["dkim"] = v.Signatures
 		summary += "; message: DMARC " + al.Result
+	}
+	if r.Unreachable() != nil {
+		return resolverDownReport("dmarc", domain, now, start, []string{dmarcStage}, r), nil
 	}
 	return newAreaReport("dmarc", domain, now, start, dmarcStage, fs, summary, dnsErr, fact, &c), nil
 }

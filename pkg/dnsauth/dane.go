@@ -218,7 +218,7 @@ const defaultDANEConcurrency = 8
 // CheckDANE looks up the TLSA records of each MX host (at _PORT._tcp,
 // port 25 by default) and, with Connect, checks them against the
 // certificate served at every address of each one.
-func CheckDANE(ctx context.Context, r *resolver.Resolver, mxHosts []string, o DANEOptions) *DANECheck {
+func CheckDANE(ctx context.Context, r resolver.Interface, mxHosts []string, o DANEOptions) *DANECheck {
 	if o.Port == 0 {
 		o.Port = 25
 	}
@@ -356,7 +356,7 @@ func connectFindings(h DANEHost, add func(report.Finding), ev func(report.Findin
 
 // connectHost resolves an MX and checks every address, at most
 // o.Concurrency connections at once across the whole check.
-func connectHost(ctx context.Context, r *resolver.Resolver, dh *DANEHost, o DANEOptions, sem chan struct{}) {
+func connectHost(ctx context.Context, r resolver.Interface, dh *DANEHost, o DANEOptions, sem chan struct{}) {
 	ips, err := r.LookupIP(ctx, dh.Host)
 	if err != nil || len(ips) == 0 {
 		dh.Mismatch = "cannot resolve the MX to connect to it"

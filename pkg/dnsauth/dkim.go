@@ -193,7 +193,7 @@ func (c *DKIMCheck) Findings() []report.Finding { return c.findings }
 
 // CheckDKIM fetches and judges the keys of domain at the given selectors,
 // or at CommonDKIMSelectors (concurrently) when none are given.
-func CheckDKIM(ctx context.Context, r *resolver.Resolver, domain string, selectors []string) *DKIMCheck {
+func CheckDKIM(ctx context.Context, r resolver.Interface, domain string, selectors []string) *DKIMCheck {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	c := &DKIMCheck{Domain: domain}
 	if len(selectors) == 0 {
@@ -253,7 +253,7 @@ func CheckDKIM(ctx context.Context, r *resolver.Resolver, domain string, selecto
 
 // checkSelector fetches one selector. explicit: the user named it, so its
 // absence is a failure rather than a miss of the common list.
-func checkSelector(ctx context.Context, r *resolver.Resolver, domain, sel string, explicit bool) (*DKIMKey, []report.Finding, string) {
+func checkSelector(ctx context.Context, r resolver.Interface, domain, sel string, explicit bool) (*DKIMKey, []report.Finding, string) {
 	name := sel + "._domainkey." + domain
 	ans, err := r.Query(ctx, name, dns.TypeTXT)
 	if err != nil {

@@ -165,14 +165,14 @@ func TestDKIMVerifyReport_alignment(t *testing.T) {
 	z.Add(txtRR("_dmarc.sign.test.", "v=DMARC1; p=reject"))
 	srv := dnstest.Start(t, z)
 	msg := sign(t, testMessage, signer{rsa2048, "rsa"}, "")
-	rep, err := dnsauth.DMARCReport(context.Background(), newResolver(t, srv), "", dnsauth.DMARCOptions{Message: []byte(msg)})
+	rep, err := dnsauth.DMARCReport(context.Background(), dnsauth.DMARCOptions{Resolver: newResolver(t, srv), Message: []byte(msg)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Target != "sign.test" || !rep.Has("dmarc.result.pass") || !rep.Has("dkim.signature.pass") {
 		t.Errorf("target %s codes %v", rep.Target, codes(rep.Findings))
 	}
-	rep, _ = dnsauth.DMARCReport(context.Background(), newResolver(t, srv), "", dnsauth.DMARCOptions{Message: []byte(strings.Replace(msg, "token=abc", "token=x", 1))})
+	rep, _ = dnsauth.DMARCReport(context.Background(), dnsauth.DMARCOptions{Resolver: newResolver(t, srv), Message: []byte(strings.Replace(msg, "token=abc", "token=x", 1))})
 	if !rep.Has("dmarc.result.fail") || rep.Findings[0].Code != "dmarc.result.fail" {
 		t.Errorf("altered: %v", codes(rep.Findings))
 	}

@@ -82,7 +82,7 @@ func (v *DKIMVerification) PassingDomains() []string {
 
 // VerifyDKIM verifies every DKIM-Signature of msg. The error is for an
 // unreadable message only.
-func VerifyDKIM(ctx context.Context, r *resolver.Resolver, msg []byte) (*DKIMVerification, error) {
+func VerifyDKIM(ctx context.Context, r resolver.Interface, msg []byte) (*DKIMVerification, error) {
 	msg = wireForm(msg)
 	fields, err := headerFields(msg)
 	if err != nil {

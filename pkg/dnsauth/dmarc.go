@@ -265,7 +265,7 @@ type DMARCLookup struct {
 }
 
 // fetchDMARC queries _dmarc.domain and selects the record.
-func fetchDMARC(ctx context.Context, r *resolver.Resolver, domain string) (DMARCLookup, *DMARCRecord, error) {
+func fetchDMARC(ctx context.Context, r resolver.Interface, domain string) (DMARCLookup, *DMARCRecord, error) {
 	l := DMARCLookup{Domain: domain}
 	txts, err := r.LookupTXT(ctx, "_dmarc."+domain)
 	if err != nil {
@@ -336,7 +336,7 @@ func (p *DMARCPolicy) Effective() string {
 
 // DiscoverDMARC finds the DMARC policy of domain (RFC 9989 §4.10.1) and
 // its Organizational Domain (§4.10.2).
-func DiscoverDMARC(ctx context.Context, r *resolver.Resolver, domain string) *DMARCPolicy {
+func DiscoverDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARCPolicy {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	p := &DMARCPolicy{Domain: domain, OrgDomainPSL: OrgDomainPSL(domain)}
 	type found struct {
@@ -427,7 +427,7 @@ type DMARCDestination struct {
 func (c *DMARCCheck) Findings() []report.Finding { return c.findings }
 
 // CheckDMARC discovers and judges the DMARC policy of domain.
-func CheckDMARC(ctx context.Context, r *resolver.Resolver, domain string) *DMARCCheck {
+func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARCCheck {
 	p := DiscoverDMARC(ctx, r, domain)
 	c := &DMARCCheck{Policy: p}
 	add := func(f report.Finding) { c.findings = append(c.findings, f) }
@@ -536,7 +536,7 @@ func rank(policy string) int {
 // report address outside the policy's Organizational Domain receives
 // reports only if its domain publishes
 // "<policy-domain>._report._dmarc.<destination-domain>" TXT "v=DMARC1".
-func (c *DMARCCheck) checkDestinations(ctx context.Context, r *resolver.Resolver, rec *DMARCRecord, p *DMARCPolicy) {
+func (c *DMARCCheck) checkDestinations(ctx context.Context, r resolver.Interface, rec *DMARCRecord, p *DMARCPolicy) {
 	check := func(tag string, uris []string) {
 		for _, u := range uris {
 			d := DMARCDestination{URI: u, Tag: tag}
@@ -618,7 +618,7 @@ type DKIMIdentity struct {
 // domain (spfDomain), the DKIM results, and the From domain's policy. The
 // Organizational Domain for relaxed alignment comes from the tree walk
 // when r is set (RFC 9989 §4.10.2), else from the PSL (RFC 7489).
-func Align(ctx context.Context, r *resolver.Resolver, p *DMARCPolicy, spfDomain, spfResult string, dkim []DKIMIdentity) Alignment {
+func Align(ctx context.Context, r resolver.Interface, p *DMARCPolicy, spfDomain, spfResult string, dkim []DKIMIdentity) Alignment {
 	a := Alignment{FromDomain: p.Domain, SPFDomain: spfDomain, SPFResult: spfResult, Result: "none"}
 	if p.Record == nil {
 		return a

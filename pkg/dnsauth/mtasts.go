@@ -183,7 +183,7 @@ type HTTPOptions struct {
 // client is the HTTP client of one fetch from policyHost: connections to
 // that host are resolved by r; any other (a proxy from HTTPS_PROXY) is
 // dialed as usual.
-func (o HTTPOptions) client(r *resolver.Resolver, policyHost string) *http.Client {
+func (o HTTPOptions) client(r resolver.Interface, policyHost string) *http.Client {
 	c := http.Client{Timeout: o.Timeout}
 	if o.Client != nil {
 		c = *o.Client
@@ -214,7 +214,7 @@ func (o HTTPOptions) client(r *resolver.Resolver, policyHost string) *http.Clien
 // attempt with a share of the remaining time, as net.Dialer does. Other
 // names go to the plain dialer. TLS is not its business: the transport
 // still verifies the certificate against the URL's host name.
-func resolvingDialer(r *resolver.Resolver, dial netx.DialFunc, host string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func resolvingDialer(r resolver.Interface, dial netx.DialFunc, host string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if dial == nil {
 		d := &net.Dialer{}
 		dial = d.DialContext
@@ -281,7 +281,7 @@ const maxPolicySize = 64 << 10
 
 // CheckMTASTS checks the MTA-STS record and policy of domain, matching
 // the policy against mxHosts (the domain's MX targets; nil to skip).
-func CheckMTASTS(ctx context.Context, r *resolver.Resolver, domain string, mxHosts []string, o HTTPOptions) *MTASTSCheck {
+func CheckMTASTS(ctx context.Context, r resolver.Interface, domain string, mxHosts []string, o HTTPOptions) *MTASTSCheck {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	c := &MTASTSCheck{Domain: domain}
 	add := func(f report.Finding) { c.findings = append(c.findings, f) }
@@ -356,7 +356,7 @@ func CheckMTASTS(ctx context.Context, r *resolver.Resolver, domain string, mxHos
 	return c
 }
 
-func fetchPolicy(ctx context.Context, o HTTPOptions, r *resolver.Resolver, url string) (string, error) {
+func fetchPolicy(ctx context.Context, o HTTPOptions, r resolver.Interface, url string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
@@ -446,7 +446,7 @@ const tlsrptStage = "tls-rpt"
 // CheckTLSRPT checks the SMTP TLS reporting record. wantReports raises a
 // missing record to a warning (MTA-STS or DANE is in use, and TLS
 // failures would go unseen).
-func CheckTLSRPT(ctx context.Context, r *resolver.Resolver, domain string, wantReports bool) *TLSRPTCheck {
+func CheckTLSRPT(ctx context.Context, r resolver.Interface, domain string, wantReports bool) *TLSRPTCheck {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	c := &TLSRPTCheck{Domain: domain}
 	add := func(f report.Finding) { c.findings = append(c.findings, f) }

@@ -43,7 +43,7 @@ func (c *MXCheck) Findings() []report.Finding { return c.findings }
 const mxStage = "mx"
 
 // CheckMX looks up and checks the mail exchangers of domain.
-func CheckMX(ctx context.Context, r *resolver.Resolver, domain string) *MXCheck {
+func CheckMX(ctx context.Context, r resolver.Interface, domain string) *MXCheck {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	c := &MXCheck{Domain: domain}
 	add := func(f report.Finding) { c.findings = append(c.findings, f) }
@@ -101,7 +101,7 @@ func CheckMX(ctx context.Context, r *resolver.Resolver, domain string) *MXCheck 
 				h.Addrs = []netip.Addr{ip}
 				return
 			}
-			if t, err := r.CNAMEOf(ctx, h.Host); err == nil && t != "" {
+			if t, err := resolver.CNAMEOf(ctx, r, h.Host); err == nil && t != "" {
 				h.CNAME = t
 			}
 			ips, err := r.LookupIP(ctx, h.Host)

@@ -18,6 +18,10 @@ import (
 
 // AuditOptions configure Audit.
 type AuditOptions struct {
+	// Resolver asks every question of the run (required).
+	Resolver resolver.Interface
+	// Domain is the domain whose mail posture is checked.
+	Domain string
 	// Selectors are the DKIM selectors to check (none: the common list).
 	Selectors []string
 	// IP, when valid, is a sending address: SPF is evaluated for it
@@ -57,7 +61,11 @@ var areaOrder = []string{mxStage, spfStage, dkimStage, dmarcStage, ptrStage, dns
 // Audit checks the mail posture of domain: every area concurrently, one
 // report with a stage per area, areas ordered worst first and the
 // findings grouped by area, worst first within each.
-func Audit(ctx context.Context, r *resolver.Resolver, domain string, o AuditOptions) *report.Report {
+func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
+	r, domain := o.Resolver, o.Domain
+	if r == nil {
+		return nil, errNoResolver
+	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
@@ -309,10 +317,13 @@ func Audit(ctx context.Context, r *resolver.Resolver, domain string, o AuditOpti
 		areas[tlsrptStage].findings = again
 	}
 
+	if r.Unreachable() != nil {
+		return resolverDownReport("dns", domain, now, rep.StartedAt, areaOrder, r), nil
+	}
 	assemble(rep, areas, now)
 	rep.SetFact("resolver", map[string]any{"servers": r.Servers(), "stats": r.Stats()})
 	rep.Duration = now().Sub(rep.StartedAt)
-	return rep
+	return rep, nil
 }
 
 func anyTLSA(d *DANECheck) bool {
@@ -399,6 +410,34 @@ func newAreaReport(command, target string, now func() time.Time, start time.Time
 		a.counter.Queries.Store(c.Queries.Load())
 	}
 	assemble(rep, map[string]*area{stage: a}, now)
+	rep.Duration = now().Sub(start)
+	return rep
+}
+
+// resolverStage is the stage of a report that says the resolver is dead.
+const resolverStage = "resolver"
+
+// resolverDownReport is the report of a run whose resolver answered
+// nothing at all: every check would report the same failed lookups, so
+// the report holds one finding saying so, and the checks' stages are
+// marked not run. Nothing was learned about the domain, so no other
+// finding is kept (a resolver is only found dead before any answer).
+func resolverDownReport(command, target string, now func() time.Time, start time.Time, stages []string, r resolver.Interface) *report.Report {
+	err := r.Unreachable()
+	servers := strings.Join(r.Servers(), ", ")
+	how := "no query got an answer in time"
+	if resolver.KindOf(err) == resolver.KindNetwork {
+		how = "it cannot be reached (connection refused or no route)"
+	}
+	rep := report.NewReport(command, target, start)
+	rep.AddStage(report.Stage{Name: resolverStage, Status: report.StatusError, Duration: now().Sub(start), Summary: servers + " does not answer"})
+	for _, s := range stages {
+		rep.AddStage(report.Stage{Name: s, Status: report.StatusSkipped, Summary: "not run: the resolver does not answer"})
+	}
+	rep.Add(report.Newf("dns.resolver.unreachable", resolverStage,
+		"The DNS resolver %s does not answer: %s. No check of %s could run, so nothing is known about it yet.", servers, how, target).
+		With("error", err.Error()))
+	rep.SetFact("resolver", map[string]any{"servers": r.Servers(), "stats": r.Stats()})
 	rep.Duration = now().Sub(start)
 	return rep
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 func TestAudit_goodDomain(t *testing.T) {
@@ -19,7 +20,7 @@ func TestAudit_goodDomain(t *testing.T) {
 	o := dnsauth.AuditOptions{
 		HTTP: dnsauth.HTTPOptions{Client: web.Client(), PolicyURL: func(d string) string { return web.URL + "/" + d }},
 	}
-	rep := dnsauth.Audit(context.Background(), r, "good.test", o)
+	rep := audit(t, r, "good.test", o)
 	if rep.Incomplete {
 		t.Fatalf("incomplete: %+v", rep.Stages)
 	}
@@ -51,7 +52,7 @@ func TestAudit_goodDomain(t *testing.T) {
 func TestAudit_badDomainWorstFirst(t *testing.T) {
 	dns := zoneServer(t)
 	r := newResolver(t, dns)
-	rep := dnsauth.Audit(context.Background(), r, "spf.test", dnsauth.AuditOptions{IP: netip.MustParseAddr("127.0.0.2"), DNSBL: true, DNSBLLists: []string{"bl.test"}})
+	rep := audit(t, r, "spf.test", dnsauth.AuditOptions{IP: netip.MustParseAddr("127.0.0.2"), DNSBL: true, DNSBLLists: []string{"bl.test"}})
 	// spf.test has no SPF, no DMARC, no MX: fails first, grouped by area.
 	if rep.Findings[0].Severity != report.Fail {
 		t.Fatalf("first finding %s %s", rep.Findings[0].Severity, rep.Findings[0].Code)
@@ -84,7 +85,7 @@ func TestAudit_badDomainWorstFirst(t *testing.T) {
 
 func TestAudit_dnsFailureIsIncomplete(t *testing.T) {
 	dns := zoneServer(t)
-	rep := dnsauth.Audit(context.Background(), newResolver(t, dns), "failing.mx.test", dnsauth.AuditOptions{})
+	rep := audit(t, newResolver(t, dns), "failing.mx.test", dnsauth.AuditOptions{})
 	if !rep.Incomplete || rep.ExitCode(report.Fail) != report.ExitIncomplete {
 		t.Errorf("a SERVFAIL must make the run incomplete; stages %+v", rep.Stages)
 	}
@@ -108,7 +109,7 @@ func TestAudit_daneTranscript(t *testing.T) {
 		HTTP:      dnsauth.HTTPOptions{PolicyURL: func(string) string { return "https://127.0.0.1:1/" }},
 		DANE:      dnsauth.DANEOptions{Connect: true, Port: port, Timeouts: daneTimeouts},
 	}
-	rep := dnsauth.Audit(context.Background(), patientResolver(t, srv), "audit.dane.test", o)
+	rep := audit(t, patientResolver(t, srv), "audit.dane.test", o)
 	if !rep.Has("dane.cert.match") {
 		t.Fatalf("no dane.cert.match: %v", codes(rep.Findings))
 	}
@@ -133,4 +134,15 @@ func TestAudit_daneTranscript(t *testing.T) {
 			t.Errorf("entry %d at %s, outside the dane stage (%s) and the run (%s)", e.Seq, e.T, st.Start, rep.Duration)
 		}
 	}
+}
+
+// audit runs the posture audit of domain through r.
+func audit(t *testing.T, r resolver.Interface, domain string, o dnsauth.AuditOptions) *report.Report {
+	t.Helper()
+	o.Resolver, o.Domain = r, domain
+	rep, err := dnsauth.Audit(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

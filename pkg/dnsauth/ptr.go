@@ -28,7 +28,7 @@ type PTRResult struct {
 
 // FCrDNS looks up ip's PTR names and keeps those that resolve back to it
 // (at most 10 names, as SPF does, RFC 7208 §5.5).
-func FCrDNS(ctx context.Context, r *resolver.Resolver, ip netip.Addr) PTRResult {
+func FCrDNS(ctx context.Context, r resolver.Interface, ip netip.Addr) PTRResult {
 	ip = ip.Unmap()
 	res := PTRResult{IP: ip.String()}
 	names, err := r.LookupPTR(ctx, ip)
@@ -74,7 +74,7 @@ func (c *PTRCheck) Findings() []report.Finding { return c.findings }
 
 // CheckPTR checks FCrDNS for each address; label says what the address
 // is ("MX mx1.example.com", "--ip").
-func CheckPTR(ctx context.Context, r *resolver.Resolver, addrs []netip.Addr, labels []string) *PTRCheck {
+func CheckPTR(ctx context.Context, r resolver.Interface, addrs []netip.Addr, labels []string) *PTRCheck {
 	c := &PTRCheck{Results: make([]PTRResult, len(addrs))}
 	var wg sync.WaitGroup
 	for i, a := range addrs {
@@ -160,7 +160,7 @@ func DNSBLName(ip netip.Addr, list string) string {
 }
 
 // CheckDNSBL looks every address up in every list, concurrently.
-func CheckDNSBL(ctx context.Context, r *resolver.Resolver, addrs []netip.Addr, lists []string) *DNSBLCheck {
+func CheckDNSBL(ctx context.Context, r resolver.Interface, addrs []netip.Addr, lists []string) *DNSBLCheck {
 	c := &DNSBLCheck{}
 	hits := make([]DNSBLHit, len(addrs)*len(lists))
 	var wg sync.WaitGroup

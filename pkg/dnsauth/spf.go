@@ -5,7 +5,7 @@
 // (RFC 7672, RFC 6698), BIMI (draft-brand-indicators-for-message-
 // identification), reverse DNS and DNS blocklists (RFC 5782).
 //
-// Every check asks its questions through a *resolver.Resolver and returns
+// Every check asks its questions through a resolver.Interface and returns
 // data plus report findings; nothing here prints or decides exit codes.
 // A broken domain is a finding; a Go error is reserved for our own
 // failures (ARCHITECTURE.md, habit 5).
@@ -119,7 +119,7 @@ func tempErr(format string, args ...any) *spfError {
 }
 
 type spfEval struct {
-	r       *resolver.Resolver
+	r       resolver.Interface
 	q       SPFQuery
 	ip      netip.Addr
 	env     macroEnv
@@ -130,7 +130,7 @@ type spfEval struct {
 
 // CheckHost evaluates the SPF policy for q: the MAIL FROM identity, or
 // the HELO identity when the sender is empty (RFC 7208 §4).
-func CheckHost(ctx context.Context, r *resolver.Resolver, q SPFQuery) *SPFEvaluation {
+func CheckHost(ctx context.Context, r resolver.Interface, q SPFQuery) *SPFEvaluation {
 	ip := q.IP.Unmap() // an IPv4-mapped IPv6 client is an IPv4 client (§5)
 	sender := q.Sender
 	if sender == "" {
@@ -250,7 +250,7 @@ type expSource struct {
 
 // lookupSPF fetches and selects the record of domain (§4.4, §4.5).
 // A nil record with a nil error means "none".
-func lookupSPF(ctx context.Context, r *resolver.Resolver, domain string) (string, *spfError, string) {
+func lookupSPF(ctx context.Context, r resolver.Interface, domain string) (string, *spfError, string) {
 	txts, err := r.LookupTXT(ctx, dnsName(domain))
 	if err != nil {
 		switch {

@@ -44,7 +44,7 @@ const spfStage = "spf"
 
 type spfWalker struct {
 	ctx     context.Context
-	r       *resolver.Resolver
+	r       resolver.Interface
 	a       *SPFAnalysis
 	lookups int
 	voids   int
@@ -52,7 +52,7 @@ type spfWalker struct {
 }
 
 // AnalyzeSPF checks the SPF policy of domain without a message.
-func AnalyzeSPF(ctx context.Context, r *resolver.Resolver, domain string) *SPFAnalysis {
+func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAnalysis {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	a := &SPFAnalysis{Domain: domain}
 	w := &spfWalker{ctx: ctx, r: r, a: a}

@@ -89,34 +89,28 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
+// imapGreeting reads an IMAP greeting (RFC 9051 §7.1): OK, PREAUTH (the
+// connection is already logged in, which an exposed port should never
+// be) or BYE (service refused).
+func imapGreeting(line string) (greetingKind, string) {
+	up := asciiUpper(line)
+	switch {
+	case strings.HasPrefix(up, "* OK"):
+		return greetOK, ""
+	case strings.HasPrefix(up, "* PREAUTH"):
+		return greetPreauth, ""
+	case strings.HasPrefix(up, "* BYE"):
+		return greetRefused, ""
+	}
+	return greetMalformed, "* OK"
+}
+
 func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool) bool {
 	t := a.o.Timeouts.WithDefaults()
 	// greeting
-	st := a.begin("greeting", port)
-	greeting, err := c.readLine(ctx, t.Banner)
-	if err != nil {
-		st.fail(err)
+	if !a.greeting(ctx, c, port, t.Banner, imapGreeting) {
 		return false
 	}
-	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
-	up := asciiUpper(greeting)
-	switch {
-	case strings.HasPrefix(up, "* OK"):
-		st.end(report.StatusOK, "%s", greeting)
-	case strings.HasPrefix(up, "* PREAUTH"):
-		st.end(report.StatusOK, "%s", greeting)
-		a.add("greeting.preauth", st.name, "%q.", greeting)
-	case strings.HasPrefix(up, "* BYE"):
-		st.end(report.StatusFail, "%s", greeting)
-		a.add("greeting.refused", st.name, "The server said %q instead of a greeting.", greeting)
-		return false
-	default:
-		st.end(report.StatusError, "%s", greeting)
-		a.add("greeting.malformed", st.name, "Expected \"* OK\", got %q.", greeting)
-		a.rep.Incomplete = true
-		return false
-	}
-	a.banner(st.name, greeting)
 
 	// capabilities (always asked: the greeting's may be partial)
 	caps, ok := a.imapCapability(ctx, c, port, "capability")
@@ -137,7 +131,7 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 		// STARTTLS with a pipelined NOOP (the CVE-2011-0411 test): a
 		// correct server discards it; a vulnerable one answers it
 		// inside TLS.
-		st = a.begin("starttls", port)
+		st := a.begin("starttls", port)
 		var injTag string
 		if _, ok := a.upgrade(ctx, c, port, st, "STARTTLS", func(pipeline bool) (err error) {
 			injTag, err = a.imapStartTLS(ctx, c, st, pipeline)

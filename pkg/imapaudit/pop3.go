@@ -60,29 +60,23 @@ func pop3CapList(caps map[string]string) string {
 	return strings.Join(out, ", ")
 }
 
+// pop3Greeting reads a POP3 greeting (RFC 1939 §4): +OK, or -ERR when
+// the server refuses service.
+func pop3Greeting(line string) (greetingKind, string) {
+	switch {
+	case strings.HasPrefix(line, "+OK"):
+		return greetOK, ""
+	case strings.HasPrefix(line, "-ERR"):
+		return greetRefused, ""
+	}
+	return greetMalformed, "+OK"
+}
+
 func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool) bool {
 	t := a.o.Timeouts.WithDefaults()
-	st := a.begin("greeting", port)
-	greeting, err := c.readLine(ctx, t.Banner)
-	if err != nil {
-		st.fail(err)
+	if !a.greeting(ctx, c, port, t.Banner, pop3Greeting) {
 		return false
 	}
-	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
-	switch {
-	case strings.HasPrefix(greeting, "+OK"):
-		st.end(report.StatusOK, "%s", greeting)
-	case strings.HasPrefix(greeting, "-ERR"):
-		st.end(report.StatusFail, "%s", greeting)
-		a.add("greeting.refused", st.name, "The server said %q instead of a greeting.", greeting)
-		return false
-	default:
-		st.end(report.StatusError, "%s", greeting)
-		a.add("greeting.malformed", st.name, "Expected \"+OK\", got %q.", greeting)
-		a.rep.Incomplete = true
-		return false
-	}
-	a.banner(st.name, greeting)
 
 	caps, ok := a.pop3Capa(ctx, c, port, "capability")
 	if !ok {
@@ -99,7 +93,7 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 		if a.tlsRefused(port) {
 			return false
 		}
-		st = a.begin("starttls", port)
+		st := a.begin("starttls", port)
 		pipelined, ok := a.upgrade(ctx, c, port, st, "STLS", func(pipeline bool) error {
 			return a.pop3STLS(ctx, c, st, pipeline)
 		})

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -63,8 +63,11 @@ type Options struct {
 	Cleanup bool
 	// SlowAfter turns the latency info into a warning; default 30s.
 	SlowAfter time.Duration
-	LookupMX  func(ctx context.Context, domain string) ([]*net.MX, error)
-	Now       func() time.Time
+	// Resolver asks the recipient domain's MX records when SMTP.Host is
+	// "mx" (nothing else is asked for them: with --resolver, that server
+	// only). Required for "mx".
+	Resolver resolver.Interface
+	Now      func() time.Time
 	// Progress, when set, is told what the run is waiting for (the CLI
 	// shows it on a terminal's stderr).
 	Progress func(msg string)
@@ -142,12 +145,14 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 func sendViaMX(ctx context.Context, o Options, so smtpprobe.Options, to string, rep *report.Report, rec *transcript.Recorder) bool {
 	domain := to[strings.LastIndexByte(to, '@')+1:]
 	st := report.NewStages(rep, o.Now, rec, nil).Begin("mx")
-	lookup := o.LookupMX
-	if lookup == nil {
-		lookup = net.DefaultResolver.LookupMX
+	if o.Resolver == nil {
+		err := errors.New("no resolver to ask for MX records")
+		st.End(report.StatusError, "%s", err.Error())
+		rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "MX lookup for %s: %v.", domain, err))
+		return false
 	}
 	lctx, cancel := context.WithTimeout(ctx, so.Timeouts.WithDefaults().DNS)
-	mxs, err := lookup(lctx, domain)
+	mxs, _, err := o.Resolver.LookupMX(lctx, domain)
 	cancel()
 	if err != nil || len(mxs) == 0 {
 		if err == nil {
@@ -157,14 +162,15 @@ func sendViaMX(ctx context.Context, o Options, so smtpprobe.Options, to string, 
 		rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "MX lookup for %s: %v.", domain, err))
 		return false
 	}
-	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
+	// LookupMX sorts by preference (RFC 5321 §5.1) and drops the
+	// trailing dots; the null MX (RFC 7505) is the empty host.
 	var names []string
 	for _, mx := range mxs {
-		names = append(names, fmt.Sprintf("%d %s", mx.Pref, strings.TrimSuffix(mx.Host, ".")))
+		names = append(names, fmt.Sprintf("%d %s", mx.Pref, mx.Host))
 	}
 	st.End(report.StatusOK, "%s", strings.Join(names, ", "))
 	for i, mx := range mxs {
-		host := strings.TrimSuffix(mx.Host, ".")
+		host := mx.Host
 		if host == "" {
 			// Null MX (RFC 7505): the domain accepts no mail.
 			rep.Add(report.Newf("reset.mx.lookup-failed", "mx", "%s publishes a null MX: it accepts no mail (RFC 7505).", domain))

@@ -6,39 +6,48 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/miekg/dns"
 
+	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
 const user, password = "user@mailprobe.test", "correct horse battery staple"
 
-// The sender domain's DNS as the capture server's checks see it, and the
-// DKIM key that signs for it.
+// The sender domain's DNS as the capture server's checks see it (served
+// by a DNS server on loopback), and the DKIM key that signs for it.
 var (
 	dkimPub, dkimKey, _ = ed25519.GenerateKey(rand.Reader)
-	senderDNS           = map[string]string{
-		"s1._domainkey.mailprobe.test": "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dkimPub),
-		"mailprobe.test":               "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all",
-		"_dmarc.mailprobe.test":        "v=DMARC1; p=reject",
+	senderDNS           = []string{
+		`s1._domainkey.mailprobe.test. 300 IN TXT "v=DKIM1; k=ed25519; p=` + base64.StdEncoding.EncodeToString(dkimPub) + `"`,
+		`mailprobe.test. 300 IN TXT "v=spf1 ip4:127.0.0.0/8 ip6:::1 -all"`,
+		`_dmarc.mailprobe.test. 300 IN TXT "v=DMARC1; p=reject"`,
 	}
 )
 
-func lookupTXT(name string) ([]string, error) {
-	if v, ok := senderDNS[name]; ok {
-		return []string{v}, nil
+func senderResolver(t *testing.T) *resolver.Resolver {
+	t.Helper()
+	z := dnstest.NewZone()
+	if err := z.AddString(senderDNS...); err != nil {
+		t.Fatal(err)
 	}
-	return nil, &net.DNSError{Err: "not found", Name: name, IsNotFound: true}
+	srv := dnstest.Start(t, z)
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func sign(msg []byte) ([]byte, error) {
@@ -50,7 +59,7 @@ func sign(msg []byte) ([]byte, error) {
 func startPair(t *testing.T, o capture.Options) *capture.Server {
 	t.Helper()
 	o.Hostname = "mail.mailprobe.test"
-	o.LookupTXT = lookupTXT
+	o.Resolver = senderResolver(t)
 	o.CheckSPF = true
 	if o.Users == nil {
 		o.Users = map[string]string{user: password}
@@ -335,5 +344,49 @@ func TestRun_stalledIMAPServer(t *testing.T) {
 	}
 	if !has(r, "reset.wait.timeout") {
 		t.Errorf("findings %+v", r.Findings)
+	}
+}
+
+// --smtp mx asks the given resolver, and only it, for the recipient's MX.
+func TestRun_mxLookupGoesThroughTheResolver(t *testing.T) {
+	z := dnstest.NewZone().MustAdd(
+		`null.example. 300 IN MX 0 .`, // RFC 7505: accepts no mail
+		`nomx.example. 300 IN A 192.0.2.1`,
+	)
+	srv := dnstest.Start(t, z)
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ to, detail string }{
+		{"user@null.example", "null MX"},
+		{"user@nomx.example", "no MX record"},
+		{"user@missing.example", "NXDOMAIN"},
+	} {
+		o := resetmail.Options{Compose: resetmail.ComposeOptions{From: "App <no-reply@mailprobe.test>", To: tc.to},
+			SMTP: smtpprobe.Options{Host: "mx"}, Resolver: r}
+		rep, err := resetmail.Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		domain := tc.to[5:]
+		if srv.Count(domain, dns.TypeMX) != 1 {
+			t.Errorf("%s: %d MX queries reached the named resolver, want 1", domain, srv.Count(domain, dns.TypeMX))
+		}
+		var detail string
+		for _, f := range rep.Findings {
+			if f.Code == "reset.mx.lookup-failed" {
+				detail = f.Detail
+			}
+		}
+		if !strings.Contains(detail, tc.detail) {
+			t.Errorf("%s: reset.mx.lookup-failed detail %q, want it to mention %q", domain, detail, tc.detail)
+		}
+	}
+	// No resolver: a clear finding, not the system resolver.
+	rep, err := resetmail.Run(context.Background(), resetmail.Options{Compose: resetmail.ComposeOptions{From: "App <no-reply@mailprobe.test>", To: "user@null.example"},
+		SMTP: smtpprobe.Options{Host: "mx"}})
+	if err != nil || !has(rep, "reset.mx.lookup-failed") || stage(rep, "mx") != report.StatusError {
+		t.Errorf("without a resolver: %v %+v", err, rep)
 	}
 }

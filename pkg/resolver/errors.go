@@ -51,6 +51,25 @@ type Error struct {
 	Server string // the server that answered or failed, host:port
 	Rcode  int    // the response code, when there was a response
 	Err    error  // the underlying network or parse error, if any
+	// Down is set when the resolver itself does not answer: no server
+	// responded to anything in this run, this question nor a probe.
+	// Kind still says how it failed (KindTimeout or KindNetwork).
+	Down bool
+}
+
+// about is the error of a dead resolver, restated for another question.
+func (e *Error) about(name string, qtype uint16) *Error {
+	c := *e
+	c.Name, c.Type = name, qtype
+	return &c
+}
+
+// IsUnreachable reports whether err says that the resolver itself does
+// not answer (see Resolver.Unreachable), rather than that one name could
+// not be resolved.
+func IsUnreachable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Down
 }
 
 func (e *Error) Error() string {
@@ -79,6 +98,9 @@ func (e *Error) Error() string {
 		what = "malformed answer"
 	default:
 		what = string(e.Kind)
+	}
+	if e.Down {
+		what = "the resolver " + e.Server + " does not answer"
 	}
 	s := fmt.Sprintf("lookup %s %s: %s", dns.TypeToString[e.Type], e.Name, what)
 	if e.Err != nil && (e.Kind == KindNetwork || e.Kind == KindMalformed || e.Kind == KindInvalidName) {

@@ -14,6 +14,10 @@ import (
 // SPF (RFC 7208 §3.3), DKIM (RFC 6376 §3.6.2.2) and DMARC (RFC 7489
 // §6.6.3) all require. Bytes are returned as sent, not escaped.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return lookupTXT(ctx, r, name)
+}
+
+func lookupTXT(ctx context.Context, r querier, name string) ([]string, error) {
 	ans, err := r.Query(ctx, name, dns.TypeTXT)
 	if err != nil {
 		return nil, err
@@ -44,6 +48,11 @@ func TXTStrings(ans *Answer) []string {
 // implements net.Error, so go-msgauth reports SERVFAIL and timeouts as
 // temporary failures and NXDOMAIN as a permanent one (RFC 6376 §6.1.2).
 func (r *Resolver) TXTFunc(ctx context.Context) func(string) ([]string, error) {
+	return TXTFunc(ctx, r)
+}
+
+// TXTFunc is Resolver.TXTFunc for any Interface.
+func TXTFunc(ctx context.Context, r Interface) func(string) ([]string, error) {
 	return func(name string) ([]string, error) { return r.LookupTXT(ctx, name) }
 }
 
@@ -100,6 +109,10 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // LookupA returns the IPv4 addresses of name.
 func (r *Resolver) LookupA(ctx context.Context, name string) ([]netip.Addr, error) {
+	return lookupA(ctx, r, name)
+}
+
+func lookupA(ctx context.Context, r querier, name string) ([]netip.Addr, error) {
 	ans, err := r.Query(ctx, name, dns.TypeA)
 	if err != nil {
 		return nil, err
@@ -117,6 +130,10 @@ func (r *Resolver) LookupA(ctx context.Context, name string) ([]netip.Addr, erro
 
 // LookupAAAA returns the IPv6 addresses of name.
 func (r *Resolver) LookupAAAA(ctx context.Context, name string) ([]netip.Addr, error) {
+	return lookupAAAA(ctx, r, name)
+}
+
+func lookupAAAA(ctx context.Context, r querier, name string) ([]netip.Addr, error) {
 	ans, err := r.Query(ctx, name, dns.TypeAAAA)
 	if err != nil {
 		return nil, err
@@ -137,14 +154,18 @@ func (r *Resolver) LookupAAAA(ctx context.Context, name string) ([]netip.Addr, e
 // otherwise it is the more serious of the two failures (a temporary
 // failure wins over NODATA, NODATA over NXDOMAIN).
 func (r *Resolver) LookupIP(ctx context.Context, name string) ([]netip.Addr, error) {
+	return lookupIP(ctx, r, name)
+}
+
+func lookupIP(ctx context.Context, r querier, name string) ([]netip.Addr, error) {
 	var v6 []netip.Addr
 	var err6 error
 	done := make(chan struct{})
 	go func() {
-		v6, err6 = r.LookupAAAA(ctx, name)
+		v6, err6 = lookupAAAA(ctx, r, name)
 		close(done)
 	}()
-	v4, err4 := r.LookupA(ctx, name)
+	v4, err4 := lookupA(ctx, r, name)
 	<-done
 	out := append(v4, v6...)
 	if len(out) > 0 {
@@ -178,6 +199,10 @@ type MX struct {
 // LookupMX returns the MX records of name sorted by preference, and the
 // answer (for its AD bit).
 func (r *Resolver) LookupMX(ctx context.Context, name string) ([]MX, *Answer, error) {
+	return lookupMX(ctx, r, name)
+}
+
+func lookupMX(ctx context.Context, r querier, name string) ([]MX, *Answer, error) {
 	ans, err := r.Query(ctx, name, dns.TypeMX)
 	if err != nil {
 		return nil, ans, err
@@ -194,6 +219,10 @@ func (r *Resolver) LookupMX(ctx context.Context, name string) ([]MX, *Answer, er
 
 // LookupPTR returns the names of ip (reverse DNS), without trailing dots.
 func (r *Resolver) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, error) {
+	return lookupPTR(ctx, r, ip)
+}
+
+func lookupPTR(ctx context.Context, r querier, ip netip.Addr) ([]string, error) {
 	arpa, err := dns.ReverseAddr(ip.Unmap().String())
 	if err != nil {
 		return nil, &Error{Kind: KindInvalidName, Name: ip.String(), Type: dns.TypePTR, Err: err}
@@ -215,6 +244,10 @@ func (r *Resolver) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, erro
 // and the answer, whose AD bit says whether they may be used (RFC 7672
 // §2.2: only DNSSEC-validated TLSA records count).
 func (r *Resolver) LookupTLSA(ctx context.Context, name string) ([]*dns.TLSA, *Answer, error) {
+	return lookupTLSA(ctx, r, name)
+}
+
+func lookupTLSA(ctx context.Context, r querier, name string) ([]*dns.TLSA, *Answer, error) {
 	ans, err := r.Query(ctx, name, dns.TypeTLSA)
 	if err != nil {
 		return nil, ans, err
@@ -232,6 +265,11 @@ func (r *Resolver) LookupTLSA(ctx context.Context, name string) ([]*dns.TLSA, *A
 // it is not). It asks for A records and reads the chain, which costs no
 // extra question when the addresses are wanted anyway.
 func (r *Resolver) CNAMEOf(ctx context.Context, name string) (string, error) {
+	return CNAMEOf(ctx, r, name)
+}
+
+// CNAMEOf is Resolver.CNAMEOf for any Interface.
+func CNAMEOf(ctx context.Context, r Interface, name string) (string, error) {
 	ans, err := r.Query(ctx, name, dns.TypeA)
 	if ans != nil && len(ans.CNAMEs) > 0 {
 		return strings.TrimSuffix(ans.CNAMEs[0], "."), nil

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,14 +29,16 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 )
 
-// Options configure a Resolver. The zero value asks the servers of
-// /etc/resolv.conf with the default deadlines.
+// Options configure a Resolver. The zero value asks the nameservers of
+// the operating system's configuration (systemServers: /etc/resolv.conf
+// on Linux and macOS, the network adapters' DNS servers on Windows) with
+// the default deadlines.
 type Options struct {
-	// Server is "host:port" or "host" (port 53). Empty: the nameservers of
-	// ResolvConf.
+	// Server is "host:port" or "host" (port 53), as ParseServer accepts.
+	// Empty: the nameservers of the operating system's configuration.
 	Server string
-	// ResolvConf is the file read when Server is empty (default
-	// /etc/resolv.conf).
+	// ResolvConf, when set, is a resolv.conf file read instead of the
+	// operating system's configuration (on every platform).
 	ResolvConf string
 	// Timeout is the deadline of one attempt (default 2s).
 	Timeout time.Duration
@@ -100,6 +101,15 @@ type Resolver struct {
 	exchanges atomic.Int64
 	hits      atomic.Int64
 	trunc     atomic.Int64
+
+	// answered is set by the first response from any server. Until
+	// then, a query that times out or cannot reach the servers may mean
+	// that the resolver itself is dead, which probe finds out once.
+	answered atomic.Bool
+	probeMu  sync.Mutex
+	probe    chan struct{} // closed when the liveness probe is done
+	down     atomic.Pointer[Error]
+	downCh   chan struct{} // closed when down is set
 }
 
 type cacheKey struct {
@@ -132,40 +142,45 @@ func New(o Options) (*Resolver, error) {
 	if o.UDPSize == 0 {
 		o.UDPSize = 1232
 	}
-	r := &Resolver{opts: o, cache: map[cacheKey]*call{}}
+	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{})}
 	if o.Server != "" {
-		s, err := normalizeServer(o.Server)
+		s, err := ParseServer(o.Server)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--resolver %v", err)
 		}
 		r.servers = []string{s}
 		return r, nil
 	}
-	path := o.ResolvConf
-	if path == "" {
-		path = "/etc/resolv.conf"
+	var err error
+	if o.ResolvConf != "" {
+		r.servers, err = readResolvConf(o.ResolvConf)
+	} else {
+		r.servers, err = systemServers()
 	}
-	cc, err := dns.ClientConfigFromFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w (use --resolver HOST:PORT)", path, err)
-	}
-	for _, s := range cc.Servers {
-		r.servers = append(r.servers, net.JoinHostPort(s, cc.Port))
-	}
-	if len(r.servers) == 0 {
-		return nil, fmt.Errorf("%s lists no nameserver (use --resolver HOST:PORT)", path)
+		return nil, err
 	}
 	return r, nil
 }
 
-// normalizeServer accepts "host", "host:port", "[v6]:port" and a bare IPv6
-// literal.
-func normalizeServer(s string) (string, error) {
-	host, port, err := netx.SplitHostPort(s, 53)
+// readResolvConf returns the nameservers of a resolv.conf file (the
+// format of resolv.conf(5), which macOS also writes). A missing,
+// unreadable or empty file is an error that says to use --resolver:
+// guessing a server would send the questions somewhere the user did not
+// choose.
+func readResolvConf(path string) ([]string, error) {
+	cc, err := dns.ClientConfigFromFile(path)
 	if err != nil {
-		return "", fmt.Errorf("--resolver: %v", err)
+		return nil, fmt.Errorf("reading the system's DNS configuration %s: %w (use --resolver HOST:PORT)", path, err)
 	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	var servers []string
+	for _, s := range cc.Servers {
+		servers = append(servers, net.JoinHostPort(s, cc.Port))
+	}
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("%s lists no nameserver (use --resolver HOST:PORT)", path)
+	}
+	return servers, nil
 }
 
 // Servers returns the servers asked, in order.
@@ -214,6 +229,11 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	if !valid {
 		return nil, &Error{Kind: KindInvalidName, Name: fqdn, Type: qtype}
 	}
+	if down := r.down.Load(); down != nil {
+		// A dead resolver fails every new question at once, with the
+		// error that showed it dead: one finding, not one per question.
+		return nil, down.about(fqdn, qtype)
+	}
 	key := cacheKey{fqdn, qtype}
 	r.mu.Lock()
 	c, ok := r.cache[key]
@@ -254,6 +274,10 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		return c.ans, c.err
 	case <-ctx.Done():
 		return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
+	case <-r.downCh:
+		// Found dead while this question waited: it would only time
+		// out too.
+		return nil, r.down.Load().about(fqdn, qtype)
 	}
 }
 
@@ -312,12 +336,90 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 			resp, tcp, rtt, err := r.exchangeUDPThenTCP(ctx, m, server)
 			if err != nil {
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
+				if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
+					// Probe while the retries go on, so that finding
+					// the resolver dead costs no extra wait.
+					r.startProbe(ctx, last)
+				}
 				continue
 			}
-			return r.interpret(name, qtype, resp, server, tcp, rtt)
+			r.answered.Store(true)
+			return interpret(name, qtype, resp, server, tcp, rtt)
+		}
+	}
+	if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
+		if down := r.checkAlive(ctx, last); down != nil {
+			return nil, down.about(name, qtype)
 		}
 	}
 	return nil, last
+}
+
+// Unreachable returns the error that showed the resolver dead (no server
+// answered the question that failed, nor a probe sent after it), or nil.
+// Once dead, the resolver stays dead for the run and every new question
+// fails at once with that error.
+func (r *Resolver) Unreachable() error {
+	if d := r.down.Load(); d != nil {
+		return d
+	}
+	return nil
+}
+
+// checkAlive tells a dead resolver from a name whose servers do not
+// answer (dnstest's "timeout" marker, a lame delegation behind a
+// recursive resolver): when no server has answered anything yet, one
+// probe asks each server for the root's NS records. Any response at all,
+// even REFUSED, proves the server alive. Concurrent failures share the
+// one probe.
+func (r *Resolver) checkAlive(ctx context.Context, failed *Error) *Error {
+	done := r.startProbe(ctx, failed)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil
+	}
+	return r.down.Load()
+}
+
+// startProbe starts the one liveness probe of the run, unless it was
+// started already, and returns a channel closed when it is done.
+func (r *Resolver) startProbe(ctx context.Context, failed *Error) chan struct{} {
+	r.probeMu.Lock()
+	defer r.probeMu.Unlock()
+	if r.probe == nil {
+		done := make(chan struct{})
+		r.probe = done
+		go func() {
+			defer close(done)
+			if !r.probeServers(context.WithoutCancel(ctx)) {
+				d := *failed
+				d.Down = true
+				d.Server = strings.Join(r.servers, ", ")
+				r.down.Store(&d)
+				close(r.downCh)
+			}
+		}()
+	}
+	return r.probe
+}
+
+// probeServers reports whether any server responds to ". NS", each asked
+// once over UDP within the attempt deadline.
+func (r *Resolver) probeServers(ctx context.Context) bool {
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	m.RecursionDesired = true
+	for _, server := range r.servers {
+		if r.answered.Load() {
+			return true // a slow answer to another question arrived meanwhile
+		}
+		if resp, _, err := r.exchange(ctx, "udp", m, server); err == nil || resp != nil {
+			r.answered.Store(true)
+			return true
+		}
+	}
+	return r.answered.Load()
 }
 
 func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, bool, time.Duration, error) {
@@ -389,12 +491,12 @@ func classifyNet(err error) Kind {
 // interpret turns a response into an Answer or an Error. The answer
 // section is walked from the question name along any CNAME chain (RFC
 // 1034 §3.6.2), so the records returned are those of the final name.
-func (r *Resolver) interpret(name string, qtype uint16, resp *dns.Msg, server string, tcp bool, rtt time.Duration) (*Answer, error) {
+func interpret(name string, qtype uint16, resp *dns.Msg, server string, tcp bool, rtt time.Duration) (*Answer, error) {
 	ans := &Answer{Name: name, Type: qtype, AD: resp.AuthenticatedData, Rcode: resp.Rcode, TCP: tcp, Server: server, RTT: rtt}
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
-		r.chase(ans, resp)
+		chase(ans, resp)
 		return ans, &Error{Kind: KindNXDomain, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	case dns.RcodeServerFailure:
 		return nil, &Error{Kind: KindServFail, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
@@ -403,14 +505,14 @@ func (r *Resolver) interpret(name string, qtype uint16, resp *dns.Msg, server st
 	default:
 		return nil, &Error{Kind: KindRcode, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	}
-	r.chase(ans, resp)
+	chase(ans, resp)
 	if len(ans.Records) == 0 {
 		return ans, &Error{Kind: KindNoData, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	}
 	return ans, nil
 }
 
-func (r *Resolver) chase(ans *Answer, resp *dns.Msg) {
+func chase(ans *Answer, resp *dns.Msg) {
 	cur := ans.Name
 	seen := map[string]bool{}
 	for hop := 0; hop < 16; hop++ {

@@ -87,7 +87,8 @@ type Options struct {
 
 	// Resolver, when set, checks the reverse DNS (FCrDNS) of the address
 	// connected to and whether the greeting's host name matches it.
-	Resolver *resolver.Resolver
+	// It also resolves Host when LookupIP is not set.
+	Resolver resolver.Interface
 	// PTRPrivate checks reverse DNS for loopback and private addresses
 	// too (when the user named a resolver that knows them).
 	PTRPrivate bool
@@ -96,8 +97,10 @@ type Options struct {
 	// it on a terminal's stderr: a slow server can take 30 s a stage).
 	Progress func(stage string)
 
-	Dial     netx.DialFunc
-	LookupIP func(ctx context.Context, host string) ([]net.IP, error) // nil = system resolver
+	Dial netx.DialFunc
+	// LookupIP resolves Host; nil: Resolver, and without one the
+	// operating system's resolver.
+	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
 	Timeouts netx.Timeouts
 	Now      func() time.Time
 }
@@ -396,6 +399,14 @@ func (c *checker) resolve(ctx context.Context, d time.Duration) ([]net.IP, error
 	defer cancel()
 	if c.o.LookupIP != nil {
 		return c.o.LookupIP(ctx, c.o.Host)
+	}
+	if c.o.Resolver != nil {
+		addrs, err := c.o.Resolver.LookupIP(ctx, c.o.Host)
+		ips := make([]net.IP, len(addrs))
+		for i, a := range addrs {
+			ips[i] = net.IP(a.Unmap().AsSlice())
+		}
+		return ips, err
 	}
 	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, c.o.Host)
 	if err != nil {
