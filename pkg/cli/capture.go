@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,12 +15,12 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
-	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 func init() { register(newCaptureCmd) }
 
 type captureOptions struct {
+	resolverFlags
 	NoColor       bool
 	SMTP, IMAP    string
 	Hostname      string
@@ -87,6 +88,7 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys, SPF and DMARC records in DNS (results say not checked)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
+	addResolverFlags(c, &o.resolverFlags)
 	return c
 }
 
@@ -132,13 +134,20 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 	} else if o.PasswordEnv != "" || o.PasswordFile != "" {
 		return co, usageErrorf("--password-env/--password-file need --auth USER")
 	}
+	if o.NoDNS && o.Resolver != "" {
+		return co, usageErrorf("--no-dns asks no DNS server: drop --resolver or --no-dns")
+	}
 	if !o.NoDNS {
 		// DKIM keys, SPF and DMARC records of the app's real domain, asked
-		// through mailprobe's resolver of the operating system's
-		// nameservers (until capture gets --resolver).
-		r, err := resolver.New(resolver.Options{Dial: env.Dial})
+		// through the --resolver server, else mailprobe's resolver of the
+		// operating system's nameservers.
+		r, err := o.resolverFlags.resolver(env, &Global{})
 		if err != nil {
-			return co, &exitError{code: report.ExitIncomplete, err: fmt.Errorf("%w; or run with --no-dns", err)}
+			var ee *exitError
+			if errors.As(err, &ee) && ee.code == report.ExitIncomplete {
+				ee.err = fmt.Errorf("%w; or run with --no-dns", ee.err)
+			}
+			return co, err
 		}
 		co.Resolver = r
 	}

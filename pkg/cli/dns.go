@@ -48,7 +48,7 @@ type resolverFlags struct {
 
 func addResolverFlags(c *cobra.Command, rf *resolverFlags) {
 	f := c.Flags()
-	f.StringVar(&rf.Resolver, "resolver", "", "DNS server to ask, HOST[:PORT] (default: the nameservers of /etc/resolv.conf)")
+	f.StringVar(&rf.Resolver, "resolver", "", "DNS server to ask, HOST[:PORT]; every name is then resolved there and nowhere else (default: the operating system's configuration)")
 	f.DurationVar(&rf.DNSTimeout, "dns-timeout", 2*time.Second, "deadline of one DNS query attempt")
 	f.IntVar(&rf.Retries, "dns-retries", 1, "times a timed-out DNS query is sent again")
 }
@@ -61,6 +61,13 @@ func (rf *resolverFlags) resolver(env *Env, g *Global) (*resolver.Resolver, erro
 	}
 	if rf.Retries < 0 || rf.Retries > 5 {
 		return nil, usageErrorf("--dns-retries must be between 0 and 5")
+	}
+	if rf.Resolver != "" {
+		// Checked first and on its own: a typo here must not become a
+		// page of DNS failures (or, worse, a lookup of the typo).
+		if _, err := resolver.ParseServer(rf.Resolver); err != nil {
+			return nil, &exitError{code: report.ExitUsage, err: fmt.Errorf("--resolver: %v", err), oneLine: true}
+		}
 	}
 	retries := rf.Retries
 	if retries == 0 {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 
@@ -9,6 +11,8 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 // This file is the one place where flags are named, in PRODUCT.md's
@@ -228,4 +232,87 @@ func isTLSModeWord(s string) bool {
 		}
 	}
 	return false
+}
+
+// ---------------------------------------------------------------- network
+
+// network is what a command connects and looks names up with: one
+// resolver and one dialer, built in one place (netFlags.network) so that a
+// run given --resolver asks that server and nothing else.
+type network struct {
+	// Dial connects; host names go through Resolver when --resolver was
+	// given, else through the operating system's resolver (as Go's
+	// net.Dialer does on every platform).
+	Dial netx.DialFunc
+	// Resolver is the --resolver server, nil without the flag.
+	Resolver *resolver.Resolver
+}
+
+// network builds the run's dialer and, with --resolver, its resolver. A
+// malformed --resolver is a usage error of one line; --local-addr binds
+// every connection but the DNS queries.
+func (rf *resolverFlags) network(env *Env, g *Global, localAddr string) (network, error) {
+	var n network
+	base := env.Dial
+	if base == nil || localAddr != "" {
+		d, err := netx.Dialer(localAddr)
+		if err != nil {
+			return n, usageErrorf("%v", err)
+		}
+		base = d
+	}
+	n.Dial = base
+	if rf.Resolver == "" {
+		return n, nil
+	}
+	r, err := rf.resolver(env, g)
+	if err != nil {
+		return n, err
+	}
+	n.Resolver = r
+	n.Dial = netx.ResolvingDialer(base, r.LookupIP)
+	return n, nil
+}
+
+// lookupIP is n's resolver in the shape smtpprobe.Options.LookupIP takes
+// (nil without --resolver: the engine's default).
+func (n network) lookupIP() func(ctx context.Context, host string) ([]net.IP, error) {
+	if n.Resolver == nil {
+		return nil
+	}
+	r := n.Resolver
+	return func(ctx context.Context, host string) ([]net.IP, error) {
+		addrs, err := r.LookupIP(ctx, host)
+		ips := make([]net.IP, len(addrs))
+		for i, a := range addrs {
+			ips[i] = net.IP(a.Unmap().AsSlice())
+		}
+		return ips, err
+	}
+}
+
+// addLineResolverFlag adds --resolver to batch and check -f, which pass
+// it on to every command line that does not name its own.
+func addLineResolverFlag(c *cobra.Command, v *string) {
+	c.Flags().StringVar(v, "resolver", "", "DNS server, HOST[:PORT], for every check that does not name its own --resolver (default: the operating system's configuration)")
+}
+
+// checkLineResolver validates a batch's or suite's --resolver up front,
+// with the one-line usage error every command gives.
+func checkLineResolver(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := resolver.ParseServer(v); err != nil {
+		return &exitError{code: report.ExitUsage, err: fmt.Errorf("--resolver: %v", err), oneLine: true}
+	}
+	return nil
+}
+
+// withResolver appends --resolver v to a command line without one.
+func withResolver(args []string, v string) []string {
+	if v == "" || hasFlag(args, "--resolver") {
+		return args
+	}
+	return append(append([]string{}, args...), "--resolver", v)
 }

@@ -21,6 +21,7 @@ type auditOptions struct {
 	tlsFlags
 	credFlags
 	tlsModeFlags
+	resolverFlags
 	Ports              []int
 	ImplicitPorts      []int
 	AllowPlaintextAuth bool
@@ -85,6 +86,7 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
 	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
 	f.IntSliceVarP(&o.Ports, "port", "p", nil, fmt.Sprintf("port to audit (repeatable; default %d and %d)", plain, implicit))
 	f.IntSliceVar(&o.ImplicitPorts, "tls-port", nil, fmt.Sprintf("port that speaks implicit TLS besides %d (repeatable)", implicit))
@@ -134,16 +136,14 @@ func (o *auditOptions) options(env *Env, proto imapaudit.Protocol, target string
 			return opts, err
 		}
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return opts, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
 	}
 	return imapaudit.Options{
 		Protocol: proto, Host: host, Ports: ports, ImplicitTLS: o.ImplicitPorts, TLSMode: mode,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth, LockoutTest: o.LockoutTest, NoTLSScan: o.NoTLSScan,
-		Dial: dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
+		Dial: n.Dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }

@@ -36,6 +36,7 @@ type resetSendOptions struct {
 	Global
 	tlsFlags
 	credFlags
+	resolverFlags
 	Embedded bool
 
 	SMTP string
@@ -117,6 +118,7 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 	f.BoolVar(&o.Embedded, "embedded", false, "run against an in-process SMTP server and IMAP mailbox (no setup)")
 	f.StringVar(&o.SMTP, "smtp", "", "SMTP server HOST[:PORT] to send through (587 default), or \"mx\" to deliver to the recipient's MX")
 	addTLSModeFlags(c, &o.tlsModeFlags, true)
+	addResolverFlags(c, &o.resolverFlags)
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow SMTP AUTH over an unencrypted connection")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
@@ -181,28 +183,27 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 	if err != nil {
 		return ro, stop, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return ro, stop, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return ro, stop, err
 	}
+	dial := n.Dial
 	timeouts := netx.Timeouts{Total: o.Global.Timeout}
 	so := smtpprobe.Options{
 		TLSMode: mode, ImplicitTLS: mode == netx.TLSImplicit, NoSTARTTLS: mode == netx.TLSNone, RequireTLS: o.RequireTLS,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		Helo: heloName(o.Helo), User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth,
-		Dial: dial, Timeouts: timeouts,
+		Dial: dial, LookupIP: n.lookupIP(), Timeouts: timeouts,
 	}
 	var mxResolver resolver.Interface
 	if strings.EqualFold(o.SMTP, "mx") {
 		so.Host = "mx"
-		// The recipient's MX records, asked through mailprobe's resolver
-		// of the operating system's nameservers (until reset gets
-		// --resolver).
-		r, err := resolver.New(resolver.Options{Dial: dial})
+		// The recipient's MX records, asked through the --resolver
+		// server, else mailprobe's resolver of the operating system's
+		// nameservers.
+		r, err := o.resolverFlags.resolver(env, &o.Global)
 		if err != nil {
-			return ro, stop, &exitError{code: report.ExitIncomplete, err: err}
+			return ro, stop, err
 		}
 		mxResolver = r
 	} else {

@@ -104,6 +104,9 @@ type Global struct {
 type exitError struct {
 	code int
 	err  error // printed when non-nil
+	// oneLine leaves out the "Run --help" hint of a usage error whose
+	// message already says what to write.
+	oneLine bool
 }
 
 func (e *exitError) Error() string {
@@ -157,7 +160,7 @@ func Main(args []string, env *Env) int {
 	if errors.As(err, &ee) {
 		if ee.err != nil {
 			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n", env.scrub([]byte(ee.err.Error())))
-			if ee.code == report.ExitUsage {
+			if ee.code == report.ExitUsage && !ee.oneLine {
 				fmt.Fprintln(env.IO.ErrOut, help)
 			}
 		}

@@ -19,6 +19,7 @@ type smtpShellOptions struct {
 	tlsFlags
 	credFlags
 	tlsModeFlags
+	resolverFlags
 	Target             string
 	AllowPlaintextAuth bool
 	StepTimeout        time.Duration
@@ -73,6 +74,7 @@ output reads as a transcript, and the end of the input sends QUIT.`,
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
 	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow .auth on a connection without TLS")
 	f.DurationVar(&o.StepTimeout, "step-timeout", dialogue.DefaultStepTimeout, "how long to wait for each reply (.timeout changes it)")
@@ -98,20 +100,18 @@ func (o *smtpShellOptions) shellOptions(env *Env) (dialogue.ShellOptions, error)
 	if err != nil {
 		return so, err
 	}
-	n := 0
+	given := 0
 	for _, s := range []string{o.PasswordEnv, o.PasswordFile, o.Password} {
 		if s != "" {
-			n++
+			given++
 		}
 	}
-	if n > 1 {
+	if given > 1 {
 		return so, usageErrorf("give only one of --password-env, --password-file and --password")
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return so, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &Global{}, o.LocalAddr)
+	if err != nil {
+		return so, err
 	}
 	color := !o.NoColor && env.IO.ColorEnabled()
 	st := render.NewStyles(env.IO.Out, color)
@@ -120,7 +120,7 @@ func (o *smtpShellOptions) shellOptions(env *Env) (dialogue.ShellOptions, error)
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		User: o.User, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		Password:     o.passwordFunc(env),
-		ReplyTimeout: o.StepTimeout, Dial: dial, Now: env.Now,
+		ReplyTimeout: o.StepTimeout, Dial: n.Dial, Now: env.Now,
 		In: env.IO.In, Out: env.IO.Out, Interactive: env.IO.StdinTTY,
 		Style: dialogue.ShellStyle{
 			Reply:  func(code int, s string) string { return st.Severity(replySeverity(code), s) },

@@ -169,11 +169,11 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 	if err != nil {
 		return opts, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return opts, usageErrorf("%v", err)
-		}
+	// The target's name, and with --resolver every other, is resolved
+	// through the run's one resolver.
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
 	}
 	timeouts := netx.Timeouts{Total: o.Global.Timeout}
 	opts = smtpprobe.Options{
@@ -184,12 +184,14 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 		Helo: heloName(o.Helo),
 		User: o.User, Password: password, AuthMech: o.AuthMech, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		MailFrom: o.From, RcptTo: o.To, ProbeVRFY: o.ProbeVRFY,
-		Dial: dial, Timeouts: timeouts, Now: env.Now,
+		Dial: n.Dial, LookupIP: n.lookupIP(), Timeouts: timeouts, Now: env.Now,
 	}
 	if o.From != "" && len(o.To) == 0 {
 		return opts, usageErrorf("--from needs at least one --to")
 	}
-	if !o.NoPTR {
+	if !o.NoPTR && n.Resolver != nil {
+		opts.Resolver, opts.PTRPrivate = n.Resolver, true
+	} else if !o.NoPTR {
 		res, err := o.resolverFlags.resolver(env, &o.Global)
 		switch {
 		case err == nil:

@@ -19,6 +19,7 @@ type tlsOptions struct {
 	Global
 	tlsFlags
 	tlsModeFlags
+	resolverFlags
 	Target string
 	// startTLSProto is the old --starttls PROTO (smtp, imap, pop3, auto
 	// or none), kept for one release.
@@ -81,6 +82,7 @@ IMAP and POP3, where passwords travel, they are warnings and failures.`,
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
 	addRoleFlag(c, &o.Role, netx.RoleMX, netx.RoleSubmission, netx.RoleIMAP, netx.RolePOP3)
 	f := c.Flags()
 	f.BoolVar(&o.Quick, "quick", false, "one handshake: negotiated protocol and suite, certificate, STARTTLS behaviour; no enumeration")
@@ -169,17 +171,15 @@ func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
 	if err != nil {
 		return opts, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return opts, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
 	}
 	return tlsprobe.Options{
 		Host: host, Port: port, StartTLS: proto, Role: role,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure, Helo: heloName(o.Helo),
 		Quick: o.Quick, Parallel: o.Parallel,
-		Dial: dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
+		Dial: n.Dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }
 
