@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -135,9 +136,18 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 			}()
 		}
 	}()
-	code := report.ExitOK
+	done := make([]*report.Report, 0, len(targets))
+	// JSON lines go to stdout; the progress line to a terminal's stderr.
+	// (Not when stdout is the same terminal: the lines would interleave.)
+	var p *progress
+	if !env.IO.StdoutTTY {
+		p = newProgress(env, render.Text)
+	}
+	defer p.Done()
 	for i := range targets {
 		r := <-results[i]
+		done = append(done, r)
+		p.Set(fmt.Sprintf("mailprobe batch: %d/%d done (%s)", i+1, len(targets), targets[i]))
 		r.SortFindings()
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -149,14 +159,8 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		if err != nil {
 			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 		}
-		switch c := r.ExitCode(o.failOn); {
-		case c == report.ExitIncomplete:
-			code = report.ExitIncomplete
-		case c == report.ExitFindings && code == report.ExitOK:
-			code = report.ExitFindings
-		}
 	}
-	if code != 0 {
+	if code := mergeExitCodes(done, o.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil

@@ -257,6 +257,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	var wg sync.WaitGroup
 	var progressMu sync.Mutex
 	done := 0
+	p := newProgress(env, o.format)
 	for i, r := range runs {
 		wg.Add(1)
 		go func() {
@@ -264,18 +265,14 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			reports[i] = runLine(ctx, env, r)
-			if env.IO.StderrTTY {
-				progressMu.Lock()
-				done++
-				fmt.Fprintf(env.IO.ErrOut, "\r\033[Kmailprobe check: %d/%d done (%s)", done, len(runs), r.name)
-				if done == len(runs) {
-					fmt.Fprint(env.IO.ErrOut, "\r\033[K")
-				}
-				progressMu.Unlock()
-			}
+			progressMu.Lock()
+			done++
+			p.Set(fmt.Sprintf("mailprobe check: %d/%d done (%s)", done, len(runs), r.name))
+			progressMu.Unlock()
 		}()
 	}
 	wg.Wait()
+	p.Done()
 
 	ro := render.Options{Format: o.format, Color: !o.NoColor && env.IO.ColorEnabled(), Width: env.IO.Width,
 		Transcript: o.Transcript, Version: Version, FailOn: o.failOn}
@@ -287,16 +284,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
-	code := report.ExitOK
-	for _, r := range reports {
-		switch c := r.ExitCode(o.failOn); {
-		case c == report.ExitIncomplete:
-			code = report.ExitIncomplete
-		case c == report.ExitFindings && code == report.ExitOK:
-			code = report.ExitFindings
-		}
-	}
-	if code != 0 {
+	if code := mergeExitCodes(reports, o.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
@@ -327,6 +315,7 @@ func runLine(ctx context.Context, env *Env, r suiteRun) *report.Report {
 	// stderr (warnings) goes to the suite's stderr.
 	io := *env.IO
 	io.Out = discard{}
+	io.StderrTTY = false // the suite draws the one progress line
 	sub.IO = &io
 	root := NewRootCmd(&sub)
 	root.SetArgs(legacyArgs(&sub, r.args))
@@ -346,6 +335,9 @@ func runLine(ctx context.Context, env *Env, r suiteRun) *report.Report {
 		}
 		got.AddStage(report.Stage{Name: "run", Status: report.StatusError, Summary: msg})
 		got.Add(report.Newf("suite.check.error", "run", "%s: %s.", r.name, msg))
+		if wasInterrupted(ctx) {
+			markInterrupted(got)
+		}
 	}
 	if r.name != "" && got.Target != r.name {
 		got.Target = r.name + " (" + got.Target + ")"

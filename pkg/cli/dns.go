@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,34 +87,12 @@ func (rf *resolverFlags) resolver(env *Env, g *Global) (*resolver.Resolver, erro
 }
 
 // dnsProgress shows, on a terminal only, how many queries a run has made
-// once it takes longer than a second.
-func dnsProgress(env *Env, r *resolver.Resolver, what string) func() {
-	if !env.IO.StderrTTY {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-done:
-			return
-		case <-time.After(time.Second):
-		}
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			fmt.Fprintf(env.IO.ErrOut, "\r\x1b[Kmailprobe: checking %s (%d DNS queries)", what, r.Stats().Queries)
-			select {
-			case <-done:
-				fmt.Fprint(env.IO.ErrOut, "\r\x1b[K")
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+// once it takes longer than a second; it returns the function that clears
+// the line.
+func dnsProgress(env *Env, g *Global, r *resolver.Resolver, what string) func() {
+	p := newProgress(env, g.format)
+	p.Tick(func() string { return fmt.Sprintf("mailprobe: checking %s (%d DNS queries)", what, r.Stats().Queries) })
+	return p.Done
 }
 
 // domainArg validates a DOMAIN argument; an internationalized name is
@@ -274,7 +251,7 @@ func (o *dnsOptions) run(cmd *cobra.Command, env *Env) error {
 	}
 	ctx, cancel := o.Global.context(cmd.Context())
 	defer cancel()
-	stop := dnsProgress(env, r, domain)
+	stop := dnsProgress(env, &o.Global, r, domain)
 	ao.Resolver, ao.Domain = r, domain
 	rep, err := dnsauth.Audit(ctx, ao)
 	stop()
@@ -376,7 +353,7 @@ feeds the %{h} macro.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			stop := dnsProgress(env, r, domain)
+			stop := dnsProgress(env, &o.Global, r, domain)
 			so.Resolver = r
 			rep, err := dnsauth.SPFReport(ctx, so)
 			stop()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,7 +76,13 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
+			// The audit reports no stages as it goes: show that it is
+			// working, and for how long.
+			p := newProgress(env, o.Global.format)
+			start := time.Now()
+			p.Tick(func() string { return fmt.Sprintf("%s audit %s: %s…", proto, opts.Host, elapsed(start)) })
 			rep, err := imapaudit.Audit(ctx, opts)
+			p.Done()
 			if err != nil {
 				return usageErrorf("%v", err)
 			}

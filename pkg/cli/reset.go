@@ -95,13 +95,12 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 			if env.inspected(ro) {
 				return nil
 			}
-			if env.IO.StderrTTY {
-				ro.Progress = func(msg string) { fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s", msg) }
+			p := newProgress(env, o.Global.format)
+			if p != nil {
+				ro.Progress = p.Set
 			}
 			rep, err := resetmail.Run(ctx, ro)
-			if ro.Progress != nil {
-				fmt.Fprint(env.IO.ErrOut, "\r\033[K")
-			}
+			p.Done()
 			if err != nil {
 				return usageErrorf("%v", err)
 			}

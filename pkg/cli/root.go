@@ -12,10 +12,8 @@ import (
 	"fmt"
 	"html"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,6 +34,10 @@ type Env struct {
 	IO   *iostreams.IOStreams
 	Now  func() time.Time
 	Dial netx.DialFunc // nil = net.Dialer (with --local-addr where a command has it)
+	// Signals delivers Ctrl-C and SIGTERM (nil: this process's own).
+	// The first cancels the run, which still reports what it found; the
+	// second exits at once.
+	Signals <-chan os.Signal
 
 	// collect, when set, receives the report instead of it being
 	// rendered: `check -f` gathers its checks' reports this way.
@@ -51,6 +53,10 @@ type Env struct {
 	// engine being run: tests of flag parsing use it, so that every flag
 	// is proven to reach the engine without a server (habit 2).
 	inspect func(opts any)
+	// exit ends the process on a second Ctrl-C (nil: os.Exit).
+	exit func(int)
+	// interrupted reports whether the user stopped the run; set by Main.
+	interrupted func() bool
 }
 
 type secretSet struct {
@@ -134,8 +140,30 @@ func Main(args []string, env *Env) int {
 	if env.notices == nil {
 		env.notices = &noticeSet{seen: map[string]bool{}}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := env.Signals
+	if sigs == nil {
+		ch, release := processSignals()
+		defer release()
+		sigs = ch
+	}
+	exit := env.exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	ctx, stop := interruptible(context.Background(), sigs, exit)
 	defer stop()
+	env.interrupted = func() bool { return wasInterrupted(ctx) }
+	code := execute(ctx, args, env)
+	if wasInterrupted(ctx) && code == report.ExitIncomplete {
+		// An engine gave up with an error when its context was
+		// cancelled: that is the user's Ctrl-C, not a broken target.
+		code = ExitInterrupted
+	}
+	return code
+}
+
+// execute runs the command tree and maps its result to an exit code.
+func execute(ctx context.Context, args []string, env *Env) int {
 	root := NewRootCmd(env)
 	root.SetArgs(legacyArgs(env, args))
 	root.SetIn(env.IO.In)
@@ -273,6 +301,9 @@ func (g *Global) context(ctx context.Context) (context.Context, context.CancelFu
 // emit renders r and returns the exit error for its verdict.
 func (g *Global) emit(env *Env, r *report.Report) error {
 	r.Version = Version
+	if env.interrupted != nil && env.interrupted() {
+		markInterrupted(r)
+	}
 	if env.collect != nil {
 		env.collect(r)
 		return nil
@@ -293,7 +324,7 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
-	if code := r.ExitCode(g.failOn); code != 0 {
+	if code := exitCode(r, g.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
@@ -379,25 +410,6 @@ func (cf *credFlags) read(env *Env) (string, error) {
 		return "", usageErrorf("reading the password: %v", err)
 	}
 	return string(b), nil
-}
-
-// stageProgress shows the stage being run on a terminal's stderr (never
-// when stderr is a pipe or a file) and returns the function that clears
-// the line.
-func stageProgress(env *Env, target string) (func(string), func()) {
-	if !env.IO.StderrTTY {
-		return nil, func() {}
-	}
-	var mu sync.Mutex
-	return func(stage string) {
-			mu.Lock()
-			fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s: %s…", target, stage)
-			mu.Unlock()
-		}, func() {
-			mu.Lock()
-			fmt.Fprint(env.IO.ErrOut, "\r\033[K")
-			mu.Unlock()
-		}
 }
 
 // inspected hands opts to a test's inspect hook and reports whether it

@@ -80,10 +80,10 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			var done func()
-			opts.Progress, done = stageProgress(env, opts.Host)
+			p := newProgress(env, o.Global.format)
+			opts.Progress = p.Stage(opts.Host)
 			rep, err := smtpprobe.Check(ctx, opts)
-			done()
+			p.Done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}

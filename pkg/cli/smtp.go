@@ -105,10 +105,10 @@ Credentials are sent only over a trusted TLS connection.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			var done func()
-			opts.Progress, done = stageProgress(env, opts.Host)
+			p := newProgress(env, o.Global.format)
+			opts.Progress = p.Stage(opts.Host)
 			rep, err := smtpprobe.Check(ctx, opts)
-			done()
+			p.Done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}
