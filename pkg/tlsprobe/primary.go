@@ -111,28 +111,21 @@ func (sc *scanner) primary(ctx context.Context) bool {
 }
 
 // awaitGreeting reads the greeting. With sniff (a port outside
-// netx.MailPorts and no --tls mode) a silence of netx.GreetingWait is
-// suspicious: an implicit-TLS server (RFC 8314 §3) says nothing until it
-// gets a ClientHello. netx.ProbeImplicitTLS then asks on a second
-// connection; when it says TLS, implicit is true and this connection,
-// still untouched, carries the handshake. Otherwise the greeting is
-// awaited for the rest of the banner deadline: a deliberate greeting
-// delay (RFC 5321 §4.5.3.2) is not TLS.
+// netx.MailPorts and no --tls mode) netx.Conn.DetectImplicitTLS decides
+// first: when it says TLS, implicit is true and this connection, still
+// untouched, carries the handshake. Otherwise the greeting is awaited
+// for the rest of the banner deadline: a deliberate greeting delay
+// (RFC 5321 §4.5.3.2) is not TLS.
 func (sc *scanner) awaitGreeting(ctx context.Context, s *session, sniff bool) (g *greeting, implicit bool, err error) {
 	wait := sc.t.Banner
 	if sniff {
 		start := time.Now()
-		short := min(wait, netx.GreetingWait)
-		silent, err := s.silentFor(ctx, short)
+		implicit, short, err := s.c.DetectImplicitTLS(ctx, sc.o.Dial, sc.addr, sc.sni)
 		if err != nil {
-			return nil, false, err
+			return nil, false, atStage("banner", err)
 		}
-		if silent {
-			if netx.ProbeImplicitTLS(ctx, sc.o.Dial, sc.addr, sc.sni, min(sc.t.TLS, wait)) {
-				sc.rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", short)
-				return nil, true, nil
-			}
-			sc.rec.Event("no greeting within %s, and the port did not answer a ClientHello: waiting for the greeting", short)
+		if implicit {
+			return nil, true, nil
 		}
 		// The probe may have used up the wait while the greeting sat in
 		// the socket buffer; one more short read still collects it.

@@ -173,18 +173,6 @@ type greeting struct {
 	ehlo     *smtpclient.Capabilities
 }
 
-// silentFor reports whether the server sent nothing within wait. It
-// only peeks, so the greeting, when there is one, is still read whole by
-// readGreeting. A failure other than the deadline (a reset, a close) is
-// returned as the banner stage's error.
-func (s *session) silentFor(ctx context.Context, wait time.Duration) (bool, error) {
-	arrived, err := s.c.WaitForData(ctx, wait)
-	if err != nil {
-		return false, atStage("banner", err)
-	}
-	return !arrived, nil
-}
-
 // readGreeting reads the server's greeting. With proto auto it decides
 // the protocol from the greeting itself: "220" is SMTP, "* OK" IMAP,
 // "+OK" POP3 (RFC 5321 §4.2, RFC 9051 §7.1, RFC 1939 §4). wait bounds
