@@ -30,7 +30,7 @@ func (sc *scanner) primary(ctx context.Context) bool {
 	if err != nil {
 		oe := &netx.OpError{Op: "connect", Err: err}
 		errors.As(err, &oe)
-		st.end(report.StatusError, "%s", netx.Describe(oe.Err, oe.Waited))
+		st.End(report.StatusError, "%s", netx.Describe(oe.Err, oe.Waited))
 		f := report.Newf("tls.connect.failed", "connect", "Could not connect to %s: %s.", hostPort(o.Host, o.Port), netx.Describe(oe.Err, sc.t.Connect))
 		if oe.Kind() == netx.KindTimeout {
 			f = report.Newf("tls.conn.timeout", "connect", "No TCP connection to %s at stage connect: %s.", hostPort(o.Host, o.Port), netx.Describe(oe.Err, oe.Waited))
@@ -40,7 +40,7 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		return false
 	}
 	sc.addr = s.c.RemoteAddr().String()
-	st.end(report.StatusOK, "%s", sc.addr)
+	st.End(report.StatusOK, "%s", sc.addr)
 	s.helo = o.Helo
 
 	// Which protocol: the flag, else the port, else the greeting.
@@ -58,18 +58,18 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		g, implicit, err := sc.awaitGreeting(ctx, s, sniff)
 		switch {
 		case implicit:
-			st.end(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
+			st.End(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
 			sc.add(report.Newf("tls.implicit-detected", "banner", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the scan goes on over TLS.", o.Port, min(sc.t.Banner, netx.GreetingWait)))
 			sc.proto = ProtoNone
 		case err != nil:
-			st.end(statusOf(err), "%v", err)
+			st.End(statusOf(err), "%v", err)
 			sc.add(sc.stageFinding(err))
 			sc.skipAfter("banner", "no greeting")
 			s.close()
 			return false
 		default:
 			sc.proto, sc.greet = g.Proto, g
-			st.end(report.StatusOK, "%s (%s)", firstLine(g.Banner), g.Proto)
+			st.End(report.StatusOK, "%s (%s)", firstLine(g.Banner), g.Proto)
 		}
 	}
 	if sc.role = o.Role; sc.role == RoleAuto {
@@ -86,26 +86,26 @@ func (sc *scanner) primary(ctx context.Context) bool {
 
 	st = sc.begin("capabilities")
 	if err := s.capabilities(ctx, sc.greet); err != nil {
-		st.end(statusOf(err), "%v", err)
+		st.End(statusOf(err), "%v", err)
 		sc.add(sc.stageFinding(err))
 		sc.skipAfter("capabilities", "capabilities failed")
 		s.close()
 		return false
 	}
-	st.end(report.StatusOK, "%s", strings.Join(sc.greet.Caps, " "))
+	st.End(report.StatusOK, "%s", strings.Join(sc.greet.Caps, " "))
 	sc.rep.SetFact("capabilities", sc.greet.Caps)
 	sc.checkEnforcement()
 
 	st = sc.begin("starttls")
 	reply, err := s.starttls(ctx, true)
 	if err != nil {
-		st.end(statusOf(err), "%v", err)
+		st.End(statusOf(err), "%v", err)
 		sc.add(sc.stageFinding(err))
 		sc.skipAfter("starttls", "no TLS")
 		s.close()
 		return false
 	}
-	st.end(report.StatusOK, "%s", firstLine(reply))
+	st.End(report.StatusOK, "%s", firstLine(reply))
 	sc.injectRaw = true
 	return sc.handshake(ctx, s, true)
 }
@@ -192,7 +192,7 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 		sc.rec.Event("handshake after pipelined STARTTLS failed (%v); retrying without the pipelined command", err)
 		s2, err2 := sc.cleanUpgrade(ctx)
 		if err2 != nil {
-			st.end(statusOf(err2), "%v", err2)
+			st.End(statusOf(err2), "%v", err2)
 			sc.add(sc.stageFinding(err2))
 			sc.skipAfter("handshake", "no TLS")
 			return false
@@ -218,19 +218,19 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 		var rhe tls.RecordHeaderError
 		switch {
 		case errors.As(err, &rhe):
-			st.end(report.StatusFail, "not TLS")
+			st.End(report.StatusFail, "not TLS")
 			sc.add(report.Newf("tls.handshake.not-tls", "handshake", "The server answered the ClientHello with %q.", transcript.Printable(string(rhe.RecordHeader[:]))))
 			sc.skipAfter("handshake", "no TLS")
 			return false
 		case kindOf(err) == string(netx.KindTimeout):
 			// A server silent after the ClientHello would make every
 			// probe wait as long; stop here.
-			st.end(report.StatusError, "%v", err)
+			st.End(report.StatusError, "%v", err)
 			sc.add(sc.stageFinding(err))
 			sc.skipAfter("handshake", "no answer to the ClientHello")
 			return false
 		}
-		st.end(report.StatusFail, "%v", err)
+		st.End(report.StatusFail, "%v", err)
 		sc.handshakeErr = err
 		if sc.res.Injection == "" {
 			sc.res.Injection = "not-tested"
@@ -254,7 +254,7 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 	if neg.Group != "" {
 		summary += ", " + neg.Group
 	}
-	st.end(report.StatusOK, "%s", summary)
+	st.End(report.StatusOK, "%s", summary)
 	detail := fmt.Sprintf("%s with %s", neg.Version, o2s(suite))
 	if neg.Group != "" {
 		detail += ", key exchange " + neg.Group
@@ -321,7 +321,7 @@ func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 		sc.add(f)
 	}
 	sc.rep.SetFact("certificate", res.Facts)
-	st.end(res.Status, "%s", res.Summary)
+	st.End(res.Status, "%s", res.Summary)
 }
 
 // injection decides the STARTTLS command injection test (CVE-2011-0411
@@ -340,11 +340,11 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 	}
 	if !sc.injectRaw {
 		if sc.res.Injection == "safe" {
-			st.end(report.StatusOK, "the server answered the pipelined command before TLS")
+			st.End(report.StatusOK, "the server answered the pipelined command before TLS")
 			sc.add(report.New("tls.starttls.injection-safe", "injection", "The server answered the command pipelined after STARTTLS in plaintext, where the ServerHello should have been; a clean upgrade works. Nothing injected reached the TLS session."))
 			return
 		}
-		st.end(report.StatusOK, "the server refused the pipelined STARTTLS")
+		st.End(report.StatusOK, "the server refused the pipelined STARTTLS")
 		sc.add(report.New("tls.starttls.injection-safe", "injection", "The server dropped the connection (or broke the handshake) when a command followed STARTTLS in the same packet; a clean upgrade works. Nothing injected reached the TLS session."))
 		return
 	}
@@ -425,7 +425,7 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 	switch {
 	case injected != "":
 		sc.res.Injection = "vulnerable"
-		st.end(report.StatusFail, "vulnerable: %s", injected)
+		st.End(report.StatusFail, "vulnerable: %s", injected)
 		f := report.Newf("tls.starttls.injection", "injection", "mailprobe sent \"%s\" in one packet; inside TLS the server answered the NOOP it had read before the handshake (%q). A man in the middle can inject commands into the encrypted session this way.", cmd, injected).
 			With("reply", injected, seq...)
 		if sc.role == RoleMX {
@@ -435,7 +435,7 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 		sc.add(f)
 	case final != "":
 		sc.res.Injection = "safe"
-		st.end(report.StatusOK, "not vulnerable")
+		st.End(report.StatusOK, "not vulnerable")
 		sc.add(report.Newf("tls.starttls.injection-safe", "injection", "mailprobe sent \"%s\" in one packet; the server discarded the NOOP at the upgrade, as %s requires.", cmd, map[bool]string{true: "RFC 3207 §4.2", false: "RFC 2595 §3.1"}[sc.proto == ProtoSMTP]).With("reply", final, seq...))
 	default:
 		sc.res.Injection = "inconclusive"
@@ -443,7 +443,7 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 		if readErr != nil {
 			why = netx.Describe(readErr, wait)
 		}
-		st.end(report.StatusInfo, "inconclusive: %s", why)
+		st.End(report.StatusInfo, "inconclusive: %s", why)
 		sc.add(report.Newf("tls.starttls.injection-inconclusive", "injection", "After the handshake the server did not answer the goodbye command (%s), so the test cannot tell.", why))
 	}
 }
