@@ -148,3 +148,29 @@ func TestRun_imapAutoOnUnknownPlaintextPortUsesSTARTTLS(t *testing.T) {
 		t.Errorf("message not found over STARTTLS: %+v", r.Findings)
 	}
 }
+
+// --insecure on the mailbox leg alone: the engine says the IMAP
+// certificate went unchecked (the command no longer adds this finding).
+func TestRun_imapInsecureIsReportedByTheEngine(t *testing.T) {
+	s := startCapture(t, capture.Options{})
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	o := options(t, s, s, password)
+	o.IMAP.Host, o.IMAP.Port = implicitTLSFront(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, s.IMAPAddr())
+	o.IMAP.TLS, o.IMAP.RootCAs, o.IMAP.Insecure, o.IMAP.ServerName = "implicit", nil, true, "mail.test.example"
+	r, err := resetmail.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range r.Findings {
+		if f.Code == "cert.verify-skipped" {
+			n++
+			if f.Stage != "imap-connect" {
+				t.Errorf("stage %s, want imap-connect", f.Stage)
+			}
+		}
+	}
+	if n != 1 || !has(r, "reset.delivery.inbox") {
+		t.Errorf("%d cert.verify-skipped findings, want 1; %+v", n, r.Findings)
+	}
+}

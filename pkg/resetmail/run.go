@@ -219,6 +219,11 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 		return
 	}
 	defer mb.Close()
+	if o.IMAP.Insecure && mb.TLS() != nil && !rep.Has("cert.verify-skipped") {
+		// The engine owns this finding (the SMTP leg adds it for its own
+		// certificate); here it is the mailbox's that went unchecked.
+		rep.Add(report.New("cert.verify-skipped", "imap-connect", "--insecure: the IMAP server's certificate was not required to be trusted."))
+	}
 	if d := mb.DetectedImplicitTLS(); d > 0 {
 		rep.Add(report.Newf("reset.imap.implicit-detected", "imap-connect", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the run went on over TLS (--imap-tls implicit skips the wait).", o.IMAP.Port, d))
 	}
