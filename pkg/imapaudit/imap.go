@@ -91,29 +91,11 @@ func quote(s string) string {
 
 func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool) bool {
 	t := a.o.Timeouts.WithDefaults()
-	// greeting
-	st := a.begin("greeting", port)
-	greeting, err := c.readLine(ctx, t.Banner)
-	if err != nil {
-		st.fail(err)
-		return false
-	}
-	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
-	up := asciiUpper(greeting)
-	switch {
-	case strings.HasPrefix(up, "* OK"):
-		st.end(report.StatusOK, "%s", greeting)
-	case strings.HasPrefix(up, "* PREAUTH"):
-		st.end(report.StatusOK, "%s", greeting)
-		a.add("greeting.preauth", st.Name, "%q.", greeting)
-	case strings.HasPrefix(up, "* BYE"):
-		st.end(report.StatusFail, "%s", greeting)
-		a.add("greeting.refused", st.Name, "The server said %q instead of a greeting.", greeting)
-		return false
-	default:
-		st.end(report.StatusError, "%s", greeting)
-		a.add("greeting.malformed", st.Name, "Expected \"* OK\", got %q.", greeting)
-		a.rep.Incomplete = true
+	// The greeting (RFC 9051 §7.1): OK, PREAUTH or BYE, in any case
+	// (RFC 9051 §9: keywords are case-insensitive).
+	greeting, st, ok := a.greeting(ctx, c, port, asciiUpper, []greetPrefix{
+		{"* OK", greetOK}, {"* PREAUTH", greetPreauth}, {"* BYE", greetRefused}})
+	if !ok {
 		return false
 	}
 	a.banner(st.Name, greeting)

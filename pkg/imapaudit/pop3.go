@@ -61,25 +61,10 @@ func pop3CapList(caps map[string]string) string {
 }
 
 func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool) bool {
-	t := a.o.Timeouts.WithDefaults()
-	st := a.begin("greeting", port)
-	greeting, err := c.readLine(ctx, t.Banner)
-	if err != nil {
-		st.fail(err)
-		return false
-	}
-	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
-	switch {
-	case strings.HasPrefix(greeting, "+OK"):
-		st.end(report.StatusOK, "%s", greeting)
-	case strings.HasPrefix(greeting, "-ERR"):
-		st.end(report.StatusFail, "%s", greeting)
-		a.add("greeting.refused", st.Name, "The server said %q instead of a greeting.", greeting)
-		return false
-	default:
-		st.end(report.StatusError, "%s", greeting)
-		a.add("greeting.malformed", st.Name, "Expected \"+OK\", got %q.", greeting)
-		a.rep.Incomplete = true
+	// The greeting (RFC 1939 §4): +OK, or -ERR to refuse; the status
+	// indicators are upper case.
+	greeting, st, ok := a.greeting(ctx, c, port, nil, []greetPrefix{{"+OK", greetOK}, {"-ERR", greetRefused}})
+	if !ok {
 		return false
 	}
 	a.banner(st.Name, greeting)

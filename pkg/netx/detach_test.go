@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -58,33 +57,8 @@ func TestLineReader_Partial(t *testing.T) {
 // caller sends (here a ClientHello from crypto/tls over it), deadlines
 // still come from Arm, and nothing after the detach is recorded.
 func TestConn_Detach(t *testing.T) {
-	const burst = "220 go ahead\r\n250 injected\r\n"
-	cert := testserver.NewCert(t, testserver.CertOptions{})
-	addr := testserver.Start(t, func(c *testserver.Conn) {
-		if _, err := c.Line(); err != nil {
-			return
-		}
-		_, _ = c.Write([]byte(burst))
-		if err := c.UpgradeTLS(cert.TLS); err != nil {
-			return
-		}
-		c.Send("250 inside")
-	})
-	dial := func(ctx context.Context, network, a string) (net.Conn, error) {
-		nc, err := (&net.Dialer{}).DialContext(ctx, network, a)
-		if err != nil {
-			return nil, err
-		}
-		return &firstReadFull{Conn: nc, n: len(burst)}, nil
-	}
-	c, rec := dialT(t, addr, netx.ConnOptions{Dial: dial})
+	c, rec, cert := goAheadWithBurst(t)
 	ctx := context.Background()
-	if err := c.WriteLine(ctx, 0, "STARTTLS"); err != nil {
-		t.Fatal(err)
-	}
-	if l, err := c.ReadLine(ctx, 5*time.Second); err != nil || l.Text != "220 go ahead" {
-		t.Fatalf("%+v %v", l, err)
-	}
 	raw, pre := c.Detach()
 	if string(pre) != "250 injected\r\n" {
 		t.Fatalf("pre-handshake bytes %q", pre)

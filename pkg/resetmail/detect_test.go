@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,42 +21,22 @@ import (
 // loopback port no table knows, and passes the plaintext inside to
 // backend: the capture server's IMAP, so the mailbox read over implicit
 // TLS is the one the SMTP leg delivered into.
-func implicitTLSFront(t *testing.T, cert *tls.Config, backend string) (host string, port int) {
+func implicitTLSFront(t *testing.T, cert tls.Certificate, backend string) (host string, port int) {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-				if c.(*tls.Conn).Handshake() != nil {
-					return // the detection's probe hangs up after its handshake
-				}
-				b, err := net.Dial("tcp", backend)
-				if err != nil {
-					return
-				}
-				defer b.Close()
-				_ = b.SetDeadline(time.Now().Add(30 * time.Second))
-				go func() { _, _ = io.Copy(b, c); b.Close() }()
-				_, _ = io.Copy(c, b)
-			}()
+	addr := testserver.Start(t, func(c *testserver.Conn) {
+		if c.UpgradeTLS(cert) != nil {
+			return // the detection's probe hangs up after its handshake
 		}
-	}()
-	h, p, _ := netx.SplitHostPort(ln.Addr().String(), 0)
+		b, err := net.Dial("tcp", backend)
+		if err != nil {
+			return
+		}
+		defer b.Close()
+		_ = b.SetDeadline(time.Now().Add(30 * time.Second))
+		go func() { _, _ = io.Copy(b, c.R); b.Close() }()
+		_, _ = io.Copy(c, b)
+	})
+	h, p, _ := netx.SplitHostPort(addr, 0)
 	return h, p
 }
 
@@ -69,7 +48,7 @@ func TestRun_imapImplicitTLSOnUnknownPortIsDetected(t *testing.T) {
 	s := startCapture(t, capture.Options{}) // the front terminates TLS; the hop behind it is loopback
 	cert := testserver.NewCert(t, testserver.CertOptions{})
 	o := options(t, s, s, password)
-	o.IMAP.Host, o.IMAP.Port = implicitTLSFront(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, s.IMAPAddr())
+	o.IMAP.Host, o.IMAP.Port = implicitTLSFront(t, cert.TLS, s.IMAPAddr())
 	o.IMAP.TLS, o.IMAP.RootCAs, o.IMAP.ServerName = "", cert.Pool, "mail.test.example"
 	if _, known := netx.PortInfo(o.IMAP.Port); known {
 		t.Skipf("the kernel gave a well-known port %d", o.IMAP.Port)
@@ -108,7 +87,7 @@ func TestRun_imapImplicitTLSOnUnknownPortIsDetected(t *testing.T) {
 func TestDialMailbox_explicitMode(t *testing.T) {
 	s := startCapture(t, capture.Options{})
 	cert := testserver.NewCert(t, testserver.CertOptions{})
-	host, port := implicitTLSFront(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, s.IMAPAddr())
+	host, port := implicitTLSFront(t, cert.TLS, s.IMAPAddr())
 	for _, mode := range []string{"implicit", "tls", "IMAPS"} {
 		o := resetmail.IMAPOptions{Host: host, Port: port, TLS: mode, ServerName: "mail.test.example", RootCAs: cert.Pool,
 			Timeouts: netx.Timeouts{Banner: 5 * time.Second}}
@@ -155,7 +134,7 @@ func TestRun_imapInsecureIsReportedByTheEngine(t *testing.T) {
 	s := startCapture(t, capture.Options{})
 	cert := testserver.NewCert(t, testserver.CertOptions{})
 	o := options(t, s, s, password)
-	o.IMAP.Host, o.IMAP.Port = implicitTLSFront(t, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}, s.IMAPAddr())
+	o.IMAP.Host, o.IMAP.Port = implicitTLSFront(t, cert.TLS, s.IMAPAddr())
 	o.IMAP.TLS, o.IMAP.RootCAs, o.IMAP.Insecure, o.IMAP.ServerName = "implicit", nil, true, "mail.test.example"
 	r, err := resetmail.Run(context.Background(), o)
 	if err != nil {
