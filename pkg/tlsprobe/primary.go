@@ -355,6 +355,16 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 	var seq []int
 	var injected, final string
 	var readErr error
+	// next reads one line inside TLS and notes its seq for the evidence.
+	next := func() (string, bool) {
+		l, err := s.c.Next()
+		if err != nil {
+			readErr = err
+			return "", false
+		}
+		seq = append(seq, l.Seq)
+		return l.Text, true
+	}
 	switch sc.proto {
 	case ProtoSMTP:
 		readErr = s.c.Write(ctx, wait, []byte("QUIT\r\n"))
@@ -376,13 +386,10 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 	case ProtoIMAP:
 		readErr = s.c.Write(ctx, wait, []byte("d LOGOUT\r\n"))
 		for i := 0; i < 50 && readErr == nil; i++ {
-			var l netx.Line
-			l, readErr = s.c.Next()
-			if readErr != nil {
+			line, ok := next()
+			if !ok {
 				break
 			}
-			seq = append(seq, l.Seq)
-			line := l.Text
 			if strings.HasPrefix(line, "b ") && injected == "" {
 				injected = line
 			}
@@ -397,13 +404,10 @@ func (sc *scanner) injection(ctx context.Context, s *session) {
 		rearm := func() {}
 		defer func() { rearm() }()
 		for i := 0; i < 10 && readErr == nil; i++ {
-			var l netx.Line
-			l, readErr = s.c.Next()
-			if readErr != nil {
+			line, ok := next()
+			if !ok {
 				break
 			}
-			seq = append(seq, l.Seq)
-			line := l.Text
 			if strings.HasPrefix(line, "+OK") || strings.HasPrefix(line, "-ERR") {
 				status = append(status, line)
 				// A POP3 server closes after QUIT (RFC 1939 §6); one
