@@ -219,65 +219,6 @@ func (a *auditor) begin(name string, port int) *stage {
 
 func (s *stage) end(status report.Status, format string, args ...any) { s.End(status, format, args...) }
 
-// greetingVerdict is what a protocol makes of its greeting line.
-type greetingVerdict int
-
-const (
-	greetMalformed greetingVerdict = iota // not a greeting of the protocol
-	greetOK
-	greetPreauth // IMAP PREAUTH (RFC 9051 §7.1.4): usable, but reported
-	greetRefused // IMAP BYE, POP3 -ERR: no service
-)
-
-// greetPrefix is a greeting's start and what it means.
-type greetPrefix struct {
-	prefix  string
-	verdict greetingVerdict
-}
-
-// greeting runs the greeting stage that IMAP and POP3 share: read the
-// line within the banner timeout, keep it as a fact, judge it by the
-// protocol's prefixes (after fold, when the protocol ignores case), and
-// report a refusal or a line that is not a greeting. The first prefix is
-// the one expected. ok is false when the audit of the port cannot go on.
-func (a *auditor) greeting(ctx context.Context, c *lineConn, port int, fold func(string) string, prefixes []greetPrefix) (greeting string, st *stage, ok bool) {
-	st = a.begin("greeting", port)
-	greeting, err := c.readLine(ctx, a.o.Timeouts.WithDefaults().Banner)
-	if err != nil {
-		st.fail(err)
-		return "", st, false
-	}
-	a.rep.SetFact(fmt.Sprintf("greeting:%d", port), greeting)
-	judged := greeting
-	if fold != nil {
-		judged = fold(greeting)
-	}
-	verdict := greetMalformed
-	for _, p := range prefixes {
-		if strings.HasPrefix(judged, p.prefix) {
-			verdict = p.verdict
-			break
-		}
-	}
-	switch verdict {
-	case greetOK:
-		st.end(report.StatusOK, "%s", greeting)
-	case greetPreauth:
-		st.end(report.StatusOK, "%s", greeting)
-		a.add("greeting.preauth", st.Name, "%q.", greeting)
-	case greetRefused:
-		st.end(report.StatusFail, "%s", greeting)
-		a.add("greeting.refused", st.Name, "The server said %q instead of a greeting.", greeting)
-		return greeting, st, false
-	default:
-		st.end(report.StatusError, "%s", greeting)
-		a.add("greeting.malformed", st.Name, "Expected %q, got %q.", prefixes[0].prefix, greeting)
-		a.rep.Incomplete = true
-		return greeting, st, false
-	}
-	return greeting, st, true
-}
-
 // fail ends the stage with the finding for a network error.
 func (s *stage) fail(err error) {
 	k := kindOf(err)

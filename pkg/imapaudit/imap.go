@@ -89,16 +89,28 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
+// imapGreeting reads an IMAP greeting (RFC 9051 §7.1): OK, PREAUTH (the
+// connection is already logged in, which an exposed port should never
+// be) or BYE (service refused).
+func imapGreeting(line string) (greetingKind, string) {
+	up := asciiUpper(line)
+	switch {
+	case strings.HasPrefix(up, "* OK"):
+		return greetOK, ""
+	case strings.HasPrefix(up, "* PREAUTH"):
+		return greetPreauth, ""
+	case strings.HasPrefix(up, "* BYE"):
+		return greetRefused, ""
+	}
+	return greetMalformed, "* OK"
+}
+
 func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool) bool {
 	t := a.o.Timeouts.WithDefaults()
-	// The greeting (RFC 9051 §7.1): OK, PREAUTH or BYE, in any case
-	// (RFC 9051 §9: keywords are case-insensitive).
-	greeting, st, ok := a.greeting(ctx, c, port, asciiUpper, []greetPrefix{
-		{"* OK", greetOK}, {"* PREAUTH", greetPreauth}, {"* BYE", greetRefused}})
-	if !ok {
+	// greeting
+	if !a.greeting(ctx, c, port, t.Banner, imapGreeting) {
 		return false
 	}
-	a.banner(st.Name, greeting)
 
 	// capabilities (always asked: the greeting's may be partial)
 	caps, ok := a.imapCapability(ctx, c, port, "capability")
@@ -119,7 +131,7 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 		// STARTTLS with a pipelined NOOP (the CVE-2011-0411 test): a
 		// correct server discards it; a vulnerable one answers it
 		// inside TLS.
-		st = a.begin("starttls", port)
+		st := a.begin("starttls", port)
 		var injTag string
 		if _, ok := a.upgrade(ctx, c, port, st, "STARTTLS", func(pipeline bool) (err error) {
 			injTag, err = a.imapStartTLS(ctx, c, st, pipeline)

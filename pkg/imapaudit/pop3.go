@@ -60,14 +60,23 @@ func pop3CapList(caps map[string]string) string {
 	return strings.Join(out, ", ")
 }
 
+// pop3Greeting reads a POP3 greeting (RFC 1939 §4): +OK, or -ERR when
+// the server refuses service.
+func pop3Greeting(line string) (greetingKind, string) {
+	switch {
+	case strings.HasPrefix(line, "+OK"):
+		return greetOK, ""
+	case strings.HasPrefix(line, "-ERR"):
+		return greetRefused, ""
+	}
+	return greetMalformed, "+OK"
+}
+
 func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool) bool {
-	// The greeting (RFC 1939 §4): +OK, or -ERR to refuse; the status
-	// indicators are upper case.
-	greeting, st, ok := a.greeting(ctx, c, port, nil, []greetPrefix{{"+OK", greetOK}, {"-ERR", greetRefused}})
-	if !ok {
+	t := a.o.Timeouts.WithDefaults()
+	if !a.greeting(ctx, c, port, t.Banner, pop3Greeting) {
 		return false
 	}
-	a.banner(st.Name, greeting)
 
 	caps, ok := a.pop3Capa(ctx, c, port, "capability")
 	if !ok {
@@ -84,7 +93,7 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 		if a.tlsRefused(port) {
 			return false
 		}
-		st = a.begin("starttls", port)
+		st := a.begin("starttls", port)
 		pipelined, ok := a.upgrade(ctx, c, port, st, "STLS", func(pipeline bool) error {
 			return a.pop3STLS(ctx, c, st, pipeline)
 		})
