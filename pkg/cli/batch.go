@@ -20,6 +20,7 @@ type batchOptions struct {
 	FailOn   string
 	Input    string
 	Parallel int
+	Resolver string
 	failOn   report.Severity
 }
 
@@ -49,6 +50,8 @@ incomplete, else 1 if any has a finding at or above --fail-on, else 0.`,
 	c.Flags().StringVarP(&o.Input, "input", "i", "-", "file of targets, one per line (- for stdin)")
 	c.Flags().IntVar(&o.Parallel, "parallel", 4, "checks run at once")
 	c.Flags().StringVar(&o.FailOn, "fail-on", "fail", "lowest severity that makes the exit code 1: info, warn or fail")
+	completeValues(c, "fail-on", "info", "warn", "fail")
+	addLineResolverFlag(c, &o.Resolver)
 	return c
 }
 
@@ -60,6 +63,9 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 	o.failOn = s
 	if o.Parallel < 1 || o.Parallel > 64 {
 		return usageErrorf("--parallel must be between 1 and 64")
+	}
+	if err := checkLineResolver(o.Resolver); err != nil {
+		return err
 	}
 	for _, a := range command {
 		if a == "--format" || strings.HasPrefix(a, "--format=") {
@@ -103,7 +109,7 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		if !found {
 			out = append(out, target)
 		}
-		return out
+		return withResolver(out, o.Resolver)
 	}
 	if len(targets) > 0 {
 		if err := validateLine(env, argsFor(targets[0])); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,12 +15,12 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
-	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 func init() { register(newCaptureCmd) }
 
 type captureOptions struct {
+	resolverFlags
 	NoColor       bool
 	SMTP, IMAP    string
 	Hostname      string
@@ -27,7 +28,7 @@ type captureOptions struct {
 	PasswordEnv   string
 	PasswordFile  string
 	AuthNeedsTLS  bool
-	JSON          bool
+	Format        string
 	RejectRcpt    string
 	TempFail      string
 	Delay         time.Duration
@@ -60,7 +61,7 @@ The certificate is made fresh at start by a throw-away CA; --ca-out writes
 that CA so the app can verify it. Stop with Ctrl-C: messages already
 acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 		Example: `  mailprobe capture
-  mailprobe capture --smtp 127.0.0.1:2525 --imap 127.0.0.1:2143 --json > mail.jsonl
+  mailprobe capture --smtp 127.0.0.1:2525 --imap 127.0.0.1:2143 --format json > mail.jsonl
   mailprobe capture --auth app --password-env SINK_PASSWORD --store ./mail
   mailprobe capture --reject-rcpt 550:5.1.1 --delay 3s`,
 		Args: cobra.NoArgs,
@@ -74,7 +75,9 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.StringVar(&o.PasswordEnv, "password-env", "", "with --auth USER: read the password from this environment variable")
 	f.StringVar(&o.PasswordFile, "password-file", "", "with --auth USER: read the password from the first line of this file")
 	f.BoolVar(&o.AuthNeedsTLS, "auth-needs-tls", false, "refuse AUTH and LOGIN before STARTTLS, like a production server")
-	f.BoolVar(&o.JSON, "json", false, "print one JSON object per message on stdout (for tests)")
+	f.StringVar(&o.Format, "format", "text", "how each message is printed: text, or json (one JSON object per line, for tests)")
+	completeValues(c, "format", "text", "json")
+	aliasBoolTo(c, env, "json", "format", "json")
 	f.StringVar(&o.RejectRcpt, "reject-rcpt", "", "answer every RCPT with CODE[:ENHANCED[:TEXT]], e.g. 550:5.1.1")
 	f.StringVar(&o.TempFail, "tempfail", "", "answer the end of DATA with CODE[:ENHANCED[:TEXT]], e.g. 451:4.7.1")
 	f.DurationVar(&o.Delay, "delay", 0, "wait this long before answering the end of DATA")
@@ -85,10 +88,14 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys, SPF and DMARC records in DNS (results say not checked)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
+	addResolverFlags(c, &o.resolverFlags)
 	return c
 }
 
 func (o *captureOptions) options(env *Env) (capture.Options, error) {
+	if o.Format != "text" && o.Format != "json" {
+		return capture.Options{}, usageErrorf("--format must be text or json for capture, not %q", o.Format)
+	}
 	co := capture.Options{Hostname: o.Hostname, SMTPAddr: o.SMTP, IMAPAddr: o.IMAP, AuthNeedsTLS: o.AuthNeedsTLS,
 		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now}
 	for _, a := range []struct{ flag, v string }{{"--smtp", o.SMTP}, {"--imap", o.IMAP}} {
@@ -127,13 +134,20 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 	} else if o.PasswordEnv != "" || o.PasswordFile != "" {
 		return co, usageErrorf("--password-env/--password-file need --auth USER")
 	}
+	if o.NoDNS && o.Resolver != "" {
+		return co, usageErrorf("--no-dns asks no DNS server: drop --resolver or --no-dns")
+	}
 	if !o.NoDNS {
 		// DKIM keys, SPF and DMARC records of the app's real domain, asked
-		// through mailprobe's resolver of the operating system's
-		// nameservers (until capture gets --resolver).
-		r, err := resolver.New(resolver.Options{Dial: env.Dial})
+		// through the --resolver server, else mailprobe's resolver of the
+		// operating system's nameservers.
+		r, err := o.resolverFlags.resolver(env, &Global{})
 		if err != nil {
-			return co, &exitError{code: report.ExitIncomplete, err: fmt.Errorf("%w; or run with --no-dns", err)}
+			var ee *exitError
+			if errors.As(err, &ee) && ee.code == report.ExitIncomplete {
+				ee.err = fmt.Errorf("%w; or run with --no-dns", ee.err)
+			}
+			return co, err
 		}
 		co.Resolver = r
 	}
@@ -145,7 +159,10 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	if err != nil {
 		return err
 	}
-	p := &capturePrinter{out: env.IO.Out, json: o.JSON, st: render.NewStyles(env.IO.Out, !o.NoColor && env.IO.ColorEnabled())}
+	if env.inspected(o) {
+		return nil
+	}
+	p := &capturePrinter{out: env.IO.Out, json: o.Format == "json", st: render.NewStyles(env.IO.Out, !o.NoColor && env.IO.ColorEnabled())}
 	done := make(chan struct{})
 	var once sync.Once
 	co.OnMessage = func(m capture.Message) {

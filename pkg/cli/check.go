@@ -69,6 +69,7 @@ type checkOptions struct {
 	Global
 	File     string
 	Parallel int
+	Resolver string
 }
 
 func newCheckCmd(env *Env) *cobra.Command {
@@ -103,6 +104,7 @@ any has a finding at or above --fail-on, else 0.`,
 	addGlobalFlags(c, &o.Global)
 	c.Flags().StringVarP(&o.File, "file", "f", "mailprobe.yaml", "the suite file")
 	c.Flags().IntVar(&o.Parallel, "parallel", 0, "checks run at once (default: the file's parallel, else 4)")
+	addLineResolverFlag(c, &o.Resolver)
 	return c
 }
 
@@ -219,6 +221,9 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err := o.Global.validate(); err != nil {
 		return err
 	}
+	if err := checkLineResolver(o.Resolver); err != nil {
+		return err
+	}
 	b, err := os.ReadFile(o.File)
 	if err != nil {
 		return usageErrorf("%v", err)
@@ -226,6 +231,9 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	runs, suite, err := LoadSuite(b, env.IO.Getenv)
 	if err != nil {
 		return usageErrorf("%s: %v", o.File, err)
+	}
+	for i := range runs {
+		runs[i].args = withResolver(runs[i].args, o.Resolver)
 	}
 	// Validate every line before running any: a typo in line 9 must not
 	// surface after eight checks have run.
@@ -297,7 +305,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 // validateLine parses a line's command and flags without running it.
 func validateLine(env *Env, args []string) error {
 	root := NewRootCmd(env)
-	c, rest, err := root.Find(args)
+	c, rest, err := root.Find(legacyArgs(env, args))
 	if err != nil {
 		return err
 	}
@@ -321,7 +329,7 @@ func runLine(ctx context.Context, env *Env, r suiteRun) *report.Report {
 	io.Out = discard{}
 	sub.IO = &io
 	root := NewRootCmd(&sub)
-	root.SetArgs(r.args)
+	root.SetArgs(legacyArgs(&sub, r.args))
 	root.SetOut(discard{})
 	root.SetErr(env.IO.ErrOut)
 	err := root.ExecuteContext(ctx)

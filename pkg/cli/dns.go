@@ -48,7 +48,7 @@ type resolverFlags struct {
 
 func addResolverFlags(c *cobra.Command, rf *resolverFlags) {
 	f := c.Flags()
-	f.StringVar(&rf.Resolver, "resolver", "", "DNS server to ask, HOST[:PORT] (default: the nameservers of /etc/resolv.conf)")
+	f.StringVar(&rf.Resolver, "resolver", "", "DNS server to ask, HOST[:PORT]; every name is then resolved there and nowhere else (default: the operating system's configuration)")
 	f.DurationVar(&rf.DNSTimeout, "dns-timeout", 2*time.Second, "deadline of one DNS query attempt")
 	f.IntVar(&rf.Retries, "dns-retries", 1, "times a timed-out DNS query is sent again")
 }
@@ -61,6 +61,13 @@ func (rf *resolverFlags) resolver(env *Env, g *Global) (*resolver.Resolver, erro
 	}
 	if rf.Retries < 0 || rf.Retries > 5 {
 		return nil, usageErrorf("--dns-retries must be between 0 and 5")
+	}
+	if rf.Resolver != "" {
+		// Checked first and on its own: a typo here must not become a
+		// page of DNS failures (or, worse, a lookup of the typo).
+		if _, err := resolver.ParseServer(rf.Resolver); err != nil {
+			return nil, &exitError{code: report.ExitUsage, err: fmt.Errorf("--resolver: %v", err), oneLine: true}
+		}
 	}
 	retries := rf.Retries
 	if retries == 0 {
@@ -200,7 +207,8 @@ MTA-STS policy host (mta-sts.DOMAIN) and the MX addresses --connect dials;
 	f := c.Flags()
 	f.StringSliceVarP(&o.Selectors, "selector", "s", nil, "DKIM selector to check (repeat or comma-separate; default: a list of common selectors)")
 	f.StringVar(&o.IP, "ip", "", "a sending IP: evaluate SPF for it and check its reverse DNS (and blocklists with --dnsbl)")
-	f.StringVar(&o.Sender, "sender", "", "MAIL FROM address for the SPF evaluation with --ip (default postmaster@DOMAIN)")
+	f.StringVar(&o.Sender, "from", "", "MAIL FROM address for the SPF evaluation with --ip (default postmaster@DOMAIN)")
+	alias(c, env, "sender", "from")
 	f.StringVar(&o.Helo, "helo", "", "HELO name for the SPF evaluation with --ip")
 	f.BoolVar(&o.DNSBL, "dnsbl", false, "look the MX addresses (and --ip) up in DNS blocklists (sends them to the list operators)")
 	f.StringSliceVar(&o.DNSBLLists, "dnsbl-list", nil, "blocklist zones to ask with --dnsbl (default: "+strings.Join(dnsauth.DefaultDNSBLs, ", ")+")")
@@ -218,7 +226,7 @@ func (o *dnsOptions) options(env *Env) (dnsauth.AuditOptions, error) {
 		return ao, err
 	}
 	if (o.Sender != "" || o.Helo != "") && !ip.IsValid() {
-		return ao, usageErrorf("--sender and --helo need --ip")
+		return ao, usageErrorf("--from and --helo need --ip")
 	}
 	if len(o.DNSBLLists) > 0 && !o.DNSBL {
 		return ao, usageErrorf("--dnsbl-list needs --dnsbl")
@@ -256,6 +264,9 @@ func (o *dnsOptions) run(cmd *cobra.Command, env *Env) error {
 	ao, err := o.options(env)
 	if err != nil {
 		return err
+	}
+	if env.inspected(ao) {
+		return nil
 	}
 	r, err := o.resolverFlags.resolver(env, &o.Global)
 	if err != nil {
@@ -332,11 +343,11 @@ lookups, include loops, records that are missing or duplicated.
 
 With --ip, check_host() itself runs for that address: the result (pass, fail,
 softfail, neutral, none, permerror, temperror), the term that decided and the
-explanation. The identity is --sender (default postmaster@DOMAIN); --helo
+explanation. The identity is --from (default postmaster@DOMAIN); --helo
 feeds the %{h} macro.`,
 		Example: `  mailprobe spf example.com
   mailprobe spf example.com --ip 203.0.113.7
-  mailprobe spf example.com --ip 2001:db8::25 --sender bounce@example.com --helo mail.example.com
+  mailprobe spf example.com --ip 2001:db8::25 --from bounce@example.com --helo mail.example.com
   mailprobe spf example.com --format json | jq .facts.spf.tree`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -353,7 +364,11 @@ feeds the %{h} macro.`,
 				return err
 			}
 			if (o.Sender != "" || o.Helo != "") && !ip.IsValid() {
-				return usageErrorf("--sender and --helo need --ip")
+				return usageErrorf("--from and --helo need --ip")
+			}
+			so := dnsauth.SPFOptions{Domain: domain, IP: ip, Sender: o.Sender, Helo: o.Helo, Now: env.Now}
+			if env.inspected(so) {
+				return nil
 			}
 			r, err := o.resolverFlags.resolver(env, &o.Global)
 			if err != nil {
@@ -362,7 +377,8 @@ feeds the %{h} macro.`,
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
 			stop := dnsProgress(env, r, domain)
-			rep, err := dnsauth.SPFReport(ctx, dnsauth.SPFOptions{Resolver: r, Domain: domain, IP: ip, Sender: o.Sender, Helo: o.Helo, Now: env.Now})
+			so.Resolver = r
+			rep, err := dnsauth.SPFReport(ctx, so)
 			stop()
 			if err != nil {
 				return err
@@ -374,7 +390,8 @@ feeds the %{h} macro.`,
 	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
 	f.StringVar(&o.IP, "ip", "", "evaluate check_host() for this client IP")
-	f.StringVar(&o.Sender, "sender", "", "MAIL FROM address (default postmaster@DOMAIN)")
+	f.StringVar(&o.Sender, "from", "", "MAIL FROM address (default postmaster@DOMAIN)")
+	alias(c, env, "sender", "from")
 	f.StringVar(&o.Helo, "helo", "", "HELO/EHLO name (for the %{h} macro)")
 	return c
 }
@@ -672,11 +689,11 @@ authorize the domain (RFC 7489 §7.1).
 
 With --message, the message's DKIM signatures are verified and DMARC is
 evaluated for its From domain (DOMAIN may then be omitted): aligned or not,
-and what the policy asks the receiver to do. Add --ip (and --mail-from) to
+and what the policy asks the receiver to do. Add --ip (and --from) to
 include SPF in the evaluation.`,
 		Example: `  mailprobe dmarc example.com
   mailprobe dmarc --message received.eml
-  mailprobe dmarc --message received.eml --ip 203.0.113.7 --mail-from bounce@example.com`,
+  mailprobe dmarc --message received.eml --ip 203.0.113.7 --from bounce@example.com`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Global.validate(); err != nil {
@@ -697,19 +714,22 @@ include SPF in the evaluation.`,
 				return err
 			}
 			if (ip.IsValid() || o.MailFrom != "" || o.Helo != "") && o.Message == "" {
-				return usageErrorf("--ip, --mail-from and --helo go with --message")
+				return usageErrorf("--ip, --from and --helo go with --message")
 			}
 			if o.MailFrom != "" && !ip.IsValid() {
-				return usageErrorf("--mail-from needs --ip")
+				return usageErrorf("--from needs --ip")
 			}
 			if ip.IsValid() && o.MailFrom == "" && o.Helo == "" {
-				return usageErrorf("--ip needs --mail-from (or --helo for a bounce) to know which SPF policy to evaluate")
+				return usageErrorf("--ip needs --from (or --helo for a bounce) to know which SPF policy to evaluate")
 			}
 			dopts := dnsauth.DMARCOptions{IP: ip, MailFrom: o.MailFrom, Helo: o.Helo, Now: env.Now}
 			if o.Message != "" {
 				if dopts.Message, err = readMessage(env, o.Message); err != nil {
 					return err
 				}
+			}
+			if env.inspected(dopts) {
+				return nil
 			}
 			r, err := o.resolverFlags.resolver(env, &o.Global)
 			if err != nil {
@@ -730,7 +750,8 @@ include SPF in the evaluation.`,
 	f := c.Flags()
 	f.StringVar(&o.Message, "message", "", "evaluate DMARC for this message (FILE.eml, or - for stdin)")
 	f.StringVar(&o.IP, "ip", "", "with --message: the IP the message came from, to evaluate SPF")
-	f.StringVar(&o.MailFrom, "mail-from", "", "with --ip: the MAIL FROM address (default: the HELO identity)")
+	f.StringVar(&o.MailFrom, "from", "", "with --ip: the MAIL FROM address (default: the HELO identity)")
+	alias(c, env, "mail-from", "from")
 	f.StringVar(&o.Helo, "helo", "", "with --ip: the HELO name")
 	return c
 }

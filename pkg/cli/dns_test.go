@@ -76,7 +76,7 @@ func TestDNSCmd_usage(t *testing.T) {
 		{"dns", "a b"},
 		{"dns", "example.com", "--resolver", "127.0.0.1:99999"},
 		{"dns", "example.com", "--ip", "not-an-ip"},
-		{"dns", "example.com", "--sender", "a@b.example"},
+		{"dns", "example.com", "--from", "a@b.example"},
 		{"dns", "example.com", "--dnsbl-list", "bl.example"},
 		{"dns", "example.com", "--mta-sts-url", "http://x/{domain}"},
 		{"dns", "example.com", "--dane-port", "0"},

@@ -20,6 +20,8 @@ type auditOptions struct {
 	Global
 	tlsFlags
 	credFlags
+	tlsModeFlags
+	resolverFlags
 	Ports              []int
 	ImplicitPorts      []int
 	AllowPlaintextAuth bool
@@ -68,6 +70,9 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 			if err != nil {
 				return err
 			}
+			if env.inspected(opts) {
+				return nil
+			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
 			rep, err := imapaudit.Audit(ctx, opts)
@@ -80,6 +85,8 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
 	f.IntSliceVarP(&o.Ports, "port", "p", nil, fmt.Sprintf("port to audit (repeatable; default %d and %d)", plain, implicit))
 	f.IntSliceVar(&o.ImplicitPorts, "tls-port", nil, fmt.Sprintf("port that speaks implicit TLS besides %d (repeatable)", implicit))
@@ -114,6 +121,10 @@ func (o *auditOptions) options(env *Env, proto imapaudit.Protocol, target string
 	if o.LockoutTest > 0 && o.User == "" {
 		return opts, usageErrorf("--lockout-test needs --user: the account (yours) to send wrong passwords for")
 	}
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return opts, err
+	}
 	pool, err := o.tlsFlags.pool()
 	if err != nil {
 		return opts, err
@@ -125,16 +136,14 @@ func (o *auditOptions) options(env *Env, proto imapaudit.Protocol, target string
 			return opts, err
 		}
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return opts, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
 	}
 	return imapaudit.Options{
-		Protocol: proto, Host: host, Ports: ports, ImplicitTLS: o.ImplicitPorts,
+		Protocol: proto, Host: host, Ports: ports, ImplicitTLS: o.ImplicitPorts, TLSMode: mode,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth, LockoutTest: o.LockoutTest, NoTLSScan: o.NoTLSScan,
-		Dial: dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
+		Dial: n.Dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }

@@ -36,11 +36,11 @@ type resetSendOptions struct {
 	Global
 	tlsFlags
 	credFlags
+	resolverFlags
 	Embedded bool
 
-	SMTP               string
-	ImplicitTLS        bool
-	RequireTLS         bool
+	SMTP string
+	tlsModeFlags
 	AllowPlaintextAuth bool
 	Helo               string
 	LocalAddr          string
@@ -92,6 +92,9 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 				return err
 			}
 			defer stop()
+			if env.inspected(ro) {
+				return nil
+			}
 			if env.IO.StderrTTY {
 				ro.Progress = func(msg string) { fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s", msg) }
 			}
@@ -114,8 +117,8 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 	f := c.Flags()
 	f.BoolVar(&o.Embedded, "embedded", false, "run against an in-process SMTP server and IMAP mailbox (no setup)")
 	f.StringVar(&o.SMTP, "smtp", "", "SMTP server HOST[:PORT] to send through (587 default), or \"mx\" to deliver to the recipient's MX")
-	f.BoolVar(&o.ImplicitTLS, "tls", false, "implicit TLS (default on port 465)")
-	f.BoolVar(&o.RequireTLS, "require-tls", false, "refuse to send unless STARTTLS or implicit TLS succeeded")
+	addTLSModeFlags(c, &o.tlsModeFlags, true)
+	addResolverFlags(c, &o.resolverFlags)
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow SMTP AUTH over an unencrypted connection")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
@@ -136,7 +139,8 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 	f.StringVar(&o.IMAPPasswordFile, "imap-password-file", "", "read the IMAP password from the first line of this file")
 	f.StringVar(&o.IMAPServerName, "imap-servername", "", "name to expect in the IMAP server's certificate (default: the --imap host)")
 	f.StringVar(&o.IMAPCAFile, "imap-ca-file", "", "PEM CA certificates for the IMAP server (default: --ca-file, else the system roots)")
-	f.StringVar(&o.IMAPTLS, "imap-tls", "", "IMAP TLS: implicit, starttls or none (default: from the port)")
+	f.StringVar(&o.IMAPTLS, "imap-tls", string(netx.TLSAuto), "how the IMAP connection gets TLS: auto (from the port), starttls, implicit or none")
+	completeValues(c, "imap-tls", netx.TLSModes...)
 	f.BoolVar(&o.IMAPAllowPlaintextAuth, "imap-allow-plaintext-auth", false, "allow the IMAP password over an unencrypted connection")
 	f.DurationVar(&o.Wait, "wait", 60*time.Second, "how long to wait for the message to arrive")
 	f.BoolVar(&o.Cleanup, "cleanup", false, "delete the test message from the mailbox afterwards")
@@ -163,6 +167,14 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 	if o.From == "" || o.To == "" {
 		return ro, stop, usageErrorf("--from and --to are required")
 	}
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return ro, stop, err
+	}
+	imapMode, err := parseTLSModeFlag("--imap-tls", o.IMAPTLS)
+	if err != nil {
+		return ro, stop, err
+	}
 	pool, err := o.tlsFlags.pool()
 	if err != nil {
 		return ro, stop, err
@@ -171,28 +183,27 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 	if err != nil {
 		return ro, stop, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return ro, stop, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return ro, stop, err
 	}
+	dial := n.Dial
 	timeouts := netx.Timeouts{Total: o.Global.Timeout}
 	so := smtpprobe.Options{
-		ImplicitTLS: o.ImplicitTLS, RequireTLS: o.RequireTLS,
+		TLSMode: mode, ImplicitTLS: mode == netx.TLSImplicit, NoSTARTTLS: mode == netx.TLSNone, RequireTLS: o.RequireTLS,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		Helo: heloName(o.Helo), User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth,
-		Dial: dial, Timeouts: timeouts,
+		Dial: dial, LookupIP: n.lookupIP(), Timeouts: timeouts,
 	}
 	var mxResolver resolver.Interface
 	if strings.EqualFold(o.SMTP, "mx") {
 		so.Host = "mx"
-		// The recipient's MX records, asked through mailprobe's resolver
-		// of the operating system's nameservers (until reset gets
-		// --resolver).
-		r, err := resolver.New(resolver.Options{Dial: dial})
+		// The recipient's MX records, asked through the --resolver
+		// server, else mailprobe's resolver of the operating system's
+		// nameservers.
+		r, err := o.resolverFlags.resolver(env, &o.Global)
 		if err != nil {
-			return ro, stop, &exitError{code: report.ExitIncomplete, err: err}
+			return ro, stop, err
 		}
 		mxResolver = r
 	} else {
@@ -211,7 +222,7 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 				return ro, stop, err
 			}
 		}
-		io := resetmail.IMAPOptions{TLS: o.IMAPTLS, ServerName: o.IMAPServerName, RootCAs: imapPool, Insecure: o.Insecure,
+		io := resetmail.IMAPOptions{TLS: imapTLS(imapMode), ServerName: o.IMAPServerName, RootCAs: imapPool, Insecure: o.Insecure,
 			AllowPlaintextAuth: o.IMAPAllowPlaintextAuth, Dial: dial, Timeouts: timeouts, User: o.IMAPUser}
 		if io.Host, io.Port, err = netx.SplitHostPort(o.IMAP, 993); err != nil {
 			return ro, stop, usageErrorf("--imap: %v", err)
@@ -226,6 +237,15 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 		ro.IMAP = io
 	}
 	return ro, stop, nil
+}
+
+// imapTLS is resetmail's spelling of an --imap-tls mode: "" lets the
+// port decide.
+func imapTLS(m netx.TLSMode) string {
+	if m == netx.TLSAuto {
+		return ""
+	}
+	return string(m)
 }
 
 func addrOnly(s string) string {

@@ -45,6 +45,12 @@ type Env struct {
 	// written (the last line of defence behind the transcript's own
 	// redaction).
 	secrets *secretSet
+	// notices are the deprecation notices printed so far (flags.go).
+	notices *noticeSet
+	// inspect, when set, receives the engine's Options instead of the
+	// engine being run: tests of flag parsing use it, so that every flag
+	// is proven to reach the engine without a server (habit 2).
+	inspect func(opts any)
 }
 
 type secretSet struct {
@@ -98,6 +104,9 @@ type Global struct {
 type exitError struct {
 	code int
 	err  error // printed when non-nil
+	// oneLine leaves out the "Run --help" hint of a usage error whose
+	// message already says what to write.
+	oneLine bool
 }
 
 func (e *exitError) Error() string {
@@ -122,10 +131,13 @@ func Main(args []string, env *Env) int {
 	if env.secrets == nil {
 		env.secrets = &secretSet{}
 	}
+	if env.notices == nil {
+		env.notices = &noticeSet{seen: map[string]bool{}}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := NewRootCmd(env)
-	root.SetArgs(args)
+	root.SetArgs(legacyArgs(env, args))
 	root.SetIn(env.IO.In)
 	root.SetOut(env.IO.Out)
 	root.SetErr(env.IO.ErrOut)
@@ -148,7 +160,7 @@ func Main(args []string, env *Env) int {
 	if errors.As(err, &ee) {
 		if ee.err != nil {
 			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n", env.scrub([]byte(ee.err.Error())))
-			if ee.code == report.ExitUsage {
+			if ee.code == report.ExitUsage && !ee.oneLine {
 				fmt.Fprintln(env.IO.ErrOut, help)
 			}
 		}
@@ -231,16 +243,6 @@ func group(c *cobra.Command) *cobra.Command {
 var extraCommands []func(*Env) *cobra.Command
 
 func register(f func(*Env) *cobra.Command) { extraCommands = append(extraCommands, f) }
-
-// addGlobalFlags adds the output and exit-code flags every check command has.
-func addGlobalFlags(c *cobra.Command, g *Global) {
-	f := c.Flags()
-	f.StringVar(&g.Format, "format", "text", "output format: text, json, junit or sarif")
-	f.StringVar(&g.FailOn, "fail-on", "fail", "lowest severity that makes the exit code 1: info, warn or fail")
-	f.DurationVar(&g.Timeout, "timeout", 0, "overall deadline for the whole run (0: only the per-stage deadlines)")
-	f.BoolVarP(&g.Transcript, "transcript", "v", false, "print the protocol transcript (credentials are always redacted)")
-	f.BoolVar(&g.NoColor, "no-color", false, "never style the output (NO_COLOR is honoured too)")
-}
 
 // validate parses the global flags; call it first in RunE.
 func (g *Global) validate() error {
@@ -396,4 +398,14 @@ func stageProgress(env *Env, target string) (func(string), func()) {
 			fmt.Fprint(env.IO.ErrOut, "\r\033[K")
 			mu.Unlock()
 		}
+}
+
+// inspected hands opts to a test's inspect hook and reports whether it
+// did; RunE returns right after, so nothing is dialed.
+func (e *Env) inspected(opts any) bool {
+	if e.inspect == nil {
+		return false
+	}
+	e.inspect(opts)
+	return true
 }

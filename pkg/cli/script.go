@@ -21,6 +21,8 @@ type smtpScriptOptions struct {
 	Global
 	tlsFlags
 	credFlags
+	tlsModeFlags
+	resolverFlags
 	File               string
 	Target             string
 	Vars               []string
@@ -65,6 +67,9 @@ run (unreachable, timeout, connection closed).`,
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
 			ropts.Script = sc
+			if env.inspected(ropts) {
+				return nil
+			}
 			rep, err := dialogue.RunScript(ctx, ropts)
 			if err != nil {
 				return o.scriptErrors(env, err)
@@ -75,6 +80,8 @@ run (unreachable, timeout, connection closed).`,
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
 	f.StringArrayVar(&o.Vars, "var", nil, "set a script variable, NAME=VALUE (repeatable)")
 	f.DurationVar(&o.StepTimeout, "step-timeout", dialogue.DefaultStepTimeout, "deadline of each step until the script's own timeout line changes it")
@@ -105,6 +112,10 @@ func (o *smtpScriptOptions) prepare(env *Env) (*dialogue.Script, dialogue.RunOpt
 	if err != nil {
 		return nil, ropts, usageErrorf("%v", err)
 	}
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return nil, ropts, err
+	}
 	vars, err := parseVars(o.Vars)
 	if err != nil {
 		return nil, ropts, err
@@ -113,11 +124,9 @@ func (o *smtpScriptOptions) prepare(env *Env) (*dialogue.Script, dialogue.RunOpt
 	if err != nil {
 		return nil, ropts, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return nil, ropts, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return nil, ropts, err
 	}
 	user := o.User
 	if user == "" {
@@ -127,7 +136,7 @@ func (o *smtpScriptOptions) prepare(env *Env) (*dialogue.Script, dialogue.RunOpt
 		Host: host, Port: port, Vars: vars, Helo: heloName(""),
 		User: user, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
-		StepTimeout: o.StepTimeout, Dial: dial, Now: env.Now,
+		StepTimeout: o.StepTimeout, Dial: n.Dial, Now: env.Now, TLSMode: mode,
 	}
 	if _, err := sc.Bind(ropts); err != nil {
 		return nil, ropts, o.scriptErrors(env, err)

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"fmt"
 	"net/mail"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
@@ -15,14 +17,12 @@ func init() { smtpSubcommands = append(smtpSubcommands, newSMTPSendCmd) }
 
 type smtpSendOptions struct {
 	smtpCheckOptions
-	To         []string
 	Subject    string
 	Body       string
 	BodyFile   string
 	Headers    []string
 	Attach     []string
 	EML        string
-	TLSMode    string
 	DKIMKey    string
 	DKIMSel    string
 	DKIMDomain string
@@ -37,33 +37,23 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 		Example: `  mailprobe smtp send smtp.example.com:587 --user me@example.com --password-env SMTP_PASSWORD \
       --from me@example.com --to you@example.org --subject "hello" --body "test"
   mailprobe smtp send mx.example.org --from me@example.com --to you@example.org --eml message.eml
-  mailprobe smtp send smtp.example.com:465 --tls-mode implicit --user me --password-file ~/.smtp-pass \
+  mailprobe smtp send smtp.example.com:465 --tls implicit --user me --password-file ~/.smtp-pass \
       --from me@example.com --to you@example.org --attach report.pdf`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]
-			if len(o.To) == 0 || o.MailFrom == "" {
+			if len(o.To) == 0 || o.From == "" {
 				return usageErrorf("--from and --to are required")
-			}
-			switch o.TLSMode {
-			case "starttls":
-			case "required":
-			case "implicit":
-				o.ImplicitTLS = true
-			case "none":
-				o.NoSTARTTLS = true
-			default:
-				return usageErrorf("--tls-mode must be none, starttls, required or implicit, not %q", o.TLSMode)
 			}
 			// The envelope takes bare addresses; display names stay in
 			// the headers ("Alice <alice@example.com>").
-			o.RcptTo = nil
+			var rcpts []string
 			for _, t := range o.To {
 				a, err := mail.ParseAddress(t)
 				if err != nil {
 					return usageErrorf("--to %q: %v", t, err)
 				}
-				o.RcptTo = append(o.RcptTo, a.Address)
+				rcpts = append(rcpts, a.Address)
 			}
 			if o.PrintOnly {
 				// Nothing is sent: no password, no connection.
@@ -73,18 +63,20 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			from, err := mail.ParseAddress(o.MailFrom)
+			from, err := mail.ParseAddress(o.From)
 			if err != nil {
-				return usageErrorf("--from %q: %v", o.MailFrom, err)
+				return usageErrorf("--from %q: %v", o.From, err)
 			}
-			opts.MailFrom = from.Address
-			opts.RequireTLS = o.TLSMode == "required" || o.TLSMode == "implicit"
+			opts.MailFrom, opts.RcptTo = from.Address, rcpts
 			if opts.Message, err = o.message(opts); err != nil {
 				return err
 			}
 			if o.PrintOnly {
 				_, err := env.IO.Out.Write(opts.Message)
 				return err
+			}
+			if env.inspected(opts) {
+				return nil
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
@@ -101,28 +93,45 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, true)
+	addEnvelopeFlags(c, &o.envelopeFlags, "sender address (header From and envelope MAIL FROM)", "recipient address (repeatable)")
+	addRoleFlag(c, &o.Role, smtpRoles...)
 	f := c.Flags()
-	f.StringVar(&o.MailFrom, "from", "", "sender address (header From and envelope MAIL FROM)")
-	f.StringSliceVar(&o.To, "to", nil, "recipient address (repeatable)")
 	f.StringVar(&o.Subject, "subject", "mailprobe test", "subject")
 	f.StringVar(&o.Body, "body", "This is a test message sent by mailprobe.\n", "message body text")
 	f.StringVar(&o.BodyFile, "body-file", "", "read the body from this file")
 	f.StringArrayVar(&o.Headers, "header", nil, "extra header \"Name: value\" (repeatable)")
 	f.StringArrayVar(&o.Attach, "attach", nil, "attach this file (repeatable)")
 	f.StringVar(&o.EML, "eml", "", "send this raw RFC 5322 message file as is (headers and body)")
-	f.StringVar(&o.TLSMode, "tls-mode", "starttls", "none, starttls (when offered), required (STARTTLS or fail) or implicit (port 465)")
 	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
-	f.StringVar(&o.Role, "role", "", "what the port is for: mx or submission (default: from the port; 25 is mx)")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
 	f.StringVar(&o.DKIMKey, "dkim-key", "", "PEM private key to DKIM-sign the message with")
 	f.StringVar(&o.DKIMSel, "dkim-selector", "", "DKIM selector (s=)")
 	f.StringVar(&o.DKIMDomain, "dkim-domain", "", "DKIM signing domain (d=; default: the From domain)")
 	f.BoolVar(&o.PrintOnly, "print", false, "print the message that would be sent and exit")
 	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS (PTR) check of the server's address")
+	deprecate(c, env, "tls-mode", "use --tls MODE, with --require-tls for \"required\"", false, o.setOldTLSMode)
 	addResolverFlags(c, &o.resolverFlags)
 	return c
+}
+
+// setOldTLSMode maps the old --tls-mode values onto --tls and
+// --require-tls: "required" was STARTTLS or fail, and "implicit" also
+// refused to send without TLS.
+func (o *smtpSendOptions) setOldTLSMode(v string) error {
+	switch v {
+	case "none", "starttls":
+		o.TLS = v
+	case "required":
+		o.TLS, o.RequireTLS = string(netx.TLSStartTLS), true
+	case "implicit":
+		o.TLS, o.RequireTLS = string(netx.TLSImplicit), true
+	default:
+		return fmt.Errorf("must be none, starttls, required or implicit, not %q", v)
+	}
+	return nil
 }
 
 func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
@@ -142,7 +151,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 			}
 			body = string(b)
 		}
-		sm := smtpprobe.SimpleMessage{From: o.MailFrom, To: o.To, Subject: o.Subject, Body: body, Headers: o.Headers, HeloDomain: opts.Helo}
+		sm := smtpprobe.SimpleMessage{From: o.From, To: o.To, Subject: o.Subject, Body: body, Headers: o.Headers, HeloDomain: opts.Helo}
 		for _, p := range o.Attach {
 			b, err := os.ReadFile(p)
 			if err != nil {
@@ -165,7 +174,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 		}
 		domain := o.DKIMDomain
 		if domain == "" {
-			a := addrOnly(o.MailFrom)
+			a := addrOnly(o.From)
 			domain = a[strings.LastIndexByte(a, '@')+1:]
 		}
 		if msg, err = dkimSignFunc(domain, o.DKIMSel, signer)(msg); err != nil {

@@ -18,8 +18,9 @@ func init() { smtpSubcommands = append(smtpSubcommands, newSMTPShellCmd) }
 type smtpShellOptions struct {
 	tlsFlags
 	credFlags
+	tlsModeFlags
+	resolverFlags
 	Target             string
-	ImplicitTLS        bool
 	AllowPlaintextAuth bool
 	StepTimeout        time.Duration
 	NoColor            bool
@@ -48,6 +49,7 @@ Standard input may be a pipe: the shell then echoes what it sends, so its
 output reads as a transcript, and the end of the input sends QUIT.`,
 		Example: `  mailprobe smtp shell mx.example.com
   mailprobe smtp shell smtp.example.com:587 --user me@example.com
+  mailprobe smtp shell smtp.example.com:465 --tls implicit
   printf 'EHLO me.example\nQUIT\n' | mailprobe smtp shell mx.example.com`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,6 +57,9 @@ output reads as a transcript, and the end of the input sends QUIT.`,
 			so, err := o.shellOptions(env)
 			if err != nil {
 				return err
+			}
+			if env.inspected(so) {
+				return nil
 			}
 			// The only error is the first connection failing
 			// (dialogue.ErrShellConnect): the target could not be
@@ -68,8 +73,9 @@ output reads as a transcript, and the end of the input sends QUIT.`,
 	}
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
-	f.BoolVar(&o.ImplicitTLS, "tls", false, "implicit TLS before the greeting (default on port 465)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow .auth on a connection without TLS")
 	f.DurationVar(&o.StepTimeout, "step-timeout", dialogue.DefaultStepTimeout, "how long to wait for each reply (.timeout changes it)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output (NO_COLOR is honoured too)")
@@ -86,33 +92,35 @@ func (o *smtpShellOptions) shellOptions(env *Env) (dialogue.ShellOptions, error)
 	if o.StepTimeout < dialogue.MinTimeout || o.StepTimeout > dialogue.MaxTimeout {
 		return so, usageErrorf("--step-timeout must be between %s and %s", dialogue.MinTimeout, dialogue.MaxTimeout)
 	}
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return so, err
+	}
 	pool, err := o.tlsFlags.pool()
 	if err != nil {
 		return so, err
 	}
-	n := 0
+	given := 0
 	for _, s := range []string{o.PasswordEnv, o.PasswordFile, o.Password} {
 		if s != "" {
-			n++
+			given++
 		}
 	}
-	if n > 1 {
+	if given > 1 {
 		return so, usageErrorf("give only one of --password-env, --password-file and --password")
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return so, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &Global{}, o.LocalAddr)
+	if err != nil {
+		return so, err
 	}
 	color := !o.NoColor && env.IO.ColorEnabled()
 	st := render.NewStyles(env.IO.Out, color)
 	so = dialogue.ShellOptions{
-		Host: host, Port: port, ImplicitTLS: o.ImplicitTLS || port == 465,
+		Host: host, Port: port, TLSMode: mode, ImplicitTLS: mode.Resolve(port) == netx.TLSImplicit,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		User: o.User, AllowPlaintextAuth: o.AllowPlaintextAuth,
 		Password:     o.passwordFunc(env),
-		ReplyTimeout: o.StepTimeout, Dial: dial, Now: env.Now,
+		ReplyTimeout: o.StepTimeout, Dial: n.Dial, Now: env.Now,
 		In: env.IO.In, Out: env.IO.Out, Interactive: env.IO.StdinTTY,
 		Style: dialogue.ShellStyle{
 			Reply:  func(code int, s string) string { return st.Severity(replySeverity(code), s) },

@@ -60,22 +60,23 @@ func (tf *tlsFlags) pool() (*x509.CertPool, error) {
 type smtpCheckOptions struct {
 	Global
 	tlsFlags
+	tlsModeFlags
 	credFlags
+	envelopeFlags
 	Target             string
-	ImplicitTLS        bool
-	NoSTARTTLS         bool
 	AllowNoTLS         bool
 	Role               string
 	Helo               string
 	AuthMech           string
 	AllowPlaintextAuth bool
-	MailFrom           string
-	RcptTo             []string
 	ProbeVRFY          bool
 	LocalAddr          string
 	NoPTR              bool
 	resolverFlags
 }
+
+// smtpRoles are the --role values of smtp check and send.
+var smtpRoles = []netx.Role{netx.RoleMX, netx.RoleSubmission}
 
 func newSMTPCheckCmd(env *Env) *cobra.Command {
 	o := &smtpCheckOptions{}
@@ -90,13 +91,17 @@ Credentials are sent only over a trusted TLS connection.`,
 		Example: `  mailprobe smtp check mx.example.com
   mailprobe smtp check smtp.example.com:587 --user me@example.com --password-env SMTP_PASSWORD
   mailprobe smtp check smtp.example.com:465 --format json
-  mailprobe smtp check mx.example.com --mail-from probe@example.net --rcpt-to someone@example.org`,
+  mailprobe smtp check mx.example.com --from probe@example.net --to someone@example.org
+  mailprobe smtp check mail.example.com:2465 --tls implicit`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]
 			opts, err := o.engineOptions(env)
 			if err != nil {
 				return err
+			}
+			if env.inspected(opts) {
+				return nil
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
@@ -113,19 +118,22 @@ Credentials are sent only over a trusted TLS connection.`,
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, true)
+	addEnvelopeFlags(c, &o.envelopeFlags,
+		"probe MAIL FROM with this address (ended by RSET; never sends DATA)",
+		"probe RCPT TO with this address (repeatable); a foreign domain tests relaying")
+	addRoleFlag(c, &o.Role, smtpRoles...)
 	f := c.Flags()
-	f.BoolVar(&o.ImplicitTLS, "tls", false, "implicit TLS before the greeting (default on port 465)")
-	f.BoolVar(&o.NoSTARTTLS, "no-starttls", false, "do not upgrade with STARTTLS even when offered")
 	f.BoolVar(&o.AllowNoTLS, "allow-no-tls", false, "a missing STARTTLS on submission is a warning, not a failure")
-	f.StringVar(&o.Role, "role", "", "what the port is for: mx or submission (default: from the port)")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO (default: this machine's name if it is fully qualified)")
 	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
-	f.StringVar(&o.MailFrom, "mail-from", "", "probe MAIL FROM with this address (ended by RSET; never sends DATA)")
-	f.StringSliceVar(&o.RcptTo, "rcpt-to", nil, "probe RCPT TO with this address (repeatable); a foreign domain tests relaying")
 	f.BoolVar(&o.ProbeVRFY, "probe-vrfy", false, "test whether VRFY and EXPN disclose addresses")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
 	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS (PTR) check of the server's address")
+	alias(c, env, "mail-from", "from")
+	alias(c, env, "rcpt-to", "to")
+	aliasBoolTo(c, env, "no-starttls", "tls", string(netx.TLSNone))
 	addResolverFlags(c, &o.resolverFlags)
 	return c
 }
@@ -139,24 +147,13 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 	if err != nil {
 		return opts, usageErrorf("%v", err)
 	}
-	var role smtpprobe.Role
-	switch strings.ToLower(o.Role) {
-	case "":
-	case "mx":
-		role = smtpprobe.RoleMX
-	case "submission":
-		role = smtpprobe.RoleSubmission
-		if o.ImplicitTLS {
-			role = smtpprobe.RoleSubmissions
-		}
-	default:
-		return opts, usageErrorf("--role must be mx or submission, not %q", o.Role)
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return opts, err
 	}
-	if o.ImplicitTLS && o.NoSTARTTLS {
-		return opts, usageErrorf("--tls and --no-starttls cannot be combined")
-	}
-	if len(o.RcptTo) > 0 && o.MailFrom == "" {
-		o.MailFrom = "" // the null reverse-path is a valid probe sender (RFC 5321 §4.5.5)
+	role, err := smtpRole(o.Role, mode)
+	if err != nil {
+		return opts, err
 	}
 	switch m := strings.ToUpper(o.AuthMech); m {
 	case "", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2":
@@ -172,26 +169,29 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 	if err != nil {
 		return opts, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return opts, usageErrorf("%v", err)
-		}
+	// The target's name, and with --resolver every other, is resolved
+	// through the run's one resolver.
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
 	}
 	timeouts := netx.Timeouts{Total: o.Global.Timeout}
 	opts = smtpprobe.Options{
 		Host: host, Port: port, Role: role,
-		ImplicitTLS: o.ImplicitTLS, NoSTARTTLS: o.NoSTARTTLS, AllowNoTLS: o.AllowNoTLS,
+		TLSMode: mode, ImplicitTLS: mode == netx.TLSImplicit, NoSTARTTLS: mode == netx.TLSNone,
+		RequireTLS: o.RequireTLS, AllowNoTLS: o.AllowNoTLS,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		Helo: heloName(o.Helo),
 		User: o.User, Password: password, AuthMech: o.AuthMech, AllowPlaintextAuth: o.AllowPlaintextAuth,
-		MailFrom: o.MailFrom, RcptTo: o.RcptTo, ProbeVRFY: o.ProbeVRFY,
-		Dial: dial, Timeouts: timeouts, Now: env.Now,
+		MailFrom: o.From, RcptTo: o.To, ProbeVRFY: o.ProbeVRFY,
+		Dial: n.Dial, LookupIP: n.lookupIP(), Timeouts: timeouts, Now: env.Now,
 	}
-	if o.MailFrom != "" && len(o.RcptTo) == 0 {
-		return opts, usageErrorf("--mail-from needs at least one --rcpt-to")
+	if o.From != "" && len(o.To) == 0 {
+		return opts, usageErrorf("--from needs at least one --to")
 	}
-	if !o.NoPTR {
+	if !o.NoPTR && n.Resolver != nil {
+		opts.Resolver, opts.PTRPrivate = n.Resolver, true
+	} else if !o.NoPTR {
 		res, err := o.resolverFlags.resolver(env, &o.Global)
 		switch {
 		case err == nil:
@@ -203,6 +203,23 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 		}
 	}
 	return opts, nil
+}
+
+// smtpRole maps --role onto smtpprobe's roles: submission with implicit
+// TLS is submissions (RFC 8314 §3.3).
+func smtpRole(flag string, mode netx.TLSMode) (smtpprobe.Role, error) {
+	r, err := parseRoleFlag(flag, smtpRoles...)
+	switch {
+	case err != nil:
+		return "", err
+	case r == netx.RoleMX:
+		return smtpprobe.RoleMX, nil
+	case r == netx.RoleSubmission && mode == netx.TLSImplicit:
+		return smtpprobe.RoleSubmissions, nil
+	case r == netx.RoleSubmission:
+		return smtpprobe.RoleSubmission, nil
+	}
+	return smtpprobe.RoleAuto, nil
 }
 
 // heloName picks the EHLO name: the flag, else this machine's name when it

@@ -18,13 +18,17 @@ func init() { register(newTLSCmd) }
 type tlsOptions struct {
 	Global
 	tlsFlags
-	Target    string
-	StartTLS  string
-	Quick     bool
-	Parallel  int
-	Role      string
-	Helo      string
-	LocalAddr string
+	tlsModeFlags
+	resolverFlags
+	Target string
+	// startTLSProto is the old --starttls PROTO (smtp, imap, pop3, auto
+	// or none), kept for one release.
+	startTLSProto string
+	Quick         bool
+	Parallel      int
+	Role          string
+	Helo          string
+	LocalAddr     string
 }
 
 func newTLSCmd(env *Env) *cobra.Command {
@@ -41,15 +45,18 @@ and OpenSSL names. Also reported: the server's cipher order, its key exchange
 groups and DH size, the certificate, and whether commands pipelined after
 STARTTLS leak into the TLS session (CVE-2011-0411).
 
---starttls auto picks the protocol by port (25, 587, 2525: SMTP; 143: IMAP;
-110: POP3; 465, 993, 995: implicit TLS) and otherwise by the greeting. The
-port also sets how strict the grading is (--role): on a port-25 MX, TLS is
+--tls auto picks by port (25, 587, 2525: SMTP STARTTLS; 143: IMAP; 110:
+POP3; 465, 993, 995: implicit TLS) and otherwise by what the server does (a
+greeting, or silence and a TLS handshake). --tls starttls on another port
+speaks the protocol of --role (mx and submission: SMTP), else the one the
+greeting shows; --tls implicit starts with the handshake. The port (or
+--role) also sets how strict the grading is: on a port-25 MX, TLS is
 opportunistic and old protocols or suites are information; on submission,
 IMAP and POP3, where passwords travel, they are warnings and failures.`,
 		Example: `  mailprobe tls mail.example.com:993
   mailprobe tls mail.example.com:587 --quick
   mailprobe tls mx.example.com            # port 25, graded as an MX
-  mailprobe tls 192.0.2.10:10143 --starttls imap --servername mail.example.com
+  mailprobe tls 192.0.2.10:10143 --tls starttls --role imap --servername mail.example.com
   mailprobe tls mail.example.com:995 --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,6 +64,9 @@ IMAP and POP3, where passwords travel, they are warnings and failures.`,
 			opts, err := o.engineOptions(env)
 			if err != nil {
 				return err
+			}
+			if env.inspected(opts) {
+				return nil
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
@@ -71,14 +81,51 @@ IMAP and POP3, where passwords travel, they are warnings and failures.`,
 	}
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
+	addTLSModeFlags(c, &o.tlsModeFlags, false)
+	addResolverFlags(c, &o.resolverFlags)
+	addRoleFlag(c, &o.Role, netx.RoleMX, netx.RoleSubmission, netx.RoleIMAP, netx.RolePOP3)
 	f := c.Flags()
-	f.StringVar(&o.StartTLS, "starttls", "auto", "protocol before TLS: auto, smtp, imap, pop3 or none (implicit TLS)")
 	f.BoolVar(&o.Quick, "quick", false, "one handshake: negotiated protocol and suite, certificate, STARTTLS behaviour; no enumeration")
 	f.IntVar(&o.Parallel, "parallel", tlsprobe.DefaultParallel, "connections at once (1-32); mail servers rate-limit clients, so keep it small")
-	f.StringVar(&o.Role, "role", "", "what the port is for: mx, submission, imap or pop3 (default: from the port)")
+	deprecate(c, env, "starttls", "use --tls starttls (with --role imap or pop3 for those protocols) or --tls implicit", false, func(v string) error {
+		if _, err := tlsprobe.ParseProto(v); err != nil {
+			return err
+		}
+		o.startTLSProto = v
+		return nil
+	})
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO (default: this machine's name if it is fully qualified)")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
 	return c
+}
+
+// proto is what the scan speaks before TLS: --tls implicit none at all,
+// --tls starttls the protocol of --role when it names one, auto the port's
+// or the greeting's. The old --starttls PROTO, when given, says it itself.
+func (o *tlsOptions) proto(role netx.Role) (tlsprobe.Proto, error) {
+	if o.startTLSProto != "" {
+		return tlsprobe.ParseProto(o.startTLSProto)
+	}
+	mode, err := o.tlsModeFlags.mode()
+	if err != nil {
+		return "", err
+	}
+	switch mode {
+	case netx.TLSNone:
+		return "", usageErrorf("--tls none: a TLS audit needs TLS (auto, starttls or implicit)")
+	case netx.TLSImplicit:
+		return tlsprobe.ProtoNone, nil
+	case netx.TLSStartTLS:
+		switch role {
+		case netx.RoleIMAP:
+			return tlsprobe.ProtoIMAP, nil
+		case netx.RolePOP3:
+			return tlsprobe.ProtoPOP3, nil
+		case netx.RoleMX, netx.RoleSubmission:
+			return tlsprobe.ProtoSMTP, nil
+		}
+	}
+	return tlsprobe.ProtoAuto, nil
 }
 
 // defaultTLSPort is the port when HOST has none: the STARTTLS port of
@@ -98,9 +145,13 @@ func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
 	if err := o.Global.validate(); err != nil {
 		return opts, err
 	}
-	proto, err := tlsprobe.ParseProto(o.StartTLS)
+	nrole, err := parseRoleFlag(o.Role, netx.RoleMX, netx.RoleSubmission, netx.RoleIMAP, netx.RolePOP3)
 	if err != nil {
-		return opts, usageErrorf("--starttls: %v", err)
+		return opts, err
+	}
+	proto, err := o.proto(nrole)
+	if err != nil {
+		return opts, err
 	}
 	host, port, err := netx.SplitHostPort(o.Target, 0)
 	if err != nil {
@@ -108,14 +159,11 @@ func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
 	}
 	if port == 0 {
 		if proto == tlsprobe.ProtoNone {
-			return opts, usageErrorf("--starttls none needs a port in %s (465, 993, 995...)", o.Target)
+			return opts, usageErrorf("--tls implicit needs a port in %s (465, 993, 995...)", o.Target)
 		}
 		port = defaultTLSPort(proto)
 	}
-	role, err := tlsprobe.ParseRole(o.Role)
-	if err != nil {
-		return opts, usageErrorf("--role: %v", err)
-	}
+	role := tlsprobe.Role(nrole)
 	if o.Parallel < 1 || o.Parallel > 32 {
 		return opts, usageErrorf("--parallel must be between 1 and 32, not %d", o.Parallel)
 	}
@@ -123,17 +171,15 @@ func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
 	if err != nil {
 		return opts, err
 	}
-	dial := env.Dial
-	if dial == nil || o.LocalAddr != "" {
-		if dial, err = netx.Dialer(o.LocalAddr); err != nil {
-			return opts, usageErrorf("%v", err)
-		}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
 	}
 	return tlsprobe.Options{
 		Host: host, Port: port, StartTLS: proto, Role: role,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure, Helo: heloName(o.Helo),
 		Quick: o.Quick, Parallel: o.Parallel,
-		Dial: dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
+		Dial: n.Dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }
 

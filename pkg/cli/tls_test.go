@@ -92,8 +92,8 @@ func TestTLSCmd_usageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"tls"},
 		{"tls", "a", "b"},
-		{"tls", "mail.test", "--starttls", "ftp"},
-		{"tls", "mail.test", "--starttls", "none"}, // implicit TLS needs a port
+		{"tls", "mail.test", "--tls", "ftp"},
+		{"tls", "mail.test", "--tls", "implicit"}, // implicit TLS needs a port
 		{"tls", "mail.test:993", "--parallel", "0"},
 		{"tls", "mail.test:993", "--parallel", "100"},
 		{"tls", "mail.test:993", "--role", "web"},
@@ -112,7 +112,7 @@ func TestTLSCmd_usageErrors(t *testing.T) {
 func TestTLSCmd_jsonAgainstLoopback(t *testing.T) {
 	port, caFile := tlsTestServer(t)
 	target := fmt.Sprintf("127.0.0.1:%d", port)
-	r := run(t, nil, "tls", target, "--starttls", "none", "--servername", "mail.test", "--ca-file", caFile, "--format", "json", "--parallel", "2")
+	r := run(t, nil, "tls", target, "--tls", "implicit", "--servername", "mail.test", "--ca-file", caFile, "--format", "json", "--parallel", "2")
 	if r.code != report.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.out, r.errOut)
 	}
@@ -176,12 +176,12 @@ func TestTLSCmd_quickAndInsecure(t *testing.T) {
 	port, _ := tlsTestServer(t)
 	target := fmt.Sprintf("127.0.0.1:%d", port)
 	// Without the CA the certificate is untrusted: exit 1 ...
-	r := run(t, nil, "tls", target, "--starttls", "none", "--servername", "mail.test", "--quick")
+	r := run(t, nil, "tls", target, "--tls", "implicit", "--servername", "mail.test", "--quick")
 	if r.code != report.ExitFindings || !strings.Contains(r.out, "cert.untrusted") {
 		t.Errorf("untrusted: exit %d\n%s", r.code, r.out)
 	}
 	// ... and --insecure makes it a warning that says so.
-	r = run(t, nil, "tls", target, "--starttls", "none", "--servername", "mail.test", "--quick", "--insecure")
+	r = run(t, nil, "tls", target, "--tls", "implicit", "--servername", "mail.test", "--quick", "--insecure")
 	if r.code != report.ExitOK || !strings.Contains(r.out, "cert.verify-skipped") || !strings.Contains(r.out, "tls.scan.quick") {
 		t.Errorf("insecure: exit %d\n%s", r.code, r.out)
 	}
@@ -192,14 +192,14 @@ func TestTLSCmd_quickAndInsecure(t *testing.T) {
 
 func TestTLSCmd_refusedAndUnreachable(t *testing.T) {
 	port := lineServer(t, "421 4.7.0 mail.test Error: too many connections")
-	r := run(t, nil, "tls", fmt.Sprintf("127.0.0.1:%d", port), "--starttls", "smtp")
+	r := run(t, nil, "tls", fmt.Sprintf("127.0.0.1:%d", port), "--tls", "starttls", "--role", "mx")
 	if r.code != report.ExitIncomplete || !strings.Contains(r.out, "too many connections") || !strings.Contains(r.out, "tls.server.refused") {
 		t.Errorf("421: exit %d\n%s", r.code, r.out)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	r = run(t, nil, "tls", fmt.Sprintf("127.0.0.1:%d", closed), "--starttls", "imap")
+	r = run(t, nil, "tls", fmt.Sprintf("127.0.0.1:%d", closed), "--tls", "starttls", "--role", "imap")
 	if r.code != report.ExitIncomplete || !strings.Contains(r.out, "tls.connect.failed") {
 		t.Errorf("unreachable: exit %d\n%s", r.code, r.out)
 	}
@@ -210,7 +210,7 @@ func TestTLSCmd_progressOnTerminal(t *testing.T) {
 	port, caFile := tlsTestServer(t)
 	io, _, out, errOut := iostreams.Test()
 	io.StderrTTY = true
-	code := Main([]string{"tls", fmt.Sprintf("127.0.0.1:%d", port), "--starttls", "none", "--servername", "mail.test", "--ca-file", caFile}, &Env{IO: io})
+	code := Main([]string{"tls", fmt.Sprintf("127.0.0.1:%d", port), "--tls", "implicit", "--servername", "mail.test", "--ca-file", caFile}, &Env{IO: io})
 	if code != report.ExitOK {
 		t.Fatalf("exit %d\n%s", code, out)
 	}

@@ -26,7 +26,7 @@ import (
 // STARTTLS verified against the --ca-out CA and AUTH, its JSON lines
 // checked, and the message read back over its IMAP port with go-imap.
 
-// captureMsg mirrors one --json line as a consumer reads it.
+// captureMsg mirrors one --format json line as a consumer reads it.
 type captureMsg struct {
 	Seq      int       `json:"seq"`
 	ID       string    `json:"id"`
@@ -88,7 +88,7 @@ type captureProc struct {
 var captureAddrRe = regexp.MustCompile(`SMTP on (\S+) \(.*\), IMAP on (\S+) \(`)
 
 // startCapture runs `mailprobe capture` on random free loopback ports
-// (port 0, read back from its first stderr line), with --ca-out, --json
+// (port 0, read back from its first stderr line), with --ca-out, --format json
 // and --no-dns (the app's domain is not ours to look up), plus extra.
 // It is stopped with SIGINT (as Ctrl-C) at the end of the test if it is
 // still running.
@@ -96,7 +96,7 @@ func startCapture(t *testing.T, extra ...string) *captureProc {
 	t.Helper()
 	dir := t.TempDir()
 	p := &captureProc{ca: filepath.Join(dir, "capture-ca.pem"), lines: make(chan string, 16), exited: make(chan struct{})}
-	args := append([]string{"capture", "--smtp", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--json", "--no-dns", "--ca-out", p.ca}, extra...)
+	args := append([]string{"capture", "--smtp", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--format", "json", "--no-dns", "--ca-out", p.ca}, extra...)
 	p.cmd = exec.Command(Bin, args...)
 	p.cmd.Env = append(os.Environ(), "NO_COLOR=1", "TERM=dumb")
 	stdout, err := p.cmd.StdoutPipe()

@@ -136,7 +136,7 @@ func TestSPF_checkHost(t *testing.T) {
 		t.Run(c.result, func(t *testing.T) {
 			t.Parallel()
 			r := Run(t, append(append([]string{"spf", E.Domain}, resolverArgs()...),
-				"--ip", c.ip, "--sender", "x@"+E.Domain, "--format", "json")...)
+				"--ip", c.ip, "--from", "x@"+E.Domain, "--format", "json")...)
 			r.WantExit(t, c.exit)
 			rep := r.JSON(t)
 			f := rep.WantFinding(t, "spf.result."+c.result, c.severity)
@@ -218,7 +218,7 @@ func TestDKIMCheck_selector(t *testing.T) {
 func TestDKIMVerify_signedMessageFromMailbox(t *testing.T) {
 	t.Parallel()
 	token := Unique(t)
-	r := smtpSend(t, E.SubmissionPort, "--tls-mode", "required", "--user", E.User1, "--password-env", "MP_IT_PASS1",
+	r := smtpSend(t, E.SubmissionPort, "--tls", "starttls", "--require-tls", "--user", E.User1, "--password-env", "MP_IT_PASS1",
 		"--from", E.User1, "--to", E.User2, "--subject", "dkim verify "+token, "--header", "X-Mailprobe-Test: "+token,
 		"--body", "Signed body for "+token+".\n", "--dkim-key", E.DKIMKey, "--dkim-selector", E.DKIMSelector, "--format", "json")
 	r.WantExit(t, 0)

@@ -86,8 +86,8 @@ func TestSMTPCheck_mxListener(t *testing.T) {
 // RCPT to a foreign domain without authentication on the MX listener is
 // refused by Postfix (reject_unauth_destination): relay denied, a pass.
 func TestSMTPCheck_mxRelayDenied(t *testing.T) {
-	r := smtpCheck(t, E.SMTPPort, "--role", "mx", "--mail-from", "probe@example.net",
-		"--rcpt-to", "victim@example.org", "--format", "json").WantExit(t, 0)
+	r := smtpCheck(t, E.SMTPPort, "--role", "mx", "--from", "probe@example.net",
+		"--to", "victim@example.org", "--format", "json").WantExit(t, 0)
 	rep := r.JSON(t)
 	rep.WantStage(t, "mail", "ok")
 	rep.WantStage(t, "rcpt", "ok")
@@ -112,7 +112,7 @@ func TestSMTPCheck_mxRelayDenied(t *testing.T) {
 // test.local): reported as a warning, which --fail-on warn turns into
 // exit 1 while the default --fail-on fail keeps exit 0.
 func TestSMTPCheck_mxLocalRecipientFailOn(t *testing.T) {
-	args := []string{"--role", "mx", "--rcpt-to", E.User1, "--format", "json"}
+	args := []string{"--role", "mx", "--to", E.User1, "--format", "json"}
 	rep := smtpCheck(t, E.SMTPPort, args...).WantExit(t, 0).JSON(t)
 	f := rep.WantFinding(t, "smtp.relay.accepted", "warn")
 	WantContains(t, "smtp.relay.accepted detail", f.Detail, E.User1)
@@ -242,7 +242,7 @@ func TestSMTPCheck_submissionWrongPassword(t *testing.T) {
 
 // Implicit TLS (the 465 role): TLS before the greeting, AUTH inside it.
 func TestSMTPCheck_submissionsImplicitTLS(t *testing.T) {
-	rep := smtpCheck(t, E.SubmissionsPort, "--tls", "--role", "submission", "--user", E.User1,
+	rep := smtpCheck(t, E.SubmissionsPort, "--tls", "implicit", "--role", "submission", "--user", E.User1,
 		"--password-env", "MP_IT_PASS1", "--format", "json").WantExit(t, 0).JSON(t)
 	for _, s := range []string{"connect", "banner", "ehlo", "certificate", "auth"} {
 		rep.WantStage(t, s, "ok")

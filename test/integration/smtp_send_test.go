@@ -42,7 +42,7 @@ func wantQueued(t *testing.T, rep *Report) string {
 func TestSMTPSend_submissionDeliversToDovecot(t *testing.T) {
 	token := Unique(t)
 	subject := "integration " + token
-	r := smtpSend(t, E.SubmissionPort, "--tls-mode", "required", "--user", E.User1, "--password-env", "MP_IT_PASS1",
+	r := smtpSend(t, E.SubmissionPort, "--tls", "starttls", "--require-tls", "--user", E.User1, "--password-env", "MP_IT_PASS1",
 		"--from", E.User1, "--to", E.User2, "--subject", subject, "--body", "body line for "+token+"\n",
 		"--header", "X-Mailprobe-Test: "+token, "--format", "json")
 	r.WantExit(t, 0)
@@ -78,7 +78,7 @@ func TestSMTPSend_submissionDeliversToDovecot(t *testing.T) {
 func TestSMTPSend_submissionsImplicitTLSWithDKIM(t *testing.T) {
 	token := Unique(t)
 	attach := writeFile(t, "report.txt", "attachment for "+token+"\n")
-	r := smtpSend(t, E.SubmissionsPort, "--tls-mode", "implicit", "--user", E.User1, "--password-env", "MP_IT_PASS1",
+	r := smtpSend(t, E.SubmissionsPort, "--tls", "implicit", "--require-tls", "--user", E.User1, "--password-env", "MP_IT_PASS1",
 		"--from", E.User1, "--to", E.User1, "--subject", "dkim "+token, "--header", "X-Mailprobe-Test: "+token,
 		"--attach", attach, "--dkim-key", E.DKIMKey, "--dkim-selector", E.DKIMSelector, "--format", "json")
 	r.WantExit(t, 0)
@@ -125,7 +125,7 @@ func TestSMTPSend_mxDeliversLocalRecipient(t *testing.T) {
 // with Postfix's reply, exit 1, and nothing is delivered.
 func TestSMTPSend_submissionRefusesUnauthenticated(t *testing.T) {
 	token := Unique(t)
-	r := smtpSend(t, E.SubmissionPort, "--tls-mode", "required", "--from", E.User1, "--to", E.User2,
+	r := smtpSend(t, E.SubmissionPort, "--tls", "starttls", "--require-tls", "--from", E.User1, "--to", E.User2,
 		"--header", "X-Mailprobe-Test: "+token, "--format", "json")
 	r.WantExit(t, 1)
 	rep := r.JSON(t)

@@ -121,7 +121,7 @@ func TestCompareSwaks_submissionWrongPassword(t *testing.T) {
 }
 
 func TestCompareSwaks_submissionsImplicitTLS(t *testing.T) {
-	rep := smtpCheck(t, E.SubmissionsPort, "--tls", "--role", "submission", "--helo", compareHelo,
+	rep := smtpCheck(t, E.SubmissionsPort, "--tls", "implicit", "--role", "submission", "--helo", compareHelo,
 		"--user", E.User1, "--password-env", "MP_IT_PASS1", "--format", "json").WantExit(t, 0).JSON(t)
 	out, code := Swaks(t, append(swaksBase(E.SubmissionsPort), "--tls-on-connect", "--quit-after", "AUTH",
 		"--auth", "LOGIN", "--auth-user", E.User1, "--auth-password", E.Pass1)...)
@@ -136,7 +136,7 @@ func TestCompareSwaks_submissionsImplicitTLS(t *testing.T) {
 
 func TestCompareSwaks_mxRelayDenied(t *testing.T) {
 	const from, to = "probe@example.net", "victim@example.org"
-	rep := smtpCheck(t, E.SMTPPort, "--role", "mx", "--helo", compareHelo, "--mail-from", from, "--rcpt-to", to,
+	rep := smtpCheck(t, E.SMTPPort, "--role", "mx", "--helo", compareHelo, "--from", from, "--to", to,
 		"--format", "json").WantExit(t, 0).JSON(t)
 	out, code := Swaks(t, append(swaksBase(E.SMTPPort), "--tls", "--quit-after", "RCPT", "--from", from, "--to", to)...)
 	// swaks exits 24 when RCPT is refused.

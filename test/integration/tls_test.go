@@ -49,7 +49,7 @@ import (
 type tlsListener struct {
 	name      string
 	port      int
-	starttls  string // --starttls: smtp, imap, pop3 or none (implicit TLS)
+	starttls  string // protocol before TLS: smtp, imap, pop3 or none (implicit TLS); the sslscan --starttls-* flag
 	role      string // --role
 	postfix   bool
 	protocols []string          // accepted versions, as mailprobe names them
@@ -128,7 +128,12 @@ func tlsListeners() []tlsListener {
 // against this run's CA, from MP_IT_CLIENT_ADDR, JSON out.
 func tlsRun(t *testing.T, l tlsListener, extra ...string) *Result {
 	t.Helper()
-	args := []string{"tls", E.Addr(l.port), "--starttls", l.starttls, "--role", l.role, "--local-addr", E.ClientAddr}
+	// --role names the protocol STARTTLS speaks (mx and submission: SMTP).
+	mode := "starttls"
+	if l.starttls == "none" {
+		mode = "implicit"
+	}
+	args := []string{"tls", E.Addr(l.port), "--tls", mode, "--role", l.role, "--local-addr", E.ClientAddr}
 	args = append(append(args, E.TLSArgs()...), "--format", "json")
 	return Run(t, append(args, extra...)...)
 }
@@ -930,7 +935,7 @@ func TestTLS_quick(t *testing.T) {
 	// name, the same certificate fails.
 	t.Run("untrusted", func(t *testing.T) {
 		t.Parallel()
-		r := Run(t, "tls", E.Addr(E.SubmissionsPort), "--starttls", "none", "--quick", "--servername", E.ServerName, "--format", "json")
+		r := Run(t, "tls", E.Addr(E.SubmissionsPort), "--tls", "implicit", "--quick", "--servername", E.ServerName, "--format", "json")
 		r.WantExit(t, 1)
 		rep := r.JSON(t)
 		rep.WantFinding(t, "cert.untrusted", "fail")
@@ -941,7 +946,7 @@ func TestTLS_quick(t *testing.T) {
 	})
 	t.Run("name-mismatch", func(t *testing.T) {
 		t.Parallel()
-		r := Run(t, "tls", E.Addr(E.IMAPSPort), "--starttls", "none", "--quick", "--ca-file", E.CA, "--servername", "other."+E.Domain, "--format", "json")
+		r := Run(t, "tls", E.Addr(E.IMAPSPort), "--tls", "implicit", "--quick", "--ca-file", E.CA, "--servername", "other."+E.Domain, "--format", "json")
 		r.WantExit(t, 1)
 		rep := r.JSON(t)
 		f := rep.WantFinding(t, "cert.name-mismatch", "fail")
