@@ -16,9 +16,9 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
-// NotChecked is the result of a check that was not run because the
-// capture server was given no resolver.
-const NotChecked = "not-checked"
+// NotChecked is the reason given, beside the results, when the capture
+// server was given no resolver (--no-dns).
+const NotChecked = "not checked: DNS checks are off"
 
 // authTimeout bounds the DNS work done for one message: SPF alone may ask
 // ten lookups (RFC 7208 §4.6.4), each bounded by the resolver, and the
@@ -34,7 +34,11 @@ type AuthResults struct {
 	DMARC       string       `json:"dmarc"`
 	DMARCDomain string       `json:"dmarc_domain,omitempty"`
 	// NotChecked says why SPF, DKIM and DMARC were not evaluated (no
-	// resolver); their results are then NotChecked.
+	// resolver). The results are then what a receiver without DNS can
+	// say: SPF and DMARC "none" (no record was retrieved, RFC 7208
+	// §2.6.1, RFC 7489 §6.6.3), an unsigned message "dkim=none" and a
+	// signed one "neutral" (RFC 8601 §2.7.1: signed, but the signature
+	// could not be processed).
 	NotChecked string `json:"not_checked,omitempty"`
 }
 
@@ -42,15 +46,15 @@ type AuthResults struct {
 type DKIMResult struct {
 	Domain   string `json:"domain"`
 	Selector string `json:"selector,omitempty"`
-	Result   string `json:"result"` // pass, fail, policy, temperror, permerror (RFC 8601 §2.7.1), or not-checked
+	Result   string `json:"result"` // pass, fail, neutral, policy, temperror, permerror (RFC 8601 §2.7.1)
 	Reason   string `json:"reason,omitempty"`
 }
 
 func (a AuthResults) header() string {
+	// RFC 8601 §2.2: a comment says why nothing was looked up.
+	why := ""
 	if a.NotChecked != "" {
-		// RFC 8601 §2.2: "none" says no authentication method was
-		// applied; the comment says why.
-		return " none (" + a.NotChecked + ")"
+		why = " (" + a.NotChecked + ")"
 	}
 	var parts []string
 	if len(a.DKIM) == 0 {
@@ -66,12 +70,12 @@ func (a AuthResults) header() string {
 		}
 		parts = append(parts, p)
 	}
-	spfPart := "spf=" + a.SPF
+	spfPart := "spf=" + a.SPF + why
 	if a.SPFDomain != "" {
 		spfPart += " smtp.mailfrom=" + a.SPFDomain
 	}
 	parts = append(parts, spfPart)
-	dm := "dmarc=" + a.DMARC
+	dm := "dmarc=" + a.DMARC + why
 	if a.DMARCDomain != "" {
 		dm += " header.from=" + a.DMARCDomain
 	}
@@ -87,9 +91,9 @@ func (a AuthResults) header() string {
 // where the user did not say.
 func authenticate(ctx context.Context, r resolver.Interface, raw []byte, ip netip.Addr, helo, mailFrom, receiver string) AuthResults {
 	if r == nil {
-		a := AuthResults{SPF: NotChecked, DMARC: NotChecked, NotChecked: "not checked: DNS checks are off"}
+		a := AuthResults{SPF: "none", DMARC: "none", NotChecked: NotChecked}
 		for _, sig := range signatures(raw) {
-			a.DKIM = append(a.DKIM, DKIMResult{Domain: dnsauth.TagValue(sig, "d"), Selector: dnsauth.TagValue(sig, "s"), Result: NotChecked})
+			a.DKIM = append(a.DKIM, DKIMResult{Domain: dnsauth.TagValue(sig, "d"), Selector: dnsauth.TagValue(sig, "s"), Result: "neutral", Reason: NotChecked})
 		}
 		return a
 	}

@@ -355,8 +355,9 @@ func TestCapture_spfVerdictsThroughTheResolver(t *testing.T) {
 	}
 }
 
-// Without a resolver nothing is looked up anywhere, and the results say
-// so instead of pretending to a verdict.
+// Without a resolver nothing is looked up anywhere: the results are what a
+// receiver without DNS can say (no record retrieved; a signature that could
+// not be processed), and say why.
 func TestCapture_noResolverMeansNotChecked(t *testing.T) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	var signed strings.Builder
@@ -367,10 +368,10 @@ func TestCapture_noResolverMeansNotChecked(t *testing.T) {
 	sendFrom(t, s, "a@app.example", signed.String())
 	m := s.Messages()[0]
 	a := m.Auth
-	if a.SPF != NotChecked || a.DMARC != NotChecked || a.NotChecked == "" || len(a.DKIM) != 1 || a.DKIM[0].Result != NotChecked || a.DKIM[0].Domain != "app.example" || a.DKIM[0].Selector != "s1" {
+	if a.SPF != "none" || a.DMARC != "none" || a.NotChecked != NotChecked || len(a.DKIM) != 1 || a.DKIM[0].Result != "neutral" || a.DKIM[0].Reason != NotChecked || a.DKIM[0].Domain != "app.example" || a.DKIM[0].Selector != "s1" {
 		t.Errorf("auth without a resolver: %+v", a)
 	}
-	if !strings.Contains(string(m.Raw), "Authentication-Results: localhost; none (not checked") {
+	if !strings.Contains(string(m.Raw), "dkim=neutral header.d=app.example") || !strings.Contains(string(m.Raw), "spf=none (not checked: DNS checks are off)") {
 		t.Errorf("Authentication-Results:\n%s", m.Raw[:300])
 	}
 }

@@ -290,17 +290,15 @@ func (p *capturePrinter) print(m capture.Message) {
 	}
 	row("parts", strings.Join(parts, " and "))
 	var auth []string
-	if m.Auth.NotChecked != "" {
-		auth = append(auth, "DKIM, SPF and DMARC "+m.Auth.NotChecked)
-	}
 	for _, d := range m.Auth.DKIM {
 		auth = append(auth, fmt.Sprintf("dkim=%s (d=%s)", d.Result, d.Domain))
 	}
 	if len(m.Auth.DKIM) == 0 {
 		auth = append(auth, "dkim=none")
 	}
-	if m.Auth.NotChecked == "" {
-		auth = append(auth, "spf="+m.Auth.SPF, "dmarc="+m.Auth.DMARC)
+	auth = append(auth, "spf="+m.Auth.SPF, "dmarc="+m.Auth.DMARC)
+	if m.Auth.NotChecked != "" {
+		auth = append(auth, "("+m.Auth.NotChecked+")")
 	}
 	row("auth", strings.Join(auth, " "))
 	if m.StoredAs != "" {

@@ -94,7 +94,7 @@ func TestRunScript_detectionAndGreetingDelay(t *testing.T) {
 	})
 	probed := func(rep *report.Report) bool {
 		for _, e := range rep.Transcript {
-			if e.Dir == transcript.Event && strings.Contains(e.Line, "no greeting after 700ms and no TLS either") {
+			if e.Dir == transcript.Event && strings.Contains(e.Line, "did not answer a ClientHello") {
 				return true
 			}
 		}

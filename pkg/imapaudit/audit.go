@@ -149,7 +149,8 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 		target = net.JoinHostPort(o.Host, strconv.Itoa(o.Ports[0]))
 	}
 	rep := report.NewReport(string(o.Protocol)+" audit", target, rec.Start())
-	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol), detected: map[int]bool{}}
+	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol), detected: map[int]bool{},
+		stages: report.NewStages(rep, o.Now, rec, nil)}
 	scans := a.startTLSScans(ctx)
 	var tlsPort int
 	for _, port := range o.Ports {
@@ -159,7 +160,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	if o.LockoutTest > 0 {
 		if tlsPort == 0 {
-			a.rep.AddStage(report.Stage{Name: "lockout", Status: report.StatusSkipped, Summary: "no port with trusted TLS to test over"})
+			a.stages.Skip("no port with trusted TLS to test over", "lockout")
 		} else {
 			a.lockout(ctx, tlsPort)
 		}
@@ -177,6 +178,7 @@ type auditor struct {
 	rec    *transcript.Recorder
 	prefix string
 	tagN   int
+	stages *report.Stages
 	// detected lists the ports found to speak implicit TLS (dial), so
 	// that reconnections and the lockout test need not ask again.
 	detected map[int]bool
@@ -204,24 +206,18 @@ func (a *auditor) tag() string {
 
 func (a *auditor) code(c string) string { return a.prefix + "." + c }
 
+// stage is one stage of one port, timed by the one stage timer
+// (report.Stages): the audit's clock and transcript seq range.
 type stage struct {
-	a     *auditor
-	name  string
-	start time.Time
-	seq   int
+	*report.StageTimer
+	a *auditor
 }
 
 func (a *auditor) begin(name string, port int) *stage {
-	return &stage{a: a, name: fmt.Sprintf("%s:%d", name, port), start: a.o.Now(), seq: a.rec.Seq() + 1}
+	return &stage{StageTimer: a.stages.Begin(fmt.Sprintf("%s:%d", name, port)), a: a}
 }
 
-func (s *stage) end(status report.Status, format string, args ...any) {
-	st := report.Stage{Name: s.name, Status: status, Start: s.start.Sub(s.a.rep.StartedAt), Duration: s.a.o.Now().Sub(s.start), Summary: fmt.Sprintf(format, args...)}
-	if last := s.a.rec.Seq(); last >= s.seq {
-		st.Seq = []int{s.seq, last}
-	}
-	s.a.rep.AddStage(st)
-}
+func (s *stage) end(status report.Status, format string, args ...any) { s.End(status, format, args...) }
 
 // fail ends the stage with the finding for a network error.
 func (s *stage) fail(err error) {
@@ -235,7 +231,7 @@ func (s *stage) fail(err error) {
 		status = report.StatusFail
 	}
 	s.end(status, "%v", err)
-	s.a.rep.Add(report.Newf(s.a.code(code), s.name, "%s: %v.", s.name, err))
+	s.a.rep.Add(report.Newf(s.a.code(code), s.Name, "%s: %v.", s.Name, err))
 	if status == report.StatusError {
 		s.a.rep.Incomplete = true
 	}
@@ -254,7 +250,7 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 	if err != nil {
 		if oe, ok := err.(*netx.OpError); ok && oe.Op == "connect" {
 			st.end(report.StatusError, "%s", netx.Describe(oe.Err, oe.Waited))
-			a.add("connect.failed", st.name, "%s: %s.", addr, netx.Describe(oe.Err, oe.Waited))
+			a.add("connect.failed", st.Name, "%s: %s.", addr, netx.Describe(oe.Err, oe.Waited))
 			a.rep.Incomplete = true
 			return false
 		}
@@ -264,7 +260,7 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 	defer c.close()
 	if c.detected {
 		a.detected[port] = true
-		a.add("tls.implicit-detected", st.name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())
+		a.add("tls.implicit-detected", st.Name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())
 	}
 	implicit := a.implicit(port)
 	summary := addr
@@ -309,7 +305,7 @@ func tlsSummary(st *tls.ConnectionState) string {
 func (a *auditor) certificate(c *lineConn, port int) bool {
 	st := a.begin("certificate", port)
 	res := certcheck.Stage(*c.tls, certcheck.StageOptions{
-		Options:  certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.name},
+		Options:  certcheck.Options{ServerName: a.o.ServerName, Roots: a.o.RootCAs, Now: a.o.Now(), Stage: st.Name},
 		Insecure: a.o.Insecure})
 	a.rep.Add(res.Findings...)
 	st.end(res.Status, "%s", res.Summary)

@@ -33,12 +33,10 @@ type lineConn struct {
 }
 
 // dial connects to addr and, in mode implicit, runs the TLS handshake.
-// In mode auto a silence of netx.GreetingWait is suspicious: an
-// implicit-TLS server (RFC 8314 §3) says nothing until it gets a
-// ClientHello. netx.ProbeImplicitTLS then asks on a second connection,
-// and when it says TLS this connection, still untouched, is upgraded and
-// marked detected. Otherwise the caller reads the greeting as usual (a
-// deliberate greeting delay is not TLS).
+// In mode auto netx.Conn.DetectImplicitTLS decides: when the port is
+// silent and answers a ClientHello, this connection, still untouched, is
+// upgraded and marked detected. Otherwise the caller reads the greeting
+// as usual (a deliberate greeting delay is not TLS).
 func dial(ctx context.Context, o *Options, addr string, mode netx.TLSMode, rec *transcript.Recorder) (*lineConn, error) {
 	t := o.Timeouts.WithDefaults()
 	co := netx.ConnOptions{Dial: o.Dial, Timeouts: t, MaxLine: MaxLine}
@@ -51,12 +49,9 @@ func dial(ctx context.Context, o *Options, addr string, mode netx.TLSMode, rec *
 	}
 	c := &lineConn{nc: nc, addr: addr, tls: nc.TLS()}
 	if mode == netx.TLSAuto {
-		wait := min(t.Banner, netx.GreetingWait)
-		// An error here (a close, a reset) is left for the greeting
-		// stage, which reads again and reports it.
-		arrived, err := nc.WaitForData(ctx, wait)
-		if err == nil && !arrived && netx.ProbeImplicitTLS(ctx, o.Dial, addr, o.ServerName, min(t.TLS, t.Banner)) {
-			rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", wait)
+		// An error of the wait (a close, a reset) is left for the
+		// greeting stage, which reads again and reports it.
+		if implicit, _, err := nc.DetectImplicitTLS(ctx, o.Dial, addr, o.ServerName); err == nil && implicit {
 			if _, err := c.handshake(ctx, o.tlsConfig()); err != nil {
 				nc.Close()
 				return nil, err

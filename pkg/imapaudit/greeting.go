@@ -37,17 +37,17 @@ func (a *auditor) greeting(ctx context.Context, c *lineConn, port int, wait time
 		st.end(report.StatusOK, "%s", line)
 	case greetPreauth:
 		st.end(report.StatusOK, "%s", line)
-		a.add("greeting.preauth", st.name, "%q.", line)
+		a.add("greeting.preauth", st.Name, "%q.", line)
 	case greetRefused:
 		st.end(report.StatusFail, "%s", line)
-		a.add("greeting.refused", st.name, "The server said %q instead of a greeting.", line)
+		a.add("greeting.refused", st.Name, "The server said %q instead of a greeting.", line)
 		return false
 	default:
 		st.end(report.StatusError, "%s", line)
-		a.add("greeting.malformed", st.name, "Expected %q, got %q.", want, line)
+		a.add("greeting.malformed", st.Name, "Expected %q, got %q.", want, line)
 		a.rep.Incomplete = true
 		return false
 	}
-	a.banner(st.name, line)
+	a.banner(st.Name, line)
 	return true
 }

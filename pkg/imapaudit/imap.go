@@ -140,7 +140,7 @@ func (a *auditor) imap(ctx context.Context, c *lineConn, port int, trusted bool)
 			return false
 		}
 		st.end(report.StatusOK, "%s", tlsSummary(c.tls))
-		a.add("starttls.ok", st.name, "%s.", tlsSummary(c.tls))
+		a.add("starttls.ok", st.Name, "%s.", tlsSummary(c.tls))
 		trusted = a.certificate(c, port)
 		capsTLS, ok := a.imapCapabilityInjected(ctx, c, port, injTag, "capability-tls")
 		if !ok {
@@ -184,7 +184,7 @@ func (a *auditor) imapCapabilityInjected(ctx context.Context, c *lineConn, port 
 	var caps map[string]bool
 	for _, u := range untagged {
 		if injTag != "" && strings.HasPrefix(u, injTag+" ") {
-			a.rep.Add(report.Newf(a.code("starttls.injection"), st.name, "The NOOP sent in the same packet as STARTTLS, before the handshake, was answered inside TLS: %q.", u).With("reply", u))
+			a.rep.Add(report.Newf(a.code("starttls.injection"), st.Name, "The NOOP sent in the same packet as STARTTLS, before the handshake, was answered inside TLS: %q.", u).With("reply", u))
 		}
 		if strings.HasPrefix(asciiUpper(u), "* CAPABILITY") {
 			caps = imapCaps(u)
@@ -192,7 +192,7 @@ func (a *auditor) imapCapabilityInjected(ctx context.Context, c *lineConn, port 
 	}
 	if imapStatus(tagged) != "OK" || caps == nil {
 		st.end(report.StatusFail, "%s", tagged)
-		a.add("greeting.malformed", st.name, "CAPABILITY answered %q without a capability list.", tagged)
+		a.add("greeting.malformed", st.Name, "CAPABILITY answered %q without a capability list.", tagged)
 		return nil, false
 	}
 	st.end(report.StatusOK, "%s", capList(caps))
@@ -243,9 +243,9 @@ func (a *auditor) imapPlaintextChecks(ctx context.Context, c *lineConn, port int
 	case status == "OK":
 		st.end(report.StatusFail, "%s", tagged)
 		if real {
-			a.add("plaintext-login.accepted", st.name, "LOGIN as %s before TLS: %q.", user, tagged)
+			a.add("plaintext-login.accepted", st.Name, "LOGIN as %s before TLS: %q.", user, tagged)
 		} else {
-			a.add("plaintext-login.checked", st.name, "LOGIN with the made-up account %s before TLS was accepted: %q.", user, tagged)
+			a.add("plaintext-login.checked", st.Name, "LOGIN with the made-up account %s before TLS was accepted: %q.", user, tagged)
 		}
 		// Logged in: STARTTLS is no longer allowed on this connection.
 		if err := a.reconnect(ctx, c, port); err != nil {
@@ -255,10 +255,10 @@ func (a *auditor) imapPlaintextChecks(ctx context.Context, c *lineConn, port int
 	case strings.Contains(lower, "privacyrequired") || strings.Contains(lower, "plaintext") || strings.Contains(lower, "cleartext") ||
 		strings.Contains(lower, "ssl") || strings.Contains(lower, "tls") || strings.Contains(lower, "starttls") || strings.Contains(lower, "encrypt"):
 		st.end(report.StatusOK, "%s", tagged)
-		a.add("plaintext-login.refused", st.name, "LOGIN before TLS was refused without checking the password: %q.", text)
+		a.add("plaintext-login.refused", st.Name, "LOGIN before TLS was refused without checking the password: %q.", text)
 	default:
 		st.end(report.StatusFail, "%s", tagged)
-		a.add("plaintext-login.checked", st.name, "LOGIN with the made-up account %s before TLS got %q: the password was checked, not refused for lack of TLS.", user, text)
+		a.add("plaintext-login.checked", st.Name, "LOGIN with the made-up account %s before TLS got %q: the password was checked, not refused for lack of TLS.", user, text)
 	}
 	return true
 }
@@ -290,7 +290,7 @@ func (a *auditor) imapID(ctx context.Context, c *lineConn, port int) {
 		for _, kv := range m {
 			parts = append(parts, kv[1]+"="+kv[2])
 		}
-		a.add("id.version", st.name, "The server's ID answer discloses %s.", strings.Join(parts, ", "))
+		a.add("id.version", st.Name, "The server's ID answer discloses %s.", strings.Join(parts, ", "))
 	}
 }
 
@@ -313,11 +313,11 @@ func (a *auditor) imapLogin(ctx context.Context, c *lineConn, port int, trusted 
 	}
 	if imapStatus(tagged) == "OK" {
 		st.end(report.StatusOK, "as %s", a.o.User)
-		a.add("login.ok", st.name, "LOGIN as %s over %s.", a.o.User, tlsSummary(c.tls))
+		a.add("login.ok", st.Name, "LOGIN as %s over %s.", a.o.User, tlsSummary(c.tls))
 		return
 	}
 	st.end(report.StatusFail, "%s", tagged)
-	a.rep.Add(report.Newf(a.code("login.failed"), st.name, "LOGIN as %s: %q.", a.o.User, tagged).With("reply", tagged))
+	a.rep.Add(report.Newf(a.code("login.failed"), st.Name, "LOGIN as %s: %q.", a.o.User, tagged).With("reply", tagged))
 }
 
 // errReported means the finding was already added.
@@ -347,12 +347,12 @@ func (a *auditor) imapStartTLS(ctx context.Context, c *lineConn, st *stage, pipe
 	}
 	if imapStatus(tagged) != "OK" {
 		st.end(report.StatusFail, "%s", tagged)
-		a.add("starttls.refused", st.name, "%q.", tagged)
+		a.add("starttls.refused", st.Name, "%q.", tagged)
 		return "", errReported
 	}
 	discarded, err := c.handshake(ctx, a.o.tlsConfig())
 	if discarded > 0 {
-		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, tagged)
+		a.add("starttls.unsolicited", st.Name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, tagged)
 	}
 	return injTag, err
 }

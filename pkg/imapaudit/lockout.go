@@ -127,7 +127,7 @@ func (a *auditor) lockout(ctx context.Context, port int) {
 			c = nil
 		case strings.HasPrefix(reply, "+OK") || imapStatus(reply) == "OK":
 			st.end(report.StatusFail, "a wrong password was accepted: %s", reply)
-			a.add("login.any-password", st.name, "Attempt %d with a random wrong password for %s was accepted: %q.", i+1, a.o.User, reply)
+			a.add("login.any-password", st.Name, "Attempt %d with a random wrong password for %s was accepted: %q.", i+1, a.o.User, reply)
 			return
 		case blockedRe.MatchString(lower):
 			blocked = fmt.Sprintf("after %d wrong passwords the server answered %q", i+1, reply)
@@ -148,12 +148,12 @@ func (a *auditor) lockout(ctx context.Context, port int) {
 	switch {
 	case blocked != "":
 		st.end(report.StatusOK, "%s; %s", summary, blocked)
-		a.add("lockout.blocked", st.name, "%s (%s).", strings.ToUpper(blocked[:1])+blocked[1:], summary)
+		a.add("lockout.blocked", st.Name, "%s (%s).", strings.ToUpper(blocked[:1])+blocked[1:], summary)
 	case median >= 500*time.Millisecond || (len(times) > 1 && times[len(times)-1] >= 2*times[0] && times[len(times)-1] >= 300*time.Millisecond):
 		st.end(report.StatusOK, "%s", summary)
-		a.add("lockout.delayed", st.name, "Wrong passwords are answered after a delay (median %d ms): %s.", median.Milliseconds(), summary)
+		a.add("lockout.delayed", st.Name, "Wrong passwords are answered after a delay (median %d ms): %s.", median.Milliseconds(), summary)
 	default:
 		st.end(report.StatusInfo, "%s", summary)
-		a.add("lockout.none", st.name, "%d wrong passwords in a row were answered at once (median %d ms) and the account was not blocked.", len(times), median.Milliseconds())
+		a.add("lockout.none", st.Name, "%d wrong passwords in a row were answered at once (median %d ms) and the account was not blocked.", len(times), median.Milliseconds())
 	}
 }

@@ -101,13 +101,13 @@ func (a *auditor) pop3(ctx context.Context, c *lineConn, port int, trusted bool)
 			return false
 		}
 		st.end(report.StatusOK, "%s", tlsSummary(c.tls))
-		a.add("starttls.ok", st.name, "%s.", tlsSummary(c.tls))
+		a.add("starttls.ok", st.Name, "%s.", tlsSummary(c.tls))
 		// POP3 replies carry no tag: a vulnerable server answers the
 		// pipelined NOOP unprompted right after the handshake. Wait
 		// briefly for such an answer before sending anything.
 		if pipelined {
 			if line, err := c.readLine(ctx, 300*time.Millisecond); err == nil {
-				a.rep.Add(report.Newf(a.code("starttls.injection"), st.name, "The NOOP sent in the same packet as STLS, before the handshake, was answered inside TLS: %q.", line).With("reply", line))
+				a.rep.Add(report.Newf(a.code("starttls.injection"), st.Name, "The NOOP sent in the same packet as STLS, before the handshake, was answered inside TLS: %q.", line).With("reply", line))
 			} else if netx.Classify(err) != netx.KindTimeout {
 				st.fail(err)
 				return false
@@ -188,17 +188,17 @@ func (a *auditor) pop3PlaintextChecks(ctx context.Context, c *lineConn, port int
 	switch {
 	case strings.HasPrefix(reply, "+OK") && real:
 		st.end(report.StatusFail, "%s", reply)
-		a.add("plaintext-login.accepted", st.name, "USER/PASS as %s before TLS: %q.", user, reply)
+		a.add("plaintext-login.accepted", st.Name, "USER/PASS as %s before TLS: %q.", user, reply)
 	case strings.HasPrefix(reply, "+OK"):
 		st.end(report.StatusFail, "%s", reply)
-		a.add("plaintext-login.checked", st.name, "USER/PASS with the made-up account %s before TLS was accepted: %q.", user, reply)
+		a.add("plaintext-login.checked", st.Name, "USER/PASS with the made-up account %s before TLS was accepted: %q.", user, reply)
 	case strings.Contains(lower, "plaintext") || strings.Contains(lower, "cleartext") || strings.Contains(lower, "ssl") ||
 		strings.Contains(lower, "tls") || strings.Contains(lower, "encrypt") || strings.Contains(lower, "secure"):
 		st.end(report.StatusOK, "%s", reply)
-		a.add("plaintext-login.refused", st.name, "USER/PASS before TLS was refused without checking the password: %q.", reply)
+		a.add("plaintext-login.refused", st.Name, "USER/PASS before TLS was refused without checking the password: %q.", reply)
 	default:
 		st.end(report.StatusFail, "%s", reply)
-		a.add("plaintext-login.checked", st.name, "USER/PASS with the made-up account %s before TLS got %q: the password was checked, not refused for lack of TLS.", user, reply)
+		a.add("plaintext-login.checked", st.Name, "USER/PASS with the made-up account %s before TLS got %q: the password was checked, not refused for lack of TLS.", user, reply)
 	}
 	return true
 }
@@ -219,11 +219,11 @@ func (a *auditor) pop3Login(ctx context.Context, c *lineConn, port int, trusted 
 	}
 	if strings.HasPrefix(reply, "+OK") {
 		st.end(report.StatusOK, "as %s", a.o.User)
-		a.add("login.ok", st.name, "USER/PASS as %s over %s.", a.o.User, tlsSummary(c.tls))
+		a.add("login.ok", st.Name, "USER/PASS as %s over %s.", a.o.User, tlsSummary(c.tls))
 		return
 	}
 	st.end(report.StatusFail, "%s", reply)
-	a.rep.Add(report.Newf(a.code("login.failed"), st.name, "USER/PASS as %s: %q.", a.o.User, reply).With("reply", reply))
+	a.rep.Add(report.Newf(a.code("login.failed"), st.Name, "USER/PASS as %s: %q.", a.o.User, reply).With("reply", reply))
 }
 
 // pop3STLS sends STLS (with a NOOP in the same packet when pipeline is
@@ -243,12 +243,12 @@ func (a *auditor) pop3STLS(ctx context.Context, c *lineConn, st *stage, pipeline
 	}
 	if !strings.HasPrefix(reply, "+OK") {
 		st.end(report.StatusFail, "%s", reply)
-		a.add("starttls.refused", st.name, "%q.", reply)
+		a.add("starttls.refused", st.Name, "%q.", reply)
 		return errReported
 	}
 	discarded, err := c.handshake(ctx, a.o.tlsConfig())
 	if discarded > 0 {
-		a.add("starttls.unsolicited", st.name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, reply)
+		a.add("starttls.unsolicited", st.Name, "%d bytes arrived after %q and before the handshake; mailprobe discarded them.", discarded, reply)
 	}
 	return err
 }

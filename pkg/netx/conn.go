@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,9 @@ type Line struct {
 type LineReader struct {
 	br  *bufio.Reader
 	max int
+	// partial is the start of the line the last failed Next left
+	// unfinished (at most max bytes), for Partial.
+	partial []byte
 }
 
 // NewLineReader reads lines of at most max bytes (<= 0: DefaultMaxLine)
@@ -69,9 +73,11 @@ func (lr *LineReader) Buffered() int { return lr.br.Buffered() }
 // cause (EOF, timeout) for Classify.
 func (lr *LineReader) Next() (Line, error) {
 	var buf []byte
+	lr.partial = nil
 	for {
 		frag, err := lr.br.ReadSlice('\n')
 		if len(buf)+len(frag) > lr.max+2 {
+			lr.partial = append(buf, frag[:min(len(frag), max(0, lr.max-len(buf)))]...)
 			return Line{}, fmt.Errorf("%w: more than %d bytes without a line ending", ErrLineTooLong, lr.max)
 		}
 		buf = append(buf, frag...)
@@ -82,6 +88,7 @@ func (lr *LineReader) Next() (Line, error) {
 			continue
 		}
 		if len(buf) > 0 {
+			lr.partial = buf
 			return Line{}, fmt.Errorf("%w (after a partial line %q)", err, Clip(string(buf)))
 		}
 		return Line{}, err
@@ -96,6 +103,12 @@ func (lr *LineReader) Next() (Line, error) {
 	l.Text = string(buf)
 	return l, nil
 }
+
+// Partial is the start of the line that the last Next left unfinished
+// when it failed (a greeting cut off by a close or a deadline, the first
+// max bytes of an endless line), or nil. The caller quotes it as what the
+// server said; it is raw bytes, not yet made printable.
+func (lr *LineReader) Partial() []byte { return lr.partial }
 
 func (lr *LineReader) discard() []byte {
 	n := lr.br.Buffered()
@@ -343,6 +356,17 @@ func (c *Conn) ReadError(ctx context.Context, op string, start time.Time, err er
 		c.partial = nil
 	}
 	c.mu.Unlock()
+	// The transcript is the first source (its entry is redacted and
+	// cited by seq), but it may hold nothing: the recorder full
+	// (transcript.MaxEntries), or the bytes recorded by an earlier flush.
+	// The line reader still has the part it consumed, so the finding can
+	// quote the server either way.
+	if p := c.lr.Partial(); len(p) > 0 && (oe.Partial == nil || oe.Partial.Text == "") {
+		if oe.Partial == nil {
+			oe.Partial = &Partial{}
+		}
+		oe.Partial.Text = transcript.Printable(c.rec.Scrub(strings.TrimSuffix(string(p), "\r")))
+	}
 	return oe
 }
 
@@ -403,6 +427,21 @@ func (c *Conn) handshake(ctx context.Context, cfg *tls.Config) error {
 	// which the TLS connection reads from.
 	c.wrap(tc, true)
 	return nil
+}
+
+// Detach hands the raw connection to a caller that speaks TLS itself:
+// tlsprobe's hand-built ClientHellos, sent after the STARTTLS go-ahead
+// or at once on an implicit-TLS port, whose records are not lines and
+// whose answers crypto/tls cannot parse. Recording stops (the transcript
+// keeps what came before), and the bytes the line reader had buffered
+// are returned and dropped: the same pre-handshake bytes StartTLS
+// reports, which RFC 3207 §4.2 says to discard. Arm and Close keep
+// working on the raw connection; nothing may be read or written through
+// c afterwards.
+func (c *Conn) Detach() (raw net.Conn, preHandshake []byte) {
+	preHandshake = c.lr.discard()
+	c.rc.Pause()
+	return c.raw, preHandshake
 }
 
 // NetConn returns the connection as a net.Conn for a protocol library

@@ -161,6 +161,33 @@ func TestConn_ReadLine_ctxDeadlineCapsStage(t *testing.T) {
 // come back from StartTLS (the injection signal) and never reach a
 // reader; what follows is read inside TLS and recorded as such.
 func TestConn_StartTLS_returnsPreHandshakeBytes(t *testing.T) {
+	c, rec, cert := goAheadWithBurst(t)
+	ctx := context.Background()
+	pre, err := c.StartTLS(ctx, &tls.Config{ServerName: "mail.test.example", RootCAs: cert.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(pre) != "250 injected\r\n" {
+		t.Fatalf("pre-handshake bytes %q", pre)
+	}
+	if c.TLS() == nil {
+		t.Fatal("no TLS state")
+	}
+	l, err := c.ReadLine(ctx, 5*time.Second)
+	if err != nil || l.Text != "250 inside" {
+		t.Fatalf("%+v %v", l, err)
+	}
+	if e, _ := rec.Entry(l.Seq); !e.TLS || e.Line != "250 inside" {
+		t.Fatalf("entry %+v", e)
+	}
+}
+
+// goAheadWithBurst connects to a server that answers STARTTLS with its
+// go-ahead and an injected line in one write, then takes a TLS handshake
+// and sends "250 inside". It returns the connection after the go-ahead
+// was read, the injected line still buffered.
+func goAheadWithBurst(t *testing.T) (*netx.Conn, *transcript.Recorder, testserver.Cert) {
+	t.Helper()
 	const burst = "220 go ahead\r\n250 injected\r\n"
 	cert := testserver.NewCert(t, testserver.CertOptions{})
 	addr := testserver.Start(t, func(c *testserver.Conn) {
@@ -192,23 +219,7 @@ func TestConn_StartTLS_returnsPreHandshakeBytes(t *testing.T) {
 	if err != nil || l.Text != "220 go ahead" {
 		t.Fatalf("%+v %v", l, err)
 	}
-	pre, err := c.StartTLS(ctx, &tls.Config{ServerName: "mail.test.example", RootCAs: cert.Pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(pre) != "250 injected\r\n" {
-		t.Fatalf("pre-handshake bytes %q", pre)
-	}
-	if c.TLS() == nil {
-		t.Fatal("no TLS state")
-	}
-	l, err = c.ReadLine(ctx, 5*time.Second)
-	if err != nil || l.Text != "250 inside" {
-		t.Fatalf("%+v %v", l, err)
-	}
-	if e, _ := rec.Entry(l.Seq); !e.TLS || e.Line != "250 inside" {
-		t.Fatalf("entry %+v", e)
-	}
+	return c, rec, cert
 }
 
 // firstReadFull makes the first Read return exactly n bytes, so a test

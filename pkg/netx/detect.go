@@ -65,3 +65,29 @@ func isRemoteAlert(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "remote error"
 }
+
+// DetectImplicitTLS is the one implicit-TLS detection for a port whose
+// mode is not known (not in MailPorts, no --tls): an implicit-TLS server
+// (RFC 8314 §3) says nothing until it gets a ClientHello, while a
+// plaintext greeting arrives within milliseconds. It waits GreetingWait
+// (at most the banner timeout) for data without consuming it; on silence
+// ProbeImplicitTLS asks on a second connection to addr. implicit means
+// the port speaks TLS and c, still untouched, is ready for the handshake
+// (StartTLS); otherwise the caller reads the greeting as usual (a
+// deliberate greeting delay, RFC 5321 §4.5.3.2, is not TLS). waited is
+// the silence waited, for the finding that reports the detection; err is
+// a failure of the wait (a close, a reset, a cancelled ctx) for the
+// caller's greeting stage.
+func (c *Conn) DetectImplicitTLS(ctx context.Context, dial DialFunc, addr, serverName string) (implicit bool, waited time.Duration, err error) {
+	waited = min(c.timeouts.Banner, GreetingWait)
+	arrived, err := c.WaitForData(ctx, waited)
+	if err != nil || arrived {
+		return false, waited, err
+	}
+	if !ProbeImplicitTLS(ctx, dial, addr, serverName, min(c.timeouts.TLS, c.timeouts.Banner)) {
+		c.rec.Event("no greeting within %s, and the port did not answer a ClientHello: waiting for the greeting", waited)
+		return false, waited, nil
+	}
+	c.rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", waited)
+	return true, waited, nil
+}

@@ -336,3 +336,22 @@ func (r *Report) ExitCode(failOn Severity) int {
 	}
 	return ExitOK
 }
+
+// MergeExit is the exit code of several reports run as one command (check
+// -f, batch): 3 when any was incomplete, else 1 when any has a finding at
+// or above failOn, else 0.
+func MergeExit(reports []*Report, failOn Severity) int {
+	code := ExitOK
+	for _, r := range reports {
+		if r == nil {
+			continue
+		}
+		switch r.ExitCode(failOn) {
+		case ExitIncomplete:
+			return ExitIncomplete
+		case ExitFindings:
+			code = ExitFindings
+		}
+	}
+	return code
+}

@@ -114,3 +114,27 @@ func TestFindingsDoc_ListsCodes(t *testing.T) {
 		t.Fatalf("doc:\n%s", doc)
 	}
 }
+
+func TestMergeExit(t *testing.T) {
+	ok := NewReport("x", "a", time.Time{})
+	warn := NewReport("x", "b", time.Time{})
+	warn.Add(Finding{Code: "a.b", Severity: Warn})
+	broken := NewReport("x", "c", time.Time{})
+	broken.Incomplete = true
+	for _, c := range []struct {
+		reps   []*Report
+		failOn Severity
+		want   int
+	}{
+		{nil, Fail, ExitOK},
+		{[]*Report{ok, nil}, Fail, ExitOK},
+		{[]*Report{ok, warn}, Fail, ExitOK},
+		{[]*Report{ok, warn}, Warn, ExitFindings},
+		{[]*Report{warn, broken, ok}, Warn, ExitIncomplete},
+		{[]*Report{broken, warn}, Warn, ExitIncomplete},
+	} {
+		if got := MergeExit(c.reps, c.failOn); got != c.want {
+			t.Errorf("%d reports, fail-on %v: %d, want %d", len(c.reps), c.failOn, got, c.want)
+		}
+	}
+}

@@ -22,8 +22,11 @@ import (
 // IMAPOptions say how to reach the recipient's mailbox.
 type IMAPOptions struct {
 	Host string
-	Port int // default 993 (implicit TLS); 143 uses STARTTLS
-	// TLS: "implicit", "starttls" or "none"; "" picks by port.
+	Port int // default 993 (implicit TLS)
+	// TLS is the --imap-tls value: auto (""), starttls, implicit or none,
+	// in netx.ParseTLSMode's spellings. Auto takes the mode of a port in
+	// netx.MailPorts (993 implicit, 143 STARTTLS) and detects it on any
+	// other port.
 	TLS                string
 	User, Password     string
 	ServerName         string
@@ -42,6 +45,9 @@ type Mailbox struct {
 	tls *tls.ConnectionState
 	// dead is set when a bounded operation had to close the connection.
 	dead bool
+	// detected is the silence after which implicit TLS was detected on a
+	// port of unknown mode, or 0.
+	detected time.Duration
 	// idle is true when the server offers IDLE (RFC 2177), so waiting can
 	// be pushed instead of polled.
 	idle bool
@@ -53,15 +59,23 @@ type Mailbox struct {
 // sent without TLS and the user did not allow it.
 var ErrPlaintextRefused = fmt.Errorf("refusing to send the IMAP password without TLS (use --imap-allow-plaintext-auth to allow)")
 
-// imapTLSMode resolves the TLS mode from the port when not given.
-func imapTLSMode(o IMAPOptions) string {
-	if o.TLS != "" {
-		return o.TLS
+// imapTLSMode is how the mailbox connection gets TLS: the mode given,
+// else the one netx.MailPorts knows for the port (any known port: an
+// implicit-TLS one is TLS from the first byte, RFC 8314 §3.3; the others
+// upgrade, RFC 9051 §6.2.1). Auto is left only for an unknown port,
+// where DialMailbox detects the mode.
+func imapTLSMode(o IMAPOptions) (netx.TLSMode, error) {
+	m, err := netx.ParseTLSMode(o.TLS)
+	if err != nil {
+		return "", fmt.Errorf("--imap-tls: %w", err)
 	}
-	if o.Port == 143 {
-		return "starttls"
+	if m != netx.TLSAuto {
+		return m, nil
 	}
-	return "implicit"
+	if p, ok := netx.PortInfo(o.Port); ok {
+		return netx.TLSAuto.Resolve(p.Number), nil
+	}
+	return netx.TLSAuto, nil
 }
 
 // DialMailbox connects, upgrades to TLS and greets. It does not log in.
@@ -77,28 +91,42 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 	if cfg.ServerName == "" {
 		cfg.ServerName = o.Host
 	}
-	mode := imapTLSMode(o)
-	if mode != "implicit" && mode != "starttls" && mode != "none" {
-		return nil, fmt.Errorf("unknown IMAP TLS mode %q", mode)
+	mode, err := imapTLSMode(o)
+	if err != nil {
+		return nil, err
 	}
-	if mode == "none" && !o.AllowPlaintextAuth {
+	if mode == netx.TLSNone && !o.AllowPlaintextAuth {
 		return nil, ErrPlaintextRefused
 	}
 	co := netx.ConnOptions{Dial: o.Dial, Timeouts: t}
-	if mode == "implicit" {
+	if mode == netx.TLSImplicit {
 		co.ImplicitTLS = cfg
 	}
 	nc, err := netx.Dial(ctx, addr, rec, co)
 	if err != nil {
 		var oe *netx.OpError
 		if errors.As(err, &oe) && oe.Op == "tls handshake" {
-			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, oe.Err)
+			return nil, tlsError(addr, err)
 		}
 		return nil, fmt.Errorf("connect to %s: %s", addr, netx.Describe(err, t.Connect))
 	}
 	m := &Mailbox{rec: rec, tls: nc.TLS(), exists: make(chan struct{}, 1)}
+	if mode == netx.TLSAuto {
+		// A port of unknown mode: the one detection (a silent port that
+		// answers a ClientHello is implicit TLS), else STARTTLS. A close
+		// or reset while waiting is reported by the greeting read.
+		mode = netx.TLSStartTLS
+		implicit, waited, err := nc.DetectImplicitTLS(ctx, o.Dial, addr, cfg.ServerName)
+		if err == nil && implicit {
+			if _, err := nc.StartTLS(ctx, cfg); err != nil {
+				nc.Close()
+				return nil, tlsError(addr, err)
+			}
+			m.tls, m.detected, mode = nc.TLS(), waited, netx.TLSImplicit
+		}
+	}
 	var conn net.Conn
-	if mode == "starttls" {
+	if mode == netx.TLSStartTLS {
 		greeting, err := startTLS(ctx, nc, cfg, addr, t)
 		if err != nil {
 			nc.Close()
@@ -135,6 +163,21 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 	_ = m.raw.SetDeadline(time.Time{})
 	return m, nil
 }
+
+// tlsError words a failed handshake with addr (a *netx.OpError of Op
+// "tls handshake").
+func tlsError(addr string, err error) error {
+	var oe *netx.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return fmt.Errorf("TLS handshake with %s: %w", addr, err)
+}
+
+// DetectedImplicitTLS is the silence after which DialMailbox found
+// implicit TLS on a port of unknown mode (its caller says so in a
+// finding), or 0 when the mode was known.
+func (m *Mailbox) DetectedImplicitTLS() time.Duration { return m.detected }
 
 // prefixConn reads from r (a replayed greeting, then the connection).
 type prefixConn struct {
@@ -364,11 +407,7 @@ func startTLS(ctx context.Context, nc *netx.Conn, cfg *tls.Config, addr string, 
 		return "", fmt.Errorf("IMAP server sent %d bytes after STARTTLS OK before the TLS handshake", len(pre))
 	}
 	if err != nil {
-		var oe *netx.OpError
-		if errors.As(err, &oe) {
-			err = oe.Err
-		}
-		return "", fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		return "", tlsError(addr, err)
 	}
 	return greeting, nil
 }

@@ -22,6 +22,8 @@ func init() {
 			Fix: "The recipient's domain must publish MX records (or an A record) for mail to reach it.", Refs: []string{"RFC 5321 §5.1"}},
 		report.Code{Code: "reset.imap.connect-failed", Severity: report.Fail, Title: "Cannot reach the recipient's IMAP server",
 			Fix: "Check --imap HOST:PORT (993 for implicit TLS, 143 for STARTTLS) and the certificate (--imap-ca-file, --imap-servername).", Refs: []string{"RFC 9051", "RFC 8314"}},
+		report.Code{Code: "reset.imap.implicit-detected", Severity: report.Info, Title: "The IMAP port speaks implicit TLS",
+			Fix: "Nothing to fix on the server: the port sent no greeting and answered a ClientHello, so mailprobe went on over TLS. Say it to skip the detection: --imap-tls implicit.", Refs: []string{"RFC 8314 §3"}},
 		report.Code{Code: "reset.imap.login-failed", Severity: report.Fail, Title: "IMAP login failed",
 			Fix: "Check the mailbox user and password (--imap-user, --imap-password-env); some providers need an app password for IMAP.", Refs: []string{"RFC 9051 §6.2.3"}},
 		report.Code{Code: "reset.wait.timeout", Severity: report.Fail, Title: "The email never arrived",
@@ -217,6 +219,14 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 		return
 	}
 	defer mb.Close()
+	if o.IMAP.Insecure && mb.TLS() != nil && !rep.Has("cert.verify-skipped") {
+		// The engine owns this finding (the SMTP leg adds it for its own
+		// certificate); here it is the mailbox's that went unchecked.
+		rep.Add(report.New("cert.verify-skipped", "imap-connect", "--insecure: the IMAP server's certificate was not required to be trusted."))
+	}
+	if d := mb.DetectedImplicitTLS(); d > 0 {
+		rep.Add(report.Newf("reset.imap.implicit-detected", "imap-connect", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the run went on over TLS (--imap-tls implicit skips the wait).", o.IMAP.Port, d))
+	}
 	summary := net.JoinHostPort(o.IMAP.Host, strconv.Itoa(o.IMAP.Port))
 	if st := mb.TLS(); st != nil {
 		summary += ", TLS"

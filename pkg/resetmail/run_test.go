@@ -58,13 +58,20 @@ func sign(msg []byte) ([]byte, error) {
 
 func startPair(t *testing.T, o capture.Options) *capture.Server {
 	t.Helper()
+	o.AuthNeedsTLS = true
+	return startCapture(t, o)
+}
+
+// startCapture starts the capture server as startPair does, but with
+// o.AuthNeedsTLS as given.
+func startCapture(t *testing.T, o capture.Options) *capture.Server {
+	t.Helper()
 	o.Hostname = "mail.mailprobe.test"
 	o.Resolver = senderResolver(t)
 	o.CheckSPF = true
 	if o.Users == nil {
 		o.Users = map[string]string{user: password}
 	}
-	o.AuthNeedsTLS = true
 	s, err := capture.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

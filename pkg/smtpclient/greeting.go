@@ -103,34 +103,26 @@ func AwaitGreeting(ctx context.Context, s *Session, o GreetingOptions) (Greeting
 		return g, err
 	}
 	start := time.Now()
-	// The wait does not consume what arrives (netx.Conn.WaitForData, as
-	// imap/pop3 audit wait): a greeting, even a slow multi-line one, is
-	// then read whole by ReadReply within the rest of the wait.
-	arrived, err := s.conn.WaitForData(ctx, netx.GreetingWait)
-	if err != nil {
-		return g, err // closed, reset or interrupted before any greeting
-	}
-	if arrived {
-		rp, err := s.ReadReply(ctx, wait-time.Since(start))
-		g.Reply = rp
-		return g, err
-	}
 	serverName := ""
 	if o.TLS != nil {
 		serverName = o.TLS.ServerName
 	}
-	if !netx.ProbeImplicitTLS(ctx, o.Dial, g.Addr, serverName, netx.GreetingWait) {
-		s.rec.Event("no greeting after %s and no TLS either; still waiting for the greeting", netx.GreetingWait)
+	// The one detection every engine uses: the wait does not consume what
+	// arrives, so a greeting, even a slow multi-line one, is then read
+	// whole by ReadReply within the rest of the wait.
+	implicit, _, err := s.conn.DetectImplicitTLS(ctx, o.Dial, g.Addr, serverName)
+	if err != nil {
+		return g, err // closed, reset or interrupted before any greeting
+	}
+	if !implicit {
 		rp, err := s.ReadReply(ctx, wait-time.Since(start))
 		g.Reply = rp
 		return g, err
 	}
 	if o.Mode == netx.TLSStartTLS {
-		s.rec.Event("no greeting after %s, but the port answered a TLS ClientHello: it expects implicit TLS", netx.GreetingWait)
 		g.Expected = true
 		return g, nil
 	}
-	s.rec.Event("no greeting after %s, but the port answered a TLS ClientHello: going on over implicit TLS", netx.GreetingWait)
 	s.Close()
 	g.Implicit, g.Session = true, nil
 	cfg := o.TLS

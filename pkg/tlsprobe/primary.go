@@ -28,19 +28,19 @@ func (sc *scanner) primary(ctx context.Context) bool {
 	st := sc.begin("connect")
 	s, err := dialSession(ctx, o.Dial, hostPort(o.Host, o.Port), sc.rec, sc.t)
 	if err != nil {
-		se := &StageError{Stage: "connect", Err: err}
-		errors.As(err, &se)
-		st.end(report.StatusError, "%s", netx.Describe(se.Err, se.Waited))
-		f := report.Newf("tls.connect.failed", "connect", "Could not connect to %s: %s.", hostPort(o.Host, o.Port), netx.Describe(se.Err, sc.t.Connect))
-		if se.Kind == string(netx.KindTimeout) {
-			f = report.Newf("tls.conn.timeout", "connect", "No TCP connection to %s at stage connect: %s.", hostPort(o.Host, o.Port), netx.Describe(se.Err, se.Waited))
+		oe := &netx.OpError{Op: "connect", Err: err}
+		errors.As(err, &oe)
+		st.End(report.StatusError, "%s", netx.Describe(oe.Err, oe.Waited))
+		f := report.Newf("tls.connect.failed", "connect", "Could not connect to %s: %s.", hostPort(o.Host, o.Port), netx.Describe(oe.Err, sc.t.Connect))
+		if oe.Kind() == netx.KindTimeout {
+			f = report.Newf("tls.conn.timeout", "connect", "No TCP connection to %s at stage connect: %s.", hostPort(o.Host, o.Port), netx.Describe(oe.Err, oe.Waited))
 		}
 		sc.add(f)
 		sc.skipAfter("connect", "no connection")
 		return false
 	}
-	sc.addr = s.raw.RemoteAddr().String()
-	st.end(report.StatusOK, "%s", sc.addr)
+	sc.addr = s.c.RemoteAddr().String()
+	st.End(report.StatusOK, "%s", sc.addr)
 	s.helo = o.Helo
 
 	// Which protocol: the flag, else the port, else the greeting.
@@ -58,18 +58,18 @@ func (sc *scanner) primary(ctx context.Context) bool {
 		g, implicit, err := sc.awaitGreeting(ctx, s, sniff)
 		switch {
 		case implicit:
-			st.end(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
+			st.End(report.StatusInfo, "no greeting within %s; the port answered a ClientHello: implicit TLS", min(sc.t.Banner, netx.GreetingWait))
 			sc.add(report.Newf("tls.implicit-detected", "banner", "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the scan goes on over TLS.", o.Port, min(sc.t.Banner, netx.GreetingWait)))
 			sc.proto = ProtoNone
 		case err != nil:
-			st.end(statusOf(err), "%v", err)
+			st.End(statusOf(err), "%v", err)
 			sc.add(sc.stageFinding(err))
 			sc.skipAfter("banner", "no greeting")
 			s.close()
 			return false
 		default:
 			sc.proto, sc.greet = g.Proto, g
-			st.end(report.StatusOK, "%s (%s)", firstLine(g.Banner), g.Proto)
+			st.End(report.StatusOK, "%s (%s)", firstLine(g.Banner), g.Proto)
 		}
 	}
 	if sc.role = o.Role; sc.role == RoleAuto {
@@ -86,54 +86,46 @@ func (sc *scanner) primary(ctx context.Context) bool {
 
 	st = sc.begin("capabilities")
 	if err := s.capabilities(ctx, sc.greet); err != nil {
-		st.end(statusOf(err), "%v", err)
+		st.End(statusOf(err), "%v", err)
 		sc.add(sc.stageFinding(err))
 		sc.skipAfter("capabilities", "capabilities failed")
 		s.close()
 		return false
 	}
-	st.end(report.StatusOK, "%s", strings.Join(sc.greet.Caps, " "))
+	st.End(report.StatusOK, "%s", strings.Join(sc.greet.Caps, " "))
 	sc.rep.SetFact("capabilities", sc.greet.Caps)
 	sc.checkEnforcement()
 
 	st = sc.begin("starttls")
-	reply, _, pipelined, err := s.starttls(ctx, true)
+	reply, err := s.starttls(ctx, true)
 	if err != nil {
-		st.end(statusOf(err), "%v", err)
+		st.End(statusOf(err), "%v", err)
 		sc.add(sc.stageFinding(err))
 		sc.skipAfter("starttls", "no TLS")
 		s.close()
 		return false
 	}
-	st.end(report.StatusOK, "%s", firstLine(reply))
-	sc.pipelined = pipelined
+	st.End(report.StatusOK, "%s", firstLine(reply))
 	sc.injectRaw = true
 	return sc.handshake(ctx, s, true)
 }
 
 // awaitGreeting reads the greeting. With sniff (a port outside
-// netx.MailPorts and no --tls mode) a silence of netx.GreetingWait is
-// suspicious: an implicit-TLS server (RFC 8314 §3) says nothing until it
-// gets a ClientHello. netx.ProbeImplicitTLS then asks on a second
-// connection; when it says TLS, implicit is true and this connection,
-// still untouched, carries the handshake. Otherwise the greeting is
-// awaited for the rest of the banner deadline: a deliberate greeting
-// delay (RFC 5321 §4.5.3.2) is not TLS.
+// netx.MailPorts and no --tls mode) netx.Conn.DetectImplicitTLS decides
+// first: when it says TLS, implicit is true and this connection, still
+// untouched, carries the handshake. Otherwise the greeting is awaited
+// for the rest of the banner deadline: a deliberate greeting delay
+// (RFC 5321 §4.5.3.2) is not TLS.
 func (sc *scanner) awaitGreeting(ctx context.Context, s *session, sniff bool) (g *greeting, implicit bool, err error) {
 	wait := sc.t.Banner
 	if sniff {
 		start := time.Now()
-		short := min(wait, netx.GreetingWait)
-		silent, err := s.silentFor(ctx, short)
+		implicit, short, err := s.c.DetectImplicitTLS(ctx, sc.o.Dial, sc.addr, sc.sni)
 		if err != nil {
-			return nil, false, err
+			return nil, false, atStage("banner", err)
 		}
-		if silent {
-			if netx.ProbeImplicitTLS(ctx, sc.o.Dial, sc.addr, sc.sni, min(sc.t.TLS, wait)) {
-				sc.rec.Event("no greeting within %s and the port answered a ClientHello: implicit TLS", short)
-				return nil, true, nil
-			}
-			sc.rec.Event("no greeting within %s, and the port did not answer a ClientHello: waiting for the greeting", short)
+		if implicit {
+			return nil, true, nil
 		}
 		// The probe may have used up the wait while the greeting sat in
 		// the socket buffer; one more short read still collects it.
@@ -149,8 +141,7 @@ func firstLine(s string) string {
 }
 
 func statusOf(err error) report.Status {
-	var se *StageError
-	if errors.As(err, &se) && (se.Kind == kindRejected || se.Kind == kindRefused) {
+	if k := kindOf(err); k == kindRejected || k == kindRefused {
 		return report.StatusFail
 	}
 	return report.StatusError
@@ -185,7 +176,13 @@ func (sc *scanner) tlsConfig() *tls.Config {
 // still explain it.
 func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) bool {
 	st := sc.begin("handshake")
-	state, tc, err := sc.tlsHandshake(ctx, s)
+	pre, state, err := sc.tlsHandshake(ctx, s)
+	if injected {
+		// What the server sent after its go-ahead to the pipelined
+		// STARTTLS, before the handshake: netx.Conn.StartTLS reports and
+		// drops it (RFC 3207 §4.2).
+		sc.pipelined = pre
+	}
 	if err != nil && injected {
 		// The server may have choked on the pipelined command (some
 		// close the connection, some answer it in plaintext where the
@@ -195,14 +192,14 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 		sc.rec.Event("handshake after pipelined STARTTLS failed (%v); retrying without the pipelined command", err)
 		s2, err2 := sc.cleanUpgrade(ctx)
 		if err2 != nil {
-			st.end(statusOf(err2), "%v", err2)
+			st.End(statusOf(err2), "%v", err2)
 			sc.add(sc.stageFinding(err2))
 			sc.skipAfter("handshake", "no TLS")
 			return false
 		}
 		s = s2
 		firstErr := err
-		state, tc, err = sc.tlsHandshake(ctx, s)
+		_, state, err = sc.tlsHandshake(ctx, s)
 		if err == nil {
 			sc.injectRaw = false
 			sc.res.Injection = "rejected"
@@ -219,22 +216,21 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 	defer s.close()
 	if err != nil {
 		var rhe tls.RecordHeaderError
-		var se *StageError
 		switch {
 		case errors.As(err, &rhe):
-			st.end(report.StatusFail, "not TLS")
+			st.End(report.StatusFail, "not TLS")
 			sc.add(report.Newf("tls.handshake.not-tls", "handshake", "The server answered the ClientHello with %q.", transcript.Printable(string(rhe.RecordHeader[:]))))
 			sc.skipAfter("handshake", "no TLS")
 			return false
-		case errors.As(err, &se) && se.Kind == string(netx.KindTimeout):
+		case kindOf(err) == string(netx.KindTimeout):
 			// A server silent after the ClientHello would make every
 			// probe wait as long; stop here.
-			st.end(report.StatusError, "%v", err)
+			st.End(report.StatusError, "%v", err)
 			sc.add(sc.stageFinding(err))
 			sc.skipAfter("handshake", "no answer to the ClientHello")
 			return false
 		}
-		st.end(report.StatusFail, "%v", err)
+		st.End(report.StatusFail, "%v", err)
 		sc.handshakeErr = err
 		if sc.res.Injection == "" {
 			sc.res.Injection = "not-tested"
@@ -258,7 +254,7 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 	if neg.Group != "" {
 		summary += ", " + neg.Group
 	}
-	st.end(report.StatusOK, "%s", summary)
+	st.End(report.StatusOK, "%s", summary)
 	detail := fmt.Sprintf("%s with %s", neg.Version, o2s(suite))
 	if neg.Group != "" {
 		detail += ", key exchange " + neg.Group
@@ -268,7 +264,7 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 
 	sc.analyzeCert(*state, "")
 	if sc.proto != ProtoNone {
-		sc.injection(ctx, s, tc)
+		sc.injection(ctx, s)
 	}
 	return true
 }
@@ -292,7 +288,7 @@ func (sc *scanner) cleanUpgrade(ctx context.Context) (*session, error) {
 		err = s.capabilities(ctx, g)
 	}
 	if err == nil {
-		_, _, _, err = s.starttls(ctx, false)
+		_, err = s.starttls(ctx, false)
 	}
 	if err != nil {
 		s.close()
@@ -301,20 +297,17 @@ func (sc *scanner) cleanUpgrade(ctx context.Context) (*session, error) {
 	return s, nil
 }
 
-func (sc *scanner) tlsHandshake(ctx context.Context, s *session) (*tls.ConnectionState, *tls.Conn, error) {
-	done := arm(ctx, s.raw, sc.t.TLS)
-	defer done()
-	start := time.Now()
-	sc.rec.Event("TLS handshake (crypto/tls, server name %q)", sc.sni)
+// tlsHandshake completes TLS on s with crypto/tls (after the STARTTLS
+// go-ahead, or at once on an implicit-TLS port) and returns the bytes the
+// server sent in plaintext before it, which netx.Conn.StartTLS discards.
+// From here s reads and writes inside TLS.
+func (sc *scanner) tlsHandshake(ctx context.Context, s *session) (pre []byte, state *tls.ConnectionState, err error) {
 	sc.primaryHandshakes++
-	tc := tls.Client(s.raw, sc.tlsConfig())
-	if err := tc.HandshakeContext(ctx); err != nil {
-		sc.rec.Event("TLS handshake failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
-		return nil, nil, &StageError{Stage: "handshake", Kind: string(netx.Classify(err)), Waited: time.Since(start), Err: err}
+	pre, err = s.c.StartTLS(ctx, sc.tlsConfig())
+	if err != nil {
+		return pre, nil, atStage("handshake", err)
 	}
-	st := tc.ConnectionState()
-	sc.rec.Event("TLS established: %s, %s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
-	return &st, tc, nil
+	return pre, s.c.TLS(), nil
 }
 
 // analyzeCert runs certcheck; note says where the certificates came from
@@ -328,7 +321,7 @@ func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 		sc.add(f)
 	}
 	sc.rep.SetFact("certificate", res.Facts)
-	st.end(res.Status, "%s", res.Summary)
+	st.End(res.Status, "%s", res.Summary)
 }
 
 // injection decides the STARTTLS command injection test (CVE-2011-0411
@@ -339,7 +332,7 @@ func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 // now sends the protocol's goodbye inside TLS: its reply is recognisable
 // (SMTP 221, IMAP tag "d", POP3 the last line before the close), so any
 // reply before it answers the injected command.
-func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
+func (sc *scanner) injection(ctx context.Context, s *session) {
 	st := sc.begin("injection")
 	if len(sc.pipelined) > 0 {
 		sc.add(report.Newf("tls.starttls.pipelined-plaintext", "injection", "After its go-ahead to STARTTLS the server sent %d more bytes in plaintext before the handshake.", len(sc.pipelined)).
@@ -347,28 +340,38 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 	}
 	if !sc.injectRaw {
 		if sc.res.Injection == "safe" {
-			st.end(report.StatusOK, "the server answered the pipelined command before TLS")
+			st.End(report.StatusOK, "the server answered the pipelined command before TLS")
 			sc.add(report.New("tls.starttls.injection-safe", "injection", "The server answered the command pipelined after STARTTLS in plaintext, where the ServerHello should have been; a clean upgrade works. Nothing injected reached the TLS session."))
 			return
 		}
-		st.end(report.StatusOK, "the server refused the pipelined STARTTLS")
+		st.End(report.StatusOK, "the server refused the pipelined STARTTLS")
 		sc.add(report.New("tls.starttls.injection-safe", "injection", "The server dropped the connection (or broke the handshake) when a command followed STARTTLS in the same packet; a clean upgrade works. Nothing injected reached the TLS session."))
 		return
 	}
 	wait := min(sc.t.Command, 5*time.Second)
-	done := arm(ctx, s.raw, wait)
-	defer done()
-	conn := sc.rec.Wrap(tc, true)
-	lr := netx.NewLineReader(conn, maxLine)
-	first := sc.rec.Seq() + 1
+	disarm := s.c.Arm(ctx, wait)
+	defer disarm()
+	// s reads inside TLS now; the lines it consumes are cited.
+	var seq []int
 	var injected, final string
 	var readErr error
+	// next reads one line inside TLS and notes its seq for the evidence.
+	next := func() (string, bool) {
+		l, err := s.c.Next()
+		if err != nil {
+			readErr = err
+			return "", false
+		}
+		seq = append(seq, l.Seq)
+		return l.Text, true
+	}
 	switch sc.proto {
 	case ProtoSMTP:
-		_, readErr = conn.Write([]byte("QUIT\r\n"))
+		readErr = s.c.Write(ctx, wait, []byte("QUIT\r\n"))
 		for i := 0; i < 3 && readErr == nil; i++ {
 			var rp smtpclient.Reply
-			rp, readErr = smtpclient.ReadReply(lr)
+			rp, readErr = smtpclient.ReadReply(s.c)
+			seq = append(seq, rp.Seq...)
 			if readErr != nil {
 				break
 			}
@@ -381,14 +384,12 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 			}
 		}
 	case ProtoIMAP:
-		_, readErr = conn.Write([]byte("d LOGOUT\r\n"))
+		readErr = s.c.Write(ctx, wait, []byte("d LOGOUT\r\n"))
 		for i := 0; i < 50 && readErr == nil; i++ {
-			var l netx.Line
-			l, readErr = lr.Next()
-			if readErr != nil {
+			line, ok := next()
+			if !ok {
 				break
 			}
-			line := l.Text
 			if strings.HasPrefix(line, "b ") && injected == "" {
 				injected = line
 			}
@@ -398,20 +399,21 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 			}
 		}
 	case ProtoPOP3:
-		_, readErr = conn.Write([]byte("QUIT\r\n"))
+		readErr = s.c.Write(ctx, wait, []byte("QUIT\r\n"))
 		var status []string
+		rearm := func() {}
+		defer func() { rearm() }()
 		for i := 0; i < 10 && readErr == nil; i++ {
-			var l netx.Line
-			l, readErr = lr.Next()
-			if readErr != nil {
+			line, ok := next()
+			if !ok {
 				break
 			}
-			line := l.Text
 			if strings.HasPrefix(line, "+OK") || strings.HasPrefix(line, "-ERR") {
 				status = append(status, line)
 				// A POP3 server closes after QUIT (RFC 1939 §6); one
 				// second is ample for a second status line to show.
-				_ = s.raw.SetReadDeadline(time.Now().Add(min(wait, time.Second)))
+				rearm()
+				rearm = s.c.Arm(ctx, min(wait, time.Second))
 			}
 		}
 		switch len(status) {
@@ -422,13 +424,12 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 			injected, final = status[0], status[len(status)-1]
 		}
 	}
-	conn.Flush()
-	seq := []int{first, sc.rec.Seq()}
+	s.c.Flush()
 	cmd := map[Proto]string{ProtoSMTP: `STARTTLS\r\nNOOP\r\n`, ProtoIMAP: `a STARTTLS\r\nb NOOP\r\n`, ProtoPOP3: `STLS\r\nNOOP\r\n`}[sc.proto]
 	switch {
 	case injected != "":
 		sc.res.Injection = "vulnerable"
-		st.end(report.StatusFail, "vulnerable: %s", injected)
+		st.End(report.StatusFail, "vulnerable: %s", injected)
 		f := report.Newf("tls.starttls.injection", "injection", "mailprobe sent \"%s\" in one packet; inside TLS the server answered the NOOP it had read before the handshake (%q). A man in the middle can inject commands into the encrypted session this way.", cmd, injected).
 			With("reply", injected, seq...)
 		if sc.role == RoleMX {
@@ -438,7 +439,7 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		sc.add(f)
 	case final != "":
 		sc.res.Injection = "safe"
-		st.end(report.StatusOK, "not vulnerable")
+		st.End(report.StatusOK, "not vulnerable")
 		sc.add(report.Newf("tls.starttls.injection-safe", "injection", "mailprobe sent \"%s\" in one packet; the server discarded the NOOP at the upgrade, as %s requires.", cmd, map[bool]string{true: "RFC 3207 §4.2", false: "RFC 2595 §3.1"}[sc.proto == ProtoSMTP]).With("reply", final, seq...))
 	default:
 		sc.res.Injection = "inconclusive"
@@ -446,7 +447,7 @@ func (sc *scanner) injection(ctx context.Context, s *session, tc *tls.Conn) {
 		if readErr != nil {
 			why = netx.Describe(readErr, wait)
 		}
-		st.end(report.StatusInfo, "inconclusive: %s", why)
+		st.End(report.StatusInfo, "inconclusive: %s", why)
 		sc.add(report.Newf("tls.starttls.injection-inconclusive", "injection", "After the handshake the server did not answer the goodbye command (%s), so the test cannot tell.", why))
 	}
 }
@@ -512,27 +513,37 @@ func (sc *scanner) checkEnforcement() {
 
 // stageFinding turns a stage error into a finding that names the stage.
 func (sc *scanner) stageFinding(err error) report.Finding {
-	var se *StageError
-	if !errors.As(err, &se) {
+	var oe *netx.OpError
+	if !errors.As(err, &oe) {
 		return report.Newf("tls.conn.error", "connect", "%v", err)
 	}
-	stage := se.Stage
+	stage := oe.Op
+	var reply string
+	var seq []int
+	if oe.Partial != nil {
+		reply, seq = oe.Partial.Text, oe.Partial.Seq
+	}
+	// why is the cause in words: a refusal's reason, or the wire error.
+	var why error = oe.Err
+	if r := (*refusal)(nil); errors.As(err, &r) {
+		why = errors.New(r.why)
+	}
 	var f report.Finding
-	switch se.Kind {
+	switch kindOf(err) {
 	case kindRefused:
-		f = report.Newf("tls.server.refused", stage, "Server refused: %s", serverSays(se.Reply))
+		f = report.Newf("tls.server.refused", stage, "Server refused: %s", serverSays(reply))
 		sc.rep.Incomplete = true
 	case kindRejected:
-		f = report.Newf("tls.starttls.rejected", stage, "The server refused the upgrade at stage %s: %s", stage, serverSays(se.Reply))
+		f = report.Newf("tls.starttls.rejected", stage, "The server refused the upgrade at stage %s: %s", stage, serverSays(reply))
 		if sc.role == RoleMX {
 			f = f.WithSeverity(report.Warn)
 			f.Detail += " On a port-25 MX this leaves every sender in plaintext."
 		}
 	case kindProtocol:
-		f = report.Newf("tls.banner.unexpected", stage, "At stage %s the server said %q: %v.", stage, se.Reply, se.Err)
+		f = report.Newf("tls.banner.unexpected", stage, "At stage %s the server said %q: %v.", stage, netx.Clip(reply), why)
 		sc.rep.Incomplete = true
 	case string(netx.KindTimeout):
-		f = report.Newf("tls.conn.timeout", stage, "No answer at stage %s: %s.", stage, netx.Describe(se.Err, se.Waited))
+		f = report.Newf("tls.conn.timeout", stage, "No answer at stage %s: %s.", stage, netx.Describe(oe.Err, oe.Waited))
 		sc.rep.Incomplete = true
 	case string(netx.KindClosed):
 		f = report.Newf("tls.conn.closed", stage, "The server closed the connection at stage %s.", stage)
@@ -541,11 +552,11 @@ func (sc *scanner) stageFinding(err error) report.Finding {
 		f = report.Newf("tls.conn.reset", stage, "The connection was reset at stage %s.", stage)
 		sc.rep.Incomplete = true
 	default:
-		f = report.Newf("tls.conn.error", stage, "Stage %s failed: %v.", stage, se)
+		f = report.Newf("tls.conn.error", stage, "Stage %s failed: %v.", stage, oe)
 		sc.rep.Incomplete = true
 	}
-	if se.Reply != "" {
-		f = f.With("reply", se.Reply, se.Seq...)
+	if reply != "" {
+		f = f.With("reply", reply, seq...)
 	}
 	return f
 }

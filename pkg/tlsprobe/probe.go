@@ -103,8 +103,7 @@ func (p *prober) probe(ctx context.Context, h ClientHello, label string) probeRe
 		// A pre-TLS failure on a probe connection is often a connection
 		// limit (Postfix anvil, Dovecot's per-IP limits, a 421 from a
 		// busy server). One retry after a pause rides out a burst.
-		var se *StageError
-		if errors.As(r.err, &se) && (se.Kind == kindRefused || se.Kind == string(netx.KindReset) || se.Kind == string(netx.KindClosed)) {
+		if k := kindOf(r.err); k == kindRefused || k == string(netx.KindReset) || k == string(netx.KindClosed) {
 			p.refusals.Add(1)
 			select {
 			case <-time.After(300 * time.Millisecond):
@@ -170,10 +169,10 @@ func (p *prober) once(ctx context.Context, h ClientHello) probeResult {
 	if p.proto != ProtoNone {
 		if _, err := p.upgrade(ctx, s); err != nil {
 			r := probeResult{out: outError, err: err, stage: "starttls"}
-			var se *StageError
-			if errors.As(err, &se) {
-				r.stage, r.waited = se.Stage, se.Waited
-				if se.Kind == string(netx.KindTimeout) {
+			var oe *netx.OpError
+			if errors.As(err, &oe) {
+				r.stage, r.waited = oe.Op, oe.Waited
+				if kindOf(err) == string(netx.KindTimeout) {
 					r.out = outTimeout
 				}
 			}
@@ -184,13 +183,18 @@ func (p *prober) once(ctx context.Context, h ClientHello) probeResult {
 	if err != nil {
 		return probeResult{out: outError, err: err, stage: "handshake"}
 	}
-	done := arm(ctx, s.raw, p.t.TLS)
-	defer done()
+	// The hand-built ClientHello goes on the raw socket: the netx.Conn
+	// has done its part (the plaintext upgrade) and steps aside. Any
+	// bytes after the go-ahead are dropped (RFC 3207 §4.2); the primary
+	// connection already reported them.
+	raw, _ := s.c.Detach()
+	disarm := s.c.Arm(ctx, p.t.TLS)
+	defer disarm()
 	start := time.Now()
-	if _, err := s.raw.Write(msg); err != nil {
+	if _, err := raw.Write(msg); err != nil {
 		return classifyIOErr(ctx, nil, err, start)
 	}
-	f, err := readFlight(bufio.NewReaderSize(s.raw, 8192))
+	f, err := readFlight(bufio.NewReaderSize(raw, 8192))
 	return classify(ctx, h, f, err, start)
 }
 
@@ -208,7 +212,7 @@ func (p *prober) upgrade(ctx context.Context, s *session) (*greeting, error) {
 			return nil, err
 		}
 	}
-	if _, _, _, err := s.starttls(ctx, false); err != nil {
+	if _, err := s.starttls(ctx, false); err != nil {
 		return nil, err
 	}
 	return g, nil

@@ -146,7 +146,8 @@ func Scan(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	rec := transcript.New(o.Now)
 	rep := report.NewReport("tls", hostPort(o.Host, o.Port), rec.Start())
-	sc := &scanner{o: o, t: o.Timeouts.WithDefaults(), rec: rec, rep: rep, res: &Result{Quick: o.Quick}}
+	sc := &scanner{o: o, t: o.Timeouts.WithDefaults(), rec: rec, rep: rep, res: &Result{Quick: o.Quick},
+		stages: report.NewStages(rep, o.Now, rec, nil)}
 	sc.run(ctx)
 	rep.Transcript = rec.Entries()
 	rep.Duration = o.Now().Sub(rep.StartedAt)
@@ -262,6 +263,8 @@ type scanner struct {
 	rec *transcript.Recorder
 	rep *report.Report
 	res *Result
+	// stages times the scan's stages (report.Stages, the one timer).
+	stages *report.Stages
 
 	proto Proto
 	role  Role
@@ -283,30 +286,12 @@ type scanner struct {
 	ecdhe    *groupScan
 }
 
-type stageRun struct {
-	sc    *scanner
-	name  string
-	start time.Time
-	seq   int
-}
+// begin starts timing a stage with the one stage timer (report.Stages):
+// the scan's clock, its transcript's seq range.
+func (sc *scanner) begin(name string) *report.StageTimer { return sc.stages.Begin(name) }
 
-func (sc *scanner) begin(name string) *stageRun {
-	return &stageRun{sc: sc, name: name, start: sc.o.Now(), seq: sc.rec.Seq() + 1}
-}
-
-func (s *stageRun) end(status report.Status, format string, args ...any) {
-	st := report.Stage{Name: s.name, Status: status, Start: s.start.Sub(s.sc.rep.StartedAt), Duration: s.sc.o.Now().Sub(s.start), Summary: fmt.Sprintf(format, args...)}
-	if last := s.sc.rec.Seq(); last >= s.seq {
-		st.Seq = []int{s.seq, last}
-	}
-	s.sc.rep.AddStage(st)
-}
-
-func (sc *scanner) skip(why string, names ...string) {
-	for _, n := range names {
-		sc.rep.AddStage(report.Stage{Name: n, Status: report.StatusSkipped, Summary: why, Start: sc.o.Now().Sub(sc.rep.StartedAt)})
-	}
-}
+// skip adds stages that were not attempted, with why.
+func (sc *scanner) skip(why string, names ...string) { sc.stages.Skip(why, names...) }
 
 func (sc *scanner) add(fs ...report.Finding) { sc.rep.Add(fs...) }
 

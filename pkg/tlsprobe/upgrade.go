@@ -1,7 +1,6 @@
 package tlsprobe
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -63,128 +62,104 @@ func protoForPort(port int) (p Proto, ok bool) {
 	return "", false
 }
 
-// Failure kinds of a stage. The network kinds come from netx.Classify.
+// Failure kinds of a stage, beside netx's kinds (timeout, reset, closed,
+// protocol, ...): the server answered, but with a refusal.
 const (
-	kindProtocol = "protocol"        // the server said something that is not the protocol
-	kindRefused  = "service-refused" // the server refused service: SMTP 421, IMAP BYE, POP3 -ERR greeting
-	kindRejected = "rejected"        // the server refused one command (STARTTLS, EHLO)
+	kindProtocol = string(netx.KindProtocol) // the server said something that is not the protocol
+	kindRefused  = "service-refused"         // the server refused service: SMTP 421, IMAP BYE, POP3 -ERR greeting
+	kindRejected = "rejected"                // the server refused one command (STARTTLS, EHLO)
 )
 
-// StageError is the failure of one stage of a connection: a network
-// error, a deadline, or an answer the scanner cannot use. Findings name
-// Stage and, for timeouts, Waited.
-type StageError struct {
-	Stage  string
-	Kind   string // netx kinds ("timeout", "reset", "closed", ...) or protocol, refused, rejected
-	Waited time.Duration
-	Err    error
-	Reply  string // what the server said, when it said something
-	Seq    []int  // transcript range of Reply
+// Every failure of a stage is a *netx.OpError whose Op is the stage
+// (connect, banner, capabilities, starttls, handshake): findings name it,
+// Waited says how long a timeout waited, and Partial holds what the
+// server said (a refusal, a half line), with the transcript entries that
+// hold it. An answer the scanner cannot go on from is a *refusal as the
+// cause.
+
+// refusal is the cause of a stage that failed on an answer, not on the
+// wire: a greeting that refuses service, a STARTTLS the server will not
+// do, a greeting of no known protocol.
+type refusal struct {
+	kind  string // kindRefused, kindRejected or kindProtocol
+	why   string
+	reply string // what the server said, printable
 }
 
-func (e *StageError) Error() string {
-	switch e.Kind {
-	case kindRefused, kindRejected, kindProtocol:
-		if e.Reply != "" {
-			return fmt.Sprintf("%s: %s: %q", e.Stage, e.Kind, e.Reply)
-		}
+// Error quotes the server's answer when there is one: the probe
+// findings ("too many connections") are worded from it.
+func (r *refusal) Error() string {
+	if r.reply != "" {
+		return fmt.Sprintf("%s: %q", r.kind, r.reply)
 	}
-	return fmt.Sprintf("%s: %s", e.Stage, netx.Describe(e.Err, e.Waited))
+	return r.why
 }
 
-func (e *StageError) Unwrap() error { return e.Err }
+// refused is the stage error for an answer the scan cannot go on from.
+func refused(stage, kind, why, reply string, seq []int) *netx.OpError {
+	reply = transcript.Printable(reply)
+	oe := &netx.OpError{Op: stage, Err: &refusal{kind: kind, why: why, reply: reply}}
+	if reply != "" {
+		oe.Partial = &netx.Partial{Text: reply, Seq: seq}
+	}
+	return oe
+}
 
-// session is one plaintext connection on its way to TLS. Everything read
-// and written goes through a transcript.Conn; deadlines go to the raw
-// connection, one per operation.
+// atStage names the stage err happened in: netx names its operations
+// (read, write, tls handshake), the scan's findings name stages.
+func atStage(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *netx.OpError
+	if errors.As(err, &oe) {
+		oe.Op = stage
+		return oe
+	}
+	return &netx.OpError{Op: stage, Err: err}
+}
+
+// kindOf is the failure kind of a stage error: a refusal's, else netx's.
+func kindOf(err error) string {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.kind
+	}
+	return string(netx.Classify(err))
+}
+
+// session is one plaintext connection on its way to TLS, on a
+// netx.Conn: every byte recorded, lines bounded by maxLine, a deadline on
+// every operation (the stage's timeout or the context's deadline).
 type session struct {
-	raw   net.Conn
-	tc    *transcript.Conn
-	br    *bufio.Reader
-	rec   *transcript.Recorder
-	t     netx.Timeouts
+	c     *netx.Conn
 	proto Proto
 	helo  string
 }
 
-// dialSession connects to addr.
+// dialSession connects to addr. Its error is the connect stage's.
 func dialSession(ctx context.Context, dial netx.DialFunc, addr string, rec *transcript.Recorder, t netx.Timeouts) (*session, error) {
-	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, t.Connect)
-	defer cancel()
-	raw, err := dial(cctx, "tcp", addr)
+	c, err := netx.Dial(ctx, addr, rec, netx.ConnOptions{Dial: dial, Timeouts: t, MaxLine: maxLine})
 	if err != nil {
-		rec.Event("connect to %s failed: %s", addr, netx.Describe(err, t.Connect))
-		if ctx.Err() == nil && cctx.Err() != nil {
-			err = context.DeadlineExceeded
-		}
-		return nil, &StageError{Stage: "connect", Kind: string(netx.Classify(err)), Waited: time.Since(start), Err: err}
+		return nil, atStage("connect", err)
 	}
-	rec.Event("connected to %s", raw.RemoteAddr())
-	s := &session{raw: raw, rec: rec, t: t}
-	s.tc = rec.Wrap(raw, false)
-	s.br = bufio.NewReaderSize(s.tc, 4096)
-	return s, nil
+	return &session{c: c}, nil
 }
 
-func (s *session) close() {
-	if s.tc != nil {
-		s.tc.Flush()
-	}
-	_ = s.raw.Close()
-}
+func (s *session) close() { _ = s.c.Close() }
 
-// arm sets the deadline for one operation: the stage's timeout or the
-// context's deadline, whichever comes first; cancelling ctx interrupts a
-// blocked read at once.
-func arm(ctx context.Context, c net.Conn, d time.Duration) func() {
-	dl := time.Now().Add(d)
-	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
-		dl = cd
-	}
-	_ = c.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop(); _ = c.SetDeadline(time.Time{}) }
-}
+// maxLine bounds one line before TLS: SMTP's reply limit
+// (smtpclient.MaxReplyLine) serves IMAP and POP3 greetings and
+// capabilities as well.
+const maxLine = smtpclient.MaxReplyLine
 
-// netErr wraps a read or write failure of stage.
-func netErr(ctx context.Context, stage string, start time.Time, err error) *StageError {
-	if ctx.Err() != nil && netx.Classify(err) == netx.KindTimeout {
-		err = ctx.Err()
-	}
-	return &StageError{Stage: stage, Kind: string(netx.Classify(err)), Waited: time.Since(start), Err: err}
-}
-
-const maxLine = 8192
-
-// readLine reads one line (without CRLF) of at most maxLine bytes.
-func (s *session) readLine() (string, error) {
-	var line []byte
-	for {
-		chunk, err := s.br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(line) > maxLine {
-				return "", fmt.Errorf("line longer than %d bytes", maxLine)
-			}
-			continue
-		}
-		return string(line), err
-	}
-	return strings.TrimRight(string(line), "\r\n"), nil
+// readError is the stage error of a failed read begun at start.
+func (s *session) readError(ctx context.Context, stage string, start time.Time, err error) error {
+	return s.c.ReadError(ctx, stage, start, err)
 }
 
 func (s *session) send(ctx context.Context, stage, data string) error {
-	done := arm(ctx, s.raw, s.t.Command)
-	defer done()
-	start := time.Now()
-	if _, err := s.tc.Write([]byte(data)); err != nil {
-		return netErr(ctx, stage, start, err)
-	}
-	return nil
+	return atStage(stage, s.c.Write(ctx, s.c.Timeouts().Command, []byte(data)))
 }
 
 // greeting holds what the plaintext phase learned.
@@ -194,27 +169,8 @@ type greeting struct {
 	Seq      []int
 	Caps     []string // upper case
 	CapsSeen bool     // the capability list was read (not the same as empty)
-	CapsSeq  []int    // transcript range of the capability list
+	CapsSeq  []int    // transcript entries of the capability list
 	ehlo     *smtpclient.Capabilities
-}
-
-// silentFor reports whether the server sent nothing within wait. It
-// only peeks, so the greeting, when there is one, is still read whole by
-// readGreeting. A failure other than the deadline (a reset, a close) is
-// returned as the banner stage's error.
-func (s *session) silentFor(ctx context.Context, wait time.Duration) (bool, error) {
-	done := arm(ctx, s.raw, wait)
-	defer done()
-	start := time.Now()
-	_, err := s.br.Peek(1)
-	switch {
-	case err == nil:
-		return false, nil
-	case ctx.Err() == nil && netx.Classify(err) == netx.KindTimeout:
-		return true, nil
-	}
-	s.tc.Flush()
-	return false, netErr(ctx, "banner", start, err)
 }
 
 // readGreeting reads the server's greeting. With proto auto it decides
@@ -222,20 +178,17 @@ func (s *session) silentFor(ctx context.Context, wait time.Duration) (bool, erro
 // "+OK" POP3 (RFC 5321 §4.2, RFC 9051 §7.1, RFC 1939 §4). wait bounds
 // the wait (the banner timeout, or a short sniff for unknown ports).
 func (s *session) readGreeting(ctx context.Context, proto Proto, wait time.Duration) (*greeting, error) {
-	done := arm(ctx, s.raw, wait)
-	defer done()
+	const stage = "banner"
+	disarm := s.c.Arm(ctx, wait)
+	defer disarm()
 	start := time.Now()
-	first := s.rec.Seq() + 1
-	line, err := s.readLine()
+	l, err := s.c.Next()
 	if err != nil {
-		s.tc.Flush()
-		se := netErr(ctx, "banner", start, err)
-		if line != "" {
-			se.Reply = transcript.Printable(line)
-		}
-		return nil, se
+		// A half greeting is quoted: OpError.Partial.
+		return nil, s.readError(ctx, stage, start, err)
 	}
-	g := &greeting{Proto: proto, Banner: line}
+	line := l.Text
+	g := &greeting{Proto: proto, Banner: line, Seq: []int{l.Seq}}
 	if proto == ProtoAuto || proto == "" {
 		switch {
 		case len(line) >= 3 && isDigits(line[:3]):
@@ -245,13 +198,12 @@ func (s *session) readGreeting(ctx context.Context, proto Proto, wait time.Durat
 		case strings.HasPrefix(line, "+OK") || strings.HasPrefix(line, "-ERR"):
 			g.Proto = ProtoPOP3
 		default:
-			return nil, &StageError{Stage: "banner", Kind: kindProtocol, Reply: transcript.Printable(line), Seq: []int{first, s.rec.Seq()},
-				Err: errors.New("the greeting is not SMTP, IMAP or POP3")}
+			return nil, refused(stage, kindProtocol, "the greeting is not SMTP, IMAP or POP3", line, g.Seq)
 		}
 	}
 	s.proto = g.Proto
 	bad := func(kind string, why string) error {
-		return &StageError{Stage: "banner", Kind: kind, Reply: transcript.Printable(g.Banner), Seq: []int{first, s.rec.Seq()}, Err: errors.New(why)}
+		return refused(stage, kind, why, g.Banner, g.Seq)
 	}
 	switch g.Proto {
 	case ProtoSMTP:
@@ -263,10 +215,12 @@ func (s *session) readGreeting(ctx context.Context, proto Proto, wait time.Durat
 			if n > 100 {
 				return nil, bad(kindProtocol, "the greeting never ends")
 			}
-			if line, err = s.readLine(); err != nil {
-				return nil, netErr(ctx, "banner", start, err)
+			if l, err = s.c.Next(); err != nil {
+				return nil, s.readError(ctx, stage, start, err)
 			}
+			line = l.Text
 			g.Banner += "\n" + line
+			g.Seq = append(g.Seq, l.Seq)
 		}
 		if !strings.HasPrefix(g.Banner, "220") {
 			// 421 (busy, rate limited) and 554 (no service for you) in the
@@ -288,7 +242,7 @@ func (s *session) readGreeting(ctx context.Context, proto Proto, wait time.Durat
 		}
 		if caps, ok := imapCapCode(line); ok {
 			g.Caps, g.CapsSeen = caps, true
-			g.CapsSeq = []int{first, s.rec.Seq()}
+			g.CapsSeq = g.Seq
 		}
 	case ProtoPOP3:
 		switch {
@@ -298,7 +252,6 @@ func (s *session) readGreeting(ctx context.Context, proto Proto, wait time.Durat
 			return nil, bad(kindProtocol, "the greeting is not a POP3 greeting")
 		}
 	}
-	g.Seq = []int{first, s.rec.Seq()}
 	return g, nil
 }
 
@@ -329,12 +282,6 @@ func imapCapCode(line string) ([]string, bool) {
 // the greeting carried it, CAPA for POP3.
 func (s *session) capabilities(ctx context.Context, g *greeting) error {
 	const stage = "capabilities"
-	first := s.rec.Seq() + 1
-	defer func() {
-		if g.CapsSeq == nil && g.CapsSeen {
-			g.CapsSeq = []int{first, s.rec.Seq()}
-		}
-	}()
 	switch s.proto {
 	case ProtoSMTP:
 		rp, err := s.smtpCmd(ctx, stage, "EHLO "+s.helo)
@@ -346,6 +293,7 @@ func (s *session) capabilities(ctx context.Context, g *greeting) error {
 		}
 		caps := smtpclient.ParseEHLO(rp)
 		g.Caps, g.CapsSeen, g.ehlo = caps.Keywords, true, &caps
+		g.CapsSeq = rp.Seq
 	case ProtoIMAP:
 		if g.CapsSeen {
 			return nil
@@ -355,36 +303,40 @@ func (s *session) capabilities(ctx context.Context, g *greeting) error {
 			return err
 		}
 		for _, l := range lines {
-			if f := strings.Fields(l); len(f) > 1 && strings.EqualFold(f[1], "CAPABILITY") {
+			if f := strings.Fields(l.Text); len(f) > 1 && strings.EqualFold(f[1], "CAPABILITY") {
 				g.Caps = append(g.Caps, strings.Fields(strings.ToUpper(strings.Join(f[2:], " ")))...)
+				g.CapsSeq = append(g.CapsSeq, l.Seq)
 			}
 		}
-		g.CapsSeen = imapOK(tagged)
+		g.CapsSeq = append(g.CapsSeq, tagged.Seq)
+		g.CapsSeen = imapOK(tagged.Text)
 	case ProtoPOP3:
-		line, err := s.pop3Cmd(ctx, stage, "CAPA")
+		status, err := s.pop3Cmd(ctx, stage, "CAPA")
 		if err != nil {
 			return err
 		}
-		if !strings.HasPrefix(line, "+OK") {
+		if !strings.HasPrefix(status.Text, "+OK") {
 			return nil // CAPA is optional (RFC 2449); STLS may still work
 		}
-		done := arm(ctx, s.raw, s.t.Command)
-		defer done()
+		g.CapsSeq = []int{status.Seq}
+		disarm := s.c.Arm(ctx, s.c.Timeouts().Command)
+		defer disarm()
 		start := time.Now()
 		for n := 0; ; n++ {
-			l, err := s.readLine()
+			l, err := s.c.Next()
 			if err != nil {
-				return netErr(ctx, stage, start, err)
+				return s.readError(ctx, stage, start, err)
 			}
-			if l == "." {
+			g.CapsSeq = append(g.CapsSeq, l.Seq)
+			if l.Text == "." {
 				break
 			}
 			if n > 1000 {
 				// Stopping here would leave the rest to be read as the
 				// reply to STLS.
-				return &StageError{Stage: stage, Kind: kindProtocol, Err: errors.New("CAPA list longer than 1000 lines")}
+				return atStage(stage, netx.ProtocolError("CAPA list longer than 1000 lines"))
 			}
-			if f := strings.Fields(strings.ToUpper(l)); len(f) > 0 {
+			if f := strings.Fields(strings.ToUpper(l.Text)); len(f) > 0 {
 				g.Caps = append(g.Caps, f[0])
 			}
 		}
@@ -394,13 +346,12 @@ func (s *session) capabilities(ctx context.Context, g *greeting) error {
 }
 
 // starttls sends the upgrade command, with inject appended in the same
-// write when set, and reads the go-ahead. It returns the reply and any
-// bytes the server sent after it before the handshake (which must be
-// discarded, RFC 3207 §4.2, and which show a server that answered the
-// injected command in plaintext).
-func (s *session) starttls(ctx context.Context, inject bool) (reply string, seq []int, pipelined []byte, err error) {
+// write when set, and reads the go-ahead. Bytes the server sent after it
+// stay buffered in the netx.Conn: StartTLS or Detach returns them (they
+// must be discarded, RFC 3207 §4.2, and they show a server that
+// answered the injected command in plaintext).
+func (s *session) starttls(ctx context.Context, inject bool) (reply string, err error) {
 	const stage = "starttls"
-	first := s.rec.Seq() + 1
 	switch s.proto {
 	case ProtoSMTP:
 		cmd := "STARTTLS\r\n"
@@ -408,83 +359,70 @@ func (s *session) starttls(ctx context.Context, inject bool) (reply string, seq 
 			cmd += "NOOP\r\n"
 		}
 		if err := s.send(ctx, stage, cmd); err != nil {
-			return "", nil, nil, err
+			return "", err
 		}
 		rp, err := s.smtpReply(ctx, stage)
 		if err != nil {
-			return "", nil, nil, err
+			return "", err
 		}
 		if rp.Code != 220 {
-			return "", nil, nil, replyErr(stage, rp, "the server refused STARTTLS")
+			return "", replyErr(stage, rp, "the server refused STARTTLS")
 		}
-		reply = rp.String()
+		return rp.String(), nil
 	case ProtoIMAP:
 		cmd := "a STARTTLS\r\n"
 		if inject {
 			cmd += "b NOOP\r\n"
 		}
 		if err := s.send(ctx, stage, cmd); err != nil {
-			return "", nil, nil, err
+			return "", err
 		}
 		_, tagged, err := s.imapRead(ctx, stage, "a")
 		if err != nil {
-			return "", nil, nil, err
+			return "", err
 		}
-		if !imapOK(tagged) {
-			return "", nil, nil, &StageError{Stage: stage, Kind: kindRejected, Reply: tagged, Seq: []int{first, s.rec.Seq()}, Err: errors.New("the server refused STARTTLS")}
+		if !imapOK(tagged.Text) {
+			return "", refused(stage, kindRejected, "the server refused STARTTLS", tagged.Text, []int{tagged.Seq})
 		}
-		reply = tagged
+		return tagged.Text, nil
 	case ProtoPOP3:
 		cmd := "STLS\r\n"
 		if inject {
 			cmd += "NOOP\r\n"
 		}
 		if err := s.send(ctx, stage, cmd); err != nil {
-			return "", nil, nil, err
+			return "", err
 		}
-		line, err := s.pop3Reply(ctx, stage)
+		l, err := s.pop3Reply(ctx, stage)
 		if err != nil {
-			return "", nil, nil, err
+			return "", err
 		}
-		if !strings.HasPrefix(line, "+OK") {
-			return "", nil, nil, &StageError{Stage: stage, Kind: kindRejected, Reply: line, Seq: []int{first, s.rec.Seq()}, Err: errors.New("the server refused STLS")}
+		if !strings.HasPrefix(l.Text, "+OK") {
+			return "", refused(stage, kindRejected, "the server refused STLS", l.Text, []int{l.Seq})
 		}
-		reply = line
-	default:
-		return "", nil, nil, fmt.Errorf("no STARTTLS for protocol %q", s.proto)
+		return l.Text, nil
 	}
-	seq = []int{first, s.rec.Seq()}
-	if n := s.br.Buffered(); n > 0 {
-		pipelined, _ = s.br.Peek(n)
-		pipelined = append([]byte(nil), pipelined...)
-		_, _ = s.br.Discard(n)
-		s.tc.Flush()
-	}
-	// From here the raw connection carries TLS records, not lines.
-	s.tc.Pause()
-	return reply, seq, pipelined, nil
+	return "", fmt.Errorf("no STARTTLS for protocol %q", s.proto)
 }
 
 // smtpReply reads one SMTP reply with the command timeout.
 func (s *session) smtpReply(ctx context.Context, stage string) (smtpclient.Reply, error) {
-	done := arm(ctx, s.raw, s.t.Command)
-	defer done()
+	disarm := s.c.Arm(ctx, s.c.Timeouts().Command)
+	defer disarm()
 	start := time.Now()
-	first := s.rec.Seq() + 1
-	rp, err := smtpclient.ReadReply(smtpclient.NewLineReader(s.br))
-	rp.Seq = []int{first, s.rec.Seq()}
+	rp, err := smtpclient.ReadReply(s.c)
 	if err != nil {
-		s.tc.Flush()
-		kind := string(netx.Classify(err))
-		if errors.Is(err, smtpclient.ErrMalformed) || errors.Is(err, smtpclient.ErrLineTooLong) || errors.Is(err, smtpclient.ErrTooManyLines) {
-			kind = kindProtocol
-		}
-		se := netErr(ctx, stage, start, err)
-		se.Kind = kind
+		oe := s.c.ReadError(ctx, stage, start, err)
+		// The lines read so far are the reply to quote, with the half
+		// line after them when there is one.
 		if rp.Code != 0 || len(rp.Lines) > 0 {
-			se.Reply = rp.String()
+			p := &netx.Partial{Text: rp.String(), Seq: rp.Seq}
+			if oe.Partial != nil {
+				p.Seq = append(p.Seq, oe.Partial.Seq...)
+			}
+			oe.Partial = p
 		}
-		return rp, se
+		return rp, oe
 	}
 	if rp.Code == 421 {
 		return rp, replyErr(stage, rp, "the server is closing the connection")
@@ -501,44 +439,41 @@ func (s *session) smtpCmd(ctx context.Context, stage, line string) (smtpclient.R
 
 // replyErr turns an SMTP reply into a stage error: 421 (and 554 in a
 // greeting) refuse service, anything else rejects the command.
-func replyErr(stage string, rp smtpclient.Reply, why string) *StageError {
+func replyErr(stage string, rp smtpclient.Reply, why string) error {
 	kind := kindRejected
 	if rp.Code == 421 {
 		kind = kindRefused
 	}
-	return &StageError{Stage: stage, Kind: kind, Reply: rp.String(), Seq: rp.Seq, Err: errors.New(why)}
+	return refused(stage, kind, why, rp.String(), rp.Seq)
 }
 
 // imapRead reads lines until the tagged response for tag; untagged lines
 // are returned. An untagged BYE refuses service (RFC 9051 §7.1.5).
-func (s *session) imapRead(ctx context.Context, stage, tag string) (untagged []string, tagged string, err error) {
-	done := arm(ctx, s.raw, s.t.Command)
-	defer done()
+func (s *session) imapRead(ctx context.Context, stage, tag string) (untagged []netx.Line, tagged netx.Line, err error) {
+	disarm := s.c.Arm(ctx, s.c.Timeouts().Command)
+	defer disarm()
 	start := time.Now()
-	first := s.rec.Seq() + 1
 	// At most 200 untagged lines before the tagged one: a CAPABILITY or
-	// STARTTLS exchange has one or two, and each line is bounded by
-	// readLine.
+	// STARTTLS exchange has one or two, and each line is bounded.
 	for n := 0; n < 200; n++ {
-		line, err := s.readLine()
+		l, err := s.c.Next()
 		if err != nil {
-			s.tc.Flush()
-			return untagged, "", netErr(ctx, stage, start, err)
+			return untagged, netx.Line{}, s.readError(ctx, stage, start, err)
 		}
-		if strings.HasPrefix(strings.ToUpper(line), "* BYE") {
-			return untagged, "", &StageError{Stage: stage, Kind: kindRefused, Reply: line, Seq: []int{first, s.rec.Seq()}, Err: errors.New("the server said BYE")}
+		if strings.HasPrefix(strings.ToUpper(l.Text), "* BYE") {
+			return untagged, netx.Line{}, refused(stage, kindRefused, "the server said BYE", l.Text, []int{l.Seq})
 		}
-		if strings.HasPrefix(line, tag+" ") {
-			return untagged, line, nil
+		if strings.HasPrefix(l.Text, tag+" ") {
+			return untagged, l, nil
 		}
-		untagged = append(untagged, line)
+		untagged = append(untagged, l)
 	}
-	return untagged, "", &StageError{Stage: stage, Kind: kindProtocol, Err: errors.New("no tagged response")}
+	return untagged, netx.Line{}, atStage(stage, netx.ProtocolError("no tagged response"))
 }
 
-func (s *session) imapCmd(ctx context.Context, stage, tag, line string) ([]string, string, error) {
+func (s *session) imapCmd(ctx context.Context, stage, tag, line string) ([]netx.Line, netx.Line, error) {
 	if err := s.send(ctx, stage, line+"\r\n"); err != nil {
-		return nil, "", err
+		return nil, netx.Line{}, err
 	}
 	return s.imapRead(ctx, stage, tag)
 }
@@ -549,25 +484,20 @@ func imapOK(tagged string) bool {
 }
 
 // pop3Reply reads one status line (RFC 1939 §3).
-func (s *session) pop3Reply(ctx context.Context, stage string) (string, error) {
-	done := arm(ctx, s.raw, s.t.Command)
-	defer done()
-	start := time.Now()
-	first := s.rec.Seq() + 1
-	line, err := s.readLine()
+func (s *session) pop3Reply(ctx context.Context, stage string) (netx.Line, error) {
+	l, err := s.c.ReadLine(ctx, s.c.Timeouts().Command)
 	if err != nil {
-		s.tc.Flush()
-		return "", netErr(ctx, stage, start, err)
+		return l, atStage(stage, err)
 	}
-	if !strings.HasPrefix(line, "+OK") && !strings.HasPrefix(line, "-ERR") {
-		return "", &StageError{Stage: stage, Kind: kindProtocol, Reply: line, Seq: []int{first, s.rec.Seq()}, Err: errors.New("not a POP3 status line")}
+	if !strings.HasPrefix(l.Text, "+OK") && !strings.HasPrefix(l.Text, "-ERR") {
+		return l, refused(stage, kindProtocol, "not a POP3 status line", l.Text, []int{l.Seq})
 	}
-	return line, nil
+	return l, nil
 }
 
-func (s *session) pop3Cmd(ctx context.Context, stage, line string) (string, error) {
+func (s *session) pop3Cmd(ctx context.Context, stage, line string) (netx.Line, error) {
 	if err := s.send(ctx, stage, line+"\r\n"); err != nil {
-		return "", err
+		return netx.Line{}, err
 	}
 	return s.pop3Reply(ctx, stage)
 }
