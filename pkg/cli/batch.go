@@ -13,9 +13,8 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/suite"
 )
-
-func init() { register(newBatchCmd) }
 
 type batchOptions struct {
 	FailOn   string
@@ -130,7 +129,7 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				r := runLine(cmd.Context(), env, suiteRun{args: argsFor(t)})
+				r := runLine(cmd.Context(), env, suite.Run{Args: argsFor(t)})
 				r.Version = Version
 				results[i] <- r
 			}()

@@ -31,13 +31,6 @@ import (
 // dkim check|verify|keygen, dmarc. Engines live in pkg/dnsauth; the
 // resolver in pkg/resolver.
 
-func init() {
-	register(newDNSCmd)
-	register(newSPFCmd)
-	register(newDKIMCmd)
-	register(newDMARCCmd)
-}
-
 // resolverFlags choose and tune the DNS resolver.
 type resolverFlags struct {
 	Resolver   string

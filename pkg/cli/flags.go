@@ -13,6 +13,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
+	"github.com/mailprobe/mailprobe/pkg/suite"
 )
 
 // This file is the one place where flags are named, in PRODUCT.md's
@@ -311,7 +312,7 @@ func checkLineResolver(v string) error {
 
 // withResolver appends --resolver v to a command line without one.
 func withResolver(args []string, v string) []string {
-	if v == "" || hasFlag(args, "--resolver") {
+	if v == "" || suite.HasFlag(args, "--resolver") {
 		return args
 	}
 	return append(append([]string{}, args...), "--resolver", v)

@@ -12,11 +12,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 )
 
-func init() {
-	register(func(env *Env) *cobra.Command { return newMailboxCmd(env, imapaudit.IMAP) })
-	register(func(env *Env) *cobra.Command { return newMailboxCmd(env, imapaudit.POP3) })
-}
-
 type auditOptions struct {
 	Global
 	tlsFlags

@@ -103,15 +103,14 @@ func exitCode(r *report.Report, failOn report.Severity) int {
 	return r.ExitCode(failOn)
 }
 
-// mergeExitCodes is the exit code of many reports (batch, check -f): the
-// worst of them, where interrupted beats incomplete beats findings.
+// mergeExitCodes is the exit code of many reports (batch, check -f):
+// ExitInterrupted when the user stopped any of them, else
+// report.MergeExit's worst of the rest.
 func mergeExitCodes(reports []*report.Report, failOn report.Severity) int {
-	rank := map[int]int{report.ExitOK: 0, report.ExitFindings: 1, report.ExitIncomplete: 2, ExitInterrupted: 3}
-	code := report.ExitOK
 	for _, r := range reports {
-		if c := exitCode(r, failOn); rank[c] > rank[code] {
-			code = c
+		if r != nil && r.Interrupted {
+			return ExitInterrupted
 		}
 	}
-	return code
+	return report.MergeExit(reports, failOn)
 }

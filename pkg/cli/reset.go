@@ -21,8 +21,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
-func init() { register(newResetCmd) }
-
 func newResetCmd(env *Env) *cobra.Command {
 	c := group(&cobra.Command{
 		Use:   "reset",

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/imapaudit"
 	"github.com/mailprobe/mailprobe/pkg/iostreams"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
@@ -222,10 +223,15 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: report.ExitUsage, err: err}
 	})
-	root.AddCommand(newSMTPCmd(env), newExplainCmd(env))
-	for _, add := range extraCommands {
-		root.AddCommand(add(env))
-	}
+	// The whole tree, in one place: a command exists when it is listed
+	// here, and nowhere else (no init-time registration).
+	root.AddCommand(
+		newResetCmd(env), newCaptureCmd(env),
+		newSMTPCmd(env), newMailboxCmd(env, imapaudit.IMAP), newMailboxCmd(env, imapaudit.POP3), newTLSCmd(env),
+		newDNSCmd(env), newSPFCmd(env), newDKIMCmd(env), newDMARCCmd(env),
+		newCheckCmd(env), newBatchCmd(env),
+		newExplainCmd(env),
+	)
 	groups := []struct{ id, title string }{
 		{"reset", "Password-reset email:"}, {"servers", "Mail servers:"}, {"dns", "Domains (DNS):"},
 		{"ci", "CI:"}, {"ref", "Reference:"},
@@ -264,13 +270,6 @@ func group(c *cobra.Command) *cobra.Command {
 	}
 	return c
 }
-
-// extraCommands lets each noun file register itself without editing this
-// file (dns.go, tls.go, imap.go, reset.go, capture.go...): the list is
-// built at init and only read afterwards.
-var extraCommands []func(*Env) *cobra.Command
-
-func register(f func(*Env) *cobra.Command) { extraCommands = append(extraCommands, f) }
 
 // validate parses the global flags; call it first in RunE.
 func (g *Global) validate() error {

@@ -13,8 +13,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
-func init() { smtpSubcommands = append(smtpSubcommands, newSMTPSendCmd) }
-
 type smtpSendOptions struct {
 	smtpCheckOptions
 	Subject    string

@@ -17,15 +17,9 @@ func newSMTPCmd(env *Env) *cobra.Command {
 		Use:   "smtp",
 		Short: "Check, script and talk to SMTP servers",
 	})
-	c.AddCommand(newSMTPCheckCmd(env))
-	for _, add := range smtpSubcommands {
-		c.AddCommand(add(env))
-	}
+	c.AddCommand(newSMTPCheckCmd(env), newSMTPSendCmd(env), newSMTPScriptCmd(env), newSMTPShellCmd(env))
 	return c
 }
-
-// smtpSubcommands lets script.go, send.go and shell.go add themselves.
-var smtpSubcommands []func(*Env) *cobra.Command
 
 // tlsFlags are the certificate flags shared by every command that speaks TLS.
 type tlsFlags struct {

@@ -13,8 +13,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/tlsprobe"
 )
 
-func init() { register(newTLSCmd) }
-
 type tlsOptions struct {
 	Global
 	tlsFlags
