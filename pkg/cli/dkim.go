@@ -1,14 +1,7 @@
 package cli
 
 import (
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
@@ -210,31 +204,14 @@ func (o *dkimKeygenOptions) run(env *Env) error {
 	if o.Selector == "" || strings.ContainsAny(o.Selector, " /@:") {
 		return usageErrorf("--selector %q is not a selector", o.Selector)
 	}
-	var key crypto.Signer
-	var pubTag string
-	switch o.Type {
-	case "rsa":
-		if o.Bits < 2048 || o.Bits > 4096 {
-			return usageErrorf("--bits must be between 2048 and 4096 (RFC 8301 §3.2 asks for at least 2048)")
-		}
-		k, err := rsa.GenerateKey(rand.Reader, o.Bits)
-		if err != nil {
-			return &exitError{code: report.ExitIncomplete, err: err}
-		}
-		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-		if err != nil {
-			return &exitError{code: report.ExitIncomplete, err: err}
-		}
-		key, pubTag = k, "v=DKIM1; k=rsa; p="+base64.StdEncoding.EncodeToString(der)
-	case "ed25519":
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return &exitError{code: report.ExitIncomplete, err: err}
-		}
-		// RFC 8463 §4.2: the bare 32-octet key, not SubjectPublicKeyInfo.
-		key, pubTag = priv, "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(pub)
-	default:
+	key, pubTag, err := dkimkey.Generate(o.Type, o.Bits)
+	switch {
+	case errors.Is(err, dkimkey.ErrBits):
+		return usageErrorf("--bits must be between 2048 and 4096 (RFC 8301 §3.2 asks for at least 2048)")
+	case err != nil && o.Type != dkimkey.RSA && o.Type != dkimkey.Ed25519:
 		return usageErrorf("--type must be rsa or ed25519")
+	case err != nil:
+		return &exitError{code: report.ExitIncomplete, err: err}
 	}
 	// The record must parse as what it claims to be.
 	if _, err := dnsauth.ParseDKIMKey(pubTag); err != nil {
@@ -244,48 +221,27 @@ func (o *dkimKeygenOptions) run(env *Env) error {
 	if out == "" {
 		out = o.Selector + ".pem"
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return &exitError{code: report.ExitIncomplete, err: err}
-	}
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
+	if err := dkimkey.WritePEM(out, key); err != nil {
+		switch {
+		case errors.Is(err, os.ErrExist):
 			return usageErrorf("%s exists; choose another --out (a key file is never overwritten)", out)
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission):
+			return usageErrorf("%v", err)
 		}
-		return usageErrorf("%v", err)
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return &exitError{code: report.ExitIncomplete, err: err}
-	}
-	if err := f.Close(); err != nil {
 		return &exitError{code: report.ExitIncomplete, err: err}
 	}
 	// The key must load the way the signing commands load it.
-	if _, err := loadDKIMSigner(out); err != nil {
+	if _, err := dkimkey.Load(out); err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("the written key does not load: %v", err)}
 	}
 	name := o.Selector + "._domainkey." + domain
 	if o.Format == "json" {
 		enc := json.NewEncoder(env.IO.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]string{"name": name, "type": "TXT", "record": pubTag, "zone_line": zoneLine(name, pubTag), "private_key_file": out, "selector": o.Selector, "domain": domain, "key_type": o.Type})
+		return enc.Encode(map[string]string{"name": name, "type": "TXT", "record": pubTag, "zone_line": dkimkey.ZoneLine(name, pubTag), "private_key_file": out, "selector": o.Selector, "domain": domain, "key_type": o.Type})
 	}
 	fmt.Fprintf(env.IO.Out, "; publish this record, then sign with --dkim-key %s --dkim-selector %s --dkim-domain %s\n", out, o.Selector, domain)
-	fmt.Fprintln(env.IO.Out, zoneLine(name, pubTag))
+	fmt.Fprintln(env.IO.Out, dkimkey.ZoneLine(name, pubTag))
 	fmt.Fprintf(env.IO.ErrOut, "mailprobe: private key written to %s (keep it secret)\n", out)
 	return nil
-}
-
-// zoneLine writes a TXT record in zone-file syntax, its text split into
-// character-strings of at most 255 octets.
-func zoneLine(name, txt string) string {
-	var parts []string
-	for len(txt) > 255 {
-		parts = append(parts, `"`+txt[:255]+`"`)
-		txt = txt[255:]
-	}
-	parts = append(parts, `"`+txt+`"`)
-	return name + ". IN TXT ( " + strings.Join(parts, " ") + " )"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
@@ -166,7 +167,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 		if o.DKIMKey == "" || o.DKIMSel == "" {
 			return nil, usageErrorf("--dkim-key and --dkim-selector go together")
 		}
-		signer, err := loadDKIMSigner(o.DKIMKey)
+		signer, err := dkimkey.Load(o.DKIMKey)
 		if err != nil {
 			return nil, usageErrorf("--dkim-key: %v", err)
 		}
@@ -175,7 +176,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 			a := addrOnly(o.From)
 			domain = a[strings.LastIndexByte(a, '@')+1:]
 		}
-		if msg, err = dkimSignFunc(domain, o.DKIMSel, signer)(msg); err != nil {
+		if msg, err = dkimkey.SignFunc(domain, o.DKIMSel, signer)(msg); err != nil {
 			return nil, usageErrorf("DKIM signing: %v", err)
 		}
 	}
