@@ -204,13 +204,17 @@ func (o *dkimKeygenOptions) run(env *Env) error {
 	if o.Selector == "" || strings.ContainsAny(o.Selector, " /@:") {
 		return usageErrorf("--selector %q is not a selector", o.Selector)
 	}
-	key, pubTag, err := dkimkey.Generate(o.Type, o.Bits)
-	switch {
-	case errors.Is(err, dkimkey.ErrBits):
-		return usageErrorf("--bits must be between 2048 and 4096 (RFC 8301 §3.2 asks for at least 2048)")
-	case err != nil && o.Type != dkimkey.RSA && o.Type != dkimkey.Ed25519:
+	switch o.Type {
+	case dkimkey.TypeRSA:
+		if o.Bits < dkimkey.MinRSABits || o.Bits > dkimkey.MaxRSABits {
+			return usageErrorf("--bits must be between 2048 and 4096 (RFC 8301 §3.2 asks for at least 2048)")
+		}
+	case dkimkey.TypeEd25519:
+	default:
 		return usageErrorf("--type must be rsa or ed25519")
-	case err != nil:
+	}
+	key, pubTag, err := dkimkey.Generate(o.Type, o.Bits)
+	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: err}
 	}
 	// The record must parse as what it claims to be.
@@ -221,18 +225,15 @@ func (o *dkimKeygenOptions) run(env *Env) error {
 	if out == "" {
 		out = o.Selector + ".pem"
 	}
-	if err := dkimkey.WritePEM(out, key); err != nil {
+	// Write loads the key back the way the signing commands load it.
+	if err := dkimkey.Write(out, key); err != nil {
 		switch {
-		case errors.Is(err, os.ErrExist):
+		case errors.Is(err, dkimkey.ErrExists):
 			return usageErrorf("%s exists; choose another --out (a key file is never overwritten)", out)
 		case errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission):
 			return usageErrorf("%v", err)
 		}
 		return &exitError{code: report.ExitIncomplete, err: err}
-	}
-	// The key must load the way the signing commands load it.
-	if _, err := dkimkey.Load(out); err != nil {
-		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("the written key does not load: %v", err)}
 	}
 	name := o.Selector + "._domainkey." + domain
 	if o.Format == "json" {

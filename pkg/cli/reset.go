@@ -267,7 +267,7 @@ func (o *resetSendOptions) compose() (resetmail.ComposeOptions, error) {
 			a := addrOnly(o.From)
 			domain = a[strings.LastIndexByte(a, '@')+1:]
 		}
-		co.Sign = dkimkey.SignFunc(domain, o.DKIMSelector, signer)
+		co.Sign = dkimkey.Signer(domain, o.DKIMSelector, signer)
 	}
 	return co, nil
 }
@@ -317,7 +317,7 @@ func (o *resetSendOptions) embedded(ctx context.Context, env *Env) (resetmail.Op
 		Compose: resetmail.ComposeOptions{
 			From: "Example App <no-reply@" + domain + ">", To: user, AppName: o.AppName,
 			LinkBase: o.LinkBase, Code: o.Code, Expiry: o.Expiry, TemplateDir: o.TemplateDir,
-			Sign: dkimkey.SignFunc(domain, selector, priv),
+			Sign: dkimkey.Signer(domain, selector, priv),
 		},
 		SMTP: smtpprobe.Options{Host: smtpHost, Port: smtpPort, Role: smtpprobe.RoleSubmission, ServerName: "mail." + domain,
 			RootCAs: srv.CertPool(), User: user, Password: password, RequireTLS: true, Helo: "app.mailprobe.test",

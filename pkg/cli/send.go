@@ -176,7 +176,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 			a := addrOnly(o.From)
 			domain = a[strings.LastIndexByte(a, '@')+1:]
 		}
-		if msg, err = dkimkey.SignFunc(domain, o.DKIMSel, signer)(msg); err != nil {
+		if msg, err = dkimkey.Signer(domain, o.DKIMSel, signer)(msg); err != nil {
 			return nil, usageErrorf("DKIM signing: %v", err)
 		}
 	}

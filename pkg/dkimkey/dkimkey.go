@@ -1,7 +1,8 @@
-// Package dkimkey makes, stores, loads and signs with DKIM keys (RFC 6376;
-// RSA per RFC 8301, Ed25519 per RFC 8463): what `dkim keygen` writes and
-// what --dkim-key of `smtp send` and `reset send` reads. It prints nothing
-// and knows no flags; the commands in pkg/cli do.
+// Package dkimkey makes, stores, loads and signs with DKIM keys: what
+// `dkim keygen` writes and what --dkim-key of `smtp send` and `reset
+// send` read. Keys are RSA (RFC 6376 §3.3.1, at least 2048 bits as RFC
+// 8301 §3.2 asks) or Ed25519 (RFC 8463); the public half is published as
+// a TXT record at SELECTOR._domainkey.DOMAIN (RFC 6376 §3.6.2).
 package dkimkey
 
 import (
@@ -22,70 +23,118 @@ import (
 
 // Key types.
 const (
-	RSA     = "rsa"
-	Ed25519 = "ed25519"
+	TypeRSA     = "rsa"
+	TypeEd25519 = "ed25519"
 )
 
-// ErrBits is returned for an RSA size outside 2048..4096 bits.
-var ErrBits = errors.New("RSA keys must be 2048 to 4096 bits (RFC 8301 §3.2 asks for at least 2048)")
+// RSA key sizes accepted by Generate.
+const (
+	MinRSABits = 2048 // RFC 8301 §3.2
+	MaxRSABits = 4096
+)
 
-// Generate makes a key of type typ (RSA with bits, or Ed25519) and returns
-// it with the text of the TXT record that publishes its public half.
+// ErrExists is returned by Write when the key file already exists: a key
+// file is never overwritten.
+var ErrExists = errors.New("key file exists")
+
+// Generate makes a key of type typ (rsa or ed25519; bits only for rsa) and
+// returns it with its DNS record text ("v=DKIM1; k=...; p=...").
 func Generate(typ string, bits int) (crypto.Signer, string, error) {
 	switch typ {
-	case RSA:
-		if bits < 2048 || bits > 4096 {
-			return nil, "", ErrBits
+	case TypeRSA:
+		if bits < MinRSABits || bits > MaxRSABits {
+			return nil, "", fmt.Errorf("RSA keys must have %d to %d bits (RFC 8301 §3.2 asks for at least 2048)", MinRSABits, MaxRSABits)
 		}
 		k, err := rsa.GenerateKey(rand.Reader, bits)
 		if err != nil {
 			return nil, "", err
 		}
-		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		rec, err := Record(k)
+		return k, rec, err
+	case TypeEd25519:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, "", err
 		}
-		return k, "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der), nil
-	case Ed25519:
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, "", err
-		}
-		// RFC 8463 §4.2: the bare 32-octet key, not SubjectPublicKeyInfo.
-		return priv, "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub), nil
+		rec, err := Record(priv)
+		return priv, rec, err
 	}
 	return nil, "", fmt.Errorf("unknown key type %q (want rsa or ed25519)", typ)
 }
 
-// WritePEM writes key as PKCS#8 PEM to a new file at path, readable by its
-// owner only. An existing file is never overwritten: the error then
-// satisfies errors.Is(err, os.ErrExist).
-func WritePEM(path string, key crypto.Signer) error {
+// Record is the TXT record text publishing key's public half.
+func Record(key crypto.Signer) (string, error) {
+	switch pub := key.Public().(type) {
+	case *rsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return "", err
+		}
+		return "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der), nil
+	case ed25519.PublicKey:
+		// RFC 8463 §4.2: the bare 32-octet key, not SubjectPublicKeyInfo.
+		return "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub), nil
+	}
+	return "", fmt.Errorf("unsupported key type %T", key.Public())
+}
+
+// Marshal encodes key as a PKCS#8 PEM block ("PRIVATE KEY"), the form
+// openssl writes and Load reads.
+func Marshal(key crypto.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// Write stores key at path, readable by its owner only, and never over an
+// existing file (ErrExists). The written file is loaded back, so a key
+// that would not load is an error now rather than at the first send.
+func Write(path string, key crypto.Signer) error {
+	b, err := Marshal(key)
 	if err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s: %w", path, ErrExists)
+		}
 		return err
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if _, err := Load(path); err != nil {
+		return fmt.Errorf("the written key does not load: %v", err)
+	}
+	return nil
 }
 
-// Load reads a PEM private key: PKCS#1 RSA ("RSA PRIVATE KEY") or PKCS#8
-// RSA/Ed25519 ("PRIVATE KEY"), as openssl and WritePEM write them.
+// Load reads a PEM private key file: PKCS#1 RSA ("RSA PRIVATE KEY") or
+// PKCS#8 RSA/Ed25519 ("PRIVATE KEY"), as openssl and Write produce.
 func Load(path string) (crypto.Signer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	k, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return k, nil
+}
+
+// Parse reads the first PEM block of b as a private key.
+func Parse(b []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
+		return nil, errors.New("no PEM block")
 	}
 	switch block.Type {
 	case "RSA PRIVATE KEY":
@@ -97,23 +146,27 @@ func Load(path string) (crypto.Signer, error) {
 		}
 		s, ok := k.(crypto.Signer)
 		if !ok {
-			return nil, fmt.Errorf("%s: unsupported key type %T", path, k)
+			return nil, fmt.Errorf("unsupported key type %T", k)
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("%s: PEM block %q is not a private key", path, block.Type)
+	return nil, fmt.Errorf("PEM block %q is not a private key", block.Type)
 }
 
-// SignFunc returns a function that adds a DKIM-Signature for domain and
-// selector to a message, with go-msgauth (relaxed/relaxed canonicalization,
-// RFC 6376 §3.4, over the headers a reset email carries).
-func SignFunc(domain, selector string, key crypto.Signer) func([]byte) ([]byte, error) {
+// SignedHeaders are the header fields a signature covers: the ones a
+// reader sees and a forwarder must not change (RFC 6376 §5.4.1).
+var SignedHeaders = []string{"From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version", "Content-Type"}
+
+// Signer returns a function that DKIM-signs a message for domain and
+// selector with key (relaxed/relaxed canonicalization, RFC 6376 §3.4,
+// which survives the whitespace changes relays make).
+func Signer(domain, selector string, key crypto.Signer) func([]byte) ([]byte, error) {
 	return func(msg []byte) ([]byte, error) {
 		var out strings.Builder
 		err := dkim.Sign(&out, strings.NewReader(string(msg)), &dkim.SignOptions{
 			Domain: domain, Selector: selector, Signer: key,
 			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-			HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version", "Content-Type"},
+			HeaderKeys: SignedHeaders,
 		})
 		return []byte(out.String()), err
 	}
