@@ -11,10 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/suite"
 )
-
-func init() { register(newBatchCmd) }
 
 type batchOptions struct {
 	FailOn   string
@@ -129,15 +129,24 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				r := runLine(cmd.Context(), env, suiteRun{args: argsFor(t)})
+				r := runLine(cmd.Context(), env, suite.Run{Args: argsFor(t)})
 				r.Version = Version
 				results[i] <- r
 			}()
 		}
 	}()
-	code := report.ExitOK
+	done := make([]*report.Report, 0, len(targets))
+	// JSON lines go to stdout; the progress line to a terminal's stderr.
+	// (Not when stdout is the same terminal: the lines would interleave.)
+	var p *progress
+	if !env.IO.StdoutTTY {
+		p = newProgress(env, render.Text)
+	}
+	defer p.Done()
 	for i := range targets {
 		r := <-results[i]
+		done = append(done, r)
+		p.Set(fmt.Sprintf("mailprobe batch: %d/%d done (%s)", i+1, len(targets), targets[i]))
 		r.SortFindings()
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -149,14 +158,8 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		if err != nil {
 			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 		}
-		switch c := r.ExitCode(o.failOn); {
-		case c == report.ExitIncomplete:
-			code = report.ExitIncomplete
-		case c == report.ExitFindings && code == report.ExitOK:
-			code = report.ExitFindings
-		}
 	}
-	if code != 0 {
+	if code := mergeExitCodes(done, o.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil

@@ -17,8 +17,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
-func init() { register(newCaptureCmd) }
-
 type captureOptions struct {
 	resolverFlags
 	NoColor       bool

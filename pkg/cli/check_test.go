@@ -4,52 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
-
-func TestSplitArgs(t *testing.T) {
-	cases := map[string][]string{
-		`smtp check mx.example.com`:                 {"smtp", "check", "mx.example.com"},
-		`  a   b  `:                                 {"a", "b"},
-		`reset send --from "App <a@b.example>" --x`: {"reset", "send", "--from", "App <a@b.example>", "--x"},
-		`a 'it''s' "q\"uote" b\ c`:                  {"a", "its", `q"uote`, "b c"},
-		`a ""`:                                      {"a", ""},
-	}
-	for in, want := range cases {
-		got, err := splitArgs(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("splitArgs(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{`a "b`, `a 'b`, `dns x | tee y`, `dns x; rm -rf /`, "dns `id`"} {
-		if _, err := splitArgs(bad); err == nil {
-			t.Errorf("splitArgs(%q) accepted", bad)
-		}
-	}
-}
-
-func FuzzSplitArgs(f *testing.F) {
-	f.Add(`smtp check "a b" 'c' d\ e`)
-	f.Fuzz(func(t *testing.T, s string) {
-		args, err := splitArgs(s)
-		if err == nil && strings.Trim(s, " \t\n\r\v\f") == "" && len(args) != 0 {
-			t.Fatalf("blank line gave %q", args)
-		}
-	})
-}
-
-func TestExpandBraced(t *testing.T) {
-	env := map[string]string{"HOST": "mx.example.com"}
-	got := expandBraced(`smtp send ${HOST} --body 'costs $5 for $HOME'`, func(k string) string { return env[k] })
-	if got != `smtp send mx.example.com --body 'costs $5 for $HOME'` {
-		t.Errorf("%q", got)
-	}
-}
 
 func writeSuite(t *testing.T, body string) string {
 	t.Helper()

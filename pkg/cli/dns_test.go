@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -130,7 +131,7 @@ func TestDKIMCmds(t *testing.T) {
 	if st, err := os.Stat(key); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("key file %v %v", st, err)
 	}
-	if _, err := loadDKIMSigner(key); err != nil {
+	if _, err := dkimkey.Load(key); err != nil {
 		t.Errorf("the key does not load: %v", err)
 	}
 	if res := run(t, nil, "dkim", "keygen", "--selector", "s1", "--out", key); res.code != report.ExitUsage {

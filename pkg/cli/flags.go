@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
+	"github.com/mailprobe/mailprobe/pkg/suite"
 )
 
 // This file is the one place where flags are named, in PRODUCT.md's
@@ -234,7 +236,55 @@ func isTLSModeWord(s string) bool {
 	return false
 }
 
-// ---------------------------------------------------------------- network
+// ---------------------------------------------------------------- DNS and network
+
+// resolverFlags choose and tune the DNS resolver.
+type resolverFlags struct {
+	Resolver   string
+	DNSTimeout time.Duration
+	Retries    int
+}
+
+func addResolverFlags(c *cobra.Command, rf *resolverFlags) {
+	f := c.Flags()
+	f.StringVar(&rf.Resolver, "resolver", "", "DNS server to ask, HOST[:PORT]; every name is then resolved there and nowhere else (default: the operating system's configuration)")
+	f.DurationVar(&rf.DNSTimeout, "dns-timeout", 2*time.Second, "deadline of one DNS query attempt")
+	f.IntVar(&rf.Retries, "dns-retries", 1, "times a timed-out DNS query is sent again")
+}
+
+// resolver builds the run's resolver. A bad --resolver is a usage error;
+// an unreadable resolv.conf means nothing can run (exit 3).
+func (rf *resolverFlags) resolver(env *Env, g *Global) (*resolver.Resolver, error) {
+	if rf.DNSTimeout <= 0 {
+		return nil, usageErrorf("--dns-timeout must be positive")
+	}
+	if rf.Retries < 0 || rf.Retries > 5 {
+		return nil, usageErrorf("--dns-retries must be between 0 and 5")
+	}
+	if rf.Resolver != "" {
+		// Checked first and on its own: a typo here must not become a
+		// page of DNS failures (or, worse, a lookup of the typo).
+		if _, err := resolver.ParseServer(rf.Resolver); err != nil {
+			return nil, &exitError{code: report.ExitUsage, err: fmt.Errorf("--resolver: %v", err), oneLine: true}
+		}
+	}
+	retries := rf.Retries
+	if retries == 0 {
+		retries = -1 // resolver.Options: negative means none
+	}
+	o := resolver.Options{Server: rf.Resolver, Timeout: rf.DNSTimeout, Retries: retries, Dial: env.Dial}
+	if g.Timeout > 0 && g.Timeout < netx.DefaultTimeouts.DNS {
+		o.QueryTimeout = g.Timeout
+	}
+	r, err := resolver.New(o)
+	if err != nil {
+		if rf.Resolver != "" {
+			return nil, usageErrorf("%v", err)
+		}
+		return nil, &exitError{code: report.ExitIncomplete, err: err}
+	}
+	return r, nil
+}
 
 // network is what a command connects and looks names up with: one
 // resolver and one dialer, built in one place (netFlags.network) so that a
@@ -311,7 +361,7 @@ func checkLineResolver(v string) error {
 
 // withResolver appends --resolver v to a command line without one.
 func withResolver(args []string, v string) []string {
-	if v == "" || hasFlag(args, "--resolver") {
+	if v == "" || suite.HasFlag(args, "--resolver") {
 		return args
 	}
 	return append(append([]string{}, args...), "--resolver", v)

@@ -4,17 +4,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/imapaudit"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 )
-
-func init() {
-	register(func(env *Env) *cobra.Command { return newMailboxCmd(env, imapaudit.IMAP) })
-	register(func(env *Env) *cobra.Command { return newMailboxCmd(env, imapaudit.POP3) })
-}
 
 type auditOptions struct {
 	Global
@@ -75,7 +71,13 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
+			// The audit reports no stages as it goes: show that it is
+			// working, and for how long.
+			p := newProgress(env, o.Global.format)
+			start := time.Now()
+			p.Tick(func() string { return fmt.Sprintf("%s audit %s: %s…", proto, opts.Host, elapsed(start)) })
 			rep, err := imapaudit.Audit(ctx, opts)
+			p.Done()
 			if err != nil {
 				return usageErrorf("%v", err)
 			}

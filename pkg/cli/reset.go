@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -10,18 +9,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-msgauth/dkim"
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/capture"
+	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
-
-func init() { register(newResetCmd) }
 
 func newResetCmd(env *Env) *cobra.Command {
 	c := group(&cobra.Command{
@@ -95,13 +92,12 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 			if env.inspected(ro) {
 				return nil
 			}
-			if env.IO.StderrTTY {
-				ro.Progress = func(msg string) { fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s", msg) }
+			p := newProgress(env, o.Global.format)
+			if p != nil {
+				ro.Progress = p.Set
 			}
 			rep, err := resetmail.Run(ctx, ro)
-			if ro.Progress != nil {
-				fmt.Fprint(env.IO.ErrOut, "\r\033[K")
-			}
+			p.Done()
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
@@ -262,7 +258,7 @@ func (o *resetSendOptions) compose() (resetmail.ComposeOptions, error) {
 		if o.DKIMKey == "" || o.DKIMSelector == "" {
 			return co, usageErrorf("--dkim-key and --dkim-selector go together")
 		}
-		signer, err := loadDKIMSigner(o.DKIMKey)
+		signer, err := dkimkey.Load(o.DKIMKey)
 		if err != nil {
 			return co, usageErrorf("--dkim-key: %v", err)
 		}
@@ -271,7 +267,7 @@ func (o *resetSendOptions) compose() (resetmail.ComposeOptions, error) {
 			a := addrOnly(o.From)
 			domain = a[strings.LastIndexByte(a, '@')+1:]
 		}
-		co.Sign = dkimSignFunc(domain, o.DKIMSelector, signer)
+		co.Sign = dkimkey.Signer(domain, o.DKIMSelector, signer)
 	}
 	return co, nil
 }
@@ -321,7 +317,7 @@ func (o *resetSendOptions) embedded(ctx context.Context, env *Env) (resetmail.Op
 		Compose: resetmail.ComposeOptions{
 			From: "Example App <no-reply@" + domain + ">", To: user, AppName: o.AppName,
 			LinkBase: o.LinkBase, Code: o.Code, Expiry: o.Expiry, TemplateDir: o.TemplateDir,
-			Sign: dkimSignFunc(domain, selector, priv),
+			Sign: dkimkey.Signer(domain, selector, priv),
 		},
 		SMTP: smtpprobe.Options{Host: smtpHost, Port: smtpPort, Role: smtpprobe.RoleSubmission, ServerName: "mail." + domain,
 			RootCAs: srv.CertPool(), User: user, Password: password, RequireTLS: true, Helo: "app.mailprobe.test",
@@ -331,17 +327,4 @@ func (o *resetSendOptions) embedded(ctx context.Context, env *Env) (resetmail.Op
 		Wait: 10 * time.Second, Cleanup: true, Now: env.Now,
 	}
 	return ro, stop, nil
-}
-
-// dkimSignFunc signs with go-msgauth (RFC 6376, relaxed/relaxed).
-func dkimSignFunc(domain, selector string, key crypto.Signer) func([]byte) ([]byte, error) {
-	return func(msg []byte) ([]byte, error) {
-		var out strings.Builder
-		err := dkim.Sign(&out, strings.NewReader(string(msg)), &dkim.SignOptions{
-			Domain: domain, Selector: selector, Signer: key,
-			HeaderCanonicalization: dkim.CanonicalizationRelaxed, BodyCanonicalization: dkim.CanonicalizationRelaxed,
-			HeaderKeys: []string{"From", "To", "Subject", "Date", "Message-ID", "Reply-To", "MIME-Version", "Content-Type"},
-		})
-		return []byte(out.String()), err
-	}
 }

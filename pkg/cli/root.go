@@ -12,14 +12,13 @@ import (
 	"fmt"
 	"html"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/imapaudit"
 	"github.com/mailprobe/mailprobe/pkg/iostreams"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
@@ -36,6 +35,10 @@ type Env struct {
 	IO   *iostreams.IOStreams
 	Now  func() time.Time
 	Dial netx.DialFunc // nil = net.Dialer (with --local-addr where a command has it)
+	// Signals delivers Ctrl-C and SIGTERM (nil: this process's own).
+	// The first cancels the run, which still reports what it found; the
+	// second exits at once.
+	Signals <-chan os.Signal
 
 	// collect, when set, receives the report instead of it being
 	// rendered: `check -f` gathers its checks' reports this way.
@@ -51,6 +54,10 @@ type Env struct {
 	// engine being run: tests of flag parsing use it, so that every flag
 	// is proven to reach the engine without a server (habit 2).
 	inspect func(opts any)
+	// exit ends the process on a second Ctrl-C (nil: os.Exit).
+	exit func(int)
+	// interrupted reports whether the user stopped the run; set by Main.
+	interrupted func() bool
 }
 
 type secretSet struct {
@@ -134,8 +141,30 @@ func Main(args []string, env *Env) int {
 	if env.notices == nil {
 		env.notices = &noticeSet{seen: map[string]bool{}}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := env.Signals
+	if sigs == nil {
+		ch, release := processSignals()
+		defer release()
+		sigs = ch
+	}
+	exit := env.exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	ctx, stop := interruptible(context.Background(), sigs, exit)
 	defer stop()
+	env.interrupted = func() bool { return wasInterrupted(ctx) }
+	code := execute(ctx, args, env)
+	if wasInterrupted(ctx) && code == report.ExitIncomplete {
+		// An engine gave up with an error when its context was
+		// cancelled: that is the user's Ctrl-C, not a broken target.
+		code = ExitInterrupted
+	}
+	return code
+}
+
+// execute runs the command tree and maps its result to an exit code.
+func execute(ctx context.Context, args []string, env *Env) int {
 	root := NewRootCmd(env)
 	root.SetArgs(legacyArgs(env, args))
 	root.SetIn(env.IO.In)
@@ -194,10 +223,15 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: report.ExitUsage, err: err}
 	})
-	root.AddCommand(newSMTPCmd(env), newExplainCmd(env))
-	for _, add := range extraCommands {
-		root.AddCommand(add(env))
-	}
+	// The whole tree, in one place: a command exists when it is listed
+	// here, and nowhere else (no init-time registration).
+	root.AddCommand(
+		newResetCmd(env), newCaptureCmd(env),
+		newSMTPCmd(env), newMailboxCmd(env, imapaudit.IMAP), newMailboxCmd(env, imapaudit.POP3), newTLSCmd(env),
+		newDNSCmd(env), newSPFCmd(env), newDKIMCmd(env), newDMARCCmd(env),
+		newCheckCmd(env), newBatchCmd(env),
+		newExplainCmd(env),
+	)
 	groups := []struct{ id, title string }{
 		{"reset", "Password-reset email:"}, {"servers", "Mail servers:"}, {"dns", "Domains (DNS):"},
 		{"ci", "CI:"}, {"ref", "Reference:"},
@@ -237,13 +271,6 @@ func group(c *cobra.Command) *cobra.Command {
 	return c
 }
 
-// extraCommands lets each noun file register itself without editing this
-// file (dns.go, tls.go, imap.go, reset.go, capture.go...): the list is
-// built at init and only read afterwards.
-var extraCommands []func(*Env) *cobra.Command
-
-func register(f func(*Env) *cobra.Command) { extraCommands = append(extraCommands, f) }
-
 // validate parses the global flags; call it first in RunE.
 func (g *Global) validate() error {
 	f, err := render.ParseFormat(g.Format)
@@ -273,6 +300,9 @@ func (g *Global) context(ctx context.Context) (context.Context, context.CancelFu
 // emit renders r and returns the exit error for its verdict.
 func (g *Global) emit(env *Env, r *report.Report) error {
 	r.Version = Version
+	if env.interrupted != nil && env.interrupted() {
+		markInterrupted(r)
+	}
 	if env.collect != nil {
 		env.collect(r)
 		return nil
@@ -293,7 +323,7 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
-	if code := r.ExitCode(g.failOn); code != 0 {
+	if code := exitCode(r, g.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
@@ -379,25 +409,6 @@ func (cf *credFlags) read(env *Env) (string, error) {
 		return "", usageErrorf("reading the password: %v", err)
 	}
 	return string(b), nil
-}
-
-// stageProgress shows the stage being run on a terminal's stderr (never
-// when stderr is a pipe or a file) and returns the function that clears
-// the line.
-func stageProgress(env *Env, target string) (func(string), func()) {
-	if !env.IO.StderrTTY {
-		return nil, func() {}
-	}
-	var mu sync.Mutex
-	return func(stage string) {
-			mu.Lock()
-			fmt.Fprintf(env.IO.ErrOut, "\r\033[K%s: %s…", target, stage)
-			mu.Unlock()
-		}, func() {
-			mu.Lock()
-			fmt.Fprint(env.IO.ErrOut, "\r\033[K")
-			mu.Unlock()
-		}
 }
 
 // inspected hands opts to a test's inspect hook and reports whether it

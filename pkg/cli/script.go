@@ -15,8 +15,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
-func init() { smtpSubcommands = append(smtpSubcommands, newSMTPScriptCmd) }
-
 type smtpScriptOptions struct {
 	Global
 	tlsFlags

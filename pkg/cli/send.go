@@ -8,12 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
-
-func init() { smtpSubcommands = append(smtpSubcommands, newSMTPSendCmd) }
 
 type smtpSendOptions struct {
 	smtpCheckOptions
@@ -80,10 +79,10 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			var done func()
-			opts.Progress, done = stageProgress(env, opts.Host)
+			p := newProgress(env, o.Global.format)
+			opts.Progress = p.Stage(opts.Host)
 			rep, err := smtpprobe.Check(ctx, opts)
-			done()
+			p.Done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}
@@ -168,7 +167,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 		if o.DKIMKey == "" || o.DKIMSel == "" {
 			return nil, usageErrorf("--dkim-key and --dkim-selector go together")
 		}
-		signer, err := loadDKIMSigner(o.DKIMKey)
+		signer, err := dkimkey.Load(o.DKIMKey)
 		if err != nil {
 			return nil, usageErrorf("--dkim-key: %v", err)
 		}
@@ -177,7 +176,7 @@ func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
 			a := addrOnly(o.From)
 			domain = a[strings.LastIndexByte(a, '@')+1:]
 		}
-		if msg, err = dkimSignFunc(domain, o.DKIMSel, signer)(msg); err != nil {
+		if msg, err = dkimkey.Signer(domain, o.DKIMSel, signer)(msg); err != nil {
 			return nil, usageErrorf("DKIM signing: %v", err)
 		}
 	}

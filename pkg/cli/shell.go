@@ -13,8 +13,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
-func init() { smtpSubcommands = append(smtpSubcommands, newSMTPShellCmd) }
-
 type smtpShellOptions struct {
 	tlsFlags
 	credFlags

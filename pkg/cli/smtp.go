@@ -17,15 +17,9 @@ func newSMTPCmd(env *Env) *cobra.Command {
 		Use:   "smtp",
 		Short: "Check, script and talk to SMTP servers",
 	})
-	c.AddCommand(newSMTPCheckCmd(env))
-	for _, add := range smtpSubcommands {
-		c.AddCommand(add(env))
-	}
+	c.AddCommand(newSMTPCheckCmd(env), newSMTPSendCmd(env), newSMTPScriptCmd(env), newSMTPShellCmd(env))
 	return c
 }
-
-// smtpSubcommands lets script.go, send.go and shell.go add themselves.
-var smtpSubcommands []func(*Env) *cobra.Command
 
 // tlsFlags are the certificate flags shared by every command that speaks TLS.
 type tlsFlags struct {
@@ -105,10 +99,10 @@ Credentials are sent only over a trusted TLS connection.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			var done func()
-			opts.Progress, done = stageProgress(env, opts.Host)
+			p := newProgress(env, o.Global.format)
+			opts.Progress = p.Stage(opts.Host)
 			rep, err := smtpprobe.Check(ctx, opts)
-			done()
+			p.Done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}

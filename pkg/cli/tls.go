@@ -13,8 +13,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/tlsprobe"
 )
 
-func init() { register(newTLSCmd) }
-
 type tlsOptions struct {
 	Global
 	tlsFlags
@@ -70,9 +68,10 @@ IMAP and POP3, where passwords travel, they are warnings and failures.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			stop := tlsProgress(env, &opts)
+			p := newProgress(env, o.Global.format)
+			tlsProgress(p, &opts)
 			rep, err := tlsprobe.Scan(ctx, opts)
-			stop()
+			p.Done()
 			if err != nil {
 				return &exitError{code: report.ExitIncomplete, err: err}
 			}
@@ -183,30 +182,21 @@ func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
 	}, nil
 }
 
-// tlsProgress shows a one-line progress counter on stderr while a full
-// scan runs, only on a terminal (PRODUCT.md: progress for anything that
-// can take more than a second). It returns the function that clears it.
-func tlsProgress(env *Env, opts *tlsprobe.Options) func() {
-	if !env.IO.StderrTTY || opts.Quick {
-		return func() {}
+// tlsProgress counts a scan's handshakes on the progress line, at most
+// ten times a second (a full scan makes hundreds).
+func tlsProgress(p *progress, opts *tlsprobe.Options) {
+	if p == nil {
+		return
 	}
+	target := netx.HostPort(opts.Host, opts.Port)
 	var mu sync.Mutex
 	var last time.Time
-	shown := false
-	opts.Progress = func(p tlsprobe.Progress) {
+	opts.Progress = func(pr tlsprobe.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
 			last = now
-			shown = true
-			fmt.Fprintf(env.IO.ErrOut, "\r\x1b[Kmailprobe: %d handshakes (%s)", p.Handshakes, strings.TrimSpace(p.Phase))
-		}
-	}
-	return func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if shown {
-			fmt.Fprint(env.IO.ErrOut, "\r\x1b[K")
+			p.Set(fmt.Sprintf("%s: %d handshakes (%s)", target, pr.Handshakes, strings.TrimSpace(pr.Phase)))
 		}
 	}
 }
