@@ -10,7 +10,6 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/netx"
-	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
@@ -74,19 +73,7 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 				_, err := env.IO.Out.Write(opts.Message)
 				return err
 			}
-			if env.inspected(opts) {
-				return nil
-			}
-			ctx, cancel := o.Global.context(cmd.Context())
-			defer cancel()
-			p := newProgress(env, o.Global.format)
-			opts.Progress = p.Stage(opts.Host)
-			rep, err := smtpprobe.Check(ctx, opts)
-			p.Done()
-			if err != nil {
-				return &exitError{code: report.ExitIncomplete, err: err}
-			}
-			return o.Global.emit(env, rep)
+			return runSMTPProbe(cmd.Context(), env, &o.Global, opts)
 		},
 	}
 	addGlobalFlags(c, &o.Global)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/x509"
 	"os"
 	"strings"
@@ -94,19 +95,7 @@ Credentials are sent only over a trusted TLS connection.`,
 			if err != nil {
 				return err
 			}
-			if env.inspected(opts) {
-				return nil
-			}
-			ctx, cancel := o.Global.context(cmd.Context())
-			defer cancel()
-			p := newProgress(env, o.Global.format)
-			opts.Progress = p.Stage(opts.Host)
-			rep, err := smtpprobe.Check(ctx, opts)
-			p.Done()
-			if err != nil {
-				return &exitError{code: report.ExitIncomplete, err: err}
-			}
-			return o.Global.emit(env, rep)
+			return runSMTPProbe(cmd.Context(), env, &o.Global, opts)
 		},
 	}
 	addGlobalFlags(c, &o.Global)
@@ -227,4 +216,22 @@ func heloName(flag string) string {
 		return h
 	}
 	return "mailprobe.invalid"
+}
+
+// runSMTPProbe runs smtpprobe for smtp check and smtp send: the run's
+// deadline, the stage shown on a terminal, the report rendered.
+func runSMTPProbe(ctx context.Context, env *Env, g *Global, opts smtpprobe.Options) error {
+	if env.inspected(opts) {
+		return nil
+	}
+	ctx, cancel := g.context(ctx)
+	defer cancel()
+	p := newProgress(env, g.format)
+	opts.Progress = p.Stage(opts.Host)
+	rep, err := smtpprobe.Check(ctx, opts)
+	p.Done()
+	if err != nil {
+		return &exitError{code: report.ExitIncomplete, err: err}
+	}
+	return g.emit(env, rep)
 }
