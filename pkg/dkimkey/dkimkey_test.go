@@ -92,7 +92,7 @@ func TestParse(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"not pem": "no PEM block",
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1}})): "not a private key",
+		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1}})):  "not a private key",
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}})): "asn1",
 	} {
 		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
