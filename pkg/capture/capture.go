@@ -122,7 +122,9 @@ type Server struct {
 	imap  *imapserver.Server
 	mem   *imapmemserver.Server
 	smtpL net.Listener
-	imapL net.Listener
+	// smtpServing is closed when go-smtp's Serve has returned.
+	smtpServing chan struct{}
+	imapL       net.Listener
 
 	mu       sync.Mutex
 	users    map[string]*imapmemserver.User // by lower-case address
@@ -216,7 +218,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	})
 
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); _ = s.smtp.Serve(s.smtpL) }()
+	s.smtpServing = make(chan struct{})
+	go func() { defer s.wg.Done(); defer close(s.smtpServing); _ = s.smtp.Serve(s.smtpL) }()
 	go func() { defer s.wg.Done(); _ = s.imap.Serve(s.imapL) }()
 	go func() {
 		select {
@@ -273,6 +276,12 @@ const ShutdownGrace = 2 * time.Second
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		// Stop go-smtp's accept loop before Shutdown: its Serve adds each
+		// accepted connection to a WaitGroup that Shutdown waits on, and
+		// an Add racing that Wait is a data race inside go-smtp (seen
+		// under -race with a client connecting as Close begins).
+		_ = s.smtpL.Close()
+		<-s.smtpServing
 		ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 		defer cancel()
 		if err := s.smtp.Shutdown(ctx); err != nil {
