@@ -18,7 +18,12 @@ ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N)
 ratio() { awk -v a="$1" -v b="$2" "BEGIN { if (a == 0) a = 1; printf \"%.1fx\", b / a }"; }
 for spec in "IMAP STARTTLS:$MP_IT_IMAP_PORT:imap" "IMAPS:$MP_IT_IMAPS_PORT:none" "POP3 STLS:$MP_IT_POP3_PORT:pop3" "submission:$MP_IT_SUBMISSION_PORT:smtp"; do
   IFS=: read -r name port proto <<<"$spec"
-  mp=$(ms "$BIN" tls 127.0.0.1:$port --starttls $proto --ca-file "$MP_IT_CA" --servername "$MP_IT_SERVERNAME")
+  case $proto in
+    none) mflags="--tls implicit" ;;
+    smtp) mflags="--tls starttls --role submission" ;;
+    *) mflags="--tls starttls --role $proto" ;;
+  esac
+  mp=$(ms "$BIN" tls 127.0.0.1:$port $mflags --ca-file "$MP_IT_CA" --servername "$MP_IT_SERVERNAME")
   line="$name: mailprobe tls ${mp} ms"
   if command -v sslscan >/dev/null; then
     sflag=""
