@@ -150,6 +150,14 @@ func junitSuiteOf(r *report.Report) junitSuite {
 		case report.StatusSkipped:
 			c.Skipped = &junitSkipped{Message: xmlSafe(msg)}
 			s.Skipped++
+		case report.StatusInterrupted:
+			// Not a verdict on the server: the user stopped the run
+			// (Ctrl-C), so the check was not completed.
+			if msg == "" {
+				msg = "stage " + st.Name + " interrupted"
+			}
+			c.Skipped = &junitSkipped{Message: xmlSafe("interrupted: " + msg)}
+			s.Skipped++
 		default:
 			c.SystemOut = textElem(msg)
 		}

@@ -575,3 +575,24 @@ func TestWrapWords(t *testing.T) {
 		t.Errorf("wrapKeep = %q", got)
 	}
 }
+
+// An interrupted stage is no verdict on the server: JUnit skips it and
+// says why; text marks it apart from a skipped stage.
+func TestInterruptedStage(t *testing.T) {
+	r := report.NewReport("smtp check", "mx.example.com:25", time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
+	r.AddStage(report.Stage{Name: "connect", Status: report.StatusOK, Summary: "127.0.0.1:25"})
+	r.AddStage(report.Stage{Name: "banner", Status: report.StatusInterrupted, Summary: "interrupted (Ctrl-C)"})
+	r.Add(report.Interrupted("banner"))
+	out := renderOne(t, r, Options{Format: JUnit})
+	doc := parseJUnit(t, out)
+	if s := doc.Suites[0]; s.Skipped != 1 || s.Errors != 0 || s.Failures != 0 || !strings.Contains(out, `message="interrupted: interrupted (Ctrl-C)"`) {
+		t.Errorf("junit: skipped %d errors %d failures %d\n%s", s.Skipped, s.Errors, s.Failures, out)
+	}
+	text := renderOne(t, r, Options{Format: Text, Width: 100})
+	if !strings.Contains(text, "STOP  banner") {
+		t.Errorf("text:\n%s", text)
+	}
+	if !r.Interrupted || !r.Incomplete {
+		t.Error("an interrupted stage marks the report interrupted and incomplete")
+	}
+}

@@ -124,6 +124,8 @@ func (s *styler) stageMark(st report.Status) string {
 		m = mark{"skip", "–", s.dim}
 	case report.StatusInfo:
 		m = mark{"info", "·", s.info}
+	case report.StatusInterrupted:
+		m = mark{"STOP", "■", s.errc}
 	default:
 		m = mark{string(st), "?", identity}
 	}
