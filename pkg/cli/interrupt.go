@@ -13,7 +13,7 @@ import (
 // ExitInterrupted is the exit code of a run the user stopped (Ctrl-C or
 // SIGTERM): 128 + SIGINT, what a shell reports for a process killed by
 // Ctrl-C, so scripts see the same code whether or not mailprobe caught it.
-const ExitInterrupted = 130
+const ExitInterrupted = report.ExitInterrupted
 
 // errInterrupted is the cause of a run context cancelled by a signal.
 var errInterrupted = errors.New("interrupted")
@@ -94,23 +94,11 @@ func markInterrupted(r *report.Report) {
 	r.Add(report.Interrupted(stage))
 }
 
-// exitCode is a report's exit code: ExitInterrupted for a run the user
-// stopped, else the report's own (PRODUCT.md's contract).
-func exitCode(r *report.Report, failOn report.Severity) int {
-	if r.Interrupted {
-		return ExitInterrupted
-	}
-	return r.ExitCode(failOn)
-}
+// exitCode is a report's exit code (PRODUCT.md's contract, with 130 for
+// a run the user stopped).
+func exitCode(r *report.Report, failOn report.Severity) int { return r.ExitCode(failOn) }
 
-// mergeExitCodes is the exit code of many reports (batch, check -f):
-// ExitInterrupted when the user stopped any of them, else
-// report.MergeExit's worst of the rest.
+// mergeExitCodes is the exit code of many reports (batch, check -f).
 func mergeExitCodes(reports []*report.Report, failOn report.Severity) int {
-	for _, r := range reports {
-		if r != nil && r.Interrupted {
-			return ExitInterrupted
-		}
-	}
 	return report.MergeExit(reports, failOn)
 }

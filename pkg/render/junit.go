@@ -153,10 +153,10 @@ func junitSuiteOf(r *report.Report) junitSuite {
 		case report.StatusInterrupted:
 			// Not a verdict on the server: the user stopped the run
 			// (Ctrl-C), so the check was not completed.
-			if msg == "" {
-				msg = "stage " + st.Name + " interrupted"
+			if !strings.HasPrefix(msg, "interrupted") {
+				msg = strings.TrimSuffix("interrupted: "+msg, ": ")
 			}
-			c.Skipped = &junitSkipped{Message: xmlSafe("interrupted: " + msg)}
+			c.Skipped = &junitSkipped{Message: xmlSafe(msg)}
 			s.Skipped++
 		default:
 			c.SystemOut = textElem(msg)

@@ -621,6 +621,14 @@ func (t *textWriter) result(r *report.Report) {
 }
 
 func incompleteText(r *report.Report) string {
+	if r.Interrupted {
+		for _, s := range r.Stages {
+			if s.Status == report.StatusInterrupted {
+				return "interrupted during stage " + clean(s.Name)
+			}
+		}
+		return "interrupted"
+	}
 	names := errorStages(r)
 	switch len(names) {
 	case 0:

@@ -320,12 +320,18 @@ const (
 	ExitFindings   = 1 // ran; at least one finding at or above --fail-on
 	ExitUsage      = 2 // usage error
 	ExitIncomplete = 3 // a stage could not be run; the report still says what was found
+	// ExitInterrupted is a run the user stopped (Ctrl-C, SIGTERM): 128 +
+	// SIGINT, what a shell reports for a process killed by Ctrl-C.
+	ExitInterrupted = 130
 )
 
 // ExitCode applies the contract: an incomplete run is 3 whatever it found
 // (the verdict is unknown, and CI should tell "broken" from "unreachable");
 // otherwise 1 when any finding is at or above failOn, else 0.
 func (r *Report) ExitCode(failOn Severity) int {
+	if r.Interrupted {
+		return ExitInterrupted
+	}
 	if r.Incomplete {
 		return ExitIncomplete
 	}
@@ -338,10 +344,15 @@ func (r *Report) ExitCode(failOn Severity) int {
 }
 
 // MergeExit is the exit code of several reports run as one command (check
-// -f, batch): 3 when any was incomplete, else 1 when any has a finding at
-// or above failOn, else 0.
+// -f, batch): 130 when the user stopped any, else 3 when any was
+// incomplete, else 1 when any has a finding at or above failOn, else 0.
 func MergeExit(reports []*Report, failOn Severity) int {
 	code := ExitOK
+	for _, r := range reports {
+		if r != nil && r.Interrupted {
+			return ExitInterrupted
+		}
+	}
 	for _, r := range reports {
 		if r == nil {
 			continue

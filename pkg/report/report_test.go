@@ -121,6 +121,8 @@ func TestMergeExit(t *testing.T) {
 	warn.Add(Finding{Code: "a.b", Severity: Warn})
 	broken := NewReport("x", "c", time.Time{})
 	broken.Incomplete = true
+	stopped := NewReport("x", "d", time.Time{})
+	stopped.AddStage(Stage{Name: "banner", Status: StatusInterrupted})
 	for _, c := range []struct {
 		reps   []*Report
 		failOn Severity
@@ -132,6 +134,7 @@ func TestMergeExit(t *testing.T) {
 		{[]*Report{ok, warn}, Warn, ExitFindings},
 		{[]*Report{warn, broken, ok}, Warn, ExitIncomplete},
 		{[]*Report{broken, warn}, Warn, ExitIncomplete},
+		{[]*Report{ok, stopped, broken}, Fail, ExitInterrupted},
 	} {
 		if got := MergeExit(c.reps, c.failOn); got != c.want {
 			t.Errorf("%d reports, fail-on %v: %d, want %d", len(c.reps), c.failOn, got, c.want)
