@@ -175,8 +175,8 @@ var relayWords = []string{"relay", "relaying"}
 func (c *checker) mailRcpt(ctx context.Context) bool {
 	o, r := c.o, c.r
 	if o.MailFrom == "" && len(o.RcptTo) == 0 {
-		r.skip("mail", "no --mail-from/--rcpt-to probe asked")
-		r.skip("rcpt", "no --mail-from/--rcpt-to probe asked")
+		r.skip("mail", "no --from/--to probe asked")
+		r.skip("rcpt", "no --from/--to probe asked")
 		return true
 	}
 	// MAIL and RCPT share one stage clock when pipelined: their replies
@@ -197,27 +197,7 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 	}
 	st.End(report.StatusOK, "%s", rp.Short())
 	st = r.begin("rcpt")
-	status := report.StatusOK
-	var sums []string
-	for i, rp := range res.Rcpt {
-		to := o.RcptTo[i]
-		sums = append(sums, to+": "+rp.Short())
-		switch {
-		case rp.Code == 250 || rp.Code == 251:
-			if c.authed {
-				r.rep.Add(report.Newf("smtp.rcpt.accepted", "rcpt", "RCPT TO:<%s> accepted.", to).With("reply", rp.String(), rp.Seq...))
-			} else {
-				r.rep.Add(report.Newf("smtp.relay.accepted", "rcpt", "RCPT TO:<%s> was accepted without authentication.", to).With("reply", rp.String(), rp.Seq...))
-			}
-		case isRelayDenied(rp) && !c.authed:
-			r.rep.Add(report.Newf("smtp.relay.denied", "rcpt", "RCPT TO:<%s> refused without authentication: %s.", to, rp.Short()).With("reply", rp.String(), rp.Seq...))
-		default:
-			status = statusFor(rp)
-			f := refusal("smtp.rcpt.rejected", "rcpt", rp)
-			f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
-			r.rep.Add(f)
-		}
-	}
+	status, sums, _ := c.rcptReplies(o.RcptTo, res.Rcpt, !c.authed)
 	if err != nil && res.Stage == "rcpt" {
 		st.failed(err)
 		c.skipRest("rcpt", "RCPT failed")
@@ -236,6 +216,36 @@ func (c *checker) mailRcpt(ctx context.Context) bool {
 }
 
 // pipelining reports whether commands may be grouped (RFC 2920).
+// rcptReplies judges each RCPT reply of a transaction (RFC 5321 §4.1.1.3)
+// and returns the rcpt stage's status, a summary per recipient and how
+// many were accepted. In a relay test (a probe without authentication)
+// an accepted recipient is an open relay and a relay refusal is the
+// expected answer, not a rejection.
+func (c *checker) rcptReplies(rcpts []string, replies []smtpclient.Reply, relayTest bool) (report.Status, []string, int) {
+	status, accepted := report.StatusOK, 0
+	var sums []string
+	for i, rp := range replies {
+		to := rcpts[i]
+		sums = append(sums, to+": "+rp.Short())
+		switch {
+		case (rp.Code == 250 || rp.Code == 251) && relayTest:
+			accepted++
+			c.r.rep.Add(report.Newf("smtp.relay.accepted", "rcpt", "RCPT TO:<%s> was accepted without authentication.", to).With("reply", rp.String(), rp.Seq...))
+		case rp.Code == 250 || rp.Code == 251:
+			accepted++
+			c.r.rep.Add(report.Newf("smtp.rcpt.accepted", "rcpt", "RCPT TO:<%s> accepted.", to).With("reply", rp.String(), rp.Seq...))
+		case relayTest && isRelayDenied(rp):
+			c.r.rep.Add(report.Newf("smtp.relay.denied", "rcpt", "RCPT TO:<%s> refused without authentication: %s.", to, rp.Short()).With("reply", rp.String(), rp.Seq...))
+		default:
+			status = statusFor(rp)
+			f := refusal("smtp.rcpt.rejected", "rcpt", rp)
+			f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
+			c.r.rep.Add(f)
+		}
+	}
+	return status, sums, accepted
+}
+
 func (c *checker) pipelining() bool { return c.caps.Has("PIPELINING") }
 
 func statusFor(rp smtpclient.Reply) report.Status {

@@ -88,22 +88,8 @@ func (c *checker) send(ctx context.Context) bool {
 	st.End(report.StatusOK, "%s", rp.Short())
 
 	st = r.begin("rcpt")
-	accepted := 0
-	var sums []string
-	status := report.StatusOK
-	for i, rp := range res.Rcpt {
-		to := o.RcptTo[i]
-		sums = append(sums, to+": "+rp.Short())
-		if rp.Code == 250 || rp.Code == 251 {
-			accepted++
-			r.rep.Add(report.Newf("smtp.rcpt.accepted", "rcpt", "RCPT TO:<%s> accepted.", to).With("reply", rp.String(), rp.Seq...))
-			continue
-		}
-		status = statusFor(rp)
-		f := refusal("smtp.rcpt.rejected", "rcpt", rp)
-		f.Detail = fmt.Sprintf("RCPT TO:<%s>: %s", to, f.Detail)
-		r.rep.Add(f)
-	}
+	// A send is never a relay test: the recipients are the user's own.
+	status, sums, accepted := c.rcptReplies(o.RcptTo, res.Rcpt, false)
 	if err != nil && res.Stage == "rcpt" {
 		st.failed(err)
 		c.skipRest("rcpt", "RCPT failed")
