@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,11 +72,16 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
-			// The audit reports no stages as it goes: show that it is
-			// working, and for how long.
+			// The stage the audit is in, and for how long the run has
+			// taken (the TLS scans run beside it and report no stages).
 			p := newProgress(env, o.Global.format)
 			start := time.Now()
-			p.Tick(func() string { return fmt.Sprintf("%s audit %s: %s…", proto, opts.Host, elapsed(start)) })
+			var stage atomic.Value
+			stage.Store("connecting")
+			opts.Progress = func(s string) { stage.Store(s) }
+			p.Tick(func() string {
+				return fmt.Sprintf("%s audit %s: %s, %s…", proto, opts.Host, stage.Load().(string), elapsed(start))
+			})
 			rep, err := imapaudit.Audit(ctx, opts)
 			p.Done()
 			if err != nil {

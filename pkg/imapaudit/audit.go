@@ -84,6 +84,9 @@ type Options struct {
 	// NoTLSScan skips the protocol and cipher-suite enumeration of each
 	// port (tlsprobe), which runs beside the audit by default.
 	NoTLSScan bool
+	// Progress, when set, is told each stage as it begins ("greeting:143"):
+	// the CLI shows it on a terminal, where an audit can take 30 s.
+	Progress func(stage string)
 
 	Dial     netx.DialFunc
 	Timeouts netx.Timeouts
@@ -150,7 +153,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	rep := report.NewReport(string(o.Protocol)+" audit", target, rec.Start())
 	a := &auditor{o: o, rep: rep, rec: rec, prefix: string(o.Protocol), detected: map[int]bool{},
-		stages: report.NewStages(rep, o.Now, rec, nil)}
+		stages: report.NewStages(rep, o.Now, rec, o.Progress)}
 	scans := a.startTLSScans(ctx)
 	var tlsPort int
 	for _, port := range o.Ports {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -670,5 +671,32 @@ func TestIMAPResponse_literals(t *testing.T) {
 	want := []string{`* ID ("name" "hello" "os" "ab\r\n")`, `* 1 FETCH (BODY[] "")`}
 	if tagged != "a1 OK done" || len(untagged) != 2 || untagged[0] != want[0] || untagged[1] != want[1] {
 		t.Errorf("got %q / %q, want %q", untagged, tagged, want)
+	}
+}
+
+// Progress hears every stage the report records, as it begins, in order.
+func TestAudit_progressNamesEachStage(t *testing.T) {
+	srv, err := capture.Start(context.Background(), capture.Options{Hostname: "mail.test.example", Users: map[string]string{"alice": "s3cret"}, AuthNeedsTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var mu sync.Mutex
+	var heard []string
+	r := audit(t, IMAP, srv.IMAPAddr(), func(o *Options) {
+		o.RootCAs = srv.CertPool()
+		o.NoTLSScan = true
+		o.Progress = func(stage string) { mu.Lock(); heard = append(heard, stage); mu.Unlock() }
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var ran []string
+	for _, s := range r.Stages {
+		if s.Status != report.StatusSkipped {
+			ran = append(ran, s.Name)
+		}
+	}
+	if len(heard) == 0 || strings.Join(heard, " ") != strings.Join(ran, " ") {
+		t.Errorf("progress heard %q, the report ran %q", heard, ran)
 	}
 }
