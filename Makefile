@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/mailprobe/mailprobe/pkg/cli.Version=$(VERSION)
 FUZZTIME ?= 15s
 
-.PHONY: all build test vet lint bench fuzz integration clean
+.PHONY: all build test vet lint bench fuzz integration stress clean
 
 all: build
 
@@ -22,6 +22,17 @@ lint: vet
 # The unit suite: hermetic (loopback only), with the race detector.
 test: lint
 	$(GO) test -race -count=1 ./...
+
+# The unit suite with the race detector, STRESS_COUNT times over, while a
+# busy loop per core keeps the machine loaded: a test that leans on timing
+# or on what the far end of a socket has noticed fails here first. Run it
+# before resolving anything that touched concurrency.
+STRESS_COUNT ?= 5
+stress:
+	@pids=""; for i in $$(seq $$(nproc)); do (while :; do :; done) & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	echo "stress: $(GO) test -race -count=$(STRESS_COUNT) ./... beside $$(nproc) busy loops"; \
+	$(GO) test -race -count=$(STRESS_COUNT) -timeout 30m ./...
 
 # Go benchmarks, then whole-command comparisons with peer tools when they
 # are installed (scripts/bench.sh prints ratios measured in one run).
