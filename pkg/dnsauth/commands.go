@@ -36,13 +36,10 @@ type SPFOptions struct {
 // the full check_host() evaluation.
 func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
 	r, domain := o.Resolver, o.Domain
-	if r == nil {
-		return nil, errNoResolver
+	run, ctx, err := beginFocused(ctx, "spf", spfStage, r, o.Now)
+	if err != nil {
+		return nil, err
 	}
-	now := nowFunc(o.Now)
-	start := now()
-	var c resolver.Counter
-	ctx = resolver.WithCounter(ctx, &c)
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
 	an := AnalyzeSPF(ctx, r, domain)
 	fs := an.Findings()
@@ -59,7 +56,7 @@ func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
 		if sender == "" {
 			sender = "postmaster@" + domain
 		}
-		ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: sender, Helo: o.Helo, Now: now()})
+		ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: sender, Helo: o.Helo, Now: run.now()})
 		if ev.Domain != domain {
 			summary += fmt.Sprintf("; the sender's domain %s was evaluated", ev.Domain)
 		}
@@ -68,10 +65,7 @@ func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
 		dnsErr = dnsErr || ev.Result == SPFTempError
 		fact = map[string]any{"record_check": an, "evaluation": ev}
 	}
-	if r.Unreachable() != nil {
-		return resolverDownReport("spf", domain, now, start, []string{spfStage}, r), nil
-	}
-	return newAreaReport("spf", domain, now, start, spfStage, fs, summary, dnsErr, fact, &c), nil
+	return run.report(domain, fs, summary, dnsErr, fact), nil
 }
 
 // DKIMCheckOptions configure DKIMCheckReport.
@@ -86,19 +80,13 @@ type DKIMCheckOptions struct {
 // DKIMCheckReport is `mailprobe dkim check DOMAIN`.
 func DKIMCheckReport(ctx context.Context, o DKIMCheckOptions) (*report.Report, error) {
 	r, domain, selectors := o.Resolver, o.Domain, o.Selectors
-	if r == nil {
-		return nil, errNoResolver
+	run, ctx, err := beginFocused(ctx, "dkim check", dkimStage, r, o.Now)
+	if err != nil {
+		return nil, err
 	}
-	now := nowFunc(o.Now)
-	start := now()
-	var c resolver.Counter
-	ctx = resolver.WithCounter(ctx, &c)
 	dk := CheckDKIM(ctx, r, domain, selectors)
 	summary := fmt.Sprintf("%d key(s) at %d selector(s) tried", len(dk.Keys), len(dk.Selectors))
-	if r.Unreachable() != nil {
-		return resolverDownReport("dkim check", dk.Domain, now, start, []string{dkimStage}, r), nil
-	}
-	return newAreaReport("dkim check", dk.Domain, now, start, dkimStage, dk.Findings(), summary, dk.DNSError != "", dk, &c), nil
+	return run.report(dk.Domain, dk.Findings(), summary, dk.DNSError != "", dk), nil
 }
 
 // DKIMVerifyOptions configure DKIMVerifyReport.
@@ -114,13 +102,10 @@ type DKIMVerifyOptions struct {
 // the DMARC alignment of the passing ones with the From domain.
 func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report, error) {
 	r, name, msg := o.Resolver, o.Name, o.Message
-	if r == nil {
-		return nil, errNoResolver
+	run, ctx, err := beginFocused(ctx, "dkim verify", dkimStage, r, o.Now)
+	if err != nil {
+		return nil, err
 	}
-	now := nowFunc(o.Now)
-	start := now()
-	var c resolver.Counter
-	ctx = resolver.WithCounter(ctx, &c)
 	v, err := VerifyDKIM(ctx, r, msg)
 	if err != nil {
 		return nil, err
@@ -138,10 +123,7 @@ func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report,
 	summary := fmt.Sprintf("%d of %d signature(s) verified", pass, len(v.Signatures))
 	fs := v.Findings()
 	fact := map[string]any{"signatures": v.Signatures}
-	if r.Unreachable() != nil {
-		return resolverDownReport("dkim verify", name, now, start, []string{dkimStage}, r), nil
-	}
-	rep := newAreaReport("dkim verify", name, now, start, dkimStage, fs, summary, temp, fact, &c)
+	rep := run.report(name, fs, summary, temp, fact)
 	if from := fromDomain(msg); from != "" {
 		fact["from_domain"] = from
 	}
@@ -181,13 +163,10 @@ type DMARCOptions struct {
 // report destinations, and with a message its alignment.
 func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
 	r, domain := o.Resolver, o.Domain
-	if r == nil {
-		return nil, errNoResolver
+	run, ctx, err := beginFocused(ctx, "dmarc", dmarcStage, r, o.Now)
+	if err != nil {
+		return nil, err
 	}
-	now := nowFunc(o.Now)
-	start := now()
-	var c resolver.Counter
-	ctx = resolver.WithCounter(ctx, &c)
 	if o.Message != nil {
 		fd := fromDomain(o.Message)
 		if fd == "" {
@@ -217,7 +196,7 @@ func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
 		}
 		spfDomain, spfResult := "", ""
 		if o.IP.IsValid() {
-			ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: o.MailFrom, Helo: o.Helo, Now: now()})
+			ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: o.MailFrom, Helo: o.Helo, Now: run.now()})
 			spfDomain, spfResult = ev.Domain, string(ev.Result)
 			fact["spf"] = ev
 		}
@@ -228,10 +207,37 @@ func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
 		fact["dkim"] = v.Signatures
 		summary += "; message: DMARC " + al.Result
 	}
-	if r.Unreachable() != nil {
-		return resolverDownReport("dmarc", domain, now, start, []string{dmarcStage}, r), nil
+	return run.report(domain, fs, summary, dnsErr, fact), nil
+}
+
+// focusedRun is what the focused commands share: the resolver they must
+// be given, the clock, the question counter, and the one report at the
+// end, which is the single finding of a dead resolver (resolverDownReport)
+// instead of a page of failed lookups.
+type focusedRun struct {
+	command, stage string
+	r              resolver.Interface
+	now            func() time.Time
+	start          time.Time
+	counter        resolver.Counter
+}
+
+// beginFocused starts a focused command's run; ctx counts its questions.
+func beginFocused(ctx context.Context, command, stage string, r resolver.Interface, now func() time.Time) (*focusedRun, context.Context, error) {
+	if r == nil {
+		return nil, ctx, errNoResolver
 	}
-	return newAreaReport("dmarc", domain, now, start, dmarcStage, fs, summary, dnsErr, fact, &c), nil
+	f := &focusedRun{command: command, stage: stage, r: r, now: nowFunc(now)}
+	f.start = f.now()
+	return f, resolver.WithCounter(ctx, &f.counter), nil
+}
+
+// report is the run's one-stage report about target.
+func (f *focusedRun) report(target string, fs []report.Finding, summary string, dnsError bool, fact any) *report.Report {
+	if f.r.Unreachable() != nil {
+		return resolverDownReport(f.command, target, f.now, f.start, []string{f.stage}, f.r)
+	}
+	return newAreaReport(f.command, target, f.now, f.start, f.stage, fs, summary, dnsError, fact, &f.counter)
 }
 
 func nowFunc(f func() time.Time) func() time.Time {
