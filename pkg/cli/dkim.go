@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 // dkim check, verify and keygen (RFC 6376, RFC 8301, RFC 8463).
@@ -63,17 +65,9 @@ exist: take the selector from the s= of a DKIM-Signature header.`,
 					return usageErrorf("--selector %q is not a selector", s)
 				}
 			}
-			r, err := o.resolverFlags.resolver(env, &o.Global)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := o.Global.context(cmd.Context())
-			defer cancel()
-			rep, err := dnsauth.DKIMCheckReport(ctx, dnsauth.DKIMCheckOptions{Resolver: r, Domain: domain, Selectors: sels, Now: env.Now})
-			if err != nil {
-				return err
-			}
-			return o.Global.emit(env, rep)
+			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+				return dnsauth.DKIMCheckReport(ctx, dnsauth.DKIMCheckOptions{Resolver: r, Domain: domain, Selectors: sels, Now: env.Now})
+			})
 		},
 	}
 	addGlobalFlags(c, &o.Global)
@@ -111,17 +105,13 @@ most mail programs) are read as the CRLF message that was signed.`,
 			if err != nil {
 				return err
 			}
-			r, err := o.resolverFlags.resolver(env, &o.Global)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := o.Global.context(cmd.Context())
-			defer cancel()
-			rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now})
-			if err != nil {
-				return usageErrorf("%s: %v", args[0], err)
-			}
-			return o.Global.emit(env, rep)
+			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+				rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now})
+				if err != nil {
+					return nil, usageErrorf("%s: %v", args[0], err)
+				}
+				return rep, nil
+			})
 		},
 	}
 	addGlobalFlags(c, &o.Global)

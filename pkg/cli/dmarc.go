@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 // dmarc: policy discovery and evaluation for a message (RFC 9989, RFC 7489).
@@ -72,18 +76,14 @@ include SPF in the evaluation.`,
 			if env.inspected(dopts) {
 				return nil
 			}
-			r, err := o.resolverFlags.resolver(env, &o.Global)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := o.Global.context(cmd.Context())
-			defer cancel()
-			dopts.Resolver, dopts.Domain = r, domain
-			rep, err := dnsauth.DMARCReport(ctx, dopts)
-			if err != nil {
-				return usageErrorf("%s: %v", o.Message, err)
-			}
-			return o.Global.emit(env, rep)
+			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+				dopts.Resolver, dopts.Domain = r, domain
+				rep, err := dnsauth.DMARCReport(ctx, dopts)
+				if err != nil {
+					return nil, usageErrorf("%s: %v", o.Message, err)
+				}
+				return rep, nil
+			})
 		},
 	}
 	addGlobalFlags(c, &o.Global)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
@@ -22,6 +24,28 @@ import (
 // dnsProgress shows, on a terminal only, how many queries a run has made
 // once it takes longer than a second; it returns the function that clears
 // the line.
+// runDNS is the end of every DNS command: the resolver from the flags, the
+// run's deadline, the progress line (when progress names what is checked),
+// the engine, the report. The engine's error is returned as it is.
+func runDNS(ctx context.Context, env *Env, g *Global, rf *resolverFlags, progress string, engine func(context.Context, *resolver.Resolver) (*report.Report, error)) error {
+	r, err := rf.resolver(env, g)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.context(ctx)
+	defer cancel()
+	stop := func() {}
+	if progress != "" {
+		stop = dnsProgress(env, g, r, progress)
+	}
+	rep, err := engine(ctx, r)
+	stop()
+	if err != nil {
+		return err
+	}
+	return g.emit(env, rep)
+}
+
 func dnsProgress(env *Env, g *Global, r *resolver.Resolver, what string) func() {
 	p := newProgress(env, g.format)
 	p.Tick(func() string { return fmt.Sprintf("mailprobe: checking %s (%d DNS queries)", what, r.Stats().Queries) })
@@ -176,20 +200,10 @@ func (o *dnsOptions) run(cmd *cobra.Command, env *Env) error {
 	if env.inspected(ao) {
 		return nil
 	}
-	r, err := o.resolverFlags.resolver(env, &o.Global)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := o.Global.context(cmd.Context())
-	defer cancel()
-	stop := dnsProgress(env, &o.Global, r, domain)
-	ao.Resolver, ao.Domain = r, domain
-	rep, err := dnsauth.Audit(ctx, ao)
-	stop()
-	if err != nil {
-		return err
-	}
-	return o.Global.emit(env, rep)
+	return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, domain, func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+		ao.Resolver, ao.Domain = r, domain
+		return dnsauth.Audit(ctx, ao)
+	})
 }
 
 func cleanSelectors(in []string) []string {

@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
 // spf: RFC 7208 evaluation with the include tree (pkg/dnsauth).
@@ -57,20 +61,10 @@ feeds the %{h} macro.`,
 			if env.inspected(so) {
 				return nil
 			}
-			r, err := o.resolverFlags.resolver(env, &o.Global)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := o.Global.context(cmd.Context())
-			defer cancel()
-			stop := dnsProgress(env, &o.Global, r, domain)
-			so.Resolver = r
-			rep, err := dnsauth.SPFReport(ctx, so)
-			stop()
-			if err != nil {
-				return err
-			}
-			return o.Global.emit(env, rep)
+			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, domain, func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+				so.Resolver = r
+				return dnsauth.SPFReport(ctx, so)
+			})
 		},
 	}
 	addGlobalFlags(c, &o.Global)
