@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"time"
@@ -324,21 +322,13 @@ func (rf *resolverFlags) network(env *Env, g *Global, localAddr string) (network
 	return n, nil
 }
 
-// lookupIP is n's resolver in the shape smtpprobe.Options.LookupIP takes
-// (nil without --resolver: the engine's default).
-func (n network) lookupIP() func(ctx context.Context, host string) ([]net.IP, error) {
+// lookupIP is n's resolver as the lookup of the target host (nil
+// without --resolver: the engine asks the operating system).
+func (n network) lookupIP() netx.LookupFunc {
 	if n.Resolver == nil {
 		return nil
 	}
-	r := n.Resolver
-	return func(ctx context.Context, host string) ([]net.IP, error) {
-		addrs, err := r.LookupIP(ctx, host)
-		ips := make([]net.IP, len(addrs))
-		for i, a := range addrs {
-			ips[i] = net.IP(a.Unmap().AsSlice())
-		}
-		return ips, err
-	}
+	return n.Resolver.LookupIP
 }
 
 // addLineResolverFlag adds --resolver to batch and check -f, which pass

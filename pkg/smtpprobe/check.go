@@ -87,7 +87,6 @@ type Options struct {
 
 	// Resolver, when set, checks the reverse DNS (FCrDNS) of the address
 	// connected to and whether the greeting's host name matches it.
-	// It also resolves Host when LookupIP is not set.
 	Resolver resolver.Interface
 	// PTRPrivate checks reverse DNS for loopback and private addresses
 	// too (when the user named a resolver that knows them).
@@ -98,9 +97,10 @@ type Options struct {
 	Progress func(stage string)
 
 	Dial netx.DialFunc
-	// LookupIP resolves Host; nil: Resolver, and without one the
-	// operating system's resolver.
-	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
+	// LookupIP resolves Host (the --resolver's, so that nothing else is
+	// asked); nil: the operating system's resolver, which also reads the
+	// hosts file ("localhost").
+	LookupIP netx.LookupFunc
 	Timeouts netx.Timeouts
 	Now      func() time.Time
 }
@@ -398,10 +398,7 @@ func (c *checker) resolve(ctx context.Context, d time.Duration) ([]net.IP, error
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if c.o.LookupIP != nil {
-		return c.o.LookupIP(ctx, c.o.Host)
-	}
-	if c.o.Resolver != nil {
-		addrs, err := c.o.Resolver.LookupIP(ctx, c.o.Host)
+		addrs, err := c.o.LookupIP(ctx, c.o.Host)
 		ips := make([]net.IP, len(addrs))
 		for i, a := range addrs {
 			ips[i] = net.IP(a.Unmap().AsSlice())
