@@ -159,7 +159,7 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 		}
 	}
-	if code := mergeExitCodes(done, o.failOn); code != 0 {
+	if code := report.MergeExit(done, o.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil

@@ -127,7 +127,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
-	if code := mergeExitCodes(reports, o.failOn); code != 0 {
+	if code := report.MergeExit(reports, o.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil

@@ -93,12 +93,3 @@ func markInterrupted(r *report.Report) {
 	}
 	r.Add(report.Interrupted(stage))
 }
-
-// exitCode is a report's exit code (PRODUCT.md's contract, with 130 for
-// a run the user stopped).
-func exitCode(r *report.Report, failOn report.Severity) int { return r.ExitCode(failOn) }
-
-// mergeExitCodes is the exit code of many reports (batch, check -f).
-func mergeExitCodes(reports []*report.Report, failOn report.Severity) int {
-	return report.MergeExit(reports, failOn)
-}

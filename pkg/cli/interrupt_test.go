@@ -193,7 +193,7 @@ func TestMergeExitCodes(t *testing.T) {
 		{[]*report.Report{mk(false, false, report.Fail), mk(true, false, report.Pass)}, 3},
 		{[]*report.Report{mk(true, false, report.Fail), mk(true, true, report.Pass), mk(false, false, report.Fail)}, ExitInterrupted},
 	} {
-		if got := mergeExitCodes(tc.reports, report.Fail); got != tc.want {
+		if got := report.MergeExit(tc.reports, report.Fail); got != tc.want {
 			t.Errorf("merge: %d, want %d", got, tc.want)
 		}
 	}

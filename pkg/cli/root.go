@@ -323,7 +323,7 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 	if err != nil {
 		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 	}
-	if code := exitCode(r, g.failOn); code != 0 {
+	if code := r.ExitCode(g.failOn); code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
