@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/mailprobe/mailprobe/pkg/cli.Version=$(VERSION)
 FUZZTIME ?= 15s
 
-.PHONY: all build test vet lint bench fuzz integration stress clean
+.PHONY: all build test vet lint bench fuzz integration stress stress-integration clean
 
 all: build
 
@@ -33,6 +33,15 @@ stress:
 	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	echo "stress: $(GO) test -race -count=$(STRESS_COUNT) ./... beside $$(nproc) busy loops"; \
 	$(GO) test -race -count=$(STRESS_COUNT) -timeout 30m ./...
+
+# The integration suite (real Postfix, Dovecot, NSD) the same way: each test
+# STRESS_IT_COUNT times against one set of daemons, beside the busy loops.
+STRESS_IT_COUNT ?= 3
+stress-integration: build
+	@pids=""; for i in $$(seq $$(nproc)); do (while :; do :; done) & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	echo "stress-integration: -count=$(STRESS_IT_COUNT) beside $$(nproc) busy loops"; \
+	$(MAKE) --no-print-directory integration IT_FLAGS='-count=$(STRESS_IT_COUNT) -timeout 40m $(IT_FLAGS)'
 
 # Go benchmarks, then whole-command comparisons with peer tools when they
 # are installed (scripts/bench.sh prints ratios measured in one run).
