@@ -9,5 +9,8 @@ import (
 )
 
 func main() {
+	// go install/go build leave Version "dev": take what the toolchain
+	// recorded (module version or VCS revision) instead.
+	cli.Version = cli.ResolveVersion(cli.Version)
 	os.Exit(cli.Main(os.Args[1:], &cli.Env{IO: iostreams.System()}))
 }

@@ -230,7 +230,7 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		newSMTPCmd(env), newMailboxCmd(env, imapaudit.IMAP), newMailboxCmd(env, imapaudit.POP3), newTLSCmd(env),
 		newDNSCmd(env), newSPFCmd(env), newDKIMCmd(env), newDMARCCmd(env),
 		newCheckCmd(env), newBatchCmd(env),
-		newExplainCmd(env),
+		newExplainCmd(env), newVersionCmd(env), newManCmd(env),
 	)
 	groups := []struct{ id, title string }{
 		{"reset", "Password-reset email:"}, {"servers", "Mail servers:"}, {"dns", "Domains (DNS):"},
@@ -240,10 +240,11 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		root.AddGroup(&cobra.Group{ID: g.id, Title: g.title})
 	}
 	groupOf := map[string]string{"reset": "reset", "capture": "reset", "smtp": "servers", "imap": "servers", "pop3": "servers",
-		"tls": "servers", "dns": "dns", "spf": "dns", "dkim": "dns", "dmarc": "dns", "check": "ci", "batch": "ci", "explain": "ref"}
+		"tls": "servers", "dns": "dns", "spf": "dns", "dkim": "dns", "dmarc": "dns", "check": "ci", "batch": "ci", "explain": "ref", "version": "ref"}
 	for _, c := range root.Commands() {
 		c.GroupID = groupOf[c.Name()]
 	}
+	completeFlagValues(root)
 	return root
 }
 
