@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/mailprobe/mailprobe/pkg/cli.Version=$(VERSION)
 FUZZTIME ?= 15s
 
-.PHONY: all build test vet lint bench fuzz integration stress stress-integration clean
+.PHONY: all build test vet lint bench fuzz integration stress stress-integration man completions image image-test clean
 
 all: build
 
@@ -65,5 +65,23 @@ integration: build
 	MAILPROBE_BIN=$(CURDIR)/$(BIN) bash test/integration/env/env.sh run -- \
 		env CGO_ENABLED=0 $(GO) test -trimpath -tags integration -count=1 $(IT_FLAGS) ./test/integration/...
 
+# Man pages (section 1) and shell completions, as the release archives
+# carry them.
+man: build
+	rm -rf man && $(BIN) man man
+
+completions: build
+	mkdir -p completions
+	for sh in bash zsh fish; do $(BIN) completion $$sh > completions/mailprobe.$$sh; done
+
+# The container image: the static binary on scratch (Dockerfile), built
+# with podman, then `reset send --embedded` run from the image's own
+# filesystem (scripts/container-test.sh).
+image: build
+	scripts/container-test.sh build $(BIN)
+
+image-test: build
+	scripts/container-test.sh test $(BIN)
+
 clean:
-	rm -rf bin
+	rm -rf bin man completions
