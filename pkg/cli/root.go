@@ -220,6 +220,9 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 	}
 	// --version only: -v is --transcript on every check command.
 	root.Flags().Bool("version", false, "print the version")
+	// Flag defaults from MAILPROBE_<FLAG> and the config file (config.go).
+	root.PersistentFlags().String("config", "", "config file of flag defaults (default $XDG_CONFIG_HOME/mailprobe/config.yaml)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return applyDefaults(cmd, env) }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: report.ExitUsage, err: err}
 	})
