@@ -86,6 +86,20 @@ type Facts struct {
 	Verified     bool      `json:"verified"`
 	VerifyError  string    `json:"verify_error,omitempty"`
 	SerialNumber string    `json:"serial"`
+	// Chain is every certificate the server sent, leaf first, in the
+	// order sent (the exporter's mailprobe_cert_not_after_seconds).
+	Chain []ChainCert `json:"chain,omitempty"`
+}
+
+// ChainCert is one certificate of the chain the server sent.
+type ChainCert struct {
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	Serial    string    `json:"serial"`
+	NotAfter  time.Time `json:"not_after"`
+	KeyType   string    `json:"key_type"`
+	KeyBits   int       `json:"key_bits"`
+	Signature string    `json:"signature_algorithm"`
 }
 
 // Analyze judges the peer certificates of a completed handshake.
@@ -114,6 +128,12 @@ func Analyze(st tls.ConnectionState, o Options) Result {
 		OCSPStapled: len(st.OCSPResponse) > 0, SerialNumber: leaf.SerialNumber.Text(16),
 	}
 	f.KeyType, f.KeyBits = keyInfo(leaf)
+	for _, c := range st.PeerCertificates {
+		cc := ChainCert{Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: c.SerialNumber.Text(16),
+			NotAfter: c.NotAfter.UTC(), Signature: c.SignatureAlgorithm.String()}
+		cc.KeyType, cc.KeyBits = keyInfo(c)
+		f.Chain = append(f.Chain, cc)
+	}
 	// CheckSignatureFrom would insist that the parent is a CA; a
 	// self-signed server certificate usually is not.
 	f.SelfSigned = leaf.Subject.String() == leaf.Issuer.String() && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil
