@@ -346,7 +346,10 @@ type DMARCPolicy struct {
 	// policy: an inherited record with an np tag (RFC 9989 §4.7). A
 	// non-existent domain has no A, AAAA or MX records (NXDOMAIN or
 	// NODATA for all three).
-	Exists         string `json:"domain_exists,omitempty"`
+	Exists string `json:"domain_exists,omitempty"`
+	// Discarded is the domain whose unusable record is the one that would
+	// apply: no DMARC processing (RFC 9989 §4.10.1).
+	Discarded      string `json:"discarded_policy_domain,omitempty"`
 	ExistenceError string `json:"existence_error,omitempty"`
 	// PolicyTag is the tag whose policy applies to mail from Domain:
 	// "p" (the domain's own record), "sp" (a subdomain) or "np" (a
@@ -428,47 +431,48 @@ func DiscoverDMARC(ctx context.Context, r resolver.Interface, domain string) *DM
 		domain string
 		rec    *DMARCRecord
 	}
+	// records are the valid records met, nearest first; invalid are the
+	// names whose single DMARC record cannot be used (no valid p, sp or
+	// np and no valid rua). Names with several records are discarded
+	// and the walk goes on (§4.10).
 	var records []found
-	// multiple: a name with several DMARC records was met before any
-	// usable record. RFC 7489 §6.6.3 step 5: "If the remaining set
-	// contains multiple records or no records, policy discovery
-	// terminates and DMARC processing is not applied"; the walk goes on
-	// only for the Organizational Domain.
-	multiple := false
+	invalid := map[string]*DMARCRecord{}
 	for _, d := range append([]string{domain}, treeWalkTargets(domain)...) {
 		l, rec, err := fetchDMARC(ctx, r, d)
 		p.Lookups = append(p.Lookups, l)
 		if err != nil {
-			if p.Record != nil {
-				// The domain's own policy was found; a parent that does
-				// not answer (an authoritative-only resolver REFUSES
-				// names outside its zones) leaves only the
-				// Organizational Domain in doubt.
+			if len(records) > 0 {
+				// A record was found; a parent that does not answer
+				// (an authoritative-only resolver REFUSES names
+				// outside its zones) leaves only the Organizational
+				// Domain in doubt.
 				p.WalkError = fmt.Sprintf("_dmarc.%s: %v", d, err)
 				break
 			}
 			p.DNSError = err.Error()
 			break // a temporary failure stops the walk: the answer is unknown
 		}
-		if l.Result == "multiple" && p.Record == nil {
-			multiple = true
+		if l.Result == "invalid" && rec != nil {
+			invalid[d] = rec
 		}
 		if l.Result != "record" {
 			continue
 		}
 		records = append(records, found{d, rec})
-		if p.Record == nil && !multiple {
-			p.PolicyDomain, p.Record = d, rec
-		}
 		if rec.PSD == "y" || rec.PSD == "n" {
 			break // a psd tag ends the Organizational Domain walk
 		}
+	}
+	if p.DNSError != "" {
+		p.OrgDomain = domain
+		return p
 	}
 	// Organizational Domain (§4.10.2): the domain of a record with psd=n;
 	// the domain just below a record with psd=y (the domain itself if the
 	// psd=y record is its own); else the record found highest up; else
 	// the domain itself.
 	p.OrgDomain = domain
+	var psd *found
 	if n := len(records); n > 0 {
 		last := records[n-1]
 		switch last.rec.PSD {
@@ -477,10 +481,38 @@ func DiscoverDMARC(ctx context.Context, r resolver.Interface, domain string) *DM
 				p.OrgDomain = domain
 			} else {
 				p.OrgDomain = childToward(domain, last.domain)
+				psd = &last
 			}
 		default:
 			p.OrgDomain = last.domain
 		}
+	}
+	// Policy (§4.10.1): the record of the domain itself; else that of
+	// its Organizational Domain; else that of its Public Suffix Domain.
+	// A record met on the way between them (at mail.example.com for
+	// a.mail.example.com) is not a policy for the names below it. An
+	// unusable record where the policy would come from means no DMARC
+	// processing.
+	at := func(d string) *DMARCRecord {
+		for _, f := range records {
+			if f.domain == d {
+				return f.rec
+			}
+		}
+		return nil
+	}
+	for _, d := range []string{domain, p.OrgDomain} {
+		if rec := at(d); rec != nil {
+			p.PolicyDomain, p.Record = d, rec
+			break
+		}
+		if rec := invalid[d]; rec != nil {
+			p.Discarded = d
+			break
+		}
+	}
+	if p.Record == nil && p.Discarded == "" && psd != nil {
+		p.PolicyDomain, p.Record = psd.domain, psd.rec
 	}
 	if p.Record != nil && p.PolicyDomain != domain && p.Record.NP != "" {
 		// Only np needs to know whether the domain exists.
@@ -542,7 +574,7 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 	for _, l := range p.Lookups {
 		switch l.Result {
 		case "multiple":
-			add(report.New("dmarc.record.multiple", dmarcStage, fmt.Sprintf("_dmarc.%s has several DMARC records; receivers discard them all and the domain has no policy there.", l.Domain)).With("record", l.Record))
+			add(report.New("dmarc.record.multiple", dmarcStage, fmt.Sprintf("_dmarc.%s has several DMARC records; receivers discard them all, as if there were none (RFC 9989 §4.10).", l.Domain)).With("record", l.Record))
 		case "invalid":
 			add(report.New("dmarc.record.invalid", dmarcStage, fmt.Sprintf("The DMARC record at _dmarc.%s cannot be used: %s.", l.Domain, l.Problem)).With("record", l.Record))
 		}
@@ -558,11 +590,15 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 		add(report.New("dmarc.dns.error", dmarcStage, fmt.Sprintf("The policy at _dmarc.%s applies, but the walk up the tree for the Organizational Domain stopped at %s; relaxed alignment is judged with %s.", p.PolicyDomain, p.WalkError, p.OrgDomainPSL)).
 			WithSeverity(report.Info).With("note", walk))
 	}
+	multiple := false
+	for _, l := range p.Lookups {
+		multiple = multiple || l.Result == "multiple"
+	}
 	if p.Record == nil {
-		for _, l := range p.Lookups {
-			if l.Result == "multiple" {
-				return c // dmarc.record.multiple says it: no policy applies
-			}
+		if multiple || p.Discarded != "" {
+			// dmarc.record.multiple or dmarc.record.invalid says why
+			// no policy applies.
+			return c
 		}
 		add(report.New("dmarc.record.missing", dmarcStage, fmt.Sprintf("No DMARC policy applies to %s: receivers decide alone what to do with mail that fails SPF and DKIM, and you get no reports. Gmail and Yahoo require DMARC from bulk senders.", domain)).
 			With("note", walk).
@@ -638,7 +674,9 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 		add(ev(report.New("dmarc.rua.missing", dmarcStage, "No rua=: you receive no aggregate reports, so you will not see legitimate mail that fails, nor forgeries.")))
 	}
 	c.checkDestinations(ctx, r, rec, p)
-	if len(rec.Errors) == 0 {
+	if len(rec.Errors) == 0 && !multiple {
+		// Not "ok" beside dmarc.record.multiple: the records of a name
+		// on the way were discarded.
 		add(report.New("dmarc.record.ok", dmarcStage, "_dmarc."+p.PolicyDomain+" "+rec.Raw))
 	}
 	return c

@@ -44,6 +44,12 @@ func dmarcZone(t *testing.T) *dnstest.Server {
 		`_dmarc.pct.test. 300 IN TXT "v=DMARC1; p=reject; pct=50; rua=mailto:d@pct.test"`,
 		`_dmarc.npsame.test. 300 IN TXT "v=DMARC1; p=reject; sp=none; np=none; rua=mailto:d@npsame.test"`,
 		`_dmarc.npweak.test. 300 IN TXT "v=DMARC1; p=reject; np=none; rua=mailto:d@npweak.test"`,
+		// A record between the domain and its Organizational Domain.
+		`_dmarc.mail.nest.test. 300 IN TXT "v=DMARC1; p=none; rua=mailto:d@nest.test"`,
+		`_dmarc.nest.test. 300 IN TXT "v=DMARC1; p=reject; sp=quarantine"`,
+		// An unusable record of the domain itself, a good one above.
+		`_dmarc.inv.parentok.test. 300 IN TXT "v=DMARC1; p=bogus"`,
+		`_dmarc.parentok.test. 300 IN TXT "v=DMARC1; p=reject"`,
 	)
 	z.Mark("unsure.org.test.", dns.TypeA, dnstest.ServFail)
 	z.Mark("_dmarc.servfail.test.", 0, dnstest.ServFail)
@@ -195,9 +201,10 @@ func TestDMARC_smallerVerdicts(t *testing.T) {
 			}
 		}
 	}
-	// Several records at the author domain: discovery stops there, so
-	// the good record of the parent is not "found" for it.
-	check("sub.multi.test", []string{"dmarc.record.multiple"}, []string{"dmarc.record.ok", "dmarc.record.missing", "dmarc.policy.none"})
+	// Several records at the author domain are all discarded, as if
+	// there were none (RFC 9989 §4.10, DNS Tree Walk step 2): the
+	// Organizational Domain's policy applies, and nothing is "ok".
+	check("sub.multi.test", []string{"dmarc.record.multiple", "dmarc.record.inherited"}, []string{"dmarc.record.ok", "dmarc.record.missing"})
 	// pct is historic like rf and ri.
 	dc := dnsauth.CheckDMARC(ctx, newResolver(t, srv), "pct.test")
 	if f, ok := find(dc.Findings(), "dmarc.tag.historic"); !ok || !strings.Contains(f.Detail, `"pct"`) {
@@ -237,6 +244,38 @@ func TestDMARC_multipleAuthors(t *testing.T) {
 		}
 		if c.want != "dmarc.result.fail" && (rep.Has("dmarc.result.fail") || rep.Has("dmarc.result.pass") || rep.Has("dmarc.result.none")) {
 			t.Errorf("%q: DMARC evaluated: %v", c.from, codes(rep.Findings))
+		}
+	}
+}
+
+// TestDMARC_policyDomain: RFC 9989 §4.10.1 takes the policy from the
+// domain's own record, else its Organizational Domain's, else its Public
+// Suffix Domain's; not from a record met on the way between them, and
+// not from a parent when the domain's own record is unusable.
+func TestDMARC_policyDomain(t *testing.T) {
+	srv := dmarcZone(t)
+	ctx := context.Background()
+	cases := []struct{ domain, policyDomain, policy string }{
+		{"a.mail.nest.test", "nest.test", "quarantine"}, // not mail.nest.test's p=none
+		{"mail.nest.test", "mail.nest.test", "none"},
+		{"nest.test", "nest.test", "reject"},
+		{"sub.multi.test", "multi.test", "none"},
+		{"inv.parentok.test", "", ""}, // its own record is unusable: no DMARC
+		{"x.inv.parentok.test", "parentok.test", "reject"},
+	}
+	for _, c := range cases {
+		p := dnsauth.DiscoverDMARC(ctx, newResolver(t, srv), c.domain)
+		if p.PolicyDomain != c.policyDomain || p.Effective() != c.policy {
+			t.Errorf("%s: policy %q from %q, want %q from %q", c.domain, p.Effective(), p.PolicyDomain, c.policy, c.policyDomain)
+		}
+	}
+	dc := dnsauth.CheckDMARC(ctx, newResolver(t, srv), "inv.parentok.test")
+	if _, ok := find(dc.Findings(), "dmarc.record.invalid"); !ok {
+		t.Errorf("inv.parentok.test: %v", codes(dc.Findings()))
+	}
+	for _, not := range []string{"dmarc.record.inherited", "dmarc.record.missing", "dmarc.policy.enforced"} {
+		if _, ok := find(dc.Findings(), not); ok {
+			t.Errorf("inv.parentok.test: %s in %v", not, codes(dc.Findings()))
 		}
 	}
 }
