@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,11 @@ func TestVerifyDKIM_at(t *testing.T) {
 	v, _ = dnsauth.VerifyDKIMAt(ctx, newResolver(t, srv), []byte(fresh), future.Add(time.Minute))
 	if sig := v.Signatures[0]; sig.Result != dnsauth.DKIMPermError || !strings.Contains(sig.Reason, "expired") {
 		t.Errorf("after x=: %+v", sig)
+	}
+	// Judged before it was signed (t=): a note says so.
+	v, _ = dnsauth.VerifyDKIMAt(ctx, newResolver(t, srv), []byte(fresh), now.Add(-24*time.Hour))
+	if f, ok := find(v.Findings(), "dkim.signature.pass"); !ok || !strings.Contains(fmt.Sprint(f.Evidence), "from the future") {
+		t.Errorf("before t=: %v %+v", codes(v.Findings()), f.Evidence)
 	}
 	// The report names the time used.
 	rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: newResolver(t, srv), Name: "m.eml", Message: []byte(expired), At: at})

@@ -205,7 +205,13 @@ func verifyDKIMAt(ctx context.Context, r resolver.Interface, msg []byte, at time
 			}
 		}
 		v.Signatures = append(v.Signatures, s)
-		v.findings = append(v.findings, signatureFinding(s))
+		f := signatureFinding(s)
+		if !s.Signed.IsZero() && s.Signed.After(at.Add(5*time.Minute)) {
+			// RFC 6376 §3.5: "Verifiers MAY ignore signatures with a
+			// timestamp in the future."
+			f = f.With("note", fmt.Sprintf("t=%s is after the time the signature was checked at (%s): verifiers may ignore signatures from the future (RFC 6376 §3.5)", s.Signed.Format(time.RFC3339), at.UTC().Format(time.RFC3339)))
+		}
+		v.findings = append(v.findings, f)
 	}
 	return v, nil
 }

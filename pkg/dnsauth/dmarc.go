@@ -638,9 +638,9 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 	switch eff {
 	case "none":
 		if len(rec.RUA) == 0 {
-			add(ev(report.New("dmarc.policy.none-unmonitored", dmarcStage, fmt.Sprintf("p=none with no rua=: the policy asks for nothing and sends the reports nowhere, so forged mail from %s is neither blocked nor seen.", domain))))
+			add(ev(report.New("dmarc.policy.none-unmonitored", dmarcStage, fmt.Sprintf("%s=none with no rua=: the policy asks for nothing and sends the reports nowhere, so forged mail from %s is neither blocked nor seen.", p.PolicyTag, domain))))
 		} else {
-			add(ev(report.New("dmarc.policy.none", dmarcStage, fmt.Sprintf("p=none: %s is monitored (reports go to %s) but forged mail is not blocked.", domain, strings.Join(rec.RUA, ", ")))))
+			add(ev(report.New("dmarc.policy.none", dmarcStage, fmt.Sprintf("%s=none: %s is monitored (reports go to %s) but forged mail is not blocked.", p.PolicyTag, domain, strings.Join(rec.RUA, ", ")))))
 		}
 	case "quarantine", "reject":
 		add(report.New("dmarc.policy.enforced", dmarcStage, fmt.Sprintf("%s=%s applies to mail from %s", p.PolicyTag, eff, p.Domain)))
