@@ -286,3 +286,40 @@ func TestVerifyOwn_agreesWithGoMsgauth(t *testing.T) {
 		t.Errorf("only %d signatures compared", compared)
 	}
 }
+
+// TestVerifyDKIMAt_malformed: broken tags reach mailprobe's own verifier
+// (--at forces it) and give a verdict with a reason, never a panic.
+func TestVerifyDKIMAt_malformed(t *testing.T) {
+	key := rsaKey(t, 2048)
+	z := dnstest.NewZone()
+	z.Add(txtRR("rsa._domainkey.sign.test.", keyRecord(t, key, "")))
+	srv := dnstest.Start(t, z)
+	msg := signWith(t, testMessage, signer{key, "rsa"}, "u@sign.test", time.Now().Add(time.Hour))
+	at := time.Now()
+	for _, c := range []struct{ from, to string }{
+		{"i=u@sign.test", "i=u=4"},
+		{"i=u@sign.test", "i=u=ZZ@sign.test"},
+		{"i=u@sign.test", "i=nodomain"},
+		{"x=", "x=abc; y="},
+		{"bh=", "bh=!!!; z="},
+		{"a=rsa-sha256", "a=rsa"},
+		{"c=relaxed/relaxed", "c=fancy/relaxed"},
+		{"h=", "h=to:"},
+		{"s=rsa", "s=missing"},
+		{"d=sign.test", "d=sign.test; l=10"},
+	} {
+		bad := strings.Replace(msg, c.from, c.to, 1)
+		v, err := dnsauth.VerifyDKIMAt(context.Background(), newResolver(t, srv), []byte(bad), at)
+		if err != nil {
+			t.Errorf("%s: %v", c.to, err)
+			continue
+		}
+		if s := v.Signatures[0]; s.Result == dnsauth.DKIMPass || s.Reason == "" {
+			t.Errorf("%s: %s %q", c.to, s.Result, s.Reason)
+		}
+	}
+	// A message without a body separator.
+	if _, err := dnsauth.VerifyDKIMAt(context.Background(), newResolver(t, srv), []byte(strings.Split(msg, "\r\n\r\n")[0]), at); err != nil {
+		t.Logf("header only: %v", err)
+	}
+}

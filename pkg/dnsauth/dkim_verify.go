@@ -117,13 +117,11 @@ func verifyDKIMAt(ctx context.Context, r resolver.Interface, msg []byte, at time
 		return nil, err
 	}
 	var sigTags []map[string]string
-	var sigField []int // index of each signature in fields
-	for i, f := range fields {
+	for _, f := range fields {
 		name, value, _ := strings.Cut(f, ":")
 		if strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
 			tags, _ := parseTagList(value)
 			sigTags = append(sigTags, tagMap(tags, false))
-			sigField = append(sigField, i)
 		}
 	}
 	v := &DKIMVerification{At: at.UTC(), AtGiven: given}
@@ -144,7 +142,15 @@ func verifyDKIMAt(ctx context.Context, r resolver.Interface, msg []byte, at time
 		}
 		return txts, err
 	}
+	// The own verifier's view of the message: the header fields as
+	// go-msgauth reads them (CRLF-separated), and where each signature is.
 	ownFields, body, splitErr := splitMessage(msg)
+	var ownSig []int
+	for i, f := range ownFields {
+		if name, _, _ := strings.Cut(f, ":"); strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
+			ownSig = append(ownSig, i)
+		}
+	}
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: 16})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return nil, fmt.Errorf("reading the message: %w", err)
@@ -174,9 +180,10 @@ func verifyDKIMAt(ctx context.Context, r resolver.Interface, msg []byte, at time
 			// another time than now, mailprobe's verifier decides.
 			stoppedEarly := ver.Err != nil && (ver.Err.Error() == "dkim: domain mismatch" || ver.Err.Error() == "dkim: signature has expired")
 			expiredAt := terr == nil && !s.Expires.IsZero() && at.After(s.Expires)
-			if splitErr == nil && sigField[i] < len(ownFields) && (stoppedEarly || (expiredAt && s.Result != DKIMPermError) || (given && !s.Expires.IsZero())) {
-				// The own verifier sees the fields exactly as go-msgauth.
-				o := verifyOwn(ownFields, sigField[i], body, t, lookup, at)
+			if splitErr == nil && i < len(ownSig) && (stoppedEarly || (expiredAt && s.Result != DKIMPermError) || (given && !s.Expires.IsZero())) {
+				_, value, _ := strings.Cut(ownFields[ownSig[i]], ":")
+				tags, _ := parseTagList(value)
+				o := verifyOwn(ownFields, ownSig[i], body, tagMap(tags, false), lookup, at)
 				s.Result, s.Reason, s.Rule, s.Verifier = o.result, o.reason, o.rule, "mailprobe"
 			}
 		}
