@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -79,6 +81,27 @@ exist: take the selector from the s= of a DKIM-Signature header.`,
 type dkimVerifyOptions struct {
 	Global
 	resolverFlags
+	At string
+}
+
+// atFlag parses --at: an RFC 3339 time or seconds since the epoch (the
+// form of DKIM's t= and x=). Empty means now (zero time).
+func atFlag(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > 253402300799 { // up to 9999-12-31
+			return time.Time{}, usageErrorf("--at %s: seconds since 1970 out of range", v)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageErrorf("--at %q: give an RFC 3339 time (2024-05-01T12:00:00Z) or seconds since 1970 (1714564800)", v)
+	}
+	return t, nil
 }
 
 func newDKIMVerifyCmd(env *Env) *cobra.Command {
@@ -93,12 +116,21 @@ pass, fail (the message changed after signing, or the key does not match),
 permerror (unusable signature or key), temperror (key lookup failed).
 
 FILE may be "-" for standard input. Files with LF line ends (as saved by
-most mail programs) are read as the CRLF message that was signed.`,
+most mail programs) are read as the CRLF message that was signed.
+
+--at judges the signatures at another time than now (x= expiry): an
+archived message, or a test vector whose x= has passed. The report says
+which time was used.`,
 		Example: `  mailprobe dkim verify message.eml
-  mailprobe dkim verify - < message.eml --format json`,
+  mailprobe dkim verify - < message.eml --format json
+  mailprobe dkim verify archived.eml --at 2024-05-01T12:00:00Z`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Global.validate(); err != nil {
+				return err
+			}
+			at, err := atFlag(o.At)
+			if err != nil {
 				return err
 			}
 			msg, err := readMessage(env, args[0])
@@ -106,7 +138,7 @@ most mail programs) are read as the CRLF message that was signed.`,
 				return err
 			}
 			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
-				rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now})
+				rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now, At: at})
 				if err != nil {
 					return nil, usageErrorf("%s: %v", args[0], err)
 				}
@@ -116,6 +148,7 @@ most mail programs) are read as the CRLF message that was signed.`,
 	}
 	addGlobalFlags(c, &o.Global)
 	addResolverFlags(c, &o.resolverFlags)
+	c.Flags().StringVar(&o.At, "at", "", "judge signatures at this time (RFC 3339 or seconds since 1970) instead of now")
 	return c
 }
 

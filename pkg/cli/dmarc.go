@@ -19,6 +19,7 @@ type dmarcOptions struct {
 	IP       string
 	MailFrom string
 	Helo     string
+	At       string
 }
 
 func newDMARCCmd(env *Env) *cobra.Command {
@@ -35,7 +36,13 @@ authorize the domain (RFC 7489 §7.1).
 With --message, the message's DKIM signatures are verified and DMARC is
 evaluated for its From domain (DOMAIN may then be omitted): aligned or not,
 and what the policy asks the receiver to do. Add --ip (and --from) to
-include SPF in the evaluation.`,
+include SPF in the evaluation, and --at to judge the DKIM signatures at
+another time than now (x= expiry of an archived message).
+
+The policy applied is p= for the domain's own record; for a subdomain
+inheriting its parent's record, np= when the subdomain does not exist (no
+A, AAAA or MX record) and sp= otherwise (RFC 9989). A From field with
+authors in several domains is exempt from DMARC (a finding, not an error).`,
 		Example: `  mailprobe dmarc example.com
   mailprobe dmarc --message received.eml
   mailprobe dmarc --message received.eml --ip 203.0.113.7 --from bounce@example.com`,
@@ -67,7 +74,14 @@ include SPF in the evaluation.`,
 			if ip.IsValid() && o.MailFrom == "" && o.Helo == "" {
 				return usageErrorf("--ip needs --from (or --helo for a bounce) to know which SPF policy to evaluate")
 			}
-			dopts := dnsauth.DMARCOptions{IP: ip, MailFrom: o.MailFrom, Helo: o.Helo, Now: env.Now}
+			at, err := atFlag(o.At)
+			if err != nil {
+				return err
+			}
+			if !at.IsZero() && o.Message == "" {
+				return usageErrorf("--at goes with --message")
+			}
+			dopts := dnsauth.DMARCOptions{IP: ip, MailFrom: o.MailFrom, Helo: o.Helo, Now: env.Now, At: at}
 			if o.Message != "" {
 				if dopts.Message, err = readMessage(env, o.Message); err != nil {
 					return err
@@ -94,5 +108,6 @@ include SPF in the evaluation.`,
 	f.StringVar(&o.MailFrom, "from", "", "with --ip: the MAIL FROM address (default: the HELO identity)")
 	alias(c, env, "mail-from", "from")
 	f.StringVar(&o.Helo, "helo", "", "with --ip: the HELO name")
+	f.StringVar(&o.At, "at", "", "with --message: judge DKIM signatures at this time (RFC 3339 or seconds since 1970) instead of now")
 	return c
 }

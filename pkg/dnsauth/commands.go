@@ -96,6 +96,9 @@ type DKIMVerifyOptions struct {
 	Name    string
 	Message []byte
 	Now     func() time.Time
+	// At is the time signatures are judged at (x= expiry); zero means
+	// now.
+	At time.Time
 }
 
 // DKIMVerifyReport is `mailprobe dkim verify FILE`: every signature, and
@@ -106,7 +109,11 @@ func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report,
 	if err != nil {
 		return nil, err
 	}
-	v, err := VerifyDKIM(ctx, r, msg)
+	at := o.At
+	if at.IsZero() {
+		at = run.now()
+	}
+	v, err := verifyDKIMAt(ctx, r, msg, at, !o.At.IsZero())
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +128,11 @@ func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report,
 		}
 	}
 	summary := fmt.Sprintf("%d of %d signature(s) verified", pass, len(v.Signatures))
+	if !o.At.IsZero() {
+		summary += " at " + v.At.Format(time.RFC3339)
+	}
 	fs := v.Findings()
-	fact := map[string]any{"signatures": v.Signatures}
+	fact := map[string]any{"signatures": v.Signatures, "verified_at": v.At, "verified_at_given": v.AtGiven}
 	rep := run.report(name, fs, summary, temp, fact)
 	if from := fromDomain(msg); from != "" {
 		fact["from_domain"] = from
@@ -157,57 +167,84 @@ type DMARCOptions struct {
 	MailFrom string
 	Helo     string
 	Now      func() time.Time
+	// At is the time DKIM signatures are judged at (x= and t=); zero
+	// means now.
+	At time.Time
 }
 
 // DMARCReport is `mailprobe dmarc DOMAIN`: discovery, the record's tags,
-// report destinations, and with a message its alignment.
+// report destinations, and with a message its alignment. A message whose
+// From field names several domains, or no usable one, is a finding (RFC
+// 9989 exempts it from DMARC), not an error.
 func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
 	r, domain := o.Resolver, o.Domain
 	run, ctx, err := beginFocused(ctx, "dmarc", dmarcStage, r, o.Now)
 	if err != nil {
 		return nil, err
 	}
+	var author AuthorDomain
 	if o.Message != nil {
-		fd := fromDomain(o.Message)
-		if fd == "" {
-			return nil, fmt.Errorf("the message has no single From address to take the domain from")
-		}
+		author = ExtractAuthorDomain(o.Message)
 		if domain == "" {
-			domain = fd
+			domain = author.Domain
 		}
 	}
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
-	dm := CheckDMARC(ctx, r, domain)
-	fs := dm.Findings()
+	var fs []report.Finding
 	summary := "no policy"
-	if dm.Policy.Record != nil {
-		summary = fmt.Sprintf("p=%s at _dmarc.%s, organizational domain %s", dm.Policy.Effective(), dm.Policy.PolicyDomain, dm.Policy.OrgDomain)
+	dnsErr := false
+	fact := map[string]any{}
+	var dm *DMARCCheck
+	if domain != "" {
+		dm = CheckDMARC(ctx, r, domain)
+		fs = dm.Findings()
+		if dm.Policy.Record != nil {
+			summary = fmt.Sprintf("%s=%s at _dmarc.%s, organizational domain %s", dm.Policy.PolicyTag, dm.Policy.Effective(), dm.Policy.PolicyDomain, dm.Policy.OrgDomain)
+		} else if dm.Policy.DNSError != "" {
+			summary = "policy unknown (DNS failure)"
+		}
+		dnsErr = dm.Policy.DNSError != "" || dm.Policy.ExistenceError != ""
+		fact["check"] = dm
 	}
-	dnsErr := dm.Policy.DNSError != ""
-	fact := map[string]any{"check": dm}
 	if o.Message != nil {
-		v, err := VerifyDKIM(ctx, r, o.Message)
+		at := o.At
+		if at.IsZero() {
+			at = run.now()
+		}
+		v, err := verifyDKIMAt(ctx, r, o.Message, at, !o.At.IsZero())
 		if err != nil {
 			return nil, err
 		}
-		var ids []DKIMIdentity
-		for _, s := range v.Signatures {
-			ids = append(ids, DKIMIdentity{Domain: s.Domain, Result: string(s.Result)})
-		}
-		spfDomain, spfResult := "", ""
-		if o.IP.IsValid() {
-			ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: o.MailFrom, Helo: o.Helo, Now: run.now()})
-			spfDomain, spfResult = ev.Domain, string(ev.Result)
-			fact["spf"] = ev
-		}
-		al := Align(ctx, r, dm.Policy, spfDomain, spfResult, ids)
-		fs = append(AlignmentFindings(al), fs...)
-		fs = append(fs, v.Findings()...)
-		fact["alignment"] = al
 		fact["dkim"] = v.Signatures
-		summary += "; message: DMARC " + al.Result
+		fact["verified_at"] = v.At
+		switch {
+		case author.Exempt != "":
+			fs = append([]report.Finding{AuthorFinding(author)}, fs...)
+			fact["author"] = author
+			summary += "; message: DMARC not applied"
+		case dm != nil:
+			var ids []DKIMIdentity
+			for _, s := range v.Signatures {
+				ids = append(ids, DKIMIdentity{Domain: s.Domain, Result: string(s.Result)})
+			}
+			spfDomain, spfResult := "", ""
+			if o.IP.IsValid() {
+				ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: o.MailFrom, Helo: o.Helo, Now: run.now()})
+				spfDomain, spfResult = ev.Domain, string(ev.Result)
+				fact["spf"] = ev
+			}
+			al := Align(ctx, r, dm.Policy, spfDomain, spfResult, ids)
+			fs = append(AlignmentFindings(al), fs...)
+			fact["alignment"] = al
+			summary += "; message: DMARC " + al.Result
+		}
+		fs = append(fs, v.Findings()...)
 	}
-	return run.report(domain, fs, summary, dnsErr, fact), nil
+	target := domain
+	if target == "" {
+		target = strings.Join(author.Addresses, ", ")
+	}
+	return run.report(target, fs, summary, dnsErr, fact), nil
 }
 
 // focusedRun is what the focused commands share: the resolver they must

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 
@@ -48,12 +52,25 @@ type DKIMSignature struct {
 	KeyType    string      `json:"key_type,omitempty"`
 	KeyBits    int         `json:"key_bits,omitempty"`
 	Testing    bool        `json:"testing,omitempty"`
+	// Rule is the RFC 8301 rule that refused an otherwise checkable
+	// signature (rsa-sha1, an RSA key under 1024 bits).
+	Rule string `json:"rule,omitempty"`
+	// Signed and Expires are t= and x=, when given.
+	Signed  time.Time `json:"signed,omitzero"`
+	Expires time.Time `json:"expires,omitzero"`
+	// Verifier is "mailprobe" when mailprobe's own verifier judged the
+	// signature because go-msgauth's i= or x= check does not follow RFC
+	// 6376 (see dkim_own.go); empty for go-msgauth.
+	Verifier string `json:"verifier,omitempty"`
 }
 
 // DKIMVerification is the result of VerifyDKIM.
 type DKIMVerification struct {
 	Signatures []DKIMSignature `json:"signatures"`
-	findings   []report.Finding
+	// At is the time the signatures were judged at (x= expiry).
+	At       time.Time `json:"verified_at"`
+	AtGiven  bool      `json:"verified_at_given,omitempty"`
+	findings []report.Finding
 }
 
 // Findings returns one finding per signature (or one for "unsigned").
@@ -80,9 +97,20 @@ func (v *DKIMVerification) PassingDomains() []string {
 	return out
 }
 
-// VerifyDKIM verifies every DKIM-Signature of msg. The error is for an
+// VerifyDKIM verifies every DKIM-Signature of msg now. The error is for an
 // unreadable message only.
 func VerifyDKIM(ctx context.Context, r resolver.Interface, msg []byte) (*DKIMVerification, error) {
+	return verifyDKIMAt(ctx, r, msg, time.Now(), false)
+}
+
+// VerifyDKIMAt verifies every DKIM-Signature of msg as at time at: a
+// signature whose x= is before at has expired, one whose x= is after it
+// has not, whatever the clock says.
+func VerifyDKIMAt(ctx context.Context, r resolver.Interface, msg []byte, at time.Time) (*DKIMVerification, error) {
+	return verifyDKIMAt(ctx, r, msg, at, true)
+}
+
+func verifyDKIMAt(ctx context.Context, r resolver.Interface, msg []byte, at time.Time, given bool) (*DKIMVerification, error) {
 	msg = wireForm(msg)
 	fields, err := headerFields(msg)
 	if err != nil {
@@ -96,7 +124,7 @@ func VerifyDKIM(ctx context.Context, r resolver.Interface, msg []byte) (*DKIMVer
 			sigTags = append(sigTags, tagMap(tags, false))
 		}
 	}
-	v := &DKIMVerification{}
+	v := &DKIMVerification{At: at.UTC(), AtGiven: given}
 	if len(sigTags) == 0 {
 		v.findings = append(v.findings, report.New("dkim.signature.missing", dkimStage, "The message has no DKIM-Signature header."))
 		return v, nil
@@ -114,6 +142,15 @@ func VerifyDKIM(ctx context.Context, r resolver.Interface, msg []byte) (*DKIMVer
 		}
 		return txts, err
 	}
+	// The own verifier's view of the message: the header fields as
+	// go-msgauth reads them (CRLF-separated), and where each signature is.
+	ownFields, body, splitErr := splitMessage(msg)
+	var ownSig []int
+	for i, f := range ownFields {
+		if name, _, _ := strings.Cut(f, ":"); strings.EqualFold(strings.TrimSpace(name), "DKIM-Signature") {
+			ownSig = append(ownSig, i)
+		}
+	}
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: 16})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return nil, fmt.Errorf("reading the message: %w", err)
@@ -128,15 +165,44 @@ func VerifyDKIM(ctx context.Context, r resolver.Interface, msg []byte) (*DKIMVer
 				s.Domain = stripWSP(t["d"])
 			}
 		}
+		s.Result, s.Reason = classifyDKIM(ver.Err)
+		if i < len(sigTags) {
+			t := sigTags[i]
+			var terr error
+			s.Signed, s.Expires, terr = sigTimes(t)
+			if id, ok := t["i"]; ok {
+				if dec, err := decodeDKIMQP(id); err == nil {
+					s.Identifier = dec
+				}
+			}
+			// go-msgauth judges i= and x= wrongly (see dkim_own.go):
+			// where it stopped there, or where x= must be judged at
+			// another time than now, mailprobe's verifier decides.
+			stoppedEarly := ver.Err != nil && (ver.Err.Error() == "dkim: domain mismatch" || ver.Err.Error() == "dkim: signature has expired")
+			expiredAt := terr == nil && !s.Expires.IsZero() && at.After(s.Expires)
+			if splitErr == nil && i < len(ownSig) && (stoppedEarly || (expiredAt && s.Result != DKIMPermError) || (given && !s.Expires.IsZero())) {
+				_, value, _ := strings.Cut(ownFields[ownSig[i]], ":")
+				tags, _ := parseTagList(value)
+				o := verifyOwn(ownFields, ownSig[i], body, tagMap(tags, false), lookup, at)
+				s.Result, s.Reason, s.Rule, s.Verifier = o.result, o.reason, o.rule, "mailprobe"
+			}
+		}
 		keyName := strings.ToLower(s.Selector + "._domainkey." + s.Domain)
+		if rec, ok := keys[keyName]; ok {
+			s.KeyType, s.KeyBits, s.Testing = keyFacts(rec)
+		}
+		if s.Rule == "" {
+			switch {
+			case strings.HasPrefix(s.Reason, "hash algorithm too weak"):
+				s.Rule = "RFC 8301 §3.1"
+			case strings.HasPrefix(s.Reason, "key is too short"):
+				s.Rule = "RFC 8301 §3.2"
+			}
+		}
 		var key *DKIMKey
 		if rec, ok := keys[keyName]; ok {
 			key, _ = ParseDKIMKey(rec)
 		}
-		if key != nil {
-			s.KeyType, s.KeyBits, s.Testing = key.KeyType, key.Bits, key.Testing
-		}
-		s.Result, s.Reason = classifyDKIM(ver.Err)
 		if s.Result == DKIMPass && key != nil && key.Strict {
 			// t=s: "any DKIM-Signature header fields using the i= tag
 			// MUST have the same domain value on the right-hand side of
@@ -146,7 +212,13 @@ func VerifyDKIM(ctx context.Context, r resolver.Interface, msg []byte) (*DKIMVer
 			}
 		}
 		v.Signatures = append(v.Signatures, s)
-		v.findings = append(v.findings, signatureFinding(s))
+		f := signatureFinding(s)
+		if !s.Signed.IsZero() && s.Signed.After(at.Add(5*time.Minute)) {
+			// RFC 6376 §3.5: "Verifiers MAY ignore signatures with a
+			// timestamp in the future."
+			f = f.With("note", fmt.Sprintf("t=%s is after the time the signature was checked at (%s): verifiers may ignore signatures from the future (RFC 6376 §3.5)", s.Signed.Format(time.RFC3339), at.UTC().Format(time.RFC3339)))
+		}
+		v.findings = append(v.findings, f)
 	}
 	return v, nil
 }
@@ -167,11 +239,45 @@ func classifyDKIM(err error) (DKIMVerdict, string) {
 	return DKIMFail, msg
 }
 
+// keyFacts reads the type, size and testing flag of a key record, also
+// from a record ParseDKIMKey refuses (a key limited to h=sha1 is still
+// a key of a given size).
+func keyFacts(rec string) (typ string, bits int, testing bool) {
+	if k, err := ParseDKIMKey(rec); err == nil && k != nil {
+		return k.KeyType, k.Bits, k.Testing
+	}
+	tags, _ := parseTagList(rec)
+	m := tagMap(tags, false)
+	typ = "rsa"
+	if k := stripWSP(m["k"]); k != "" {
+		typ = k
+	}
+	testing = contains(splitList(m["t"], ":"), "y")
+	der, err := base64.StdEncoding.DecodeString(stripWSP(m["p"]))
+	if err != nil || len(der) == 0 {
+		return typ, 0, testing
+	}
+	switch typ {
+	case "rsa":
+		if pub, err := x509.ParsePKIXPublicKey(der); err == nil {
+			if rk, ok := pub.(*rsa.PublicKey); ok {
+				return typ, rk.N.BitLen(), testing
+			}
+		}
+		if rk, err := x509.ParsePKCS1PublicKey(der); err == nil {
+			return typ, rk.N.BitLen(), testing
+		}
+	case "ed25519":
+		return typ, 256, testing
+	}
+	return typ, 0, testing
+}
+
 func signatureFinding(s DKIMSignature) report.Finding {
 	who := fmt.Sprintf("signature %d (d=%s s=%s a=%s", s.Index, s.Domain, s.Selector, s.Algorithm)
 	if s.KeyType != "" {
 		who += fmt.Sprintf(", %s key", strings.ToUpper(s.KeyType))
-		if s.KeyType == "rsa" {
+		if s.KeyType == "rsa" && s.KeyBits > 0 {
 			who += fmt.Sprintf(" %d bits", s.KeyBits)
 		}
 	}
@@ -189,6 +295,18 @@ func signatureFinding(s DKIMSignature) report.Finding {
 		return report.New("dkim.signature.temperror", dkimStage, who+": "+s.Reason)
 	case DKIMPolicy:
 		return report.New("dkim.signature.policy", dkimStage, who+": "+s.Reason)
+	}
+	switch {
+	case s.Rule == "RFC 8301 §3.1":
+		return report.New("dkim.signature.sha1", dkimStage, who+": signed with rsa-sha1, which verifiers must not accept (RFC 8301 §3.1); whether the signature itself is intact was not checked.")
+	case s.Rule == "RFC 8301 §3.2":
+		bits := "under 1024"
+		if s.KeyBits > 0 {
+			bits = fmt.Sprintf("%d", s.KeyBits)
+		}
+		return report.New("dkim.signature.weak-key", dkimStage, who+": the RSA key has "+bits+" bits, and verifiers must not accept signatures made with keys under 1024 bits (RFC 8301 §3.2); whether the signature itself is intact was not checked.")
+	case strings.HasPrefix(s.Reason, "signature has expired"):
+		return report.New("dkim.signature.expired", dkimStage, who+": "+s.Reason+".")
 	}
 	return report.New("dkim.signature.permerror", dkimStage, who+": "+s.Reason)
 }

@@ -46,15 +46,22 @@ type DMARCRecord struct {
 	Unknown []string `json:"unknown_tags,omitempty"`
 	// Historic lists tags RFC 9989 retired that the record still uses.
 	Historic []string `json:"historic_tags,omitempty"`
+	// PolicyError is set when p, sp or np is missing or invalid and the
+	// record is acted on as p=none because its rua is valid (RFC 7489
+	// §6.6.3, RFC 9989 §4.10.1); P is then "none" and SP and NP empty.
+	PolicyError string `json:"policy_error,omitempty"`
 }
 
 // IsDMARCRecord reports whether a TXT string claims to be a DMARC record:
 // it starts with the v tag (RFC 9989 §4.7: records that do not start with
-// "v=DMARC1" are discarded).
+// "v=DMARC1" are discarded). The tag name is case-insensitive like every
+// DMARC tag name (an ABNF quoted string, RFC 5234 §2.3); the value is
+// written in the ABNF as %x44 %x4d %x41 %x52 %x43 %x31 and "MUST match
+// precisely", so "v=dmarc1" is not a DMARC record.
 func IsDMARCRecord(txt string) bool {
 	first, _, _ := strings.Cut(txt, ";")
 	k, v, ok := strings.Cut(first, "=")
-	return ok && strings.TrimSpace(k) == "v" && strings.TrimSpace(v) == "DMARC1"
+	return ok && strings.EqualFold(strings.Trim(k, " \t\r\n"), "v") && strings.Trim(v, " \t\r\n") == "DMARC1"
 }
 
 // ParseDMARC parses a record. The error is set when the record cannot be
@@ -65,7 +72,7 @@ func ParseDMARC(txt string) (*DMARCRecord, error) {
 	rec := &DMARCRecord{Raw: txt, ADKIM: "r", ASPF: "r", PCT: 100}
 	tags, errs := parseTagList(txt)
 	rec.Errors = append(rec.Errors, errs...)
-	if len(tags) == 0 || tags[0].Name != "v" {
+	if len(tags) == 0 || !strings.EqualFold(tags[0].Name, "v") {
 		return rec, fmt.Errorf("the record must start with \"v=DMARC1\"")
 	}
 	if tags[0].Value != "DMARC1" {
@@ -74,17 +81,26 @@ func ParseDMARC(txt string) (*DMARCRecord, error) {
 	bad := func(tag, format string, args ...any) {
 		rec.Errors = append(rec.Errors, TagError{Tag: tag, Reason: fmt.Sprintf(format, args...)})
 	}
+	var badPolicy []string // p, sp or np with an invalid value
 	policy := func(tag, v string) string {
 		switch strings.ToLower(v) {
 		case "none", "quarantine", "reject":
 			return strings.ToLower(v)
 		}
 		bad(tag, "%q is not none, quarantine or reject", v)
+		badPolicy = append(badPolicy, fmt.Sprintf("%s=%s", tag, v))
 		return ""
 	}
+	seen := map[string]bool{"v": true}
 	for _, t := range tags[1:] {
 		name := strings.ToLower(t.Name)
 		v := t.Value
+		if seen[name] && name != "v" {
+			// Tag names are case-insensitive: "p" and "P" are one tag.
+			bad(name, "appears more than once")
+			continue
+		}
+		seen[name] = true
 		switch name {
 		case "v":
 			bad("v", "appears twice")
@@ -170,16 +186,21 @@ func ParseDMARC(txt string) (*DMARCRecord, error) {
 			rec.Unknown = append(rec.Unknown, t.Name)
 		}
 	}
-	if rec.P == "" {
-		// RFC 7489 §6.6.3 and RFC 9989 §4.7: without a valid p, a
-		// record with a valid rua is treated as p=none; otherwise it
-		// is discarded.
-		if len(rec.RUA) > 0 {
-			rec.P = "none"
-			bad("p", "missing or invalid; treated as p=none because rua is valid")
-		} else {
-			return rec, fmt.Errorf("no valid p= tag and no valid rua= tag: receivers discard the record")
+	if rec.P == "" && len(badPolicy) == 0 {
+		badPolicy = append(badPolicy, "p missing")
+		bad("p", "missing")
+	}
+	if len(badPolicy) > 0 {
+		// RFC 7489 §6.6.3 and RFC 9989 §4.10.1: a record without a
+		// valid p, or with an sp or np that is not valid, is acted on
+		// as if it were "p=none" when its rua holds a valid URI;
+		// otherwise no DMARC processing applies.
+		what := strings.Join(badPolicy, ", ")
+		if len(rec.RUA) == 0 {
+			return rec, fmt.Errorf("%s, and no valid rua= tag: receivers apply no DMARC processing", what)
 		}
+		rec.PolicyError = what
+		rec.P, rec.SP, rec.NP = "none", "", ""
 	}
 	return rec, nil
 }
@@ -320,18 +341,85 @@ type DMARCPolicy struct {
 	// WalkError is a failure above the domain after its own policy was
 	// found: the policy stands, only the Organizational Domain is unsure.
 	WalkError string `json:"walk_error,omitempty"`
+	// Exists says whether Domain exists in the DNS ("yes", "no", or
+	// "unknown" when a lookup failed), asked only when it decides the
+	// policy: an inherited record with an np tag (RFC 9989 §4.7). A
+	// non-existent domain has no A, AAAA or MX records (NXDOMAIN or
+	// NODATA for all three).
+	Exists string `json:"domain_exists,omitempty"`
+	// Discarded is the domain whose unusable record is the one that would
+	// apply: no DMARC processing (RFC 9989 §4.10.1).
+	Discarded      string `json:"discarded_policy_domain,omitempty"`
+	ExistenceError string `json:"existence_error,omitempty"`
+	// PolicyTag is the tag whose policy applies to mail from Domain:
+	// "p" (the domain's own record), "sp" (a subdomain) or "np" (a
+	// non-existent subdomain).
+	PolicyTag string `json:"policy_tag,omitempty"`
 }
 
-// Effective returns the policy that applies to mail from Domain: p at the
-// domain itself, sp (falling back to p) when the record was inherited.
+// Effective returns the policy that applies to mail from Domain (RFC 9989
+// §4.7): p at the domain itself; for a subdomain inheriting the record,
+// np when the domain does not exist and np is given, else sp, else p.
 func (p *DMARCPolicy) Effective() string {
 	if p.Record == nil {
 		return ""
 	}
-	if p.PolicyDomain != p.Domain && p.Record.SP != "" {
+	switch p.policyTag() {
+	case "np":
+		return p.Record.NP
+	case "sp":
 		return p.Record.SP
 	}
 	return p.Record.P
+}
+
+// policyTag chooses between p, sp and np (see Effective).
+func (p *DMARCPolicy) policyTag() string {
+	if p.Record == nil {
+		return ""
+	}
+	if p.PolicyDomain == p.Domain {
+		return "p"
+	}
+	if p.Exists == "no" && p.Record.NP != "" {
+		return "np"
+	}
+	if p.Record.SP != "" {
+		return "sp"
+	}
+	return "p"
+}
+
+// checkExistence asks whether domain has A, AAAA or MX records. It
+// returns "yes" at the first record found, "no" when all three are
+// NXDOMAIN or NODATA, else "unknown" with the failure.
+func checkExistence(ctx context.Context, r resolver.Interface, domain string) (string, error) {
+	var failure error
+	note := func(n int, err error) bool {
+		if err == nil && n > 0 {
+			return true
+		}
+		if err != nil && !resolver.IsNotFound(err) && failure == nil {
+			failure = err
+		}
+		return false
+	}
+	a, err := r.LookupA(ctx, domain)
+	if note(len(a), err) {
+		return "yes", nil
+	}
+	aaaa, err := r.LookupAAAA(ctx, domain)
+	if note(len(aaaa), err) {
+		return "yes", nil
+	}
+	mx, _, err := r.LookupMX(ctx, domain)
+	if note(len(mx), err) {
+		return "yes", nil
+	}
+	if failure != nil {
+		return "unknown", failure
+	}
+	return "no", nil
 }
 
 // DiscoverDMARC finds the DMARC policy of domain (RFC 9989 §4.10.1) and
@@ -343,38 +431,48 @@ func DiscoverDMARC(ctx context.Context, r resolver.Interface, domain string) *DM
 		domain string
 		rec    *DMARCRecord
 	}
+	// records are the valid records met, nearest first; invalid are the
+	// names whose single DMARC record cannot be used (no valid p, sp or
+	// np and no valid rua). Names with several records are discarded
+	// and the walk goes on (§4.10).
 	var records []found
+	invalid := map[string]*DMARCRecord{}
 	for _, d := range append([]string{domain}, treeWalkTargets(domain)...) {
 		l, rec, err := fetchDMARC(ctx, r, d)
 		p.Lookups = append(p.Lookups, l)
 		if err != nil {
-			if p.Record != nil {
-				// The domain's own policy was found; a parent that does
-				// not answer (an authoritative-only resolver REFUSES
-				// names outside its zones) leaves only the
-				// Organizational Domain in doubt.
+			if len(records) > 0 {
+				// A record was found; a parent that does not answer
+				// (an authoritative-only resolver REFUSES names
+				// outside its zones) leaves only the Organizational
+				// Domain in doubt.
 				p.WalkError = fmt.Sprintf("_dmarc.%s: %v", d, err)
 				break
 			}
 			p.DNSError = err.Error()
 			break // a temporary failure stops the walk: the answer is unknown
 		}
+		if l.Result == "invalid" && rec != nil {
+			invalid[d] = rec
+		}
 		if l.Result != "record" {
 			continue
 		}
 		records = append(records, found{d, rec})
-		if p.Record == nil {
-			p.PolicyDomain, p.Record = d, rec
-		}
 		if rec.PSD == "y" || rec.PSD == "n" {
 			break // a psd tag ends the Organizational Domain walk
 		}
+	}
+	if p.DNSError != "" {
+		p.OrgDomain = domain
+		return p
 	}
 	// Organizational Domain (§4.10.2): the domain of a record with psd=n;
 	// the domain just below a record with psd=y (the domain itself if the
 	// psd=y record is its own); else the record found highest up; else
 	// the domain itself.
 	p.OrgDomain = domain
+	var psd *found
 	if n := len(records); n > 0 {
 		last := records[n-1]
 		switch last.rec.PSD {
@@ -383,11 +481,48 @@ func DiscoverDMARC(ctx context.Context, r resolver.Interface, domain string) *DM
 				p.OrgDomain = domain
 			} else {
 				p.OrgDomain = childToward(domain, last.domain)
+				psd = &last
 			}
 		default:
 			p.OrgDomain = last.domain
 		}
 	}
+	// Policy (§4.10.1): the record of the domain itself; else that of
+	// its Organizational Domain; else that of its Public Suffix Domain.
+	// A record met on the way between them (at mail.example.com for
+	// a.mail.example.com) is not a policy for the names below it. An
+	// unusable record where the policy would come from means no DMARC
+	// processing.
+	at := func(d string) *DMARCRecord {
+		for _, f := range records {
+			if f.domain == d {
+				return f.rec
+			}
+		}
+		return nil
+	}
+	for _, d := range []string{domain, p.OrgDomain} {
+		if rec := at(d); rec != nil {
+			p.PolicyDomain, p.Record = d, rec
+			break
+		}
+		if rec := invalid[d]; rec != nil {
+			p.Discarded = d
+			break
+		}
+	}
+	if p.Record == nil && p.Discarded == "" && psd != nil {
+		p.PolicyDomain, p.Record = psd.domain, psd.rec
+	}
+	if p.Record != nil && p.PolicyDomain != domain && p.Record.NP != "" {
+		// Only np needs to know whether the domain exists.
+		ex, err := checkExistence(ctx, r, domain)
+		p.Exists = ex
+		if err != nil {
+			p.ExistenceError = err.Error()
+		}
+	}
+	p.PolicyTag = p.policyTag()
 	return p
 }
 
@@ -439,7 +574,7 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 	for _, l := range p.Lookups {
 		switch l.Result {
 		case "multiple":
-			add(report.New("dmarc.record.multiple", dmarcStage, fmt.Sprintf("_dmarc.%s has several DMARC records; receivers discard them all and the domain has no policy there.", l.Domain)).With("record", l.Record))
+			add(report.New("dmarc.record.multiple", dmarcStage, fmt.Sprintf("_dmarc.%s has several DMARC records; receivers discard them all, as if there were none (RFC 9989 §4.10).", l.Domain)).With("record", l.Record))
 		case "invalid":
 			add(report.New("dmarc.record.invalid", dmarcStage, fmt.Sprintf("The DMARC record at _dmarc.%s cannot be used: %s.", l.Domain, l.Problem)).With("record", l.Record))
 		}
@@ -455,7 +590,16 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 		add(report.New("dmarc.dns.error", dmarcStage, fmt.Sprintf("The policy at _dmarc.%s applies, but the walk up the tree for the Organizational Domain stopped at %s; relaxed alignment is judged with %s.", p.PolicyDomain, p.WalkError, p.OrgDomainPSL)).
 			WithSeverity(report.Info).With("note", walk))
 	}
+	multiple := false
+	for _, l := range p.Lookups {
+		multiple = multiple || l.Result == "multiple"
+	}
 	if p.Record == nil {
+		if multiple || p.Discarded != "" {
+			// dmarc.record.multiple or dmarc.record.invalid says why
+			// no policy applies.
+			return c
+		}
 		add(report.New("dmarc.record.missing", dmarcStage, fmt.Sprintf("No DMARC policy applies to %s: receivers decide alone what to do with mail that fails SPF and DKIM, and you get no reports. Gmail and Yahoo require DMARC from bulk senders.", domain)).
 			With("note", walk).
 			WithFix(fmt.Sprintf("Publish a TXT record at _dmarc.%s: start with \"v=DMARC1; p=none; rua=mailto:dmarc-reports@%s\", read the reports, then move to p=quarantine and p=reject.", p.OrgDomainPSL, p.OrgDomainPSL)))
@@ -464,33 +608,42 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 	rec := p.Record
 	ev := func(f report.Finding) report.Finding { return f.With("record", "_dmarc."+p.PolicyDomain+" "+rec.Raw) }
 	if p.PolicyDomain != p.Domain {
-		add(report.New("dmarc.record.inherited", dmarcStage, fmt.Sprintf("%s has no record of its own; the policy of %s applies (the sp= policy, %q).", p.Domain, p.PolicyDomain, p.Effective())).With("note", walk))
+		add(report.New("dmarc.record.inherited", dmarcStage, fmt.Sprintf("%s has no record of its own; the policy of %s applies (%s=%s).", p.Domain, p.PolicyDomain, p.PolicyTag, p.Effective())).With("note", walk).With("policy_tag", p.PolicyTag))
+		switch {
+		case p.PolicyTag == "np":
+			add(report.New("dmarc.np.applied", dmarcStage, fmt.Sprintf("%s does not exist (no A, AAAA or MX record), so receivers apply np=%s of %s to mail from it, not sp or p (RFC 9989 §4.7).", p.Domain, rec.NP, p.PolicyDomain)).With("policy_tag", "np"))
+		case p.Exists == "unknown":
+			add(report.New("dmarc.existence.unknown", dmarcStage, fmt.Sprintf("Whether %s exists could not be learned (%s): if it does not, np=%s applies instead of %s=%s.", p.Domain, p.ExistenceError, rec.NP, p.PolicyTag, p.Effective())).With("note", walk))
+		}
 	}
 	if p.OrgDomain != p.OrgDomainPSL {
 		add(report.New("dmarc.orgdomain.differs", dmarcStage, fmt.Sprintf("The Organizational Domain of %s is %s by the DNS tree walk (RFC 9989) but %s by the Public Suffix List (RFC 7489): receivers of either kind will align and discover differently.", p.Domain, p.OrgDomain, p.OrgDomainPSL)))
 	}
+	if rec.PolicyError != "" {
+		add(ev(report.New("dmarc.policy.invalid", dmarcStage, fmt.Sprintf("%s: the record has a valid rua, so receivers act as if it said p=none, and no other policy of the record applies (RFC 7489 §6.6.3, RFC 9989 §4.10.1).", rec.PolicyError))))
+	}
 	for _, e := range rec.Errors {
+		if rec.PolicyError != "" && (e.Tag == "p" || e.Tag == "sp" || e.Tag == "np") {
+			continue // dmarc.policy.invalid says what it does
+		}
 		add(ev(report.New("dmarc.tag.invalid", dmarcStage, fmt.Sprintf("%s: %s; receivers ignore the tag and use its default.", e.Tag, e.Reason))))
 	}
 	for _, u := range rec.Unknown {
 		add(ev(report.New("dmarc.tag.unknown", dmarcStage, fmt.Sprintf("Tag %q is not defined by DMARC and is ignored (check the spelling).", u))))
 	}
 	for _, h := range rec.Historic {
-		if h == "pct" {
-			continue // reported with its meaning below
-		}
 		add(ev(report.New("dmarc.tag.historic", dmarcStage, fmt.Sprintf("Tag %q was retired by RFC 9989 and is ignored by up-to-date receivers.", h))))
 	}
 	eff := p.Effective()
 	switch eff {
 	case "none":
 		if len(rec.RUA) == 0 {
-			add(ev(report.New("dmarc.policy.none-unmonitored", dmarcStage, fmt.Sprintf("p=none with no rua=: the policy asks for nothing and sends the reports nowhere, so forged mail from %s is neither blocked nor seen.", domain))))
+			add(ev(report.New("dmarc.policy.none-unmonitored", dmarcStage, fmt.Sprintf("%s=none with no rua=: the policy asks for nothing and sends the reports nowhere, so forged mail from %s is neither blocked nor seen.", p.PolicyTag, domain))))
 		} else {
-			add(ev(report.New("dmarc.policy.none", dmarcStage, fmt.Sprintf("p=none: %s is monitored (reports go to %s) but forged mail is not blocked.", domain, strings.Join(rec.RUA, ", ")))))
+			add(ev(report.New("dmarc.policy.none", dmarcStage, fmt.Sprintf("%s=none: %s is monitored (reports go to %s) but forged mail is not blocked.", p.PolicyTag, domain, strings.Join(rec.RUA, ", ")))))
 		}
 	case "quarantine", "reject":
-		add(report.New("dmarc.policy.enforced", dmarcStage, fmt.Sprintf("policy %s", eff)))
+		add(report.New("dmarc.policy.enforced", dmarcStage, fmt.Sprintf("%s=%s applies to mail from %s", p.PolicyTag, eff, p.Domain)))
 	}
 	if rec.T == "y" {
 		add(ev(report.New("dmarc.policy.testing", dmarcStage, "t=y: receivers apply the next weaker policy (reject as quarantine, quarantine as none) while testing (RFC 9989 §4.7).")))
@@ -501,8 +654,15 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 	if rank(rec.SP) >= 0 && rank(rec.SP) < rank(rec.P) {
 		add(ev(report.New("dmarc.sp.weaker", dmarcStage, fmt.Sprintf("sp=%s is weaker than p=%s: forged mail from any subdomain of %s escapes the policy.", rec.SP, rec.P, p.PolicyDomain))))
 	}
-	if rank(rec.NP) >= 0 && rank(rec.NP) < rank(rec.P) {
-		add(ev(report.New("dmarc.np.weaker", dmarcStage, fmt.Sprintf("np=%s is weaker than p=%s for subdomains that do not exist, the ones forgers invent.", rec.NP, rec.P))))
+	// np replaces, for non-existent subdomains, what they would get
+	// without it: sp, else p.
+	if base, tag := rec.P, "p"; rank(rec.NP) >= 0 {
+		if rec.SP != "" {
+			base, tag = rec.SP, "sp"
+		}
+		if rank(rec.NP) < rank(base) {
+			add(ev(report.New("dmarc.np.weaker", dmarcStage, fmt.Sprintf("np=%s is applied to subdomains of %s that do not exist, the ones forgers invent, instead of %s=%s.", rec.NP, p.PolicyDomain, tag, base))))
+		}
 	}
 	if rec.ADKIM == "s" || rec.ASPF == "s" {
 		add(ev(report.New("dmarc.alignment.strict", dmarcStage, fmt.Sprintf("Strict alignment (adkim=%s, aspf=%s): mail signed or sent from a subdomain (a newsletter service using news.%s) fails DMARC.", rec.ADKIM, rec.ASPF, p.OrgDomain))))
@@ -514,7 +674,9 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 		add(ev(report.New("dmarc.rua.missing", dmarcStage, "No rua=: you receive no aggregate reports, so you will not see legitimate mail that fails, nor forgeries.")))
 	}
 	c.checkDestinations(ctx, r, rec, p)
-	if len(rec.Errors) == 0 {
+	if len(rec.Errors) == 0 && !multiple {
+		// Not "ok" beside dmarc.record.multiple: the records of a name
+		// on the way were discarded.
 		add(report.New("dmarc.record.ok", dmarcStage, "_dmarc."+p.PolicyDomain+" "+rec.Raw))
 	}
 	return c
@@ -586,8 +748,10 @@ type Alignment struct {
 	SPFAligned  bool   `json:"spf_aligned"`
 	DKIMDomain  string `json:"dkim_domain,omitempty"` // the aligned passing d=, if any
 	DKIMAligned bool   `json:"dkim_aligned"`
-	Result      string `json:"result"`                // pass, fail, none
+	Result      string `json:"result"`                // pass, fail, none, temperror
 	Policy      string `json:"policy,omitempty"`      // the policy that applies
+	PolicyTag   string `json:"policy_tag,omitempty"`  // the tag it came from: p, sp or np
+	Problem     string `json:"problem,omitempty"`     // why the result is temperror
 	Disposition string `json:"disposition,omitempty"` // what the receiver is asked to do with a fail
 }
 
@@ -621,6 +785,11 @@ type DKIMIdentity struct {
 func Align(ctx context.Context, r resolver.Interface, p *DMARCPolicy, spfDomain, spfResult string, dkim []DKIMIdentity) Alignment {
 	a := Alignment{FromDomain: p.Domain, SPFDomain: spfDomain, SPFResult: spfResult, Result: "none"}
 	if p.Record == nil {
+		if p.DNSError != "" {
+			// A lookup that failed is not "no policy" (RFC 9989
+			// §4.10.1): the policy is unknown.
+			a.Result, a.Problem = "temperror", p.DNSError
+		}
 		return a
 	}
 	orgs := map[string]string{p.Domain: p.OrgDomain}
@@ -642,7 +811,7 @@ func Align(ctx context.Context, r resolver.Interface, p *DMARCPolicy, spfDomain,
 			break
 		}
 	}
-	a.Policy = p.Effective()
+	a.Policy, a.PolicyTag = p.Effective(), p.PolicyTag
 	if a.SPFAligned || a.DKIMAligned {
 		a.Result = "pass"
 		return a
@@ -670,7 +839,9 @@ func AlignmentFindings(a Alignment) []report.Finding {
 	case "pass":
 		return []report.Finding{report.New("dmarc.result.pass", dmarcStage, detail)}
 	case "fail":
-		return []report.Finding{report.New("dmarc.result.fail", dmarcStage, detail+"; the receiver is asked to "+dispositionVerb(a.Disposition)+" it.")}
+		return []report.Finding{report.New("dmarc.result.fail", dmarcStage, fmt.Sprintf("%s; %s=%s applies, and the receiver is asked to %s it.", detail, a.PolicyTag, a.Policy, dispositionVerb(a.Disposition))).With("policy_tag", a.PolicyTag)}
+	case "temperror":
+		return []report.Finding{report.New("dmarc.result.temperror", dmarcStage, detail+"; the DMARC policy is unknown: "+a.Problem+".")}
 	}
 	return []report.Finding{report.New("dmarc.result.none", dmarcStage, detail+"; no DMARC policy.")}
 }
@@ -690,4 +861,72 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// AuthorDomain is the RFC5322.From domain DMARC evaluates (RFC 9989,
+// "Extract Author Domain"): one From header field whose addresses all
+// share one domain. Exempt says why DMARC is not applied otherwise: a
+// multi-valued From with several domains "MUST be exempt from DMARC
+// checking"; a message without exactly one From field, or with no
+// address in it, is outside DMARC (and forbidden by RFC 5322 §3.6).
+type AuthorDomain struct {
+	Domain    string   `json:"domain,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	Exempt    string   `json:"exempt,omitempty"`
+	// Invalid is set when the From field itself is unusable (missing,
+	// repeated, unparsable), rather than valid with several domains.
+	Invalid bool `json:"invalid,omitempty"`
+}
+
+// ExtractAuthorDomain reads the From header field(s) of msg.
+func ExtractAuthorDomain(msg []byte) AuthorDomain {
+	m, err := mail.ReadMessage(strings.NewReader(string(wireForm(msg))))
+	if err != nil {
+		return AuthorDomain{Exempt: "the message header cannot be read: " + err.Error(), Invalid: true}
+	}
+	froms := m.Header["From"]
+	switch len(froms) {
+	case 0:
+		return AuthorDomain{Exempt: "the message has no From header field", Invalid: true}
+	case 1:
+	default:
+		return AuthorDomain{Exempt: fmt.Sprintf("the message has %d From header fields (RFC 5322 §3.6 allows one)", len(froms)), Invalid: true}
+	}
+	addrs, err := m.Header.AddressList("From")
+	if err != nil || len(addrs) == 0 {
+		why := "no address"
+		if err != nil {
+			why = err.Error()
+		}
+		return AuthorDomain{Exempt: fmt.Sprintf("the From header field %q has no usable address: %s", strings.TrimSpace(froms[0]), why), Invalid: true}
+	}
+	a := AuthorDomain{}
+	domains := map[string]bool{}
+	var order []string
+	for _, ad := range addrs {
+		a.Addresses = append(a.Addresses, ad.Address)
+		_, d := splitSender(ad.Address)
+		d = strings.TrimSuffix(strings.ToLower(d), ".")
+		if d == "" {
+			return AuthorDomain{Addresses: a.Addresses, Exempt: fmt.Sprintf("the From address %q has no domain", ad.Address), Invalid: true}
+		}
+		if !domains[d] {
+			domains[d] = true
+			order = append(order, d)
+		}
+	}
+	if len(order) > 1 {
+		a.Exempt = fmt.Sprintf("the From header field has %d authors in %d domains (%s): RFC 9989 exempts such messages from DMARC", len(addrs), len(order), strings.Join(order, ", "))
+		return a
+	}
+	a.Domain = order[0]
+	return a
+}
+
+// AuthorFinding reports a message DMARC is not applied to.
+func AuthorFinding(a AuthorDomain) report.Finding {
+	if a.Invalid {
+		return report.New("dmarc.from.invalid", dmarcStage, "DMARC cannot be evaluated: "+a.Exempt+".")
+	}
+	return report.New("dmarc.from.multiple", dmarcStage, "DMARC is not applied: "+a.Exempt+"; receivers may reject such messages by local policy.").With("addresses", strings.Join(a.Addresses, ", "))
 }
