@@ -172,7 +172,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
 	}
 	c := &checker{o: o, r: newRun(rep, rec, o.Now, o.Progress)}
-	before := len(rep.Findings)
+	before, stagesBefore := len(rep.Findings), len(rep.Stages)
 	c.do(ctx)
 	if o.Message != nil {
 		// Sending, the question is "did it go through": the server's
@@ -186,6 +186,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 			}
 		}
 	}
+	agreeWithFindings(rep, stagesBefore, before)
 	return c.completed
 }
 
