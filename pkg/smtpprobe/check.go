@@ -294,6 +294,9 @@ func (c *checker) do(ctx context.Context) {
 	defer func() { c.s.Close() }()
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
 	st.End(report.StatusOK, "%s", c.s.RemoteAddr())
+	if o.Message == nil {
+		c.noteLocalClient()
+	}
 	if o.ImplicitTLS {
 		c.tlsEstablished("tls", false, 0)
 	}

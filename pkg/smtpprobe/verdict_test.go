@@ -1,6 +1,7 @@
 package smtpprobe_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mailprobe/mailprobe/internal/testserver"
@@ -34,5 +35,25 @@ func TestCheck_stageStatusIsItsWorstFinding(t *testing.T) {
 		if (s.Status == report.StatusFail) != (w == report.Fail) {
 			t.Errorf("stage %s is %s while its worst finding is %s", s.Name, s.Status, w)
 		}
+	}
+}
+
+// A check over loopback says that the server may trust this client; a
+// send (the question there is delivery, not posture) does not.
+func TestCheck_loopbackClientIsNoted(t *testing.T) {
+	addr := testserver.Start(t, testserver.SMTP{}.Handler())
+	r := check(t, addr, nil)
+	f := finding(r, "smtp.client.local")
+	if f == nil || f.Severity != report.Info || f.Stage != "connect" {
+		t.Fatalf("want smtp.client.local info at connect: %v", codesOf(r))
+	}
+	if !strings.Contains(f.Detail, "127.0.0.1 over loopback") || !strings.Contains(f.Fix, "mynetworks") || !strings.Contains(f.Fix, "Dovecot") {
+		t.Errorf("detail %q fix %q", f.Detail, f.Fix)
+	}
+	r = check(t, addr, func(o *smtpprobe.Options) {
+		o.MailFrom, o.RcptTo, o.Message = "a@test.example", []string{"b@test.example"}, []byte("Subject: x\r\n\r\nx\r\n")
+	})
+	if finding(r, "smtp.client.local") != nil {
+		t.Errorf("smtp send noted the local client: %v", codesOf(r))
 	}
 }
