@@ -185,6 +185,20 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 			warnf(env, "no DNS resolver (%v): the reverse DNS check is skipped", err)
 		}
 	}
+	// Whether a recipient accepted without authentication is local
+	// delivery or relaying is decided by its domain's MX records, asked
+	// of the run's resolver (--no-ptr turns off only the PTR check).
+	switch {
+	case len(o.To) == 0:
+	case n.Resolver != nil:
+		opts.DomainResolver = n.Resolver
+	case opts.Resolver != nil:
+		opts.DomainResolver = opts.Resolver
+	default:
+		if res, err := o.resolverFlags.resolver(env, &o.Global); err == nil {
+			opts.DomainResolver = res
+		}
+	}
 	return opts, nil
 }
 

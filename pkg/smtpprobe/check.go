@@ -91,6 +91,11 @@ type Options struct {
 	// PTRPrivate checks reverse DNS for loopback and private addresses
 	// too (when the user named a resolver that knows them).
 	PTRPrivate bool
+	// DomainResolver looks up the MX (or address) records of each RcptTo
+	// domain, to tell local delivery (the domain's mail comes to this
+	// server) from a relay test; nil: Resolver. Without either, an
+	// accepted recipient is reported as a possible relay.
+	DomainResolver resolver.Interface
 
 	// Progress, when set, is told each stage as it starts (the CLI shows
 	// it on a terminal's stderr: a slow server can take 30 s a stage).
@@ -375,7 +380,7 @@ func (c *checker) do(ctx context.Context) {
 		if !c.send(ctx) {
 			return
 		}
-	} else if !c.mailRcpt(ctx) {
+	} else if !c.probeRcpt(ctx) {
 		return
 	}
 	c.completed = true

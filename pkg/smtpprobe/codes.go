@@ -75,6 +75,7 @@ func init() {
 		report.Code{Code: "smtp.rcpt.rejected", Severity: report.Fail, Title: "Recipient rejected (RCPT TO)",
 			Fix: "See the explanation.", Refs: []string{"RFC 5321 §3.3"}},
 		report.Code{Code: "smtp.rcpt.accepted", Severity: report.Pass, Title: "Recipient accepted"},
+		report.Code{Code: "smtp.rcpt.local", Severity: report.Pass, Title: "Recipient of a domain this server receives mail for accepted"},
 		report.Code{Code: "smtp.relay.denied", Severity: report.Pass, Title: "Relaying denied without authentication"},
 		report.Code{Code: "smtp.relay.accepted", Severity: report.Warn, Title: "Recipient accepted without authentication",
 			Fix: "If the recipient's domain is not hosted on this server, this is an open relay: restrict relaying (Postfix smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination).", Refs: []string{"RFC 5321 §3.6.2", "RFC 2505"}},
