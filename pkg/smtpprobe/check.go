@@ -79,6 +79,19 @@ type Options struct {
 	MailFrom  string
 	RcptTo    []string
 	ProbeVRFY bool
+	// ProbeRelay (--probe-relay) tries relaying to a reserved foreign
+	// domain without authentication, plainly and with the classic tricks
+	// (percent hack, bang path, quoted local part, source route...): at
+	// most 12 transactions, each ended by RSET, never DATA. It runs
+	// before AUTH, on the unauthenticated session.
+	ProbeRelay bool
+	// ProbeSmuggling (--probe-smuggling) tests SMTP smuggling: for each
+	// end-of-data look-alike (<LF>.<LF>, <CR>.<CR>, ...) one connection
+	// sends a message to RcptTo[0] whose body holds the look-alike and a
+	// second, smuggled transaction; a server answering the smuggled
+	// commands ended DATA early. It delivers test messages to RcptTo[0]
+	// only, which is why it is opt-in.
+	ProbeSmuggling bool
 	// Message, when set, is sent with DATA after MAIL and RCPT instead of
 	// ending the probe with RSET: this is `smtp send` and `reset send`.
 	Message []byte
@@ -217,7 +230,7 @@ var postureCodes = map[string]bool{
 	"smtp.auth.not-offered": true, "smtp.starttls.missing": true, "smtp.starttls.injection": true,
 }
 
-var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "auth", "mail", "rcpt", "data", "queued", "quit"}
+var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "relay", "auth", "mail", "rcpt", "data", "queued", "smuggling", "quit"}
 
 // skipRest marks every stage after from as skipped with why.
 func (c *checker) skipRest(from, why string) {
@@ -225,6 +238,9 @@ func (c *checker) skipRest(from, why string) {
 	for _, s := range remaining {
 		if c.o.Message == nil && (s == "data" || s == "queued") {
 			continue // a check never sends a message
+		}
+		if (s == "relay" && !c.o.ProbeRelay) || (s == "smuggling" && !c.o.ProbeSmuggling) {
+			continue // probes that were not asked for
 		}
 		if after {
 			c.r.skip(s, why)
@@ -362,6 +378,9 @@ func (c *checker) do(ctx context.Context) {
 		// TLS, must not go to a server that could be anyone.
 		c.r.rep.Add(report.Newf("smtp.send.tls-untrusted", "certificate", "The certificate of %s is not trusted, so the message was not sent: anyone in the middle could read it (use --ca-file for a private CA, or --insecure to send anyway).", o.Host))
 		c.skipRest("ehlo-tls", "certificate not trusted")
+		return
+	}
+	if o.ProbeRelay && o.Message == nil && !c.probeRelay(ctx) {
 		return
 	}
 	if !c.auth(ctx, secure, trusted) {
