@@ -402,6 +402,9 @@ func (c *checker) do(ctx context.Context) {
 	} else if !c.probeRcpt(ctx) {
 		return
 	}
+	if o.ProbeSmuggling && o.Message == nil {
+		c.probeSmuggling(ctx)
+	}
 	c.completed = true
 	st = r.begin("quit")
 	if rp, err := c.s.Quit(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // envPort reads a port of the environment that env.sh exports for these
@@ -93,4 +94,54 @@ func TestSMTPCheck_probeRelayOpen(t *testing.T) {
 	if countClient(rep, "MAIL FROM:") > 13 {
 		t.Errorf("more than 12 relay attempts")
 	}
+}
+
+// Postfix 3.7 with Debian's default smtpd_forbid_bare_newline = no ends
+// DATA at a "." line ended by a bare <LF>: the three bare-LF look-alikes
+// are smuggling fails naming the parameter, and the smuggled message
+// really arrives as a message of its own (to the test's own mailbox).
+func TestSMTPCheck_probeSmugglingPostfix(t *testing.T) {
+	r := smtpCheck(t, E.SMTPPort, "--role", "mx", "--probe-smuggling", "--from", "sender@example.org", "--to", E.User1,
+		"--resolver", E.DNS, "--format", "json")
+	rep := r.WantExit(t, 1).JSON(t)
+	rep.WantStage(t, "smuggling", "fail")
+	var looks []string
+	for _, f := range rep.Findings {
+		if f.Code != "smtp.smuggling.vulnerable" {
+			continue
+		}
+		if f.Severity != "fail" || !strings.Contains(f.Fix, "smtpd_forbid_bare_newline = yes") || !strings.Contains(f.Fix, "CVE-2023-51764") {
+			t.Errorf("%s fix %q", f.Severity, f.Fix)
+		}
+		if len(f.Evidence) != 5 || !strings.HasPrefix(f.Evidence[0].Text, "250 2.0.0 Ok: queued as ") || !strings.HasPrefix(f.Evidence[3].Text, "354 ") {
+			t.Errorf("evidence %+v, want Postfix's 250 queued, 250, 250, 354, 250 queued", f.Evidence)
+		}
+		looks = append(looks, strings.TrimPrefix(f.Detail[:strings.Index(f.Detail, " and ")], "The server ended the message at "))
+	}
+	WantSameSet(t, "vulnerable look-alikes", looks, []string{"<LF>.<LF>", "<LF>.<CR><LF>", "<CR><LF>.<LF>"})
+	rep.WantNoFinding(t, "smtp.smuggling.untested")
+	rep.WantNoFinding(t, "smtp.smuggling.early-end")
+	token, _ := rep.Fact("smuggling", "token").(string)
+	if token == "" {
+		t.Fatalf("no facts.smuggling.token")
+	}
+	// Probe 1 (<LF>.<LF>): its smuggled message was delivered on its own.
+	msg := WaitForMessage(t, E.User1, E.Pass1, "X-Mailprobe-Smuggling", token+"-1-smuggled", 20*time.Second)
+	if got := msg.Header("Subject"); got != "mailprobe smuggling probe 1: smuggled after <LF>.<LF>" {
+		t.Errorf("smuggled message Subject = %q", got)
+	}
+}
+
+// The listener with smtpd_forbid_bare_newline = yes ends DATA only at
+// <CR><LF>.<CR><LF>: every look-alike passes.
+func TestSMTPCheck_probeSmugglingStrict(t *testing.T) {
+	port := envPort(t, "MP_IT_STRICT_PORT")
+	r := smtpCheck(t, port, "--role", "mx", "--probe-smuggling", "--from", "sender@example.org", "--to", E.User1,
+		"--resolver", E.DNS, "--format", "json")
+	rep := r.WantExit(t, 0).JSON(t)
+	rep.WantStage(t, "smuggling", "ok")
+	f := rep.WantFinding(t, "smtp.smuggling.safe", "pass")
+	WantContains(t, "smtp.smuggling.safe detail", f.Detail, "None of the 8 end-of-data look-alikes")
+	rep.WantNoFinding(t, "smtp.smuggling.vulnerable")
+	rep.WantNoFinding(t, "smtp.smuggling.early-end")
 }
