@@ -146,3 +146,38 @@ func TestProbeRelay_acceptsEverything(t *testing.T) {
 		t.Errorf("%d transactions, more than 12", n)
 	}
 }
+
+// With credentials, the relay probe still runs unauthenticated: before
+// AUTH, on the same session.
+func TestProbeRelay_runsBeforeAuth(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	var mu sync.Mutex
+	var lines []string
+	addr := testserver.Start(t, testserver.SMTP{Cert: &cert, Users: map[string]string{"a": "b"}, Hook: func(c *testserver.Conn, line string) bool {
+		mu.Lock()
+		lines = append(lines, line)
+		mu.Unlock()
+		return false
+	}}.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.Role, o.RootCAs, o.User, o.Password = smtpprobe.RoleSubmission, cert.Pool, "a", "b"
+		o.ProbeRelay = true
+	})
+	if finding(r, "smtp.auth.ok") == nil || finding(r, "smtp.relay.open") == nil {
+		t.Fatalf("want AUTH ok and the (accept-all) server's open relay: %v", codesOf(r))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	auth := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "AUTH") {
+			auth = i
+		}
+		if strings.HasPrefix(l, "RCPT") && auth >= 0 {
+			t.Fatalf("RCPT %q after AUTH: %q", l, lines)
+		}
+	}
+	if auth < 0 {
+		t.Errorf("no AUTH: %q", lines)
+	}
+}

@@ -152,3 +152,31 @@ func TestProbeSmuggling_refusedRecipientIsUntested(t *testing.T) {
 		t.Errorf("untested: %+v", f)
 	}
 }
+
+// Each look-alike's connection is set up as the checked one: STARTTLS,
+// then AUTH with the check's credentials (a submission port takes mail
+// only from authenticated clients).
+func TestProbeSmuggling_reconnectsWithTLSAndAuth(t *testing.T) {
+	cert := testserver.NewCert(t, testserver.CertOptions{})
+	var mu sync.Mutex
+	counts := map[string]int{}
+	addr := testserver.Start(t, testserver.SMTP{Cert: &cert, Users: map[string]string{"a": "b"}, Hook: func(c *testserver.Conn, line string) bool {
+		verb, _, _ := strings.Cut(line, " ")
+		mu.Lock()
+		counts[strings.ToUpper(verb)]++
+		mu.Unlock()
+		return false
+	}}.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.Role, o.RootCAs, o.User, o.Password = smtpprobe.RoleSubmission, cert.Pool, "a", "b"
+		o.ProbeSmuggling, o.RcptTo = true, []string{"a@test.example"}
+	})
+	if n := len(findingsOf(r, "smtp.smuggling.vulnerable")); n != 3 || finding(r, "smtp.smuggling.untested") != nil {
+		t.Errorf("%d vulnerable: %v", n, codesOf(r))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if counts["STARTTLS"] != 9 || counts["AUTH"] != 9 {
+		t.Errorf("STARTTLS %d, AUTH %d; want 9 each (the check and one per look-alike)", counts["STARTTLS"], counts["AUTH"])
+	}
+}
