@@ -83,7 +83,7 @@ func senderAs(sender, _, _ string) string { return sender }
 func (c *checker) relayDomain(lit string) string {
 	for _, to := range c.o.RcptTo {
 		if at := strings.LastIndexByte(to, '@'); at >= 0 && at < len(to)-1 {
-			return strings.ToLower(to[at+1:])
+			return strings.TrimSuffix(strings.ToLower(to[at+1:]), ".")
 		}
 	}
 	if banner, _ := c.r.rep.Facts["banner"].(string); banner != "" {
