@@ -65,6 +65,8 @@ type smtpCheckOptions struct {
 	AuthMech           string
 	AllowPlaintextAuth bool
 	ProbeVRFY          bool
+	ProbeRelay         bool
+	ProbeSmuggling     bool
 	LocalAddr          string
 	NoPTR              bool
 	resolverFlags
@@ -87,6 +89,8 @@ Credentials are sent only over a trusted TLS connection.`,
   mailprobe smtp check smtp.example.com:587 --user me@example.com --password-env SMTP_PASSWORD
   mailprobe smtp check smtp.example.com:465 --format json
   mailprobe smtp check mx.example.com --from probe@example.net --to someone@example.org
+  mailprobe smtp check mx.example.com --probe-relay --to postmaster@example.com
+  mailprobe smtp check mx.example.com --probe-smuggling --from me@example.org --to me@example.com
   mailprobe smtp check mail.example.com:2465 --tls implicit`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,6 +116,8 @@ Credentials are sent only over a trusted TLS connection.`,
 	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
 	f.BoolVar(&o.ProbeVRFY, "probe-vrfy", false, "test whether VRFY and EXPN disclose addresses")
+	f.BoolVar(&o.ProbeSmuggling, "probe-smuggling", false, "test SMTP smuggling: 8 end-of-data look-alikes (<LF>.<LF>, <CR>.<CR>, ...), each on its own connection, each delivering 1 or 2 test messages to the first --to (required)")
+	f.BoolVar(&o.ProbeRelay, "probe-relay", false, "try relaying to a reserved foreign domain without AUTH, plainly and with the classic tricks (at most 12 RCPTs, RSET after each, never DATA)")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
 	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS (PTR) check of the server's address")
 	alias(c, env, "mail-from", "from")
@@ -166,11 +172,14 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
 		Helo: heloName(o.Helo),
 		User: o.User, Password: password, AuthMech: o.AuthMech, AllowPlaintextAuth: o.AllowPlaintextAuth,
-		MailFrom: o.From, RcptTo: o.To, ProbeVRFY: o.ProbeVRFY,
+		MailFrom: o.From, RcptTo: o.To, ProbeVRFY: o.ProbeVRFY, ProbeRelay: o.ProbeRelay, ProbeSmuggling: o.ProbeSmuggling,
 		Dial: n.Dial, LookupIP: n.lookupIP(), Timeouts: timeouts, Now: env.Now,
 	}
 	if o.From != "" && len(o.To) == 0 {
 		return opts, usageErrorf("--from needs at least one --to")
+	}
+	if o.ProbeSmuggling && len(o.To) == 0 {
+		return opts, usageErrorf("--probe-smuggling needs --to: a recipient of yours, to which it delivers its test messages")
 	}
 	if !o.NoPTR && n.Resolver != nil {
 		opts.Resolver, opts.PTRPrivate = n.Resolver, true
@@ -183,6 +192,20 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 			return opts, err
 		default:
 			warnf(env, "no DNS resolver (%v): the reverse DNS check is skipped", err)
+		}
+	}
+	// Whether a recipient accepted without authentication is local
+	// delivery or relaying is decided by its domain's MX records, asked
+	// of the run's resolver (--no-ptr turns off only the PTR check).
+	switch {
+	case len(o.To) == 0:
+	case n.Resolver != nil:
+		opts.DomainResolver = n.Resolver
+	case opts.Resolver != nil:
+		opts.DomainResolver = opts.Resolver
+	default:
+		if res, err := o.resolverFlags.resolver(env, &o.Global); err == nil {
+			opts.DomainResolver = res
 		}
 	}
 	return opts, nil

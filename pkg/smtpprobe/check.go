@@ -79,6 +79,19 @@ type Options struct {
 	MailFrom  string
 	RcptTo    []string
 	ProbeVRFY bool
+	// ProbeRelay (--probe-relay) tries relaying to a reserved foreign
+	// domain without authentication, plainly and with the classic tricks
+	// (percent hack, bang path, quoted local part, source route...): at
+	// most 12 transactions, each ended by RSET, never DATA. It runs
+	// before AUTH, on the unauthenticated session.
+	ProbeRelay bool
+	// ProbeSmuggling (--probe-smuggling) tests SMTP smuggling: for each
+	// end-of-data look-alike (<LF>.<LF>, <CR>.<CR>, ...) one connection
+	// sends a message to RcptTo[0] whose body holds the look-alike and a
+	// second, smuggled transaction; a server answering the smuggled
+	// commands ended DATA early. It delivers test messages to RcptTo[0]
+	// only, which is why it is opt-in.
+	ProbeSmuggling bool
 	// Message, when set, is sent with DATA after MAIL and RCPT instead of
 	// ending the probe with RSET: this is `smtp send` and `reset send`.
 	Message []byte
@@ -91,6 +104,11 @@ type Options struct {
 	// PTRPrivate checks reverse DNS for loopback and private addresses
 	// too (when the user named a resolver that knows them).
 	PTRPrivate bool
+	// DomainResolver looks up the MX (or address) records of each RcptTo
+	// domain, to tell local delivery (the domain's mail comes to this
+	// server) from a relay test; nil: Resolver. Without either, an
+	// accepted recipient is reported as a possible relay.
+	DomainResolver resolver.Interface
 
 	// Progress, when set, is told each stage as it starts (the CLI shows
 	// it on a terminal's stderr: a slow server can take 30 s a stage).
@@ -172,7 +190,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
 	}
 	c := &checker{o: o, r: newRun(rep, rec, o.Now, o.Progress)}
-	before := len(rep.Findings)
+	before, stagesBefore := len(rep.Findings), len(rep.Stages)
 	c.do(ctx)
 	if o.Message != nil {
 		// Sending, the question is "did it go through": the server's
@@ -186,6 +204,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 			}
 		}
 	}
+	agreeWithFindings(rep, stagesBefore, before)
 	return c.completed
 }
 
@@ -211,7 +230,7 @@ var postureCodes = map[string]bool{
 	"smtp.auth.not-offered": true, "smtp.starttls.missing": true, "smtp.starttls.injection": true,
 }
 
-var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "auth", "mail", "rcpt", "data", "queued", "quit"}
+var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "relay", "auth", "mail", "rcpt", "data", "queued", "smuggling", "quit"}
 
 // skipRest marks every stage after from as skipped with why.
 func (c *checker) skipRest(from, why string) {
@@ -219,6 +238,9 @@ func (c *checker) skipRest(from, why string) {
 	for _, s := range remaining {
 		if c.o.Message == nil && (s == "data" || s == "queued") {
 			continue // a check never sends a message
+		}
+		if (s == "relay" && !c.o.ProbeRelay) || (s == "smuggling" && !c.o.ProbeSmuggling) {
+			continue // probes that were not asked for
 		}
 		if after {
 			c.r.skip(s, why)
@@ -293,6 +315,9 @@ func (c *checker) do(ctx context.Context) {
 	defer func() { c.s.Close() }()
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
 	st.End(report.StatusOK, "%s", c.s.RemoteAddr())
+	if o.Message == nil {
+		c.noteLocalClient()
+	}
 	if o.ImplicitTLS {
 		c.tlsEstablished("tls", false, 0)
 	}
@@ -355,6 +380,9 @@ func (c *checker) do(ctx context.Context) {
 		c.skipRest("ehlo-tls", "certificate not trusted")
 		return
 	}
+	if o.ProbeRelay && o.Message == nil && !c.probeRelay(ctx) {
+		return
+	}
 	if !c.auth(ctx, secure, trusted) {
 		return
 	}
@@ -371,8 +399,11 @@ func (c *checker) do(ctx context.Context) {
 		if !c.send(ctx) {
 			return
 		}
-	} else if !c.mailRcpt(ctx) {
+	} else if !c.probeRcpt(ctx) {
 		return
+	}
+	if o.ProbeSmuggling && o.Message == nil {
+		c.probeSmuggling(ctx)
 	}
 	c.completed = true
 	st = r.begin("quit")

@@ -94,3 +94,39 @@ func (s *stageRun) failed(err error) {
 	s.End(report.StatusError, "%v", err)
 	s.r.rep.Add(errFinding(s.Name, err))
 }
+
+// agreeWithFindings makes the status of every stage from stages on agree
+// with the worst of that stage's findings from findings on, so that the
+// stage list never says FAIL beside a finding that only warns (or OK
+// beside one that fails). It runs once, at the end of a check, after the
+// severities are final (a send lowers posture findings to warnings). A
+// fail finding fails its stage; a warning makes it info (the stage list's
+// middle mark: there is no "warn" status, and the dns command's areas map
+// warnings the same way); a stage whose findings are all pass or info is
+// not a failure. Stages that could not run (error, skipped, interrupted)
+// and stages without findings keep the status the engine gave them.
+func agreeWithFindings(rep *report.Report, stages, findings int) {
+	worst := map[string]report.Severity{}
+	for _, f := range rep.Findings[findings:] {
+		if w, ok := worst[f.Stage]; !ok || f.Severity > w {
+			worst[f.Stage] = f.Severity
+		}
+	}
+	for i := stages; i < len(rep.Stages); i++ {
+		st := &rep.Stages[i]
+		w, ok := worst[st.Name]
+		if !ok || (st.Status != report.StatusOK && st.Status != report.StatusFail && st.Status != report.StatusInfo) {
+			continue
+		}
+		switch {
+		case w >= report.Fail:
+			st.Status = report.StatusFail
+		case w == report.Warn:
+			st.Status = report.StatusInfo
+		case st.Status == report.StatusFail && w == report.Info:
+			st.Status = report.StatusInfo
+		case st.Status == report.StatusFail:
+			st.Status = report.StatusOK
+		}
+	}
+}

@@ -377,7 +377,7 @@ var scriptCases = map[string]func(t *testing.T){
 			if st.Status != "info" {
 				t.Errorf("probe %d stage %s: status %q, want info (the script goes on)", i+1, st.Name, st.Status)
 			}
-			if !strings.HasPrefix(f.Detail, "The server ended the message at "+look+".") {
+			if !strings.HasPrefix(f.Detail, "The server ended the message at "+look+": SMTP smuggling (CVE-2023-51764/51765/51766); mailprobe smtp check --probe-smuggling") {
 				t.Errorf("probe %d detail: %s", i+1, f.Detail)
 			}
 			if len(f.Evidence) == 0 || !strings.HasPrefix(f.Evidence[0].Text, "250 2.0.0 Ok: queued as ") {

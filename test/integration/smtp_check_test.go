@@ -87,7 +87,7 @@ func TestSMTPCheck_mxListener(t *testing.T) {
 // refused by Postfix (reject_unauth_destination): relay denied, a pass.
 func TestSMTPCheck_mxRelayDenied(t *testing.T) {
 	r := smtpCheck(t, E.SMTPPort, "--role", "mx", "--from", "probe@example.net",
-		"--to", "victim@example.org", "--format", "json").WantExit(t, 0)
+		"--to", "victim@example.org", "--resolver", E.DNS, "--format", "json").WantExit(t, 0)
 	rep := r.JSON(t)
 	rep.WantStage(t, "mail", "ok")
 	rep.WantStage(t, "rcpt", "ok")
@@ -108,15 +108,16 @@ func TestSMTPCheck_mxRelayDenied(t *testing.T) {
 	}
 }
 
-// A local recipient is accepted without authentication (the MX hosts
-// test.local): reported as a warning, which --fail-on warn turns into
-// exit 1 while the default --fail-on fail keeps exit 0.
+// A local recipient is accepted without authentication: test.local's MX
+// (mail.test.local, asked of NSD) is this server, so it is local delivery,
+// a pass (smtp.rcpt.local), not a relay warning; --fail-on warn keeps exit 0.
 func TestSMTPCheck_mxLocalRecipientFailOn(t *testing.T) {
-	args := []string{"--role", "mx", "--to", E.User1, "--format", "json"}
+	args := []string{"--role", "mx", "--to", E.User1, "--resolver", E.DNS, "--format", "json"}
 	rep := smtpCheck(t, E.SMTPPort, args...).WantExit(t, 0).JSON(t)
-	f := rep.WantFinding(t, "smtp.relay.accepted", "warn")
-	WantContains(t, "smtp.relay.accepted detail", f.Detail, E.User1)
-	smtpCheck(t, E.SMTPPort, append(args, "--fail-on", "warn")...).WantExit(t, 1)
+	f := rep.WantFinding(t, "smtp.rcpt.local", "pass")
+	WantContains(t, "smtp.rcpt.local detail", f.Detail, E.User1, "test.local's MX mail.test.local")
+	rep.WantNoFinding(t, "smtp.relay.accepted")
+	smtpCheck(t, E.SMTPPort, append(args, "--fail-on", "warn")...).WantExit(t, 0)
 }
 
 // Submission: STARTTLS required by Postfix; AUTH is advertised only inside
