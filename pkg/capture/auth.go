@@ -33,6 +33,10 @@ type AuthResults struct {
 	DKIM        []DKIMResult `json:"dkim,omitempty"`
 	DMARC       string       `json:"dmarc"`
 	DMARCDomain string       `json:"dmarc_domain,omitempty"`
+	// ARC is the chain validation status (RFC 8617): none, pass or fail;
+	// ARCReason says why a chain failed.
+	ARC       string `json:"arc"`
+	ARCReason string `json:"arc_reason,omitempty"`
 	// NotChecked says why SPF, DKIM and DMARC were not evaluated (no
 	// resolver). The results are then what a receiver without DNS can
 	// say: SPF and DMARC "none" (no record was retrieved, RFC 7208
@@ -80,6 +84,10 @@ func (a AuthResults) header() string {
 		dm += " header.from=" + a.DMARCDomain
 	}
 	parts = append(parts, dm)
+	if a.ARC != "" && a.ARC != "none" {
+		// RFC 8617 §4.4: the arc method of Authentication-Results.
+		parts = append(parts, "arc="+a.ARC+why)
+	}
 	return "\r\n\t" + strings.Join(parts, ";\r\n\t")
 }
 
@@ -91,7 +99,10 @@ func (a AuthResults) header() string {
 // where the user did not say.
 func authenticate(ctx context.Context, r resolver.Interface, raw []byte, ip netip.Addr, helo, mailFrom, receiver string) AuthResults {
 	if r == nil {
-		a := AuthResults{SPF: "none", DMARC: "none", NotChecked: NotChecked}
+		a := AuthResults{SPF: "none", DMARC: "none", ARC: "none", NotChecked: NotChecked}
+		if bytes.Contains(bytes.ToLower(raw), []byte("\narc-seal:")) {
+			a.ARC, a.ARCReason = "neutral", NotChecked
+		}
 		for _, sig := range signatures(raw) {
 			a.DKIM = append(a.DKIM, DKIMResult{Domain: dnsauth.TagValue(sig, "d"), Selector: dnsauth.TagValue(sig, "s"), Result: "neutral", Reason: NotChecked})
 		}
@@ -109,6 +120,12 @@ func authenticate(ctx context.Context, r resolver.Interface, raw []byte, ip neti
 			a.DKIM = append(a.DKIM, DKIMResult{Domain: s.Domain, Selector: s.Selector, Result: string(s.Result), Reason: s.Reason})
 			ids = append(ids, dnsauth.DKIMIdentity{Domain: s.Domain, Result: string(s.Result)})
 		}
+	}
+	// ARC (RFC 8617): what a forwarder that broke DKIM vouched for.
+	arcRes := dnsauth.VerifyARC(ctx, r, raw, time.Now())
+	a.ARC = string(arcRes.Status)
+	if arcRes.Status == "fail" {
+		a.ARCReason = arcRes.Reason
 	}
 
 	// SPF (RFC 7208 §4): the MAIL FROM identity, or postmaster@HELO for

@@ -480,3 +480,31 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// A message forwarded through two ARC hops (the ARC suite's cv_pass_i2_1,
+// MIT licence, pkg/arc/testdata/LICENSE.txt): the chain validates, and a
+// copy changed in transit fails at the newest hop.
+func TestCapture_arc(t *testing.T) {
+	r := senderDNS(t, `dummy._domainkey.example.org. 300 IN TXT "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"`)
+	msg, err := os.ReadFile("testdata/arc-pass-i2.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, Options{Resolver: r})
+	if err := send(t, s, "", "", string(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(t, s, "", "", strings.Replace(string(msg), "This is a test message", "This is a changed message", 1)); err != nil {
+		t.Fatal(err)
+	}
+	ms := s.Messages()
+	if a := ms[0].Auth; a.ARC != "pass" {
+		t.Errorf("forwarded message: arc=%s (%s)", a.ARC, a.ARCReason)
+	}
+	if !strings.Contains(string(ms[0].Raw), "arc=pass") {
+		t.Errorf("Authentication-Results has no arc=pass:\n%.600s", ms[0].Raw)
+	}
+	if a := ms[1].Auth; a.ARC != "fail" || !strings.Contains(a.ARCReason, "body hash") {
+		t.Errorf("changed message: arc=%s (%s)", a.ARC, a.ARCReason)
+	}
+}

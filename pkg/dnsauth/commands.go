@@ -137,6 +137,9 @@ func DKIMVerifyReport(ctx context.Context, o DKIMVerifyOptions) (*report.Report,
 	if from := fromDomain(msg); from != "" {
 		fact["from_domain"] = from
 	}
+	// The ARC chain: what a forwarder that broke DKIM vouched for.
+	arcStart := run.now()
+	addARCStage(rep, VerifyARC(ctx, r, msg, at), arcStart, run.now().Sub(arcStart))
 	return rep, nil
 }
 
@@ -244,7 +247,16 @@ func DMARCReport(ctx context.Context, o DMARCOptions) (*report.Report, error) {
 	if target == "" {
 		target = strings.Join(author.Addresses, ", ")
 	}
-	return run.report(target, fs, summary, dnsErr, fact), nil
+	rep := run.report(target, fs, summary, dnsErr, fact)
+	if o.Message != nil {
+		at := o.At
+		if at.IsZero() {
+			at = run.now()
+		}
+		arcStart := run.now()
+		addARCStage(rep, VerifyARC(ctx, r, o.Message, at), arcStart, run.now().Sub(arcStart))
+	}
+	return rep, nil
 }
 
 // focusedRun is what the focused commands share: the resolver they must

@@ -292,6 +292,7 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 
 	st = stages.Begin("analyze")
 	fs := receivedFindings(found.Raw, msg, rep)
+	fs = append(fs, arcFindings(ctx, o.Resolver, found.Raw, rep)...)
 	rep.Add(fs...)
 	worst := report.Pass
 	for _, f := range fs {

@@ -55,7 +55,7 @@ func (c *Check) UnmarshalYAML(n *yaml.Node) error {
 var Commands = map[string]bool{
 	"smtp check": true, "smtp send": true, "smtp script": true, "reset send": true,
 	"imap audit": true, "pop3 audit": true, "tls": true, "dns": true, "spf": true,
-	"dkim check": true, "dkim verify": true, "dmarc": true,
+	"dkim check": true, "dkim verify": true, "dmarc": true, "arc verify": true,
 }
 
 // Run is one check ready to run: its name and its arguments (without the

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/dnsauth"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
+)
+
+type arcVerifyOptions struct {
+	Global
+	resolverFlags
+	At string
+}
+
+func newARCCmd(env *Env) *cobra.Command {
+	c := group(&cobra.Command{
+		Use:   "arc",
+		Short: "Authenticated Received Chain (RFC 8617): verify the seals forwarders added",
+	})
+	c.AddCommand(newARCVerifyCmd(env))
+	return c
+}
+
+func newARCVerifyCmd(env *Env) *cobra.Command {
+	o := &arcVerifyOptions{}
+	c := &cobra.Command{
+		Use:   "verify FILE.eml",
+		Short: "Verify a message's ARC chain: status, every instance, the oldest passing hop, what broke it",
+		Long: `Verify the ARC chain of a message (RFC 8617): the ARC-Seal,
+ARC-Message-Signature and ARC-Authentication-Results that mailing lists and
+forwarders add. A forwarder that changes the message breaks DKIM; if it
+sealed ARC, receivers can still trust what it saw (its
+ARC-Authentication-Results). The report gives the chain status (cv=none,
+pass or fail), each instance with its sealer and the results it recorded,
+the oldest instance whose message signature still validates, and, for a
+broken chain, which instance broke it and why.
+
+FILE may be "-" for standard input. Keys are fetched with --resolver.
+--at judges the signatures at another time than now.
+
+dkim verify and dmarc --message report the ARC chain too.`,
+		Example: `  mailprobe arc verify forwarded.eml
+  mailprobe arc verify - < message.eml --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Global.validate(); err != nil {
+				return err
+			}
+			at, err := atFlag(o.At)
+			if err != nil {
+				return err
+			}
+			msg, err := readMessage(env, args[0])
+			if err != nil {
+				return err
+			}
+			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+				return dnsauth.ARCReport(ctx, dnsauth.ARCOptions{Resolver: r, Name: args[0], Message: msg, At: at, Now: env.Now})
+			})
+		},
+	}
+	addGlobalFlags(c, &o.Global)
+	addResolverFlags(c, &o.resolverFlags)
+	c.Flags().StringVar(&o.At, "at", "", "judge signatures at this time (RFC 3339 or seconds since 1970) instead of now")
+	return c
+}
