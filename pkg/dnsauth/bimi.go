@@ -123,24 +123,24 @@ func CheckBIMI(ctx context.Context, r resolver.Interface, domain, dmarcPolicy st
 	}
 	rec, perr := ParseBIMI(recs[0])
 	if perr != nil {
-		add(report.New("bimi.record.invalid", bimiStage, fmt.Sprintf("%s: %v.", name, perr)).With("record", recs[0]))
+		add(report.New("bimi.record.invalid", bimiStage, fmt.Sprintf("%s: %v.", name, perr)).WithRecord(recs[0]))
 		return c
 	}
 	c.Record = rec
 	if rec.Declined {
-		add(report.New("bimi.declined", bimiStage, fmt.Sprintf("%s declines BIMI (empty l= and a=).", domain)).With("record", rec.Raw))
+		add(report.New("bimi.declined", bimiStage, fmt.Sprintf("%s declines BIMI (empty l= and a=).", domain)).WithRecord(rec.Raw))
 		return c
 	}
 	if rec.Logo == "" {
-		add(report.New("bimi.logo.missing", bimiStage, "l= is empty: there is no logo to show.").With("record", rec.Raw))
+		add(report.New("bimi.logo.missing", bimiStage, "l= is empty: there is no logo to show.").WithRecord(rec.Raw))
 	}
 	if rec.Evidence == "" {
-		add(report.New("bimi.evidence.missing", bimiStage, "No a= (Verified Mark or Common Mark Certificate): Gmail and Apple Mail show no logo without one; only a few providers display self-asserted logos.").With("record", rec.Raw))
+		add(report.New("bimi.evidence.missing", bimiStage, "No a= (Verified Mark or Common Mark Certificate): Gmail and Apple Mail show no logo without one; only a few providers display self-asserted logos.").WithRecord(rec.Raw))
 	}
 	switch dmarcPolicy {
 	case "quarantine", "reject", "":
 	default:
-		add(report.New("bimi.dmarc.weak", bimiStage, fmt.Sprintf("BIMI is honoured only with an enforced DMARC policy (quarantine or reject); %s has %s.", domain, policyName(dmarcPolicy))).With("record", rec.Raw))
+		add(report.New("bimi.dmarc.weak", bimiStage, fmt.Sprintf("BIMI is honoured only with an enforced DMARC policy (quarantine or reject); %s has %s.", domain, policyName(dmarcPolicy))).WithRecord(rec.Raw))
 	}
 	if rec.Logo != "" && rec.Evidence != "" && (dmarcPolicy == "quarantine" || dmarcPolicy == "reject") {
 		add(report.New("bimi.ok", bimiStage, "logo "+rec.Logo+", evidence "+rec.Evidence))

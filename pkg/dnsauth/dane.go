@@ -277,7 +277,7 @@ func CheckDANE(ctx context.Context, r resolver.Interface, mxHosts []string, o DA
 		for _, t := range h.TLSA {
 			lines = append(lines, fmt.Sprintf("_%d._tcp.%s TLSA %s", o.Port, h.Host, t))
 		}
-		ev := func(f report.Finding) report.Finding { return f.With("record", strings.Join(lines, "\n")) }
+		ev := func(f report.Finding) report.Finding { return f.WithRecord(strings.Join(lines, "\n")) }
 		if !h.Secure {
 			add(ev(report.New("dane.tlsa.insecure", daneStage, fmt.Sprintf("MX %s has TLSA records but the answer is not DNSSEC-validated (no AD bit): senders ignore them (RFC 7672 §2.2). Either the zone is unsigned or the resolver does not validate (use --resolver with a validating resolver).", h.Host))))
 		}

@@ -273,9 +273,15 @@ func checkSelector(ctx context.Context, r resolver.Interface, domain, sel string
 	if len(txts) > 1 {
 		f := report.New("dkim.key.multiple", dkimStage, fmt.Sprintf("%s has %d TXT records; a key name must hold one (RFC 6376 §3.6.2.2 leaves several undefined, and verifiers such as go-msgauth reject them).", name, len(txts)))
 		for _, t := range txts {
-			f = f.With("record", t)
+			f = f.WithRecord(t)
 		}
 		return key, []report.Finding{f}, ""
+	}
+	if len(txts[0]) > MaxDKIMRecord {
+		// No real key comes near: an 8192-bit RSA key is about 1.4 KB of
+		// base64. Parsing and echoing 60 KB helps nobody.
+		key.Record = txts[0][:MaxDKIMRecord/8] + "…"
+		return key, []report.Finding{report.Newf("dkim.key.oversize", dkimStage, "The TXT record at %s is %d bytes, more than any DKIM key (at most %d here): verifiers may refuse it, and it is not parsed.", name, len(txts[0]), MaxDKIMRecord).WithRecord(txts[0])}, ""
 	}
 	key.Record = txts[0]
 	parsed, perr := ParseDKIMKey(txts[0])
@@ -290,14 +296,14 @@ func checkSelector(ctx context.Context, r resolver.Interface, domain, sel string
 		} else if ok && ke.Tag == "h" {
 			code = "dkim.key.sha1-only"
 		}
-		return key, []report.Finding{report.New(code, dkimStage, fmt.Sprintf("The key at %s cannot be used: %v. Every signature with s=%s fails (permerror).", name, perr, sel)).With("record", txts[0])}, ""
+		return key, []report.Finding{report.New(code, dkimStage, fmt.Sprintf("The key at %s cannot be used: %v. Every signature with s=%s fails (permerror).", name, perr, sel)).WithRecord(txts[0])}, ""
 	}
 	return key, judgeKey(key, explicit), ""
 }
 
 func judgeKey(k *DKIMKey, explicit bool) []report.Finding {
 	var fs []report.Finding
-	ev := func(f report.Finding) report.Finding { return f.With("record", k.Record) }
+	ev := func(f report.Finding) report.Finding { return f.WithRecord(k.Record) }
 	if k.Revoked {
 		f := report.New("dkim.key.revoked", dkimStage, fmt.Sprintf("The key at %s is revoked (empty p=): signatures with s=%s fail.", k.Name, k.Selector))
 		if !explicit {

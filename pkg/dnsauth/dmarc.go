@@ -574,9 +574,9 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 	for _, l := range p.Lookups {
 		switch l.Result {
 		case "multiple":
-			add(report.New("dmarc.record.multiple", dmarcStage, fmt.Sprintf("_dmarc.%s has several DMARC records; receivers discard them all, as if there were none (RFC 9989 §4.10).", l.Domain)).With("record", l.Record))
+			add(report.New("dmarc.record.multiple", dmarcStage, fmt.Sprintf("_dmarc.%s has several DMARC records; receivers discard them all, as if there were none (RFC 9989 §4.10).", l.Domain)).WithRecord(l.Record))
 		case "invalid":
-			add(report.New("dmarc.record.invalid", dmarcStage, fmt.Sprintf("The DMARC record at _dmarc.%s cannot be used: %s.", l.Domain, l.Problem)).With("record", l.Record))
+			add(report.New("dmarc.record.invalid", dmarcStage, fmt.Sprintf("The DMARC record at _dmarc.%s cannot be used: %s.", l.Domain, l.Problem)).WithRecord(l.Record))
 		}
 		if l.Problem != "" && l.Result == "none" {
 			add(report.New("dmarc.record.invalid", dmarcStage, fmt.Sprintf("_dmarc.%s: %s.", l.Domain, l.Problem)))
@@ -606,7 +606,7 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 		return c
 	}
 	rec := p.Record
-	ev := func(f report.Finding) report.Finding { return f.With("record", "_dmarc."+p.PolicyDomain+" "+rec.Raw) }
+	ev := func(f report.Finding) report.Finding { return f.WithRecord("_dmarc."+p.PolicyDomain+" "+rec.Raw) }
 	if p.PolicyDomain != p.Domain {
 		add(report.New("dmarc.record.inherited", dmarcStage, fmt.Sprintf("%s has no record of its own; the policy of %s applies (%s=%s).", p.Domain, p.PolicyDomain, p.PolicyTag, p.Effective())).With("note", walk).With("policy_tag", p.PolicyTag))
 		switch {

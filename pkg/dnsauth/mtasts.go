@@ -308,14 +308,14 @@ func CheckMTASTS(ctx context.Context, r resolver.Interface, domain string, mxHos
 	}
 	rec, perr := ParseMTASTSRecord(recs[0])
 	if perr != nil {
-		add(report.New("mtasts.record.invalid", mtastsStage, fmt.Sprintf("_mta-sts.%s: %v.", domain, perr)).With("record", recs[0]))
+		add(report.New("mtasts.record.invalid", mtastsStage, fmt.Sprintf("_mta-sts.%s: %v.", domain, perr)).WithRecord(recs[0]))
 		return c
 	}
 	c.Record = rec
 	c.PolicyURL = o.policyURL(domain)
 	body, ferr := fetchPolicy(ctx, o, r, c.PolicyURL)
 	if ferr != nil {
-		add(report.New("mtasts.policy.fetch-failed", mtastsStage, fmt.Sprintf("The TXT record announces a policy, but fetching %s failed: %v. Senders that saw the record before keep using their cached policy; new ones treat the domain as having none.", c.PolicyURL, ferr)).With("record", recs[0]))
+		add(report.New("mtasts.policy.fetch-failed", mtastsStage, fmt.Sprintf("The TXT record announces a policy, but fetching %s failed: %v. Senders that saw the record before keep using their cached policy; new ones treat the domain as having none.", c.PolicyURL, ferr)).WithRecord(recs[0]))
 		return c
 	}
 	pol, perr := ParseMTASTSPolicy(body)
@@ -477,7 +477,7 @@ func CheckTLSRPT(ctx context.Context, r resolver.Interface, domain string, wantR
 	}
 	rec, perr := ParseTLSRPT(recs[0])
 	if perr != nil {
-		add(report.New("tlsrpt.record.invalid", tlsrptStage, fmt.Sprintf("_smtp._tls.%s: %v.", domain, perr)).With("record", recs[0]))
+		add(report.New("tlsrpt.record.invalid", tlsrptStage, fmt.Sprintf("_smtp._tls.%s: %v.", domain, perr)).WithRecord(recs[0]))
 		return c
 	}
 	c.Record = rec

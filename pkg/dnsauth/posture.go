@@ -123,7 +123,7 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 	})
 	run(&wg, areas[dmarcStage], func(ctx context.Context, a *area) {
 		dm = CheckDMARC(ctx, r, domain)
-		a.findings, a.dnsError, a.fact = dm.Findings(), dm.Policy.DNSError != "", dm
+		a.findings, a.dnsError, a.fact = dm.Findings(), dm.Policy.DNSError != "" || dm.Policy.ExistenceError != "", dm
 		if dm.Policy.Record != nil {
 			a.summary = fmt.Sprintf("p=%s at _dmarc.%s", dm.Policy.Effective(), dm.Policy.PolicyDomain)
 		} else {

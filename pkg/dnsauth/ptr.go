@@ -211,7 +211,7 @@ func CheckDNSBL(ctx context.Context, r resolver.Interface, addrs []netip.Addr, l
 			listed++
 			f := report.New("dnsbl.listed", dnsblStage, fmt.Sprintf("%s is listed in %s (%s).", h.IP, h.List, h.Codes))
 			if h.Reason != "" {
-				f = f.With("record", h.Reason)
+				f = f.WithRecord(h.Reason)
 			}
 			c.findings = append(c.findings, f)
 		case h.Error != "":

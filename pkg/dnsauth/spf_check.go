@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
@@ -33,6 +34,10 @@ type SPFAnalysis struct {
 	// DNSError is set when a lookup failed (SERVFAIL, timeout...): the
 	// analysis is incomplete.
 	DNSError string `json:"dns_error,omitempty"`
+	// Queries is the number of DNS questions the walk asked; Incomplete
+	// says why it stopped early (its query or time budget).
+	Queries    int    `json:"dns_queries"`
+	Incomplete string `json:"incomplete,omitempty"`
 
 	findings []report.Finding
 }
@@ -49,12 +54,57 @@ type spfWalker struct {
 	lookups int
 	voids   int
 	visits  int
+	// asks counts the DNS questions the walk asked; stopped is why the
+	// walk ended early ("" while it goes on), skipped the terms it did
+	// not reach because of that.
+	asks    int
+	stopped string
+	skipped int
+}
+
+// The diagnostic walk goes past the RFC's limits to show the whole tree,
+// so it has its own bounds: a hostile or broken policy cannot make one
+// run ask thousands of questions or wait for minutes.
+const (
+	// SPFWalkMaxQueries is the most DNS questions one walk asks.
+	SPFWalkMaxQueries = 200
+	// SPFWalkTimeout is the most time one walk takes (a sooner deadline
+	// of the run wins).
+	SPFWalkTimeout = 20 * time.Second
+	// spfMaxNotes caps the notes kept per node.
+	spfMaxNotes = 20
+)
+
+// ask is called before each DNS question: false means the walk is over
+// its budget (or its deadline) and must stop.
+func (w *spfWalker) ask() bool {
+	if w.stopped != "" {
+		return false
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.stop(fmt.Sprintf("its time budget (%s) ran out", SPFWalkTimeout))
+		return false
+	}
+	if w.asks >= SPFWalkMaxQueries {
+		w.stop(fmt.Sprintf("it asked %d DNS questions, its budget", SPFWalkMaxQueries))
+		return false
+	}
+	w.asks++
+	return true
+}
+
+func (w *spfWalker) stop(why string) {
+	if w.stopped == "" {
+		w.stopped = why
+	}
 }
 
 // AnalyzeSPF checks the SPF policy of domain without a message.
 func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAnalysis {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	a := &SPFAnalysis{Domain: domain}
+	ctx, cancel := context.WithTimeout(ctx, SPFWalkTimeout)
+	defer cancel()
 	w := &spfWalker{ctx: ctx, r: r, a: a}
 	root := &SPFNode{Domain: domain}
 	a.Tree = root
@@ -70,7 +120,7 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 		if IsSPFRecord(t) {
 			recs = append(recs, t)
 		} else if len(t) >= 6 && strings.EqualFold(t[:5], "v=spf") {
-			a.add(report.New("spf.record.malformed-version", spfStage, fmt.Sprintf("A TXT record of %s looks like SPF but does not start with \"v=spf1\" followed by a space, so receivers ignore it.", domain)).With("record", t))
+			a.add(report.New("spf.record.malformed-version", spfStage, fmt.Sprintf("A TXT record of %s looks like SPF but does not start with \"v=spf1\" followed by a space, so receivers ignore it.", domain)).WithRecord(t))
 		}
 	}
 	switch len(recs) {
@@ -83,7 +133,7 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 		a.Records = recs
 		f := report.New("spf.record.multiple", spfStage, fmt.Sprintf("%s has %d SPF records; receivers return permerror for all of them (RFC 7208 §4.5), which DMARC treats as an SPF failure.", domain, len(recs)))
 		for _, rec := range recs {
-			f = f.With("record", rec)
+			f = f.WithRecord(rec)
 		}
 		a.add(f)
 		return a
@@ -91,11 +141,26 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 	a.Record = recs[0]
 	w.walk(root, recs[0], []string{domain})
 	a.Lookups, a.VoidLookups = w.lookups, w.voids
+	a.Queries = w.asks
+	if w.stopped != "" && a.DNSError == "" {
+		a.Incomplete = w.stopped
+		a.add(report.Newf("spf.walk.budget", spfStage, "The walk of the SPF tree of %s stopped because %s; %d term(s) were not followed. The lookup counts below are lower bounds.", domain, w.stopped, w.skipped))
+	}
 	w.summarize()
 	return a
 }
 
 func (a *SPFAnalysis) add(f ...report.Finding) { a.findings = append(a.findings, f...) }
+
+// note adds a note to node, up to spfMaxNotes; the rest are counted.
+func (w *spfWalker) note(node *SPFNode, s string) {
+	switch {
+	case len(node.Notes) < spfMaxNotes:
+		node.Notes = append(node.Notes, s)
+	case len(node.Notes) == spfMaxNotes:
+		node.Notes = append(node.Notes, "… more notes left out")
+	}
+}
 
 func (w *spfWalker) path(path []string, term string) string {
 	return strings.Join(append(append([]string(nil), path...), term), " > ")
@@ -114,7 +179,7 @@ func (w *spfWalker) charge(node *SPFNode, path []string, term string) {
 func (w *spfWalker) void(node *SPFNode, path []string, term, why string) {
 	w.voids++
 	node.Void++
-	node.Notes = append(node.Notes, fmt.Sprintf("%s: void lookup (%s)", term, why))
+	w.note(node, fmt.Sprintf("%s: void lookup (%s)", term, why))
 	if w.voids == SPFMaxVoid+1 {
 		w.a.VoidCulprit = w.path(path, term)
 	}
@@ -128,25 +193,33 @@ func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 	rec, err := ParseSPF(raw)
 	if err != nil {
 		node.Error = err.Error()
-		w.a.add(report.New("spf.record.syntax", spfStage, fmt.Sprintf("The SPF record of %s has a syntax error: %v. Receivers return permerror for the whole policy (RFC 7208 §4.6).", node.Domain, err)).With("record", raw))
+		w.a.add(report.New("spf.record.syntax", spfStage, fmt.Sprintf("The SPF record of %s has a syntax error: %v. Receivers return permerror for the whole policy (RFC 7208 §4.6).", node.Domain, err)).WithRecord(raw))
 		return
 	}
 	if len(raw) > 450 && len(path) == 1 {
-		w.a.add(report.New("spf.record.long", spfStage, fmt.Sprintf("The SPF record of %s is %d octets; RFC 7208 §3.4 asks for at most 450 so that the answer fits in a 512-octet UDP packet.", node.Domain, len(raw))).With("record", raw))
+		w.a.add(report.New("spf.record.long", spfStage, fmt.Sprintf("The SPF record of %s is %d octets; RFC 7208 §3.4 asks for at most 450 so that the answer fits in a 512-octet UDP packet.", node.Domain, len(raw))).WithRecord(raw))
 	}
 	for i := range rec.Directives {
 		t := &rec.Directives[i]
+		if w.stopped != "" {
+			w.skipped += len(rec.Directives) - i
+			return
+		}
 		w.term(node, rec, t, path)
 		if t.Name == "all" {
 			if i < len(rec.Directives)-1 {
-				node.Notes = append(node.Notes, fmt.Sprintf("terms after %q are never evaluated", t.Raw))
+				w.note(node, fmt.Sprintf("terms after %q are never evaluated", t.Raw))
 			}
 			break
 		}
 	}
 	if rec.Redirect != nil {
 		if rec.All() != nil {
-			w.a.add(report.New("spf.redirect.ignored", spfStage, fmt.Sprintf("The SPF record of %s has both \"all\" and %q; the redirect is ignored (RFC 7208 §6.1).", node.Domain, rec.Redirect.Raw)).With("record", raw))
+			w.a.add(report.New("spf.redirect.ignored", spfStage, fmt.Sprintf("The SPF record of %s has both \"all\" and %q; the redirect is ignored (RFC 7208 §6.1).", node.Domain, rec.Redirect.Raw)).WithRecord(raw))
+			return
+		}
+		if w.stopped != "" {
+			w.skipped++
 			return
 		}
 		w.charge(node, path, rec.Redirect.Raw)
@@ -161,7 +234,7 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 	case "ip4", "ip6":
 		ones := t.Prefix.Bits()
 		if t.Qualifier != "-" && ((t.Name == "ip4" && ones < 16) || (t.Name == "ip6" && ones < 32)) {
-			w.a.add(report.New("spf.range.broad", spfStage, fmt.Sprintf("%q in the record of %s authorizes %s addresses.", t.Raw, node.Domain, rangeSize(t.Prefix))).With("record", rec.Raw))
+			w.a.add(report.New("spf.range.broad", spfStage, fmt.Sprintf("%q in the record of %s authorizes %s addresses.", t.Raw, node.Domain, rangeSize(t.Prefix))).WithRecord(rec.Raw))
 		}
 		return
 	case "all":
@@ -173,24 +246,33 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 		target = strings.TrimSuffix(strings.ToLower(t.Domain), ".")
 	}
 	if t.Domain != "" && hasMacro(t.Domain) {
-		node.Notes = append(node.Notes, fmt.Sprintf("%s: depends on the message (macros), not evaluated", t.Raw))
+		w.note(node, fmt.Sprintf("%s: depends on the message (macros), not evaluated", t.Raw))
 		return
 	}
 	switch t.Name {
 	case "include":
 		w.follow(node, t.Raw, t.Domain, path)
 	case "ptr":
-		w.a.add(report.New("spf.ptr.used", spfStage, fmt.Sprintf("%q in the record of %s: the ptr mechanism is slow, unreliable and deprecated (RFC 7208 §5.5 \"SHOULD NOT be used\"); some receivers treat it as no match.", t.Raw, node.Domain)).With("record", rec.Raw))
+		w.a.add(report.New("spf.ptr.used", spfStage, fmt.Sprintf("%q in the record of %s: the ptr mechanism is slow, unreliable and deprecated (RFC 7208 §5.5 \"SHOULD NOT be used\"); some receivers treat it as no match.", t.Raw, node.Domain)).WithRecord(rec.Raw))
 	case "a":
+		if !w.ask() {
+			return
+		}
 		v4, err4 := w.r.LookupA(w.ctx, target)
+		if w.dnsFailed(node, t, err4) || !w.ask() {
+			return
+		}
 		v6, err6 := w.r.LookupAAAA(w.ctx, target)
-		if w.dnsFailed(node, t, err4) || w.dnsFailed(node, t, err6) {
+		if w.dnsFailed(node, t, err6) {
 			return
 		}
 		if len(v4) == 0 && len(v6) == 0 {
 			w.void(node, path, t.Raw, target+" has no A or AAAA record")
 		}
 	case "exists":
+		if !w.ask() {
+			return
+		}
 		_, err := w.r.LookupA(w.ctx, target)
 		if w.dnsFailed(node, t, err) {
 			return
@@ -199,6 +281,9 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 			w.void(node, path, t.Raw, target+" has no A record")
 		}
 	case "mx":
+		if !w.ask() {
+			return
+		}
 		mxs, _, err := w.r.LookupMX(w.ctx, target)
 		if w.dnsFailed(node, t, err) {
 			return
@@ -217,13 +302,16 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 			if mx.Host == "" {
 				continue
 			}
+			if !w.ask() {
+				return
+			}
 			ips, err := w.r.LookupIP(w.ctx, mx.Host)
 			if err != nil || len(ips) == 0 {
 				noAddr++
 			}
 		}
 		if noAddr > 0 {
-			node.Notes = append(node.Notes, fmt.Sprintf("%s: %d of %d MX hosts have no address", t.Raw, noAddr, len(mxs)))
+			w.note(node, fmt.Sprintf("%s: %d of %d MX hosts have no address", t.Raw, noAddr, len(mxs)))
 		}
 	}
 }
@@ -233,7 +321,10 @@ func (w *spfWalker) dnsFailed(node *SPFNode, t *SPFTerm, err error) bool {
 	if err == nil || resolver.IsNotFound(err) || resolver.KindOf(err) == resolver.KindInvalidName {
 		return false
 	}
-	node.Notes = append(node.Notes, fmt.Sprintf("%s: %v", t.Raw, err))
+	w.note(node, fmt.Sprintf("%s: %v", t.Raw, err))
+	// A receiver's evaluation ends here with temperror (RFC 7208 §4.4,
+	// §5): so does the walk, rather than wait on the rest of the tree.
+	w.stop("a DNS lookup failed (" + err.Error() + ")")
 	if w.a.DNSError == "" {
 		w.a.DNSError = err.Error()
 		w.a.add(report.New("spf.dns.error", spfStage, fmt.Sprintf("While evaluating %q in the record of %s: %v. Receivers hitting this return temperror.", t.Raw, node.Domain, err)))
@@ -261,9 +352,15 @@ func (w *spfWalker) follow(node *SPFNode, via, spec string, path []string) {
 		child.Error = "not followed: the tree is too large"
 		return
 	}
+	if !w.ask() {
+		child.Error = "not followed: " + w.stopped
+		w.skipped++
+		return
+	}
 	raw, serr, none := lookupSPF(w.ctx, w.r, target)
 	switch {
 	case serr != nil && serr.result == SPFTempError:
+		w.stop("a DNS lookup failed (" + serr.msg + ")")
 		child.Error = serr.msg
 		if w.a.DNSError == "" {
 			w.a.DNSError = serr.msg
@@ -376,12 +473,12 @@ func (w *spfWalker) summarize() {
 	all := rec.All()
 	switch {
 	case all == nil && rec.Redirect == nil:
-		a.add(report.New("spf.all.missing", spfStage, fmt.Sprintf("The SPF record of %s ends without \"all\" or redirect=, so mail from any other server gets \"neutral\" (RFC 7208 §4.7): SPF does not say it is forged.", a.Domain)).With("record", a.Record))
+		a.add(report.New("spf.all.missing", spfStage, fmt.Sprintf("The SPF record of %s ends without \"all\" or redirect=, so mail from any other server gets \"neutral\" (RFC 7208 §4.7): SPF does not say it is forged.", a.Domain)).WithRecord(a.Record))
 	case all == nil:
 	case all.Qualifier == "+":
-		a.add(report.New("spf.all.pass", spfStage, fmt.Sprintf("%q authorizes every server on the Internet to send as %s: SPF protects nothing.", all.Raw, a.Domain)).With("record", a.Record))
+		a.add(report.New("spf.all.pass", spfStage, fmt.Sprintf("%q authorizes every server on the Internet to send as %s: SPF protects nothing.", all.Raw, a.Domain)).WithRecord(a.Record))
 	case all.Qualifier == "?":
-		a.add(report.New("spf.all.neutral", spfStage, fmt.Sprintf("%q makes mail from unlisted servers \"neutral\": SPF does not say it is forged.", all.Raw)).With("record", a.Record))
+		a.add(report.New("spf.all.neutral", spfStage, fmt.Sprintf("%q makes mail from unlisted servers \"neutral\": SPF does not say it is forged.", all.Raw)).WithRecord(a.Record))
 	default:
 		a.add(report.New("spf.all.ok", spfStage, fmt.Sprintf("ends with %q", all.Raw)))
 	}

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -114,6 +115,26 @@ func Newf(code, stage, format string, args ...any) Finding {
 func (f Finding) With(kind, text string, seq ...int) Finding {
 	f.Evidence = append(f.Evidence, Evidence{Kind: kind, Text: text, Seq: seq})
 	return f
+}
+
+// MaxRecordEvidence is the most bytes of a DNS record (or fetched
+// policy) kept as evidence: a 60 KB TXT record is a finding of its own,
+// not 60 KB in every report format.
+const MaxRecordEvidence = 1024
+
+// WithRecord adds a DNS record (or policy text) as evidence, clipped to
+// MaxRecordEvidence bytes with the full size noted. Only for public data:
+// clipping never meets a secret there (secrets are scrubbed whole, before
+// any clipping, everywhere else).
+func (f Finding) WithRecord(text string) Finding {
+	if len(text) > MaxRecordEvidence {
+		cut := MaxRecordEvidence
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = fmt.Sprintf("%s… (%d bytes in all)", text[:cut], len(text))
+	}
+	return f.With("record", text)
 }
 
 // WithSeverity overrides the registered severity, for the few checks whose

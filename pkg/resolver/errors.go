@@ -39,6 +39,10 @@ const (
 	KindRcode Kind = "rcode"
 	// KindMalformed: the answer could not be parsed.
 	KindMalformed Kind = "malformed"
+	// KindCNAMELoop: the answer's CNAME chain loops or is longer than
+	// MaxCNAMEChain: the name cannot be resolved (a recursive resolver
+	// would SERVFAIL), which is not "no record".
+	KindCNAMELoop Kind = "cname-loop"
 )
 
 // Error is a failed lookup. It implements net.Error so that libraries that
@@ -96,6 +100,8 @@ func (e *Error) Error() string {
 		what = "error " + dns.RcodeToString[e.Rcode]
 	case KindMalformed:
 		what = "malformed answer"
+	case KindCNAMELoop:
+		what = fmt.Sprintf("CNAME chain loops or is longer than %d", MaxCNAMEChain)
 	default:
 		what = string(e.Kind)
 	}
@@ -118,7 +124,7 @@ func (e *Error) Timeout() bool { return e.Kind == KindTimeout }
 // later. NXDOMAIN and NODATA are definitive answers.
 func (e *Error) Temporary() bool {
 	switch e.Kind {
-	case KindServFail, KindTimeout, KindRefused, KindNetwork, KindRcode, KindMalformed:
+	case KindServFail, KindTimeout, KindRefused, KindNetwork, KindRcode, KindMalformed, KindCNAMELoop:
 		return true
 	}
 	return false

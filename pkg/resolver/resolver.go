@@ -457,8 +457,7 @@ func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, ser
 		stop()
 		nc.Close()
 	}()
-	client := &dns.Client{Net: network, UDPSize: r.opts.UDPSize, Timeout: r.opts.Timeout}
-	resp, rtt, err := client.ExchangeWithConnContext(actx, m, co)
+	resp, rtt, err := exchangeMatching(actx, co, m)
 	if err != nil && actx.Err() != nil {
 		err = actx.Err()
 	}
@@ -470,6 +469,59 @@ func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, ser
 	return resp, rtt, err
 }
 
+// errNotOurAnswer is a response that does not answer the question asked.
+var errNotOurAnswer = errors.New("the response does not answer the question asked (other ID or question)")
+
+// maxStrayResponses bounds the responses read and discarded while waiting
+// for the one that answers our question.
+const maxStrayResponses = 32
+
+// exchangeMatching sends m and reads until a response answers it: the same
+// ID and the same question (RFC 5452 §9.1). A response with another ID or
+// question (a spoofing attempt, a confused server, a late answer to an
+// earlier query on a reused port) is discarded and the wait goes on until
+// the deadline; it is never taken as the answer.
+func exchangeMatching(ctx context.Context, co *dns.Conn, m *dns.Msg) (*dns.Msg, time.Duration, error) {
+	if d, ok := ctx.Deadline(); ok {
+		_ = co.SetDeadline(d)
+	}
+	start := time.Now()
+	if err := co.WriteMsg(m); err != nil {
+		return nil, 0, err
+	}
+	for stray := 0; ; stray++ {
+		resp, err := co.ReadMsg()
+		if err != nil {
+			if resp != nil && resp.Id == m.Id && resp.Truncated {
+				return resp, time.Since(start), err
+			}
+			if resp == nil || resp.Id == m.Id {
+				return resp, time.Since(start), err
+			}
+			// An unparseable stray datagram: keep waiting.
+		} else if resp.Id == m.Id && sameQuestion(resp, m) {
+			return resp, time.Since(start), nil
+		}
+		if stray >= maxStrayResponses {
+			return nil, time.Since(start), fmt.Errorf("%w (%d of them)", errNotOurAnswer, stray+1)
+		}
+		if _, isTCP := co.Conn.(*net.TCPConn); isTCP {
+			// One stream, one answer: a mismatch there is the server's.
+			return nil, time.Since(start), errNotOurAnswer
+		}
+	}
+}
+
+// sameQuestion reports whether resp answers m's question (name compared
+// without case, RFC 4343).
+func sameQuestion(resp, m *dns.Msg) bool {
+	if len(resp.Question) != 1 || len(m.Question) != 1 {
+		return false
+	}
+	a, b := resp.Question[0], m.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
 func classifyNet(err error) Kind {
 	var ne net.Error
 	switch {
@@ -479,7 +531,7 @@ func classifyNet(err error) Kind {
 		return KindTimeout
 	}
 	var de *dns.Error
-	if errors.As(err, &de) {
+	if errors.As(err, &de) || errors.Is(err, errNotOurAnswer) {
 		return KindMalformed
 	}
 	if strings.Contains(err.Error(), "overflow") || strings.Contains(err.Error(), "bad rdata") || strings.Contains(err.Error(), "unpack") {
@@ -505,17 +557,26 @@ func interpret(name string, qtype uint16, resp *dns.Msg, server string, tcp bool
 	default:
 		return nil, &Error{Kind: KindRcode, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	}
-	chase(ans, resp)
+	if !chase(ans, resp) {
+		return nil, &Error{Kind: KindCNAMELoop, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
+	}
 	if len(ans.Records) == 0 {
 		return ans, &Error{Kind: KindNoData, Name: name, Type: qtype, Server: server, Rcode: resp.Rcode}
 	}
 	return ans, nil
 }
 
-func chase(ans *Answer, resp *dns.Msg) {
-	cur := ans.Name
-	seen := map[string]bool{}
-	for hop := 0; hop < 16; hop++ {
+// MaxCNAMEChain is the longest CNAME chain followed in an answer.
+const MaxCNAMEChain = 16
+
+// chase collects the records of the asked name, following the CNAME chain
+// in the answer. It reports false when the chain loops or is longer than
+// MaxCNAMEChain: that answer has no records to give, and "no record"
+// would be a lie.
+func chase(ans *Answer, resp *dns.Msg) bool {
+	cur := strings.ToLower(ans.Name)
+	seen := map[string]bool{cur: true}
+	for hop := 0; hop <= MaxCNAMEChain; hop++ {
 		var next string
 		for _, rr := range resp.Answer {
 			h := rr.Header()
@@ -528,11 +589,15 @@ func chase(ans *Answer, resp *dns.Msg) {
 				next = strings.ToLower(cn.Target)
 			}
 		}
-		if len(ans.Records) > 0 || next == "" || seen[next] {
-			return
+		if len(ans.Records) > 0 || next == "" {
+			return true
+		}
+		if seen[next] || hop == MaxCNAMEChain {
+			return false
 		}
 		seen[next] = true
 		ans.CNAMEs = append(ans.CNAMEs, next)
 		cur = next
 	}
+	return false
 }
