@@ -9,10 +9,10 @@ const MaxDKIMRecord = 8192
 func init() {
 	report.Register(
 		report.Code{Code: "dkim.key.oversize", Severity: report.Fail, Title: "DKIM key record far too large",
-			Fix: "Publish one key record of a normal size (v=DKIM1; k=rsa; p=<base64 of a 2048-bit key>, about 400 bytes): this name holds something else.",
+			Fix:  "Publish one key record of a normal size (v=DKIM1; k=rsa; p=<base64 of a 2048-bit key>, about 400 bytes): this name holds something else.",
 			Refs: []string{"RFC 6376 §3.6.1"}},
 		report.Code{Code: "spf.walk.budget", Severity: report.Warn, Title: "SPF tree too large or slow to walk completely",
-			Fix: "The policy asks more DNS questions (or waits longer) than any receiver will: receivers stop at 10 lookups with permerror. Flatten or remove includes until the tree fits the RFC 7208 limits.",
+			Fix:  "The policy asks more DNS questions (or waits longer) than any receiver will: receivers stop at 10 lookups with permerror. Flatten or remove includes until the tree fits the RFC 7208 limits.",
 			Refs: []string{"RFC 7208 §4.6.4", "RFC 7208 §11.1"}},
 	)
 }

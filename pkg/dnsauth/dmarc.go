@@ -606,7 +606,7 @@ func CheckDMARC(ctx context.Context, r resolver.Interface, domain string) *DMARC
 		return c
 	}
 	rec := p.Record
-	ev := func(f report.Finding) report.Finding { return f.WithRecord("_dmarc."+p.PolicyDomain+" "+rec.Raw) }
+	ev := func(f report.Finding) report.Finding { return f.WithRecord("_dmarc." + p.PolicyDomain + " " + rec.Raw) }
 	if p.PolicyDomain != p.Domain {
 		add(report.New("dmarc.record.inherited", dmarcStage, fmt.Sprintf("%s has no record of its own; the policy of %s applies (%s=%s).", p.Domain, p.PolicyDomain, p.PolicyTag, p.Effective())).With("note", walk).With("policy_tag", p.PolicyTag))
 		switch {
