@@ -1,6 +1,8 @@
 package resetmail
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,8 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
+	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -51,8 +57,15 @@ type Mailbox struct {
 	// idle is true when the server offers IDLE (RFC 2177), so waiting can
 	// be pushed instead of polled.
 	idle bool
-	// exists receives a value when the server announces new messages.
-	exists chan struct{}
+	// exists receives a value when the server announces new messages;
+	// existsAt is when the newest announcement arrived.
+	exists   chan struct{}
+	existsMu sync.Mutex
+	existsAt time.Time
+	// idling is the IDLE command in progress, nil when none; idleOn is
+	// true while it runs (read by the unilateral data handler).
+	idling *imapclient.IdleCommand
+	idleOn atomic.Bool
 }
 
 // ErrPlaintextRefused is returned when the mailbox would need a password
@@ -147,7 +160,12 @@ func DialMailbox(ctx context.Context, o IMAPOptions, rec *transcript.Recorder) (
 	m.c = imapclient.New(conn, &imapclient.Options{
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-				if d.NumMessages != nil {
+				// Only an announcement during IDLE times an arrival:
+				// SELECT's own EXISTS says nothing about when.
+				if d.NumMessages != nil && m.idleOn.Load() {
+					m.existsMu.Lock()
+					m.existsAt = time.Now()
+					m.existsMu.Unlock()
 					select {
 					case m.exists <- struct{}{}:
 					default:
@@ -203,6 +221,12 @@ func (m *Mailbox) Login(ctx context.Context, user, password string, timeout time
 // bound is enforced by closing the connection when it passes: a stalled
 // server ends the operation at once, with an error that says so.
 func (m *Mailbox) run(ctx context.Context, timeout time.Duration, op func() error) error {
+	if m.dead {
+		return errMailboxClosed
+	}
+	// An operation always gets a real chance: callers cap timeouts by
+	// what is left of a wait, which can run out.
+	timeout = max(timeout, minIMAPOpTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = m.raw.Close() })
@@ -217,6 +241,58 @@ func (m *Mailbox) run(ctx context.Context, timeout time.Duration, op func() erro
 	return err
 }
 
+// minIMAPOpTimeout is the least time one IMAP operation is given.
+const minIMAPOpTimeout = time.Second
+
+// errMailboxClosed is the error of an operation on a connection an earlier
+// operation had to close.
+var errMailboxClosed = errors.New("the IMAP connection was closed after an earlier operation failed")
+
+// ExistsSince returns when the server last announced new messages, if that
+// was after t.
+func (m *Mailbox) ExistsSince(t time.Time) (time.Time, bool) {
+	m.existsMu.Lock()
+	defer m.existsMu.Unlock()
+	return m.existsAt, !m.existsAt.Before(t)
+}
+
+// StartIdle selects INBOX and starts IDLE (RFC 2177), so that a new
+// message is announced the moment it is delivered. It does nothing when
+// the server has no IDLE.
+func (m *Mailbox) StartIdle(ctx context.Context, timeout time.Duration) error {
+	if !m.idle || m.idling != nil {
+		return nil
+	}
+	return m.run(ctx, timeout, func() error {
+		if _, err := m.c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		var err error
+		m.idling, err = m.c.Idle()
+		if err == nil {
+			m.idleOn.Store(true)
+		}
+		return err
+	})
+}
+
+// StopIdle ends IDLE, if one is running.
+func (m *Mailbox) StopIdle(ctx context.Context, timeout time.Duration) error {
+	if m.idling == nil {
+		return nil
+	}
+	idle := m.idling
+	m.idling = nil
+	m.idleOn.Store(false)
+	return m.run(ctx, timeout, func() error {
+		_ = idle.Close()
+		return idle.Wait()
+	})
+}
+
+// Idling reports whether an IDLE is running.
+func (m *Mailbox) Idling() bool { return m.idling != nil }
+
 // Close logs out (best effort) and closes.
 func (m *Mailbox) Close() {
 	if m.c == nil {
@@ -224,6 +300,10 @@ func (m *Mailbox) Close() {
 		return
 	}
 	_ = m.raw.SetDeadline(time.Now().Add(2 * time.Second))
+	if m.idling != nil {
+		_ = m.idling.Close()
+		m.idling = nil
+	}
 	_ = m.c.Logout().Wait()
 	m.c.Close()
 	m.rec.Event("imap: connection closed")
@@ -410,4 +490,20 @@ func startTLS(ctx context.Context, nc *netx.Conn, cfg *tls.Config, addr string, 
 		return "", tlsError(addr, err)
 	}
 	return greeting, nil
+}
+
+// topReceivedTime is the date of the topmost Received: field (the one the
+// final server added), RFC 5322 §3.6.7: after the last ";".
+func topReceivedTime(raw []byte) (time.Time, bool) {
+	hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
+	if err != nil && len(hdr) == 0 {
+		return time.Time{}, false
+	}
+	v := hdr.Get("Received")
+	i := strings.LastIndexByte(v, ';')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	t, err := mail.ParseDate(strings.TrimSpace(v[i+1:]))
+	return t, err == nil
 }

@@ -26,6 +26,8 @@ func init() {
 			Fix: "Nothing to fix on the server: the port sent no greeting and answered a ClientHello, so mailprobe went on over TLS. Say it to skip the detection: --imap-tls implicit.", Refs: []string{"RFC 8314 §3"}},
 		report.Code{Code: "reset.imap.login-failed", Severity: report.Fail, Title: "IMAP login failed",
 			Fix: "Check the mailbox user and password (--imap-user, --imap-password-env); some providers need an app password for IMAP.", Refs: []string{"RFC 9051 §6.2.3"}},
+		report.Code{Code: "reset.imap.failed", Severity: report.Fail, Title: "The IMAP server failed",
+			Fix: "The mailbox server broke off (closed the connection, refused a command or stopped answering) after login: check its log. Whether the message arrived is unknown; run again, or look in the mailbox.", Refs: []string{"RFC 9051"}},
 		report.Code{Code: "reset.wait.timeout", Severity: report.Fail, Title: "The email never arrived",
 			Fix: "The server accepted the message but it did not reach the mailbox in time: look for it in the provider's quarantine, check the server's log for the queue id, and run `mailprobe dns` on the sender's domain (SPF, DKIM, DMARC failures often make providers drop mail silently).", Refs: nil},
 		report.Code{Code: "reset.delivery.inbox", Severity: report.Pass, Title: "Delivered to the inbox"},
@@ -124,6 +126,13 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if so.MailFrom == "" {
 		so.MailFrom = msg.From
 	}
+	// The mailbox is opened, and watched, before the message goes out.
+	var watch *mailWatch
+	if o.IMAP.Host != "" {
+		if watch = openMailbox(ctx, o, rep, rec); watch != nil {
+			defer watch.mb.Close()
+		}
+	}
 	sent := false
 	sendStart := o.Now()
 	if strings.EqualFold(so.Host, "mx") {
@@ -131,13 +140,10 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	} else {
 		sent = smtpprobe.Run(ctx, so, rep, rec)
 	}
-	if !sent {
+	if !sent || watch == nil {
 		return rep, nil
 	}
-	if o.IMAP.Host == "" {
-		return rep, nil
-	}
-	awaitMessage(ctx, o, msg, sendStart, rep, rec)
+	awaitMessage(ctx, o, watch, msg, dataAccepted(rep, sendStart), rep, rec)
 	return rep, nil
 }
 
@@ -202,9 +208,19 @@ func connectFailed(stages []report.Stage) bool {
 	return false
 }
 
-// awaitMessage logs in to the recipient's mailbox and waits for the
-// message by its Message-ID, then judges what arrived.
-func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time, rep *report.Report, rec *transcript.Recorder) {
+// mailWatch is the recipient's mailbox, logged in and watching before the
+// message is sent.
+type mailWatch struct {
+	mb      *Mailbox
+	folders []string
+}
+
+// openMailbox connects and logs in to the recipient's mailbox, lists the
+// folders to search and starts IDLE on INBOX — all before the message is
+// sent, so that the delivery time measured is the server's, not mailprobe's
+// own connect and login. nil when the mailbox cannot be used (the findings
+// say why).
+func openMailbox(ctx context.Context, o Options, rep *report.Report, rec *transcript.Recorder) *mailWatch {
 	t := o.IMAP.Timeouts.WithDefaults()
 	stages := report.NewStages(rep, o.Now, rec, nil)
 	st := stages.Begin("imap-connect")
@@ -216,9 +232,8 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 		}
 		st.End(status, "%s", err.Error())
 		rep.Add(report.Newf("reset.imap.connect-failed", "imap-connect", "%s.", strings.TrimSuffix(err.Error(), ".")))
-		return
+		return nil
 	}
-	defer mb.Close()
 	if o.IMAP.Insecure && mb.TLS() != nil && !rep.Has("cert.verify-skipped") {
 		// The engine owns this finding (the SMTP leg adds it for its own
 		// certificate); here it is the mailbox's that went unchecked.
@@ -237,52 +252,157 @@ func awaitMessage(ctx context.Context, o Options, msg *Composed, sent time.Time,
 	if err := mb.Login(ctx, o.IMAP.User, o.IMAP.Password, t.Command); err != nil {
 		st.End(report.StatusFail, "%s", err.Error())
 		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "LOGIN as %s: %s.", o.IMAP.User, strings.TrimSuffix(err.Error(), ".")))
-		return
+		mb.Close()
+		return nil
 	}
-	st.End(report.StatusOK, "as %s", o.IMAP.User)
-
-	st = stages.Begin("wait")
-	start := st.Started
 	folders, err := mb.Folders(ctx, t.Command)
-	if err != nil {
-		folders = []string{"INBOX"}
+	if err == nil {
+		err = mb.StartIdle(ctx, t.Command)
 	}
-	deadline := start.Add(o.Wait)
-	var found *Found
+	if err != nil {
+		st.End(report.StatusError, "logged in as %s, then: %s", o.IMAP.User, err.Error())
+		rep.Add(report.Newf("reset.imap.failed", "imap-login", "After LOGIN as %s the IMAP server failed: %s.", o.IMAP.User, strings.TrimSuffix(err.Error(), ".")))
+		mb.Close()
+		return nil
+	}
+	how := "polling"
+	if mb.Idling() {
+		how = "IDLE on INBOX"
+	}
+	st.End(report.StatusOK, "as %s; watching %s (%s)", o.IMAP.User, strings.Join(folders, ", "), how)
+	return &mailWatch{mb: mb, folders: folders}
+}
+
+// dataAccepted is when the server's final 250 to DATA arrived: the end of
+// the "data" stage. Without one (a run that did not get that far) it is
+// fallback.
+func dataAccepted(rep *report.Report, fallback time.Time) time.Time {
+	for i := len(rep.Stages) - 1; i >= 0; i-- {
+		if s := rep.Stages[i]; s.Name == "data" && s.Status == report.StatusOK {
+			return rep.StartedAt.Add(s.Start + s.Duration)
+		}
+	}
+	return fallback
+}
+
+// awaitMessage waits in the mailbox opened before sending for the message
+// by its Message-ID, times its arrival and judges what arrived.
+//
+// The delivery time runs from the server's 250 to DATA to the IDLE
+// announcement (EXISTS) of the message in INBOX; without IDLE, or for a
+// message found in another folder, to the search that found it (the
+// resolution is then the polling interval, reported). The receiving
+// server's own Received: timestamp is read too, with its one-second
+// resolution, as a cross-check.
+func awaitMessage(ctx context.Context, o Options, w *mailWatch, msg *Composed, sentAt time.Time, rep *report.Report, rec *transcript.Recorder) {
+	t := o.IMAP.Timeouts.WithDefaults()
+	mb, folders := w.mb, w.folders
+	stages := report.NewStages(rep, o.Now, rec, nil)
+	st := stages.Begin("wait")
+	deadline := sentAt.Add(o.Wait)
+	op := func() time.Duration { return min(t.Command, time.Until(deadline)+2*time.Second) }
+	var (
+		found *Found
+		err   error
+	)
+	// For the first seconds the mailbox is searched every fastPoll: most
+	// deliveries take tens of milliseconds, and IDLE cannot time them
+	// (Dovecot, for one, coalesces changes for half a second before it
+	// announces them). After that, IDLE wakes the search, with a backoff.
+	const fastPoll, fastFor = 25 * time.Millisecond, 3 * time.Second
 	pause := 250 * time.Millisecond
+	// The message arrived after prevCheck (the start of the search before
+	// the one that finds it): the resolution of the arrival time.
+	prevCheck, thisCheck := sentAt, sentAt
 	for {
-		found, err = mb.Find(ctx, folders, msg.MessageID, min(t.Command, time.Until(deadline)+2*time.Second))
-		if err != nil || found != nil {
+		fast := time.Since(sentAt) < fastFor
+		wait := min(pause, time.Until(deadline))
+		if fast {
+			wait = min(fastPoll, time.Until(deadline))
+			if err = mb.StopIdle(ctx, op()); err != nil {
+				break
+			}
+		}
+		if wait > 0 {
+			timer := time.NewTimer(wait)
+			if mb.Idling() {
+			idle:
+				for {
+					select {
+					case <-ctx.Done():
+					case <-timer.C:
+					case <-mb.exists:
+						if _, ok := mb.ExistsSince(sentAt); !ok {
+							continue idle // announced before the message was sent
+						}
+					}
+					break
+				}
+			} else {
+				select {
+				case <-ctx.Done():
+				case <-timer.C:
+				}
+			}
+			timer.Stop()
+		}
+		if err = mb.StopIdle(ctx, op()); err != nil {
 			break
 		}
-		left := deadline.Sub(o.Now())
-		if left <= 0 || ctx.Err() != nil {
+		prevCheck, thisCheck = thisCheck, time.Now()
+		found, err = mb.Find(ctx, folders, msg.MessageID, op())
+		if err != nil || found != nil || time.Until(deadline) <= 0 || ctx.Err() != nil {
 			break
 		}
 		if o.Progress != nil {
-			o.Progress(fmt.Sprintf("waiting for the message in %s: %s of %s", strings.Join(folders, ", "), o.Now().Sub(start).Round(time.Second), o.Wait))
+			o.Progress(fmt.Sprintf("waiting for the message in %s: %s of %s", strings.Join(folders, ", "), time.Since(sentAt).Round(time.Second), o.Wait))
 		}
-		mb.WaitNew(ctx, min(pause, left), t.Command)
-		pause = min(pause*2, 3*time.Second)
+		if time.Since(sentAt) >= fastFor {
+			if err = mb.StartIdle(ctx, op()); err != nil {
+				break
+			}
+			pause = min(pause*2, 2*time.Second)
+		}
 	}
 	switch {
+	case err != nil && ctx.Err() != nil:
+		st.End(report.StatusError, "stopped: %v", ctx.Err())
+		rep.Add(report.Newf("reset.imap.failed", "wait", "Waiting in the mailbox was stopped: %v.", ctx.Err()))
+		return
 	case err != nil:
+		// A mailbox server that breaks is the mailbox's failure, not a
+		// verdict on delivery: the message may well be there.
 		st.End(report.StatusError, "%s", err.Error())
-		rep.Add(report.Newf("reset.wait.timeout", "wait", "Searching the mailbox failed: %v.", err))
+		rep.Add(report.Newf("reset.imap.failed", "wait", "The IMAP server failed while mailprobe waited for the message: %s. Whether it arrived is unknown.", strings.TrimSuffix(err.Error(), ".")))
 		return
 	case found == nil:
 		st.End(report.StatusFail, "not found in %s after %s", strings.Join(folders, ", "), o.Wait)
-		rep.Add(report.Newf("reset.wait.timeout", "wait", "Message-ID <%s> was not in %s after %s.", msg.MessageID, strings.Join(folders, ", "), o.Wait))
+		rep.Add(report.Newf("reset.wait.timeout", "wait", "Message-ID <%s> was not in %s %s after the server accepted it.", msg.MessageID, strings.Join(folders, ", "), o.Wait))
 		return
 	}
-	latency := o.Now().Sub(sent)
+	// Found by the search that started at thisCheck: it arrived between
+	// prevCheck and the end of that search.
+	arrived := time.Now()
+	resolution := arrived.Sub(prevCheck)
+	latency := max(arrived.Sub(sentAt), 0)
+	lat := map[string]any{"measured_ms": report.Millis(latency), "resolution_ms": report.Millis(resolution),
+		"from": "the server's 250 to DATA", "to": "the search that found it", "sent_at": sentAt.UTC().Format(time.RFC3339Nano)}
+	detail := fmt.Sprintf("Arrived %s after the server accepted it (to within %s)", latency.Round(time.Millisecond), resolution.Round(time.Millisecond))
+	if rt, ok := topReceivedTime(found.Raw); ok {
+		hdr := rt.Sub(sentAt.Truncate(time.Second))
+		lat["received_header"] = rt.UTC().Format(time.RFC3339)
+		lat["received_header_latency_s"] = hdr.Seconds()
+		lat["received_header_resolution_s"] = 1
+		detail += fmt.Sprintf("; the receiving server's Received: header says %s (to the second)", hdr.Round(time.Second))
+	}
 	st.End(report.StatusOK, "found in %s after %s", found.Folder, latency.Round(time.Millisecond))
 	rep.SetFact("folder", found.Folder)
 	rep.SetFact("latency_ms", report.Millis(latency))
+	rep.SetFact("latency", lat)
 	if latency > o.SlowAfter {
-		rep.Add(report.Newf("reset.delivery.slow", "wait", "The message took %s to arrive.", latency.Round(time.Second)))
+		rep.Add(report.Newf("reset.delivery.slow", "wait", "%s.", detail))
 	} else {
-		rep.Add(report.Newf("reset.delivery.latency", "wait", "Arrived %s after it was sent.", latency.Round(time.Millisecond)))
+		rep.Add(report.Newf("reset.delivery.latency", "wait", "%s.", detail))
 	}
 	if IsJunkFolder(found.Folder) {
 		rep.Add(report.Newf("reset.delivery.junk", "wait", "The message was delivered to %q.", found.Folder))

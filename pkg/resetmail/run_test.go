@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -147,8 +148,8 @@ func TestRun_stopsAtTheFailingStage(t *testing.T) {
 	if stage(r, "rcpt") != report.StatusFail {
 		t.Errorf("rcpt stage %s", stage(r, "rcpt"))
 	}
-	if st := stage(r, "imap-login"); st != "missing" {
-		t.Errorf("went on to IMAP after RCPT was refused (%s)", st)
+	if st := stage(r, "wait"); st != "missing" {
+		t.Errorf("waited for the message after RCPT was refused (%s)", st)
 	}
 	if r.ExitCode(report.Fail) != report.ExitFindings {
 		t.Errorf("exit %d", r.ExitCode(report.Fail))
@@ -310,12 +311,12 @@ func TestRun_linkMangledByATracker(t *testing.T) {
 	}
 }
 
-// An IMAP server that logs in and then never answers: the wait is bounded
-// by --wait and the command timeout, not by imapclient's own defaults.
-func TestRun_stalledIMAPServer(t *testing.T) {
-	s := startPair(t, capture.Options{})
+// brokenIMAP is an IMAP server that logs in and then fails in the way
+// given: "silent" (never answers SELECT), "bad-select" (BAD to SELECT),
+// "close-after-login", or "close-in-idle" (accepts IDLE, then hangs up).
+func brokenIMAP(t *testing.T, how string) (string, testserver.Cert) {
 	cert := testserver.NewCert(t, testserver.CertOptions{})
-	imapAddr := testserver.Start(t, func(c *testserver.Conn) {
+	addr := testserver.Start(t, func(c *testserver.Conn) {
 		c.Send("* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] ready")
 		for {
 			l, err := c.Line()
@@ -331,27 +332,83 @@ func TestRun_stalledIMAPServer(t *testing.T) {
 				}
 			case strings.HasPrefix(cmd, "LOGIN"):
 				c.Send(tag + " OK [CAPABILITY IMAP4rev1 IDLE] logged in")
+				if how == "close-after-login" {
+					return
+				}
 			case strings.HasPrefix(cmd, "CAPABILITY"):
 				c.Send("* CAPABILITY IMAP4rev1 IDLE", tag+" OK")
 			case strings.HasPrefix(cmd, "LIST"):
 				c.Send(`* LIST () "/" INBOX`, tag+" OK")
-			default: // SELECT and everything else: silence
+			case strings.HasPrefix(cmd, "SELECT"), strings.HasPrefix(cmd, "EXAMINE"):
+				switch how {
+				case "silent":
+				case "bad-select":
+					c.Send(tag + " BAD no such thing")
+				default:
+					c.Send("* 0 EXISTS", "* OK [UIDVALIDITY 1] ok", tag+" OK [READ-ONLY] selected")
+				}
+			case strings.HasPrefix(cmd, "IDLE"):
+				c.Send("+ idling")
+				if how == "close-in-idle" {
+					return
+				}
+			case strings.HasPrefix(cmd, "LOGOUT"):
+				c.Send("* BYE", tag+" OK")
+				return
+			default:
+				c.Send(tag + " OK")
 			}
 		}
 	})
-	o := options(t, s, s, password)
-	ih, ip, _ := netx.SplitHostPort(imapAddr, 0)
-	o.IMAP.Host, o.IMAP.Port, o.IMAP.RootCAs, o.IMAP.ServerName = ih, ip, cert.Pool, "mail.test.example"
-	o.IMAP.Timeouts.Command = time.Second
-	o.Wait = time.Second
-	start := time.Now()
-	r, _ := resetmail.Run(context.Background(), o)
-	if d := time.Since(start); d > 6*time.Second {
-		t.Errorf("took %v", d)
+	return addr, cert
+}
+
+// A mailbox server that breaks after LOGIN is an IMAP finding, bounded by
+// --wait and the command timeout, never "the email never arrived", and
+// no duration printed is negative.
+func TestRun_brokenIMAPServer(t *testing.T) {
+	for _, how := range []string{"silent", "bad-select", "close-after-login", "close-in-idle"} {
+		t.Run(how, func(t *testing.T) {
+			s := startPair(t, capture.Options{})
+			addr, cert := brokenIMAP(t, how)
+			o := options(t, s, s, password)
+			ih, ip, _ := netx.SplitHostPort(addr, 0)
+			o.IMAP.Host, o.IMAP.Port, o.IMAP.RootCAs, o.IMAP.ServerName = ih, ip, cert.Pool, "mail.test.example"
+			o.IMAP.Timeouts.Command = time.Second
+			o.Wait = 2 * time.Second
+			r, _ := resetmail.Run(context.Background(), o)
+			if !has(r, "reset.imap.failed") || has(r, "reset.wait.timeout") {
+				t.Errorf("findings %v", codesOf(r))
+			}
+			if r.ExitCode(report.Fail) != report.ExitIncomplete {
+				t.Errorf("exit %d, want 3 (the mailbox stage could not complete)", r.ExitCode(report.Fail))
+			}
+			// The message was still sent and accepted.
+			if stage(r, "queued") != report.StatusOK {
+				t.Errorf("queued stage %s", stage(r, "queued"))
+			}
+			for _, st := range r.Stages {
+				if st.Duration < 0 || negDuration.MatchString(st.Summary) {
+					t.Errorf("stage %s: %v %q", st.Name, st.Duration, st.Summary)
+				}
+			}
+			for _, f := range r.Findings {
+				if negDuration.MatchString(f.Detail) {
+					t.Errorf("negative duration: %s", f.Detail)
+				}
+			}
+		})
 	}
-	if !has(r, "reset.wait.timeout") {
-		t.Errorf("findings %+v", r.Findings)
+}
+
+var negDuration = regexp.MustCompile(`(^|[ (])-[0-9.]+(ns|µs|ms|s|m)\b`)
+
+func codesOf(r *report.Report) []string {
+	var c []string
+	for _, f := range r.Findings {
+		c = append(c, f.Code)
 	}
+	return c
 }
 
 // --smtp mx asks the given resolver, and only it, for the recipient's MX.

@@ -3,6 +3,8 @@
 package integration
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +109,57 @@ func TestResetSend_deliveredAsReported(t *testing.T) {
 	text := msg.Text(t)
 	if n := strings.Count(text, link); n < 2 {
 		t.Errorf("reset link %s found %d times in the decoded message, want it in both parts:\n%s", link, n, text)
+	}
+}
+
+// The delivery time reset send reports is the server's: the IDLE
+// announcement timed from the final 250 to DATA, within 50 ms of the
+// delay Postfix logs for the same message (queue id), run after run.
+func TestResetSend_latencyMatchesPostfix(t *testing.T) {
+	for i := 0; i < 3; i++ {
+		r := Run(t, resetSendArgs("--imap", E.Addr(E.IMAPSPort), "--imap-servername", E.ServerName, "--imap-password-env", "MP_IT_PASS2",
+			"--wait", "30s", "--cleanup", "--format", "json")...)
+		rep := r.JSON(t)
+		if r.Code != 0 {
+			t.Fatalf("exit %d; findings %v", r.Code, rep.Codes())
+		}
+		qid, _ := rep.Fact("queue_id").(string)
+		ms, _ := rep.Fact("latency_ms").(float64)
+		res, _ := rep.Fact("latency", "resolution_ms").(float64)
+		if qid == "" || res <= 0 || res > 100 {
+			t.Fatalf("queue id %q, resolution %v ms: want a queue id and a resolution under 100 ms", qid, res)
+		}
+		if hdr, ok := rep.Fact("latency", "received_header_latency_s").(float64); !ok || hdr < -1 || hdr > 2 {
+			t.Errorf("Received: header latency %v (%v)", rep.Fact("latency", "received_header_latency_s"), ok)
+		}
+		// Postfix writes the delivery line when LMTP answers; wait for it.
+		var delay float64 = -1
+		deadline := time.Now().Add(10 * time.Second)
+		for delay < 0 && time.Now().Before(deadline) {
+			b, _ := os.ReadFile(E.PostfixLog)
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, qid+":") && strings.Contains(l, "status=sent") {
+					if _, rest, ok := strings.Cut(l, " delay="); ok {
+						delay, _ = strconv.ParseFloat(strings.TrimSuffix(strings.Fields(rest)[0], ","), 64)
+					}
+				}
+			}
+			if delay < 0 {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		if delay < 0 {
+			t.Fatalf("no delivery line for %s in the Postfix log:\n%s", qid, tail(E.PostfixLog, 10))
+		}
+		// Postfix logs delay with 10 ms resolution (two decimals); the
+		// report states its own (the interval between two searches). The
+		// two agree within 50 ms, or within what the report says it can
+		// resolve when a loaded machine stretched the searches.
+		tol := max(0.05, res/1000+0.01)
+		if diff := ms/1000 - delay; diff > tol || diff < -tol {
+			t.Errorf("run %d: reset send reports %.1f ms, Postfix logged delay=%.2f s for %s (off by %.0f ms)", i, ms, delay, qid, diff*1000)
+		} else {
+			t.Logf("run %d: reported %.1f ms, Postfix delay=%.2f s", i, ms, delay)
+		}
 	}
 }
