@@ -697,7 +697,8 @@ func (v *verifier) checkExpiry(t tagList) error {
 		}
 	}
 	if v.at.Unix() > x {
-		return fmt.Errorf("the signature expired at %s (x=), before %s", time.Unix(x, 0).UTC().Format(time.RFC3339), v.at.UTC().Format(time.RFC3339))
+		// The verification time is Result.At, which reports show.
+		return fmt.Errorf("the signature expired at %s (x=)", time.Unix(x, 0).UTC().Format(time.RFC3339))
 	}
 	return nil
 }

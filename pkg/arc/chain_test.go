@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -205,3 +207,44 @@ func TestLongHeaderList(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+func TestTable(t *testing.T) {
+	m := chain(t, hop{cv: "none"}, hop{cv: "pass"})
+	r := verifyAt(strings.Replace(m, "the link.", "the l1nk.", 1), time.Time{})
+	tab := r.Table()
+	if len(tab) != 2 || !strings.Contains(tab["i=02"], "AMS seal.example (s=t): fail (body hash") ||
+		!strings.Contains(tab["i=02"], "broke the chain") || !strings.Contains(tab["i=01"], "cv=none: unchecked") {
+		t.Errorf("table %q", tab)
+	}
+	if tab := verifyAt(baseMsg, time.Time{}).Table(); tab != nil {
+		t.Errorf("no chain: %q", tab)
+	}
+}
+
+// testdata/expiring-i2.eml is a two-hop chain from the test sealer whose
+// newest AMS expires at 2026-01-01T00:00:00Z (x=1767225600): the CLI's
+// --at test reads it. ed25519 signatures are deterministic, so the file
+// is exactly what the sealer makes (go test -run TestExpiringFixture
+// -update-fixture rewrites it).
+func TestExpiringFixture(t *testing.T) {
+	m := chain(t, hop{cv: "none"}, hop{cv: "pass", amsExtra: "t=1700000000; x=1767225600; "})
+	path := "testdata/expiring-i2.eml"
+	if *updateFixture {
+		if err := os.WriteFile(path, []byte(m), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != m {
+		t.Fatalf("%s differs from what the test sealer makes (%v)", path, err)
+	}
+	if r := verifyAt(m, time.Unix(1767225600, 0)); r.Status != Pass {
+		t.Errorf("at x=: cv=%s (%s)", r.Status, r.Reason)
+	}
+	if r := verifyAt(m, time.Unix(1767225601, 0)); r.Status != Fail || r.Broken != 2 {
+		t.Errorf("after x=: cv=%s (%s)", r.Status, r.Reason)
+	}
+	t.Logf("key record: %s", "v=DKIM1; k=ed25519; p="+base64.StdEncoding.EncodeToString(testKey.Public().(ed25519.PublicKey)))
+}
+
+var updateFixture = flag.Bool("update-fixture", false, "rewrite testdata/expiring-i2.eml")
