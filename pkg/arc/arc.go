@@ -556,6 +556,14 @@ func (v *verifier) fetchKey(name string) (any, error) {
 	if ver, ok := t.get("v"); ok && ver != "DKIM1" {
 		return nil, fmt.Errorf("key record at %s: v=%q", name, ver)
 	}
+	// h= and s= (RFC 6376 §3.6.1): the key may be limited to other hash
+	// algorithms (every ARC algorithm is SHA-256) or other services.
+	if h, ok := t.get("h"); ok && !listHas(h, "sha256") {
+		return nil, fmt.Errorf("key record at %s allows only h=%s, not sha256", name, stripWSP(h))
+	}
+	if sv, ok := t.get("s"); ok && !listHas(sv, "*") && !listHas(sv, "email") {
+		return nil, fmt.Errorf("key record at %s is for s=%s, not email", name, stripWSP(sv))
+	}
 	p, ok := t.get("p")
 	if !ok {
 		return nil, fmt.Errorf("key record at %s has no p=", name)
@@ -594,6 +602,16 @@ func (v *verifier) fetchKey(name string) (any, error) {
 	default:
 		return nil, fmt.Errorf("key at %s: unknown key type k=%q", name, k)
 	}
+}
+
+// listHas reports whether the colon-separated list l holds v.
+func listHas(l, v string) bool {
+	for _, e := range strings.Split(stripWSP(l), ":") {
+		if strings.EqualFold(e, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkSig verifies sig over the canonical header input h.

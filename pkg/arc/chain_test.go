@@ -248,3 +248,33 @@ func TestExpiringFixture(t *testing.T) {
 }
 
 var updateFixture = flag.Bool("update-fixture", false, "rewrite testdata/expiring-i2.eml")
+
+// A key record limited to another hash (h=) or service (s=) does not
+// validate an ARC signature (RFC 6376 §3.6.1).
+func TestKeyRecordRestrictions(t *testing.T) {
+	m := chain(t, hop{cv: "none"})
+	p := base64.StdEncoding.EncodeToString(testKey.Public().(ed25519.PublicKey))
+	for rec, want := range map[string]string{
+		"v=DKIM1; k=ed25519; h=sha256; s=email; p=" + p:   "",
+		"v=DKIM1; k=ed25519; h=sha1:sha256; s=*; p=" + p:  "",
+		"v=DKIM1; k=ed25519; h=sha1; p=" + p:              "allows only h=sha1",
+		"v=DKIM1; k=ed25519; s=tlsrpt; p=" + p:            "not email",
+		"v=DKIM1; k=rsa; p=" + p:                          "key at t._domainkey.seal.example",
+		"v=DKIM1; k=ed25519; p=":                          "revoked",
+		"v=DKIM2; k=ed25519; p=" + p:                      `v="DKIM2"`,
+		"v=DKIM1; k=ed25519; p=" + p[:20]:                 "ed25519 key is 32 bytes",
+		"v=DKIM1; k=ed25519; p=" + p + "; p=" + p:         "appears twice",
+		"v=DKIM1; k=ed25519; h=sha256; s=email:*; p=" + p: "",
+	} {
+		r := Verify(context.Background(), []byte(m), Options{LookupTXT: lookupFrom(map[string]string{"t._domainkey." + testDomain: rec})})
+		if want == "" {
+			if r.Status != Pass {
+				t.Errorf("%s: cv=%s (%s)", rec, r.Status, r.Reason)
+			}
+			continue
+		}
+		if r.Status != Fail || r.TempError || !strings.Contains(r.Reason, want) {
+			t.Errorf("%s: cv=%s (%s), want fail with %q", rec, r.Status, r.Reason, want)
+		}
+	}
+}
