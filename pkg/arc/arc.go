@@ -383,6 +383,9 @@ func checkAS(t tagList, i int, newest bool) error {
 	switch cv := tag(t, "cv"); {
 	case cv != "none" && cv != "pass" && cv != "fail":
 		return fmt.Errorf("invalid cv=%q", cv)
+	case cv == "fail" && newest:
+		// Step 2 comes before the structure's cv rules: the newest
+		// seal's cv=fail ends the chain, whatever its instance.
 	case i == 1 && cv != "none":
 		return fmt.Errorf("cv=%s on the first instance (must be none)", cv)
 	case i > 1 && cv == "none":
