@@ -552,7 +552,30 @@ func (v *verifier) fetchKey(name string) (any, error) {
 	if len(txts) == 0 {
 		return nil, fmt.Errorf("no key record at %s", name)
 	}
-	t, err := parseTags(strings.Join(txts, ""))
+	// Several records: each is tried on its own, the first usable one is
+	// the key (RFC 6376 §3.6.2.2); joined they would be neither.
+	var first error
+	for k, txt := range txts {
+		if k == maxKeyRecords {
+			break
+		}
+		pub, err := v.parseKey(name, txt)
+		if err == nil {
+			return pub, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// maxKeyRecords bounds the TXT records tried at one name.
+const maxKeyRecords = 8
+
+// parseKey reads one DKIM key record (RFC 6376 §3.6.1).
+func (v *verifier) parseKey(name, txt string) (any, error) {
+	t, err := parseTags(txt)
 	if err != nil {
 		return nil, fmt.Errorf("key record at %s: %v", name, err)
 	}

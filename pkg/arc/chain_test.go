@@ -278,3 +278,19 @@ func TestKeyRecordRestrictions(t *testing.T) {
 		}
 	}
 }
+
+// Several TXT records at the key's name: each is read on its own and the
+// usable one is the key (RFC 6376 §3.6.2.2).
+func TestSeveralKeyRecords(t *testing.T) {
+	m := chain(t, hop{cv: "none"})
+	good := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(testKey.Public().(ed25519.PublicKey))
+	lookup := func(recs ...string) func(context.Context, string) ([]string, error) {
+		return func(context.Context, string) ([]string, error) { return recs, nil }
+	}
+	if r := Verify(context.Background(), []byte(m), Options{LookupTXT: lookup("v=spf1 -all", good)}); r.Status != Pass {
+		t.Errorf("unrelated record first: cv=%s (%s)", r.Status, r.Reason)
+	}
+	if r := Verify(context.Background(), []byte(m), Options{LookupTXT: lookup("v=DKIM1; k=ed25519; p=", "junk")}); r.Status != Fail || !strings.Contains(r.Reason, "revoked") {
+		t.Errorf("no usable record: cv=%s (%s)", r.Status, r.Reason)
+	}
+}
