@@ -294,3 +294,30 @@ func TestSeveralKeyRecords(t *testing.T) {
 		t.Errorf("no usable record: cv=%s (%s)", r.Status, r.Reason)
 	}
 }
+
+// 50 sets is the most a chain may have (RFC 8617 §4.2.1): 50 valid sets
+// pass, a 51st makes the chain fail before any key is fetched.
+func TestFiftySets(t *testing.T) {
+	hops := []hop{{cv: "none"}}
+	for len(hops) < MaxInstances {
+		hops = append(hops, hop{cv: "pass"})
+	}
+	m := chain(t, hops...)
+	r := verifyAt(m, time.Time{})
+	if r.Status != Pass || len(r.Instances) != MaxInstances || r.OldestPass != 1 {
+		t.Fatalf("50 sets: cv=%s instances=%d oldest-pass=%d (%s)", r.Status, len(r.Instances), r.OldestPass, r.Reason)
+	}
+	// A 51st set, signed like the others (the sealer's collect would
+	// refuse the chain, so it is added by hand).
+	m = "ARC-Seal: i=51; a=ed25519-sha256; cv=pass; d=seal.example; s=t; b=AAAA\r\n" +
+		"ARC-Message-Signature: i=51; a=ed25519-sha256; d=seal.example; s=t; h=from; bh=AAAA; b=AAAA\r\n" +
+		"ARC-Authentication-Results: i=51; mx.seal.example; none\r\n" + m
+	calls := 0
+	r = Verify(context.Background(), []byte(m), Options{LookupTXT: func(ctx context.Context, n string) ([]string, error) {
+		calls++
+		return testLookup()(ctx, n)
+	}})
+	if r.Status != Fail || !strings.Contains(r.Reason, "at most 50") || calls != 0 {
+		t.Fatalf("51 sets: cv=%s (%s), %d lookups", r.Status, r.Reason, calls)
+	}
+}
