@@ -40,6 +40,11 @@ const (
 // MaxInstances is the most ARC sets a chain may have (RFC 8617 §4.2.1).
 const MaxInstances = 50
 
+// MaxFieldSize is the longest ARC header field read, folding included:
+// real sets are a few KiB, and a seal hashes every older set, so the
+// bound keeps a 50-instance chain's work small.
+const MaxFieldSize = 32 << 10
+
 // MaxMessageSize is the most bytes Verify reads.
 const MaxMessageSize = 32 << 20
 
@@ -247,9 +252,15 @@ func collect(fields []field) ([]*set, error) {
 	any := false
 	for k := range fields {
 		f := &fields[k]
+		switch name := strings.ToLower(f.Name); name {
+		case hdrAS, hdrAMS, hdrAAR:
+			any = true
+			if len(f.Raw) > MaxFieldSize {
+				return nil, fmt.Errorf("an %s field of %d bytes (at most %d are read)", f.Name, len(f.Raw), MaxFieldSize)
+			}
+		}
 		switch strings.ToLower(f.Name) {
 		case hdrAS, hdrAMS:
-			any = true
 			tags, err := parseTags(f.value())
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", f.Name, err)
@@ -271,7 +282,6 @@ func collect(fields []field) ([]*set, error) {
 				s.ams, s.amsTags = f, tags
 			}
 		case hdrAAR:
-			any = true
 			i, id, results, err := parseAAR(f.value())
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", f.Name, err)
@@ -308,7 +318,7 @@ func collect(fields []field) ([]*set, error) {
 		case s.aar == nil:
 			return nil, fmt.Errorf("instance %d has no ARC-Authentication-Results", i)
 		}
-		if err := checkAS(s.asTags, i); err != nil {
+		if err := checkAS(s.asTags, i, i == len(ids)); err != nil {
 			return nil, &structError{i, fmt.Sprintf("ARC-Seal i=%d: %v", i, err)}
 		}
 		if err := checkAMS(s.amsTags); err != nil {
@@ -358,7 +368,10 @@ func parseAAR(v string) (int, string, string, error) {
 	return i, strings.TrimSpace(id), collapseWSP(strings.TrimSpace(results)), nil
 }
 
-func checkAS(t tagList, i int) error {
+// checkAS checks one seal's tags. cv=fail is allowed on the newest seal
+// only (Verify ends the chain there, RFC 8617 §5.2 step 2); on an older
+// one it breaks the structure (step 3.3: every cv of i > 1 is pass).
+func checkAS(t tagList, i int, newest bool) error {
 	for _, k := range []string{"a", "b", "cv", "d", "s"} {
 		if v, ok := t.get(k); !ok || v == "" {
 			return fmt.Errorf("no %s= tag", k)
@@ -370,10 +383,15 @@ func checkAS(t tagList, i int) error {
 	switch cv := tag(t, "cv"); {
 	case cv != "none" && cv != "pass" && cv != "fail":
 		return fmt.Errorf("invalid cv=%q", cv)
+	case cv == "fail" && newest:
+		// Step 2 comes before the structure's cv rules: the newest
+		// seal's cv=fail ends the chain, whatever its instance.
 	case i == 1 && cv != "none":
 		return fmt.Errorf("cv=%s on the first instance (must be none)", cv)
 	case i > 1 && cv == "none":
 		return fmt.Errorf("cv=none on instance %d (only the first may be none)", i)
+	case cv == "fail" && !newest:
+		return fmt.Errorf("cv=fail on instance %d, which is not the newest (RFC 8617 §5.2 step 3)", i)
 	}
 	return checkCommon(t)
 }
@@ -506,6 +524,7 @@ type verifier struct {
 	body   []byte
 	at     time.Time
 	keys   map[string]keyResult
+	byName map[string][]int // lower-case field name → positions, bottom first
 }
 
 // key fetches and parses selector._domainkey.domain (cached per run).
@@ -533,12 +552,43 @@ func (v *verifier) fetchKey(name string) (any, error) {
 	if len(txts) == 0 {
 		return nil, fmt.Errorf("no key record at %s", name)
 	}
-	t, err := parseTags(strings.Join(txts, ""))
+	// Several records: each is tried on its own, the first usable one is
+	// the key (RFC 6376 §3.6.2.2); joined they would be neither.
+	var first error
+	for k, txt := range txts {
+		if k == maxKeyRecords {
+			break
+		}
+		pub, err := v.parseKey(name, txt)
+		if err == nil {
+			return pub, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// maxKeyRecords bounds the TXT records tried at one name.
+const maxKeyRecords = 8
+
+// parseKey reads one DKIM key record (RFC 6376 §3.6.1).
+func (v *verifier) parseKey(name, txt string) (any, error) {
+	t, err := parseTags(txt)
 	if err != nil {
 		return nil, fmt.Errorf("key record at %s: %v", name, err)
 	}
 	if ver, ok := t.get("v"); ok && ver != "DKIM1" {
 		return nil, fmt.Errorf("key record at %s: v=%q", name, ver)
+	}
+	// h= and s= (RFC 6376 §3.6.1): the key may be limited to other hash
+	// algorithms (every ARC algorithm is SHA-256) or other services.
+	if h, ok := t.get("h"); ok && !listHas(h, "sha256") {
+		return nil, fmt.Errorf("key record at %s allows only h=%s, not sha256", name, stripWSP(h))
+	}
+	if sv, ok := t.get("s"); ok && !listHas(sv, "*") && !listHas(sv, "email") {
+		return nil, fmt.Errorf("key record at %s is for s=%s, not email", name, stripWSP(sv))
 	}
 	p, ok := t.get("p")
 	if !ok {
@@ -580,6 +630,16 @@ func (v *verifier) fetchKey(name string) (any, error) {
 	}
 }
 
+// listHas reports whether the colon-separated list l holds v.
+func listHas(l, v string) bool {
+	for _, e := range strings.Split(stripWSP(l), ":") {
+		if strings.EqualFold(e, v) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkSig verifies sig over the canonical header input h.
 func (v *verifier) checkSig(t tagList, input []byte) error {
 	a, err := algorithm(tag(t, "a"))
@@ -616,6 +676,9 @@ func (v *verifier) checkSig(t tagList, input []byte) error {
 // verifyAMS checks one AMS like a DKIM signature (RFC 8617 §5.1.2).
 func (v *verifier) verifyAMS(s *set) error {
 	t := s.amsTags
+	if err := v.checkExpiry(t); err != nil {
+		return err
+	}
 	hRelaxed, bRelaxed, _ := canonModes(tagOr(t, "c", "simple/simple"))
 	// Body hash.
 	body := canonBody(v.body, bRelaxed)
@@ -638,21 +701,50 @@ func (v *verifier) verifyAMS(s *set) error {
 	}
 	// Header hash: the h= fields, each name taking the bottom-most
 	// instance not used yet; names with no field left count as empty.
-	used := map[int]bool{}
+	// The fields are indexed by name once, so a long h= costs its length.
+	if v.byName == nil {
+		v.byName = map[string][]int{}
+		for k := len(v.fields) - 1; k >= 0; k-- {
+			n := strings.ToLower(v.fields[k].Name)
+			v.byName[n] = append(v.byName[n], k)
+		}
+	}
+	next := map[string]int{}
 	var input strings.Builder
 	for _, name := range headerList(tag(t, "h")) {
-		for k := len(v.fields) - 1; k >= 0; k-- {
-			if used[k] || !strings.EqualFold(v.fields[k].Name, name) {
-				continue
-			}
-			used[k] = true
-			input.WriteString(canonHeader(v.fields[k].Raw, hRelaxed))
-			break
+		pos := v.byName[name]
+		if next[name] < len(pos) {
+			input.WriteString(canonHeader(v.fields[pos[next[name]]].Raw, hRelaxed))
+			next[name]++
 		}
 	}
 	self := canonHeader(emptyB(s.ams.Raw), hRelaxed)
 	input.WriteString(strings.TrimSuffix(self, "\r\n"))
 	return v.checkSig(t, []byte(input.String()))
+}
+
+// checkExpiry applies x= (RFC 6376 §3.5, which RFC 8617 §4.1.2 imports
+// for the AMS) at the verification time: a signature past its expiry no
+// longer validates.
+func (v *verifier) checkExpiry(t tagList) error {
+	xs, ok := t.get("x")
+	if !ok {
+		return nil
+	}
+	x, err := strconv.ParseInt(xs, 10, 64)
+	if err != nil || x < 0 {
+		return fmt.Errorf("invalid x=%q", xs)
+	}
+	if ts, ok := t.get("t"); ok {
+		if tv, err := strconv.ParseInt(ts, 10, 64); err == nil && x < tv {
+			return fmt.Errorf("x=%d is before t=%d", x, tv)
+		}
+	}
+	if v.at.Unix() > x {
+		// The verification time is Result.At, which reports show.
+		return fmt.Errorf("the signature expired at %s (x=)", time.Unix(x, 0).UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func tagOr(t tagList, k, def string) string {

@@ -80,3 +80,35 @@ func clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// Table is the chain one row per instance, for a text report's details:
+// "i=01" → "seal example.org (s=dummy) cv=none: pass · AMS example.org
+// (s=dummy): pass · AAR by lists.example.org: spf=pass …". Keys are
+// zero-padded so that they sort in instance order. Nil without instances.
+func (r *Result) Table() map[string]string {
+	if len(r.Instances) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(r.Instances))
+	for _, in := range r.Instances {
+		row := fmt.Sprintf("seal %s (s=%s) cv=%s: %s · AMS %s (s=%s): %s · AAR by %s: %s",
+			in.SealDomain, in.SealSelector, in.CV, verdict(in.SealResult, in.SealError),
+			in.AMSDomain, in.AMSSelector, verdict(in.AMSResult, in.AMSError),
+			in.AuthServID, clip(in.Results, 200))
+		if in.I == r.OldestPass {
+			row += " · oldest pass"
+		}
+		if in.I == r.Broken {
+			row += " · broke the chain"
+		}
+		out[fmt.Sprintf("i=%02d", in.I)] = row
+	}
+	return out
+}
+
+func verdict(result, err string) string {
+	if err != "" {
+		return result + " (" + err + ")"
+	}
+	return result
+}

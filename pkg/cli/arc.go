@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/arc"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
@@ -59,7 +60,11 @@ dkim verify and dmarc --message report the ARC chain too.`,
 				return err
 			}
 			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
-				return dnsauth.ARCReport(ctx, dnsauth.ARCOptions{Resolver: r, Name: args[0], Message: msg, At: at, Now: env.Now})
+				rep, err := dnsauth.ARCReport(ctx, dnsauth.ARCOptions{Resolver: r, Name: args[0], Message: msg, At: at, Now: env.Now})
+				if err == nil {
+					addARCTable(rep)
+				}
+				return rep, err
 			})
 		},
 	}
@@ -67,4 +72,15 @@ dkim verify and dmarc --message report the ARC chain too.`,
 	addResolverFlags(c, &o.resolverFlags)
 	c.Flags().StringVar(&o.At, "at", "", "judge signatures at this time (RFC 3339 or seconds since 1970) instead of now")
 	return c
+}
+
+// addARCTable puts the per-instance table in the report's details (the
+// "arc" fact is a structure, which text output leaves to JSON): one
+// "arc_instances.i=NN" row per instance, in every format.
+func addARCTable(rep *report.Report) {
+	if res, ok := rep.Facts["arc"].(*arc.Result); ok {
+		if tab := res.Table(); tab != nil {
+			rep.SetFact("arc_instances", tab)
+		}
+	}
 }
