@@ -121,42 +121,45 @@ func matchProvider(class int, enh parsedEnhanced, norm string) int {
 
 // Reference strings shared by several entries.
 var (
-	refGmailErrors   = "Google Workspace Admin Help: Gmail SMTP errors and codes, https://support.google.com/a/answer/3726730"
-	refGmailSenders  = "Google: Email sender guidelines, https://support.google.com/a/answer/81126"
-	refGmailAppPw    = "Google Account Help: Sign in with app passwords, https://support.google.com/accounts/answer/185833"
-	refMSNDR         = "Microsoft Learn: Email non-delivery reports and SMTP errors in Exchange Online, https://learn.microsoft.com/en-us/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online"
-	refMSSMTPAuth    = "Microsoft Learn: Enable or disable authenticated client SMTP submission (SMTP AUTH) in Exchange Online, https://aka.ms/smtp_auth_disabled"
-	refMSDelist      = "Microsoft: Office 365 anti-spam IP delist portal, https://sender.office.com/"
-	refYahooCodes    = "Yahoo Sender Hub: SMTP error codes, https://senders.yahooinc.com/smtp-error-codes/"
-	refApplePM       = "Apple Support: Information for postmasters sending mail to iCloud, https://support.apple.com/en-us/HT204137"
-	refPostconf      = "Postfix: postconf(5), https://www.postfix.org/postconf.5.html"
-	refPostfixSASL   = "Postfix: SASL Howto, https://www.postfix.org/SASL_README.html"
-	refPostgrey      = "Postgrey, https://postgrey.schweikert.ch/"
-	refEximACL       = "Exim specification: Access control lists, https://www.exim.org/exim-html-current/doc/html/spec_html/ch-access_control_lists.html"
-	refEximSpec      = "Exim specification, https://www.exim.org/exim-html-current/doc/html/spec_html/"
-	refSendmailCF    = "sendmail: cf/README (configuration features), shipped with sendmail"
-	refSpamhaus      = "Spamhaus: IP and domain reputation checker, https://check.spamhaus.org/"
-	refBarracuda     = "Barracuda Central: reputation lookup, https://www.barracudacentral.org/lookups"
-	refSpamCop       = "SpamCop blocking list, https://www.spamcop.net/bl.shtml"
-	refSESErrors     = "Amazon SES Developer Guide: Amazon SES email sending errors, https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html"
-	refSESVerify     = "AWS re:Post: Why do I get a 554 or 400 \"Message rejected\" error with \"Email address is not verified\" from Amazon SES?, https://repost.aws/knowledge-center/ses-554-400-message-rejected-error"
-	refSendGridID    = "Twilio SendGrid: Sender Identity, https://sendgrid.com/docs/for-developers/sending-email/sender-identity/"
-	refSendGridSMTP  = "Twilio SendGrid: Integrating with the SMTP API, https://www.twilio.com/docs/sendgrid/for-developers/sending-email/integrating-with-the-smtp-api"
-	refMailgun       = "Mailgun documentation: SMTP credentials and sandbox domains, https://documentation.mailgun.com/"
-	refMimecast      = "Mimecast: SMTP error codes, https://community.mimecast.com/docs/DOC-1369"
-	refRFC5321Relay  = "RFC 5321 §3.6"
-	refRFC7208       = "RFC 7208 (SPF)"
-	refRFC6376       = "RFC 6376 (DKIM)"
-	refRFC9989       = "RFC 9989 (DMARC, obsoletes RFC 7489)"
-	refRFC7372       = "RFC 7372 (email authentication status codes)"
-	refRFC3207       = "RFC 3207 (STARTTLS)"
-	refRFC4954       = "RFC 4954 (SMTP AUTH)"
-	refGreylisting   = "RFC 6647 (email greylisting)"
-	refRFC5782DNSBL  = "RFC 5782 (DNS blacklists and whitelists)"
-	fixAuthRecords   = "Publish an SPF record listing the server or service you send from (e.g. v=spf1 include:_spf.provider.example -all) and DKIM-sign with d= your From domain (TXT at SELECTOR._domainkey.DOMAIN). Check with mailprobe dns DOMAIN and mailprobe dmarc DOMAIN."
-	fixPTR           = "Ask whoever owns the sending IP (your hosting provider) to set a PTR record naming a host whose A/AAAA record points back to the IP (forward-confirmed reverse DNS), and send that name in EHLO."
-	fixBlocklistIP   = "Look up the sending IP on the blocklist's site, fix the cause (an open relay, a compromised account, a web form abused to send mail), then request delisting. Dynamic or residential IPs must send through a relay or ESP instead."
-	fixTLSSubmission = "Connect to port 587 and issue STARTTLS before AUTH (or use implicit TLS on port 465); mailprobe smtp check shows what the server offers before and after TLS."
+	refGmailErrors         = "Google Workspace Admin Help: Gmail SMTP errors and codes, https://support.google.com/a/answer/3726730"
+	refGmailSenders        = "Google: Email sender guidelines, https://support.google.com/a/answer/81126"
+	refGmailAppPw          = "Google Account Help: Sign in with app passwords, https://support.google.com/accounts/answer/185833"
+	refMSNDR               = "Microsoft Learn: Email non-delivery reports and SMTP errors in Exchange Online, https://learn.microsoft.com/en-us/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online"
+	refMSSMTPAuth          = "Microsoft Learn: Enable or disable authenticated client SMTP submission (SMTP AUTH) in Exchange Online, https://aka.ms/smtp_auth_disabled"
+	refMSDelist            = "Microsoft: Office 365 anti-spam IP delist portal, https://sender.office.com/"
+	refYahooCodes          = "Yahoo Sender Hub: SMTP error codes, https://senders.yahooinc.com/smtp-error-codes/"
+	refApplePM             = "Apple Support: Information for postmasters sending mail to iCloud, https://support.apple.com/en-us/HT204137"
+	refPostconf            = "Postfix: postconf(5), https://www.postfix.org/postconf.5.html"
+	refPostfixSASL         = "Postfix: SASL Howto, https://www.postfix.org/SASL_README.html"
+	refPostgrey            = "Postgrey, https://postgrey.schweikert.ch/"
+	refEximACL             = "Exim specification: Access control lists, https://www.exim.org/exim-html-current/doc/html/spec_html/ch-access_control_lists.html"
+	refEximSpec            = "Exim specification, https://www.exim.org/exim-html-current/doc/html/spec_html/"
+	refSendmailCF          = "sendmail: cf/README (configuration features), shipped with sendmail"
+	refSpamhaus            = "Spamhaus: IP and domain reputation checker, https://check.spamhaus.org/"
+	refBarracuda           = "Barracuda Central: reputation lookup, https://www.barracudacentral.org/lookups"
+	refSpamCop             = "SpamCop blocking list, https://www.spamcop.net/bl.shtml"
+	refSESErrors           = "Amazon SES Developer Guide: Amazon SES email sending errors, https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html"
+	refSESVerify           = "AWS re:Post: Why do I get a 554 or 400 \"Message rejected\" error with \"Email address is not verified\" from Amazon SES?, https://repost.aws/knowledge-center/ses-554-400-message-rejected-error"
+	refSendGridID          = "Twilio SendGrid: Sender Identity, https://sendgrid.com/docs/for-developers/sending-email/sender-identity/"
+	refSendGridSMTP        = "Twilio SendGrid: Integrating with the SMTP API, https://www.twilio.com/docs/sendgrid/for-developers/sending-email/integrating-with-the-smtp-api"
+	refPostmarkSMTP        = "Postmark: Sending email with SMTP, https://postmarkapp.com/developer/user-guide/send-email-with-smtp"
+	refPostmarkErrors      = "Postmark: API error codes, https://postmarkapp.com/developer/api/overview#error-codes"
+	refPostmarkSuppression = "Postmark: SMTP API Error (suppressed recipients), https://postmarkapp.com/developer/webhooks/smtp-api-error"
+	refMailgun             = "Mailgun documentation: SMTP credentials and sandbox domains, https://documentation.mailgun.com/"
+	refMimecast            = "Mimecast: SMTP error codes, https://community.mimecast.com/docs/DOC-1369"
+	refRFC5321Relay        = "RFC 5321 §3.6"
+	refRFC7208             = "RFC 7208 (SPF)"
+	refRFC6376             = "RFC 6376 (DKIM)"
+	refRFC9989             = "RFC 9989 (DMARC, obsoletes RFC 7489)"
+	refRFC7372             = "RFC 7372 (email authentication status codes)"
+	refRFC3207             = "RFC 3207 (STARTTLS)"
+	refRFC4954             = "RFC 4954 (SMTP AUTH)"
+	refGreylisting         = "RFC 6647 (email greylisting)"
+	refRFC5782DNSBL        = "RFC 5782 (DNS blacklists and whitelists)"
+	fixAuthRecords         = "Publish an SPF record listing the server or service you send from (e.g. v=spf1 include:_spf.provider.example -all) and DKIM-sign with d= your From domain (TXT at SELECTOR._domainkey.DOMAIN). Check with mailprobe dns DOMAIN and mailprobe dmarc DOMAIN."
+	fixPTR                 = "Ask whoever owns the sending IP (your hosting provider) to set a PTR record naming a host whose A/AAAA record points back to the IP (forward-confirmed reverse DNS), and send that name in EHLO."
+	fixBlocklistIP         = "Look up the sending IP on the blocklist's site, fix the cause (an open relay, a compromised account, a web form abused to send mail), then request delisting. Dynamic or residential IPs must send through a relay or ESP instead."
+	fixTLSSubmission       = "Connect to port 587 and issue STARTTLS before AUTH (or use implicit TLS on port 465); mailprobe smtp check shows what the server offers before and after TLS."
 )
 
 // providerTable lists known replies, most specific first (see ProviderReply).
@@ -995,6 +998,36 @@ var providerTable = []ProviderReply{
 		Cause:    "Mailgun sandbox domains only deliver to a few authorized recipients, for testing.",
 		Fix:      "Add the recipient to the sandbox's authorized recipients, or add and verify your own sending domain.",
 		Refs:     []string{refMailgun},
+	},
+	// Postmark: its SMTP service answers with the texts of its API errors
+	// (postmarkapp.com/developer/api/overview#error-codes) and its
+	// suppression list ("SMTP API Error").
+	{
+		Provider: "Postmark", Code: 535,
+		Match:   `postmark|server api token`,
+		Sample:  "Authentication failed: use a Server API Token from Postmark as both user name and password",
+		Summary: "Postmark rejected the SMTP login.",
+		Cause:   "Postmark's SMTP service takes a Server API Token (or an SMTP token of a message stream) as both user name and password; an Account API Token, a token of another server or a stray space fails.",
+		Fix:     "Use the Server API Token of the server that sends (Servers → API Tokens) as user name and password, or the stream's SMTP token pair.",
+		Refs:    []string{refPostmarkSMTP, refPostmarkErrors},
+	},
+	{
+		Provider: "Postmark",
+		Match:    `(sender signature|not a Sender Signature|signature not (confirmed|defined))`,
+		Sample:   "The 'From' address you supplied (no-reply@app.example) is not a Sender Signature on your account. Please add and confirm this address in order to be able to use it in the 'From' field of your messages.",
+		Summary:  "Postmark refused the message: its From address is not a confirmed sender signature or verified domain.",
+		Cause:    "Postmark only sends From addresses (or domains) you have added and confirmed; a new domain's DKIM and Return-Path records may also still be pending.",
+		Fix:      "Add and confirm the From address or verify its domain in Postmark (Sender Signatures), then send from exactly that address.",
+		Refs:     []string{refPostmarkErrors},
+	},
+	{
+		Provider: "Postmark",
+		Match:    `marked as inactive|inactive recipient`,
+		Sample:   "You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: bob@example.org. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.",
+		Summary:  "Postmark did not send: the recipient is on the server's suppression list.",
+		Cause:    "An earlier hard bounce, spam complaint, unsubscribe or manual suppression deactivated the address in that Postmark server's message stream.",
+		Fix:      "Check the suppression in Postmark (Message Streams → Suppressions); reactivate the recipient if the address works again. A reset email to a suppressed address never leaves Postmark.",
+		Refs:     []string{refPostmarkErrors, refPostmarkSuppression},
 	},
 	// Mimecast replies carry a link to its error code page; the words are enough.
 	{
