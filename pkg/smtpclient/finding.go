@@ -53,3 +53,18 @@ func dedupeRefs(refs []string) []string {
 	}
 	return kept
 }
+
+// MismatchFinding is the protocol-violation finding for a reply whose
+// lines carry different codes (Reply.CodeMismatch), quoting the lines as
+// the server sent them; ok is false for a reply without the violation.
+func MismatchFinding(stage string, rp Reply) (f report.Finding, ok bool) {
+	if !rp.CodeMismatch || len(rp.Raw) == 0 {
+		return report.Finding{}, false
+	}
+	first := rp.Raw[0]
+	if len(first) > 3 {
+		first = first[:3]
+	}
+	f = report.Newf("smtp.reply.code-mismatch", stage, "A reply at stage %s began with code %s and ended with %03d; mailprobe acted on %03d, the last line's code (RFC 5321 §4.2.1).", stage, first, rp.Code, rp.Code)
+	return f.With("reply", rp.Excerpt(12), rp.Seq...), true
+}

@@ -209,3 +209,28 @@ func BenchmarkReadReply(b *testing.B) {
 		}
 	}
 }
+
+// The last line's code decides a multi-line reply whose codes disagree
+// (RFC 5321 §4.2.1), and the reply still renders what the server sent.
+func TestReadReply_codeMismatchLastLineDecides(t *testing.T) {
+	r, err := parseAll("250-ok\r\n550 5.7.1 Relay access denied\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Code != 550 || r.Enhanced != "5.7.1" || !r.CodeMismatch || r.Positive() {
+		t.Fatalf("%+v", r)
+	}
+	if got := r.String(); got != "250-ok\n550 5.7.1 Relay access denied" {
+		t.Fatalf("String %q", got)
+	}
+	if f, ok := MismatchFinding("rcpt", r); !ok || f.Code != "smtp.reply.code-mismatch" || f.Evidence[0].Text != r.String() {
+		t.Fatalf("finding %+v", f)
+	}
+	r, _ = parseAll("250-a\r\n250 b\r\n")
+	if r.CodeMismatch {
+		t.Fatal("matching codes flagged")
+	}
+	if _, ok := MismatchFinding("x", r); ok {
+		t.Fatal("finding without a mismatch")
+	}
+}

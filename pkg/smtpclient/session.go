@@ -25,6 +25,27 @@ type Session struct {
 	conn *netx.Conn
 	rec  *transcript.Recorder
 	addr string
+	// observe, when set, sees every reply read (Observe); answering is
+	// the verb of the command the next reply answers.
+	observe   func(verb string, r Reply)
+	answering string
+}
+
+// Observe makes fn see every reply the session reads, complete or not,
+// with the verb of the command it answers ("MAIL", "RCPT", "DATA" for
+// the reply to DATA, "." for the reply after the message; "" for the
+// greeting or a reply read without a command): the way an engine
+// notices protocol violations (lines whose codes differ) whichever
+// command they answered. A replacement session made by AwaitGreeting
+// inherits it.
+func (s *Session) Observe(fn func(verb string, r Reply)) { s.observe = fn }
+
+func verbOf(line string) string {
+	v, _, _ := strings.Cut(line, " ")
+	if strings.HasPrefix(strings.ToUpper(v), "MAIL") || strings.HasPrefix(strings.ToUpper(v), "RCPT") {
+		v = v[:4] // "MAIL FROM:<>" may come without the space
+	}
+	return strings.ToUpper(v)
 }
 
 // DialOptions configure Dial.
@@ -72,6 +93,10 @@ func (s *Session) ReadReply(ctx context.Context, timeout time.Duration) (Reply, 
 	defer disarm()
 	start := time.Now()
 	r, err := ReadReply(s.conn)
+	if s.observe != nil && len(r.Lines) > 0 {
+		s.observe(s.answering, r)
+	}
+	s.answering = ""
 	if err != nil {
 		oe := s.conn.ReadError(ctx, "read reply", start, err)
 		if oe.Partial != nil {
@@ -103,6 +128,7 @@ func (s *Session) Cmd(ctx context.Context, line string) (Reply, error) {
 	if err := s.Send(ctx, line); err != nil {
 		return Reply{}, err
 	}
+	s.answering = verbOf(line)
 	return s.ReadReply(ctx, 0)
 }
 
@@ -213,6 +239,7 @@ func (s *Session) sendBody(ctx context.Context, msg []byte) (Reply, error) {
 	if werr != nil {
 		return Reply{}, werr
 	}
+	s.answering = "."
 	return s.ReadReply(ctx, t)
 }
 

@@ -114,11 +114,13 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		return res, err
 	}
 	var err error
+	s.answering = "MAIL"
 	if res.Mail, err = s.ReadReply(ctx, 0); err != nil {
 		return res, err
 	}
 	res.Stage = "rcpt"
 	for range tx.To {
+		s.answering = "RCPT"
 		rp, err := s.ReadReply(ctx, 0)
 		if err != nil {
 			return res, err
@@ -129,6 +131,7 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		return s.rset(ctx, res)
 	}
 	res.Stage = "data"
+	s.answering = "DATA"
 	if res.Data, err = s.ReadReply(ctx, 0); err != nil {
 		return res, err
 	}

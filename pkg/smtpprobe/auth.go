@@ -268,3 +268,32 @@ func isRelayDenied(rp smtpclient.Reply) bool {
 	// 5.7.1 with no text is the generic "delivery not authorized".
 	return rp.Enhanced == "5.7.1" && rp.Code == 554
 }
+
+// progress notes the stage that begins, so that findings the session
+// raises on its own (observe) name it, and passes it on.
+func (c *checker) progress(stage string) {
+	c.stage = stage
+	if c.o.Progress != nil {
+		c.o.Progress(stage)
+	}
+}
+
+// observe sees every reply of the session: a reply whose lines carry
+// different codes is a protocol violation whatever command it answered
+// (the session acted on the last line's code).
+func (c *checker) observe(verb string, rp smtpclient.Reply) {
+	stage := c.stage
+	switch verb {
+	case "MAIL":
+		stage = "mail"
+	case "RCPT":
+		stage = "rcpt"
+	case "DATA", ".":
+		if c.o.Message != nil {
+			stage = "data"
+		}
+	}
+	if f, ok := smtpclient.MismatchFinding(stage, rp); ok {
+		c.r.rep.Add(f)
+	}
+}

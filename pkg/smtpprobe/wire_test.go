@@ -250,3 +250,62 @@ func TestCheck_explicitTLSModes(t *testing.T) {
 		t.Fatalf("none: %+v", r.Stages)
 	}
 }
+
+// A multi-line reply whose lines disagree on the code: 250-ok then 550
+// 5.7.1. The last line's code decides (RFC 5321 §4.2.1), so the relay
+// is denied, not accepted; the disagreement is a protocol-violation
+// finding, and its evidence is what the server sent, byte for byte.
+func TestCheck_multiLineCodeMismatchLastLineDecides(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		caps := []string{"SIZE 10240000", "8BITMIME"}
+		if pipelining {
+			caps = append(caps, "PIPELINING")
+		}
+		srv := testserver.SMTP{Caps: caps, Reply: map[string][]string{"RCPT": {"250-ok", "550 5.7.1 Relay access denied"}}}
+		addr := testserver.Start(t, srv.Handler())
+		r := check(t, addr, func(o *smtpprobe.Options) {
+			o.TLSMode = netx.TLSNone
+			o.MailFrom = "probe@test.example"
+			o.RcptTo = []string{"someone@elsewhere.example"}
+		})
+		if finding(r, "smtp.relay.accepted") != nil || finding(r, "smtp.rcpt.accepted") != nil {
+			t.Fatalf("pipelining %v: the 550 was read as an acceptance: %v", pipelining, codesOf(r))
+		}
+		f := finding(r, "smtp.reply.code-mismatch")
+		if f == nil || f.Stage != "rcpt" {
+			t.Fatalf("pipelining %v: findings %v", pipelining, codesOf(r))
+		}
+		if got := strings.Join(evidenceLines(t, r, f), "|"); got != "250-ok|550 5.7.1 Relay access denied" {
+			t.Errorf("cites %q", got)
+		}
+		if f.Evidence[0].Text != "250-ok\n550 5.7.1 Relay access denied" {
+			t.Errorf("evidence %q is not what the server sent", f.Evidence[0].Text)
+		}
+		if finding(r, "smtp.relay.denied") == nil {
+			t.Errorf("pipelining %v: findings %v", pipelining, codesOf(r))
+		}
+		for _, f := range r.Findings {
+			for _, ev := range f.Evidence {
+				if strings.Contains(ev.Text, "250 5.7.1") {
+					t.Errorf("%s: evidence rewrites the server's lines: %q", f.Code, ev.Text)
+				}
+			}
+		}
+
+		// smtp send: the recipient was refused, so the message never goes.
+		host, port, _ := netx.SplitHostPort(addr, 25)
+		r, err := smtpprobe.Check(context.Background(), smtpprobe.Options{Host: host, Port: port, Role: smtpprobe.RoleMX, TLSMode: netx.TLSNone,
+			MailFrom: "app@test.example", RcptTo: []string{"someone@elsewhere.example"}, Message: []byte("Subject: hi\r\n\r\nsecret body\r\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if finding(r, "smtp.data.queued") != nil || finding(r, "smtp.reply.code-mismatch") == nil {
+			t.Fatalf("send, pipelining %v: findings %v", pipelining, codesOf(r))
+		}
+		for _, e := range r.Transcript {
+			if strings.Contains(e.Line, "secret body") || (!pipelining && e.Line == "DATA") {
+				t.Fatalf("send, pipelining %v: went on after a refused recipient: %+v", pipelining, e)
+			}
+		}
+	}
+}
