@@ -520,6 +520,12 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	}
 	r.rep.SetFact("banner", rp.String())
 	c.noteProblems("banner", rp)
+	if f, bad := smtpclient.InvalidGreeting("banner", rp); bad {
+		st.End(report.StatusError, "%s", rp.Short())
+		r.rep.Add(f)
+		c.skipRest("banner", "not an SMTP greeting")
+		return false
+	}
 	switch {
 	case rp.Code == 220:
 	case rp.Class() == 4:

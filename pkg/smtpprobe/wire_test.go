@@ -309,3 +309,29 @@ func TestCheck_multiLineCodeMismatchLastLineDecides(t *testing.T) {
 		}
 	}
 }
+
+// A greeting whose code is outside 2xx–5xx, or neither 220 nor a
+// refusal, is a protocol error (exit 3) with its own finding, never
+// "the server refused service" with the 554 fix (exit 1).
+func TestCheck_invalidGreetingCodeIsAProtocolError(t *testing.T) {
+	for _, greeting := range []string{"999 hi", "000 hi", "100 hi", "699 hi", "354 go ahead", "250 hello"} {
+		addr := testserver.Start(t, testserver.SMTP{Banner: []string{greeting}}.Handler())
+		r := check(t, addr, func(o *smtpprobe.Options) { o.TLSMode = netx.TLSNone })
+		if finding(r, "smtp.banner.rejected") != nil || finding(r, "smtp.banner.invalid") == nil {
+			t.Errorf("%q: findings %v", greeting, codesOf(r))
+			continue
+		}
+		if stageStatus(r, "banner") != report.StatusError || r.ExitCode(report.Fail) != report.ExitIncomplete {
+			t.Errorf("%q: banner %s, exit %d", greeting, stageStatus(r, "banner"), r.ExitCode(report.Fail))
+		}
+		if f := finding(r, "smtp.banner.invalid"); !strings.Contains(f.Detail, greeting[:3]) || strings.Contains(f.Fix, "554") {
+			t.Errorf("%q: %+v", greeting, f)
+		}
+	}
+	// A refusal is still a refusal.
+	addr := testserver.Start(t, testserver.SMTP{Banner: []string{"554 5.7.1 go away"}}.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) { o.TLSMode = netx.TLSNone })
+	if finding(r, "smtp.banner.rejected") == nil || finding(r, "smtp.banner.invalid") != nil || r.ExitCode(report.Fail) != report.ExitFindings {
+		t.Errorf("554: findings %v", codesOf(r))
+	}
+}
