@@ -159,12 +159,50 @@ func (s *Session) Quit(ctx context.Context) (Reply, error) {
 	return s.ReadReply(ctx, 5*time.Second)
 }
 
+// AuthUnfinishedError is Auth's error when the server answered the
+// exchange's last step with yet another 334 challenge: there is nothing
+// more a client can send, so the exchange was cancelled with "*" (RFC
+// 4954 §4) and Cancel holds the server's answer to that (501 expected).
+// The credentials were neither accepted nor refused.
+type AuthUnfinishedError struct {
+	Mech      string
+	Challenge Reply // the 334 after the last step
+	Cancel    Reply // the reply to "*" (zero when it could not be read)
+	// Usable is false when the cancel was not answered with a final
+	// reply (the session is then still inside the exchange, or broken).
+	Usable bool
+}
+
+func (e *AuthUnfinishedError) Error() string {
+	return fmt.Sprintf("AUTH %s: the server answered the last step with another challenge (%s); the exchange was cancelled", e.Mech, e.Challenge.Short())
+}
+
 // Auth runs an SMTP AUTH exchange (RFC 4954) with mechanism mech (PLAIN,
 // LOGIN, CRAM-MD5 or XOAUTH2; for XOAUTH2 the password is the token). The
 // password and every encoded form of it are registered as secrets with the
 // recorder before anything is sent, so they cannot reach the transcript.
+// A 334 after the last step is an *AuthUnfinishedError: the exchange is
+// cancelled with "*", never left open under the next command.
 func (s *Session) Auth(ctx context.Context, mech, user, password string) (Reply, error) {
 	mech = strings.ToUpper(mech)
+	r, err := s.auth(ctx, mech, user, password)
+	if err != nil || r.Code != 334 {
+		return r, err
+	}
+	ue := &AuthUnfinishedError{Mech: mech, Challenge: r}
+	if err := s.Send(ctx, "*"); err != nil {
+		return r, err
+	}
+	s.answering = "*"
+	c, err := s.ReadReply(ctx, 0)
+	if err != nil {
+		return r, err
+	}
+	ue.Cancel, ue.Usable = c, c.Code != 334
+	return c, ue
+}
+
+func (s *Session) auth(ctx context.Context, mech, user, password string) (Reply, error) {
 	s.rec.AddCredential(user, password)
 	switch mech {
 	case "PLAIN":

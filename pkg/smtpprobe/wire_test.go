@@ -3,6 +3,7 @@ package smtpprobe_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,5 +334,67 @@ func TestCheck_invalidGreetingCodeIsAProtocolError(t *testing.T) {
 	r := check(t, addr, func(o *smtpprobe.Options) { o.TLSMode = netx.TLSNone })
 	if finding(r, "smtp.banner.rejected") == nil || finding(r, "smtp.banner.invalid") != nil || r.ExitCode(report.Fail) != report.ExitFindings {
 		t.Errorf("554: findings %v", codesOf(r))
+	}
+}
+
+// A server that answers every AUTH step with another 334: the exchange
+// is cancelled with "*" (RFC 4954 §4), the 501 read, and the report says
+// the server kept asking; it is not "wrong password", and QUIT is never
+// sent inside the SASL exchange.
+func TestCheck_authThatNeverEnds(t *testing.T) {
+	for _, mech := range []string{"PLAIN", "LOGIN"} {
+		var mu sync.Mutex
+		var seen []string
+		inAuth := false
+		srv := testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Hook: func(c *testserver.Conn, line string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, line)
+			switch {
+			case line == "*" && inAuth:
+				inAuth = false
+				c.Send("501 5.7.0 Authentication cancelled")
+			case inAuth || strings.HasPrefix(line, "AUTH "):
+				inAuth = true
+				c.Send("334 ")
+			default:
+				return false
+			}
+			return true
+		}}
+		addr := testserver.Start(t, srv.Handler())
+		r := check(t, addr, func(o *smtpprobe.Options) {
+			o.TLSMode = netx.TLSNone
+			o.AllowPlaintextAuth = true
+			o.User, o.Password, o.AuthMech = "user", "Zq9-Se-cr3t-Pw", mech
+		})
+		if finding(r, "smtp.auth.failed") != nil || finding(r, "smtp.auth.unfinished") == nil {
+			t.Fatalf("%s: findings %v", mech, codesOf(r))
+		}
+		if stageStatus(r, "auth") != report.StatusError || r.ExitCode(report.Fail) != report.ExitIncomplete {
+			t.Errorf("%s: auth %s exit %d", mech, stageStatus(r, "auth"), r.ExitCode(report.Fail))
+		}
+		if got := strings.Join(evidenceLines(t, r, finding(r, "smtp.auth.unfinished")), "|"); !strings.Contains(got, "334") || !strings.Contains(got, "501 5.7.0") {
+			t.Errorf("%s: evidence %q", mech, got)
+		}
+		cancel := -1
+		mu.Lock()
+		defer mu.Unlock()
+		for i, l := range seen {
+			if l == "*" {
+				cancel = i
+			}
+			if l == "QUIT" && cancel < 0 {
+				t.Errorf("%s: QUIT sent inside the SASL exchange: %q", mech, seen)
+			}
+		}
+		if cancel < 0 {
+			t.Errorf("%s: the exchange was never cancelled: %q", mech, seen)
+		}
+		for _, e := range r.Transcript {
+			if strings.Contains(e.Line, "Zq9-Se-cr3t-Pw") {
+				t.Errorf("password in the transcript: %q", e.Line)
+			}
+		}
 	}
 }
