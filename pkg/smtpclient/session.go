@@ -123,8 +123,26 @@ func (s *Session) SendRaw(ctx context.Context, b []byte) error {
 	return s.conn.Write(ctx, 0, b)
 }
 
-// Cmd sends one command and reads its reply.
+// ErrUnsolicited is Cmd's error (wrapped in a *netx.OpError, KindProtocol)
+// when the server had sent something before the command was: a reply to
+// no command, after which every reply would be read as the answer to the
+// command before it (a desynchronised server).
+var ErrUnsolicited error = netx.ProtocolError("the server sent data nobody asked for")
+
+// Cmd sends one command and reads its reply. The command is not sent when
+// the server has already sent something no command asked for
+// (netx.Conn.Pending, without waiting): the error wraps ErrUnsolicited,
+// and its Partial quotes what arrived.
 func (s *Session) Cmd(ctx context.Context, line string) (Reply, error) {
+	if n, sample := s.conn.Pending(); n > 0 {
+		verb := verbOf(line)
+		if verb == "" {
+			verb = "the next step"
+		}
+		text := transcript.Printable(s.rec.Scrub(string(sample)))
+		s.rec.Event("the server sent %d bytes before %s that no command asked for: %s", n, verb, netx.Clip(text))
+		return Reply{}, &netx.OpError{Op: "before " + verb, Err: fmt.Errorf("%w: %d bytes arrived before %s was sent", ErrUnsolicited, n, verb), Partial: &netx.Partial{Text: text}}
+	}
 	if err := s.Send(ctx, line); err != nil {
 		return Reply{}, err
 	}

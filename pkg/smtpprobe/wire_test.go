@@ -398,3 +398,48 @@ func TestCheck_authThatNeverEnds(t *testing.T) {
 		}
 	}
 }
+
+// A desynchronised server sends extra replies after its banner: every
+// reply would answer the command before it, and a false
+// smtp.starttls.missing followed. The extra bytes are seen before EHLO
+// is sent: smtp.reply.unsolicited, and the run stops judging (exit 3).
+func TestCheck_unsolicitedRepliesStopTheRun(t *testing.T) {
+	addr := testserver.Start(t, func(c *testserver.Conn) {
+		// One write: the extra replies are there when the banner is read.
+		_, _ = c.Write([]byte("220 mail.test.example ESMTP\r\n250 ok\r\n250 ok\r\n"))
+		for {
+			line, err := c.Line()
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.HasPrefix(line, "EHLO"):
+				c.Send("250-mail.test.example", "250 STARTTLS")
+			case line == "QUIT":
+				c.Send("221 bye")
+				return
+			default:
+				c.Send("250 ok")
+			}
+		}
+	})
+	r := check(t, addr, func(o *smtpprobe.Options) { o.Role = smtpprobe.RoleSubmission; o.TLSMode = netx.TLSAuto })
+	if finding(r, "smtp.starttls.missing") != nil {
+		t.Fatalf("a reply judged against the wrong command: %v", codesOf(r))
+	}
+	f := finding(r, "smtp.reply.unsolicited")
+	if f == nil || f.Stage != "ehlo" {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if len(f.Evidence) == 0 || !strings.Contains(f.Evidence[0].Text, "250 ok") {
+		t.Errorf("evidence %+v", f.Evidence)
+	}
+	if stageStatus(r, "ehlo") != report.StatusError || r.ExitCode(report.Fail) != report.ExitIncomplete {
+		t.Errorf("ehlo %s exit %d", stageStatus(r, "ehlo"), r.ExitCode(report.Fail))
+	}
+	for _, e := range r.Transcript {
+		if strings.HasPrefix(e.Line, "EHLO") {
+			t.Errorf("EHLO was sent to a desynchronised server")
+		}
+	}
+}
