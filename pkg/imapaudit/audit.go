@@ -91,6 +91,16 @@ type Options struct {
 	Dial     netx.DialFunc
 	Timeouts netx.Timeouts
 	Now      func() time.Time
+	// MaxResponse bounds the bytes of one response, literals included
+	// (0 = MaxResponseBytes); tests lower it.
+	MaxResponse int
+}
+
+func (o *Options) maxResponse() int {
+	if o.MaxResponse <= 0 {
+		return MaxResponseBytes
+	}
+	return o.MaxResponse
 }
 
 func (o *Options) tlsConfig() *tls.Config {
@@ -226,7 +236,7 @@ func (s *stage) end(status report.Status, format string, args ...any) { s.End(st
 func (s *stage) fail(err error) {
 	k := kindOf(err)
 	status := report.StatusError
-	code := map[string]string{"timeout": "conn.timeout", "closed": "conn.closed", "reset": "conn.reset", "malformed": "greeting.malformed", "tls": "starttls.failed"}[k]
+	code := map[string]string{"timeout": "conn.timeout", "closed": "conn.closed", "reset": "conn.reset", "malformed": "greeting.malformed", "tls": "starttls.failed", "too-large": "response.too-large"}[k]
 	if code == "" {
 		code = "conn.error"
 	}

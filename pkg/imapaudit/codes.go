@@ -29,6 +29,7 @@ func init() {
 			c("conn.reset", report.Fail, "{P} connection reset", "Something reset the connection: a firewall, an intrusion-prevention system or a crashing server process."),
 			c("conn.error", report.Fail, "{P} connection failed", "See the detail for the error."),
 			c("greeting.malformed", report.Fail, "{P} greeting is not valid", "The port does not speak {P}, or something in front of it answers instead. Check the port and the service behind it.", protoRef),
+			c("response.too-large", report.Fail, "{P} response exceeded mailprobe's bound", "One answer of the server exceeded the byte or line bound mailprobe keeps for a response (literals included), so the stage stopped. A sane server's CAPABILITY, ID or LOGIN answer is a few hundred bytes: check for a proxy or a server that loops (a literal that ends in another literal).", protoRef),
 			c("greeting.refused", report.Fail, "{P} server refused the connection", "The server sent BYE/-ERR on connect: it is overloaded, rate-limiting this address, or refusing it. The text says which.", protoRef),
 			c("greeting.preauth", report.Warn, "{P} server pre-authenticated the connection", "A PREAUTH greeting logs in without credentials; make sure it only happens over a trusted local channel.", "RFC 9051 §7.1.4"),
 			c("banner.software", report.Info, "Greeting names the server software", "Harmless on its own, but it tells attackers what to look up. Dovecot: login_greeting = Ready."),
