@@ -99,7 +99,7 @@ type Options struct {
 	// the final dot (default DefaultDataTimeout); a client that has not
 	// finished gets 421 and is closed, and nothing is stored.
 	DataTimeout time.Duration
-	Now             func() time.Time
+	Now         func() time.Time
 	// OnMessage is called for every accepted message, in arrival order.
 	OnMessage func(Message)
 	// Logf receives server-side errors (default: dropped).
