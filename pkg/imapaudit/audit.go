@@ -240,9 +240,8 @@ func (s *stage) fail(err error) {
 	if code == "" {
 		code = "conn.error"
 	}
-	if k == "tls" {
-		status = report.StatusFail
-	}
+	// A handshake that failed is a stage that could not complete, as a
+	// timeout is: exit 3, the one rule of smtp, imap, pop3 and tls.
 	s.end(status, "%v", err)
 	s.a.rep.Add(report.Newf(s.a.code(code), s.Name, "%s: %v.", s.Name, err))
 	if status == report.StatusError {

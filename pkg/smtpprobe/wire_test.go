@@ -443,3 +443,24 @@ func TestCheck_unsolicitedRepliesStopTheRun(t *testing.T) {
 		}
 	}
 }
+
+// One rule for "could not complete": a STARTTLS handshake that fails
+// (the server answers the ClientHello with plaintext) leaves the verdict
+// open, exit 3, as in imap audit, pop3 audit and tls.
+func TestCheck_failedHandshakeIsIncomplete(t *testing.T) {
+	srv := testserver.SMTP{Caps: []string{"STARTTLS"}, Hook: func(c *testserver.Conn, line string) bool {
+		if line != "STARTTLS" {
+			return false
+		}
+		c.Send("220 2.0.0 go ahead")
+		_, _ = c.R.Peek(1) // the ClientHello has arrived
+		_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+		_ = c.Close()
+		return true
+	}}
+	addr := testserver.Start(t, srv.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) { o.TLSMode = netx.TLSStartTLS })
+	if finding(r, "smtp.starttls.failed") == nil || r.ExitCode(report.Fail) != report.ExitIncomplete {
+		t.Fatalf("exit %d, findings %v", r.ExitCode(report.Fail), codesOf(r))
+	}
+}
