@@ -195,6 +195,24 @@ type auditor struct {
 	// detected lists the ports found to speak implicit TLS (dial), so
 	// that reconnections and the lockout test need not ask again.
 	detected map[int]bool
+	// localNoted is set once the client.local note was added.
+	localNoted bool
+}
+
+// noteLocalClient adds {imap,pop3}.client.local, once per audit, when
+// the audit runs on the server's own machine (netx.LocalPeer, the rule
+// smtp check's smtp.client.local follows): what the server offers a
+// local client is often not what it offers the world.
+func (a *auditor) noteLocalClient(nc *netx.Conn, stage string) {
+	if a.localNoted {
+		return
+	}
+	ip, why, ok := netx.LocalPeer(nc.RemoteAddr(), nc.LocalAddr())
+	if !ok {
+		return
+	}
+	a.localNoted = true
+	a.add("client.local", stage, "Connected to %s %s: the server may treat this client as local and secured, so capabilities, LOGINDISABLED and login results may differ for remote clients.", ip, why)
 }
 
 // implicit reports whether port speaks TLS from the first byte: by
@@ -270,6 +288,7 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 		return false
 	}
 	defer c.close()
+	a.noteLocalClient(c.nc, st.Name)
 	if c.detected {
 		a.detected[port] = true
 		a.add("tls.implicit-detected", st.Name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())

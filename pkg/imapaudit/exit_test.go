@@ -62,3 +62,25 @@ func TestAudit_failedHandshakeIsIncomplete(t *testing.T) {
 		}
 	}
 }
+
+// An audit over loopback says, once, that a local client may be treated
+// as secured (Dovecot), so results may differ for remote clients; the
+// note is info and does not change the exit code.
+func TestAudit_loopbackNote(t *testing.T) {
+	for _, proto := range []Protocol{IMAP, POP3} {
+		addr := testserver.Start(t, upgradeThenGarbage(proto))
+		r := audit(t, proto, addr, func(o *Options) { o.NoTLSScan = true })
+		n := 0
+		for _, f := range r.Findings {
+			if f.Code == string(proto)+".client.local" {
+				n++
+				if f.Severity != report.Info || !strings.HasPrefix(f.Stage, "connect:") || !strings.Contains(f.Detail, "remote clients") {
+					t.Errorf("%s: %+v", proto, f)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d notes; findings %v", proto, n, list(r))
+		}
+	}
+}
