@@ -182,6 +182,7 @@ func FuzzReadReply(f *testing.F) {
 		f.Add([]byte(v.Reply))
 	}
 	f.Add([]byte("250-a\r\n251 b\r\n"))
+	f.Add([]byte("250-ok\r\n550 5.7.1 Relay access denied\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		lr := NewLineReader(strings.NewReader(string(b)))
 		for i := 0; i < 50; i++ {
@@ -191,6 +192,24 @@ func FuzzReadReply(f *testing.F) {
 			}
 			if len(r.Lines) == 0 || len(r.Lines) > MaxReplyLines {
 				t.Fatalf("lines %d", len(r.Lines))
+			}
+			// The last line's code is the reply's; the raw lines are
+			// what String renders, and a mismatch is flagged.
+			if len(r.Raw) != len(r.Lines) || r.String() != strings.Join(r.Raw, "\n") {
+				t.Fatalf("raw %q, lines %q", r.Raw, r.Lines)
+			}
+			last := r.Raw[len(r.Raw)-1]
+			if code, _, _, err := parseLine(last); err != nil || code != r.Code {
+				t.Fatalf("code %d, last line %q", r.Code, last)
+			}
+			mismatch := false
+			for _, l := range r.Raw {
+				if l[:3] != last[:3] {
+					mismatch = true
+				}
+			}
+			if mismatch != r.CodeMismatch {
+				t.Fatalf("mismatch %v for %q", r.CodeMismatch, r.Raw)
 			}
 			_ = r.String()
 			_ = r.Short()
