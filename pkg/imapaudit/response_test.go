@@ -20,6 +20,7 @@ func TestIMAP_endlessLiteralChainIsBounded(t *testing.T) {
 	r := audit(t, IMAP, addr, func(o *Options) {
 		o.NoTLSScan = true
 		o.MaxResponse = 256 << 10
+		o.Timeouts.Command = 5 * time.Second // the byte bound ends it, not the clock
 	})
 	f, ok := codes(r)["imap.response.too-large"]
 	if !ok || !strings.HasPrefix(f.Stage, "capability:") {
