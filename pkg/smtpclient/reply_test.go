@@ -253,3 +253,13 @@ func TestReadReply_codeMismatchLastLineDecides(t *testing.T) {
 		t.Fatal("finding without a mismatch")
 	}
 }
+
+// A SASL step is never named as a verb: its text is a credential.
+func TestVerbOf(t *testing.T) {
+	for line, want := range map[string]string{"EHLO x": "EHLO", "mail FROM:<a@b>": "MAIL", "MAIL FROM:<>": "MAIL", "RCPT TO:<a@b>": "RCPT", "DATA": "DATA", "*": "", "": "",
+		"WnE5LVNlLWNyM3QtUHc=": "", "AHVzZXIAWnE5LVNlLWNyM3QtUHc=": ""} {
+		if got := verbOf(line); got != want {
+			t.Errorf("verbOf(%q) = %q, want %q", line, got, want)
+		}
+	}
+}

@@ -40,13 +40,23 @@ type Session struct {
 // inherits it.
 func (s *Session) Observe(fn func(verb string, r Reply)) { s.observe = fn }
 
+// verbOf is the command verb of line when it is one of SMTP's, else ""
+// (a SASL step: base64 of a credential must never become a name in a
+// finding or an event).
 func verbOf(line string) string {
 	v, _, _ := strings.Cut(line, " ")
-	if strings.HasPrefix(strings.ToUpper(v), "MAIL") || strings.HasPrefix(strings.ToUpper(v), "RCPT") {
+	v = strings.ToUpper(v)
+	if strings.HasPrefix(v, "MAIL") || strings.HasPrefix(v, "RCPT") {
 		v = v[:4] // "MAIL FROM:<>" may come without the space
 	}
-	return strings.ToUpper(v)
+	if knownVerbs[v] {
+		return v
+	}
+	return ""
 }
+
+var knownVerbs = map[string]bool{"EHLO": true, "HELO": true, "LHLO": true, "MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
+	"RSET": true, "VRFY": true, "EXPN": true, "HELP": true, "NOOP": true, "QUIT": true, "STARTTLS": true, "AUTH": true, "ETRN": true, "TURN": true, "ATRN": true}
 
 // DialOptions configure Dial.
 type DialOptions struct {

@@ -2,6 +2,8 @@ package smtpprobe_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -462,5 +464,42 @@ func TestCheck_failedHandshakeIsIncomplete(t *testing.T) {
 	r := check(t, addr, func(o *smtpprobe.Options) { o.TLSMode = netx.TLSStartTLS })
 	if finding(r, "smtp.starttls.failed") == nil || r.ExitCode(report.Fail) != report.ExitIncomplete {
 		t.Fatalf("exit %d, findings %v", r.ExitCode(report.Fail), codesOf(r))
+	}
+}
+
+// Bytes out of turn in the middle of AUTH LOGIN stop the exchange before
+// the password step, and nothing in the report names that step's text:
+// neither the password nor any form of its base64.
+func TestCheck_unsolicitedDuringAuthLeaksNothing(t *testing.T) {
+	const pw = "Zq9-Se-cr3t-Pw"
+	step := 0
+	srv := testserver.SMTP{Caps: []string{"AUTH LOGIN"}, Hook: func(c *testserver.Conn, line string) bool {
+		switch {
+		case line == "AUTH LOGIN":
+			step = 1
+			c.Send("334 VXNlcm5hbWU6")
+		case step == 1:
+			step = 2
+			_, _ = c.Write([]byte("334 UGFzc3dvcmQ6\r\n250 out of turn\r\n"))
+		default:
+			return false
+		}
+		return true
+	}}
+	addr := testserver.Start(t, srv.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.TLSMode = netx.TLSNone
+		o.AllowPlaintextAuth = true
+		o.User, o.Password, o.AuthMech = "user", pw, "LOGIN"
+	})
+	if f := finding(r, "smtp.reply.unsolicited"); f == nil || f.Stage != "auth" {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(pw))
+	out, _ := json.Marshal(r)
+	for _, s := range []string{pw, b64, strings.ToUpper(b64), strings.ToLower(b64)} {
+		if strings.Contains(string(out), s) {
+			t.Fatalf("%q in the report", s)
+		}
 	}
 }
