@@ -503,3 +503,20 @@ func TestCheck_unsolicitedDuringAuthLeaksNothing(t *testing.T) {
 		}
 	}
 }
+
+// A multi-line reply dripped one line every 20 ms never ends: the
+// deadline bounds the whole reply (armed once), so the stage ends in a
+// timeout, not after MaxReplyLines lines of per-line deadlines.
+func TestCheck_drippedMultiLineReplyHitsTheDeadline(t *testing.T) {
+	addr := testserver.Start(t, testserver.Drip("220 mail.test.example ESMTP", "250-mail.test.example", "250-STILL-HERE", 20*time.Millisecond))
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.TLSMode = netx.TLSNone
+		o.Timeouts.Command = 300 * time.Millisecond
+	})
+	if f := finding(r, "smtp.conn.timeout"); f == nil || f.Stage != "ehlo" {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if r.ExitCode(report.Fail) != report.ExitIncomplete {
+		t.Errorf("exit %d", r.ExitCode(report.Fail))
+	}
+}
