@@ -144,20 +144,30 @@ var ErrUnsolicited error = netx.ProtocolError("the server sent data nobody asked
 // (netx.Conn.Pending, without waiting): the error wraps ErrUnsolicited,
 // and its Partial quotes what arrived.
 func (s *Session) Cmd(ctx context.Context, line string) (Reply, error) {
-	if n, sample := s.conn.Pending(); n > 0 {
-		verb := verbOf(line)
-		if verb == "" {
-			verb = "the next step"
-		}
-		text := transcript.Printable(s.rec.Scrub(string(sample)))
-		s.rec.Event("the server sent %d bytes before %s that no command asked for: %s", n, verb, netx.Clip(text))
-		return Reply{}, &netx.OpError{Op: "before " + verb, Err: fmt.Errorf("%w: %d bytes arrived before %s was sent", ErrUnsolicited, n, verb), Partial: &netx.Partial{Text: text}}
+	if err := s.unsolicited(verbOf(line)); err != nil {
+		return Reply{}, err
 	}
 	if err := s.Send(ctx, line); err != nil {
 		return Reply{}, err
 	}
 	s.answering = verbOf(line)
 	return s.ReadReply(ctx, 0)
+}
+
+// unsolicited is the ErrUnsolicited error when the server has sent
+// something no command asked for (netx.Conn.Pending, without waiting),
+// about to send verb ("" for a SASL step); nil on a quiet connection.
+func (s *Session) unsolicited(verb string) error {
+	n, sample := s.conn.Pending()
+	if n == 0 {
+		return nil
+	}
+	if verb == "" {
+		verb = "the next step"
+	}
+	text := transcript.Printable(s.rec.Scrub(string(sample)))
+	s.rec.Event("the server sent %d bytes before %s that no command asked for: %s", n, verb, netx.Clip(text))
+	return &netx.OpError{Op: "before " + verb, Err: fmt.Errorf("%w: %d bytes arrived before %s was sent", ErrUnsolicited, n, verb), Partial: &netx.Partial{Text: text}}
 }
 
 // Buffered reports bytes the server sent that were not yet read. After a

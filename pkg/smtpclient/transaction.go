@@ -110,6 +110,11 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		group.WriteString("DATA\r\n")
 	}
 	res.Stage = "mail"
+	// A group is sent on a quiet connection too (RFC 2920 §3.1): replies
+	// already waiting would be matched to the group's commands.
+	if err := s.unsolicited("MAIL"); err != nil {
+		return res, err
+	}
 	if err := s.SendRaw(ctx, []byte(group.String())); err != nil {
 		return res, err
 	}

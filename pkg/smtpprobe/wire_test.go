@@ -520,3 +520,27 @@ func TestCheck_drippedMultiLineReplyHitsTheDeadline(t *testing.T) {
 		t.Errorf("exit %d", r.ExitCode(report.Fail))
 	}
 }
+
+// Replies out of turn before a pipelined MAIL/RCPT group are caught
+// too: they would be matched to the group's commands.
+func TestCheck_unsolicitedBeforeAPipelinedGroup(t *testing.T) {
+	srv := testserver.SMTP{Caps: []string{"PIPELINING"}, Hook: func(c *testserver.Conn, line string) bool {
+		if !strings.HasPrefix(line, "EHLO") {
+			return false
+		}
+		_, _ = c.Write([]byte("250-mail.test.example\r\n250 PIPELINING\r\n250 2.1.5 Ok\r\n"))
+		return true
+	}}
+	addr := testserver.Start(t, srv.Handler())
+	r := check(t, addr, func(o *smtpprobe.Options) {
+		o.TLSMode = netx.TLSNone
+		o.MailFrom = "probe@test.example"
+		o.RcptTo = []string{"someone@elsewhere.example"}
+	})
+	if f := finding(r, "smtp.reply.unsolicited"); f == nil || f.Stage != "mail" {
+		t.Fatalf("findings %v", codesOf(r))
+	}
+	if finding(r, "smtp.relay.accepted") != nil || finding(r, "smtp.rcpt.accepted") != nil {
+		t.Fatalf("a reply out of turn judged as the RCPT's: %v", codesOf(r))
+	}
+}
