@@ -76,13 +76,16 @@ func (r Reply) String() string {
 
 // Short is the reply's code with its first line's text, for one-line
 // summaries (the last line's code: the one that decides).
+//
+// When the lines carry different codes it is the last line as sent, the
+// one that decides, with a note of the first.
 func (r Reply) Short() string {
+	if r.CodeMismatch && len(r.Raw) > 1 {
+		return fmt.Sprintf("%s (after %q: the lines carry different codes) (+%d lines)", netx.Clip(r.Raw[len(r.Raw)-1]), netx.Clip(r.Raw[0]), len(r.Raw)-1)
+	}
 	s := fmt.Sprintf("%03d", r.Code)
 	if len(r.Lines) > 0 && r.Lines[0] != "" {
 		s += " " + r.Lines[0]
-	}
-	if r.CodeMismatch {
-		s += fmt.Sprintf(" (the lines carry different codes; the first was %q)", netx.Clip(r.Raw[0]))
 	}
 	if len(r.Lines) > 1 {
 		s += fmt.Sprintf(" (+%d lines)", len(r.Lines)-1)

@@ -242,6 +242,9 @@ func TestReadReply_codeMismatchLastLineDecides(t *testing.T) {
 	if got := r.String(); got != "250-ok\n550 5.7.1 Relay access denied" {
 		t.Fatalf("String %q", got)
 	}
+	if got := r.Short(); !strings.HasPrefix(got, "550 5.7.1 Relay access denied (after \"250-ok\"") {
+		t.Fatalf("Short %q", got)
+	}
 	if f, ok := MismatchFinding("rcpt", r); !ok || f.Code != "smtp.reply.code-mismatch" || f.Evidence[0].Text != r.String() {
 		t.Fatalf("finding %+v", f)
 	}
