@@ -87,7 +87,19 @@ type Options struct {
 	// written before the 250 reply so nothing acknowledged is lost.
 	StoreDir        string
 	MaxMessageBytes int64 // default 25 MiB
-	Now             func() time.Time
+	// MaxConns bounds the connections open at once on each port (default
+	// DefaultMaxConns): an excess SMTP client gets "421 4.7.0 too many
+	// connections", an IMAP client "* BYE too many connections", and is
+	// closed.
+	MaxConns int
+	// IdleTimeout is how long an SMTP client may take to send its next
+	// command (default DefaultIdleTimeout); then it gets 421 and is closed.
+	IdleTimeout time.Duration
+	// DataTimeout bounds the DATA phase of one message, from the 354 to
+	// the final dot (default DefaultDataTimeout); a client that has not
+	// finished gets 421 and is closed, and nothing is stored.
+	DataTimeout time.Duration
+	Now         func() time.Time
 	// OnMessage is called for every accepted message, in arrival order.
 	OnMessage func(Message)
 	// Logf receives server-side errors (default: dropped).
@@ -157,6 +169,15 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.DataTimeout <= 0 {
+		o.DataTimeout = DefaultDataTimeout
+	}
 	if o.Folder != "" && o.Folder != "INBOX" && o.Folder != "Junk" {
 		return nil, fmt.Errorf("folder %q: only INBOX and Junk exist", o.Folder)
 	}
@@ -195,6 +216,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.smtpL.Close()
 		return nil, fmt.Errorf("IMAP listener: %w", err)
 	}
+	s.smtpL = newLimitListener(s.smtpL, o.MaxConns, "421 4.7.0 "+o.Hostname+" too many connections, try again later")
+	s.imapL = newLimitListener(s.imapL, o.MaxConns, "* BYE too many connections, try again later")
 
 	s.smtp = smtp.NewServer(smtp.BackendFunc(s.newSMTPSession))
 	s.smtp.Domain = o.Hostname
@@ -202,7 +225,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.smtp.AllowInsecureAuth = !o.AuthNeedsTLS
 	s.smtp.MaxMessageBytes = o.MaxMessageBytes
 	s.smtp.MaxRecipients = 100
-	s.smtp.ReadTimeout = 5 * time.Minute
+	s.smtp.ReadTimeout = o.IdleTimeout // per command: go-smtp answers 421 4.4.2 and closes
 	s.smtp.WriteTimeout = time.Minute
 	s.smtp.EnableSMTPUTF8 = true
 	s.smtp.ErrorLog = logger{o.Logf}

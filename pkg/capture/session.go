@@ -114,8 +114,21 @@ func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (ss *smtpSession) Data(r io.Reader) error {
 	o := ss.s.o
+	// The DATA phase has its own deadline, from now to the final dot:
+	// go-smtp's per-command timeout was armed when DATA was read, and a
+	// client dripping its message must not hold the connection longer.
+	_ = ss.c.Conn().SetReadDeadline(time.Now().Add(o.DataTimeout))
 	raw, err := copyLimited(r, o.MaxMessageBytes)
 	if err != nil {
+		if isTimeout(err) {
+			// The client is inside its message: nothing it sends can be
+			// read as a command any more. Answer, then hang up.
+			nc := ss.c.Conn()
+			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", errDataTimeout.Code, errDataTimeout.EnhancedCode[0], errDataTimeout.EnhancedCode[1], errDataTimeout.EnhancedCode[2], errDataTimeout.Message)
+			_ = nc.Close()
+			return errDataTimeout
+		}
 		return err
 	}
 	if o.DropAfterData {

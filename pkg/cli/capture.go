@@ -36,6 +36,9 @@ type captureOptions struct {
 	MaxSize       int64
 	Count         int
 	NoDNS         bool
+	MaxConns      int
+	IdleTimeout   time.Duration
+	DataTimeout   time.Duration
 }
 
 func newCaptureCmd(env *Env) *cobra.Command {
@@ -83,6 +86,9 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.StringVar(&o.Store, "store", "", "write every accepted message to this directory as .eml")
 	f.StringVar(&o.CAOut, "ca-out", "", "write the throw-away CA certificate (PEM) here, for clients that verify TLS")
 	f.Int64Var(&o.MaxSize, "max-size", 25<<20, "largest message accepted, in bytes (SIZE)")
+	f.IntVar(&o.MaxConns, "max-conns", capture.DefaultMaxConns, "connections open at once on each port; the next one gets 421 4.7.0 (IMAP: BYE) and is closed")
+	f.DurationVar(&o.IdleTimeout, "idle-timeout", capture.DefaultIdleTimeout, "close an SMTP client (421 4.4.2) that sends no command for this long")
+	f.DurationVar(&o.DataTimeout, "data-timeout", capture.DefaultDataTimeout, "close an SMTP client (421 4.4.2) that has not finished its message this long after DATA; nothing is stored")
 	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys, SPF and DMARC records in DNS (results say not checked)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
@@ -95,7 +101,8 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 		return capture.Options{}, usageErrorf("--format must be text or json for capture, not %q", o.Format)
 	}
 	co := capture.Options{Hostname: o.Hostname, SMTPAddr: o.SMTP, IMAPAddr: o.IMAP, AuthNeedsTLS: o.AuthNeedsTLS,
-		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now}
+		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now,
+		MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, DataTimeout: o.DataTimeout}
 	for _, a := range []struct{ flag, v string }{{"--smtp", o.SMTP}, {"--imap", o.IMAP}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return co, usageErrorf("%s %q: want HOST:PORT, e.g. 127.0.0.1:1025", a.flag, a.v)
@@ -114,6 +121,9 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 	}
 	if o.Delay < 0 || o.MaxSize <= 0 || o.Count < 0 {
 		return co, usageErrorf("--delay, --max-size and --count must not be negative")
+	}
+	if o.MaxConns <= 0 || o.IdleTimeout <= 0 || o.DataTimeout <= 0 {
+		return co, usageErrorf("--max-conns, --idle-timeout and --data-timeout must be positive")
 	}
 	if o.Auth != "" {
 		user, pass, hasPass := strings.Cut(o.Auth, ":")

@@ -349,7 +349,7 @@ func TestRunScript_ConnectionResetMidScript(t *testing.T) {
 
 func TestRunScript_MalformedMultiline(t *testing.T) {
 	addr := startRaw(t, func(c net.Conn, br *bufio.Reader) {
-		io.WriteString(c, "220-raw.test\r\n221 mixed codes\n")
+		io.WriteString(c, "221-raw.test\r\n220 mixed codes\n") // the last line's code decides
 		srvLine(br)
 		io.WriteString(c, "250-first\r\nthis is not a reply line\r\n")
 		io.Copy(io.Discard, c)

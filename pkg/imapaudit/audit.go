@@ -91,6 +91,16 @@ type Options struct {
 	Dial     netx.DialFunc
 	Timeouts netx.Timeouts
 	Now      func() time.Time
+	// MaxResponse bounds the bytes of one response, literals included
+	// (0 = MaxResponseBytes); tests lower it.
+	MaxResponse int
+}
+
+func (o *Options) maxResponse() int {
+	if o.MaxResponse <= 0 {
+		return MaxResponseBytes
+	}
+	return o.MaxResponse
 }
 
 func (o *Options) tlsConfig() *tls.Config {
@@ -185,6 +195,24 @@ type auditor struct {
 	// detected lists the ports found to speak implicit TLS (dial), so
 	// that reconnections and the lockout test need not ask again.
 	detected map[int]bool
+	// localNoted is set once the client.local note was added.
+	localNoted bool
+}
+
+// noteLocalClient adds {imap,pop3}.client.local, once per audit, when
+// the audit runs on the server's own machine (netx.LocalPeer, the rule
+// smtp check's smtp.client.local follows): what the server offers a
+// local client is often not what it offers the world.
+func (a *auditor) noteLocalClient(nc *netx.Conn, stage string) {
+	if a.localNoted {
+		return
+	}
+	ip, why, ok := netx.LocalPeer(nc.RemoteAddr(), nc.LocalAddr())
+	if !ok {
+		return
+	}
+	a.localNoted = true
+	a.add("client.local", stage, "Connected to %s %s: the server may treat this client as local and secured, so capabilities, LOGINDISABLED and login results may differ for remote clients.", ip, why)
 }
 
 // implicit reports whether port speaks TLS from the first byte: by
@@ -226,13 +254,12 @@ func (s *stage) end(status report.Status, format string, args ...any) { s.End(st
 func (s *stage) fail(err error) {
 	k := kindOf(err)
 	status := report.StatusError
-	code := map[string]string{"timeout": "conn.timeout", "closed": "conn.closed", "reset": "conn.reset", "malformed": "greeting.malformed", "tls": "starttls.failed"}[k]
+	code := map[string]string{"timeout": "conn.timeout", "closed": "conn.closed", "reset": "conn.reset", "malformed": "greeting.malformed", "tls": "starttls.failed", "too-large": "response.too-large"}[k]
 	if code == "" {
 		code = "conn.error"
 	}
-	if k == "tls" {
-		status = report.StatusFail
-	}
+	// A handshake that failed is a stage that could not complete, as a
+	// timeout is: exit 3, the one rule of smtp, imap, pop3 and tls.
 	s.end(status, "%v", err)
 	s.a.rep.Add(report.Newf(s.a.code(code), s.Name, "%s: %v.", s.Name, err))
 	if status == report.StatusError {
@@ -261,6 +288,7 @@ func (a *auditor) port(ctx context.Context, port int) bool {
 		return false
 	}
 	defer c.close()
+	a.noteLocalClient(c.nc, st.Name)
 	if c.detected {
 		a.detected[port] = true
 		a.add("tls.implicit-detected", st.Name, "Port %d sent no greeting within %s and answered a ClientHello: it speaks implicit TLS (RFC 8314 §3), so the audit goes on over TLS.", port, a.greetingWait())

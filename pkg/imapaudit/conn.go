@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -78,33 +77,6 @@ func (c *lineConn) readLine(ctx context.Context, timeout time.Duration) (string,
 	return l.Text, err
 }
 
-// readLiteral reads the n bytes of an IMAP literal (RFC 9051 §4.3) that
-// follow a line ending in {n}, and the rest of the response line after
-// them. The bytes are read as bounded lines: the literal ends somewhere
-// in the last one, and when it ends exactly at a line end, the response
-// line goes on in the next line.
-func (c *lineConn) readLiteral(ctx context.Context, n int, timeout time.Duration) (literal, rest string, err error) {
-	var b strings.Builder
-	for b.Len() < n { // each line adds at least its line ending
-		l, err := c.nc.ReadLine(ctx, timeout)
-		if err != nil {
-			return "", "", err
-		}
-		b.WriteString(l.Text)
-		if l.BareLF {
-			b.WriteString("\n")
-		} else {
-			b.WriteString("\r\n")
-		}
-	}
-	s := b.String()
-	if len(s) == n {
-		rest, err = c.readLine(ctx, timeout)
-		return s, rest, err
-	}
-	return s[:n], strings.TrimSuffix(strings.TrimSuffix(s[n:], "\n"), "\r"), nil
-}
-
 func (c *lineConn) write(ctx context.Context, timeout time.Duration, s string) error {
 	return c.nc.Write(ctx, timeout, []byte(s))
 }
@@ -117,6 +89,9 @@ func kindOf(err error) string {
 	var oe *netx.OpError
 	if !errors.As(err, &oe) {
 		return "error"
+	}
+	if errors.Is(oe.Err, ErrResponseTooLarge) {
+		return "too-large"
 	}
 	if errors.Is(oe.Err, netx.ErrLineTooLong) {
 		return "malformed"

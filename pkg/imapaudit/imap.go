@@ -9,41 +9,22 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
-// maxResponseLines bounds the untagged lines before a tagged one.
-const maxResponseLines = 1000
-
 var literalRe = regexp.MustCompile(`\{(\d{1,9})\+?\}$`)
 
-// imapResponse reads untagged lines until the line tagged tag. Literals
-// ({n} at a line end) are read and folded into the line.
+// imapResponse reads the answer to the command tagged tag: untagged
+// lines until the tagged one, literals folded in, under one deadline and
+// one byte budget for all of it (readIMAPResponse, response).
 func (c *lineConn) imapResponse(ctx context.Context, tag string, a *auditor) (untagged []string, tagged string, err error) {
 	t := a.o.Timeouts.WithDefaults()
-	for i := 0; i < maxResponseLines; i++ {
-		line, err := c.readLine(ctx, t.Command)
-		if err != nil {
-			return untagged, "", err
-		}
-		for m := literalRe.FindStringSubmatch(line); m != nil; m = literalRe.FindStringSubmatch(line) {
-			n, _ := strconv.Atoi(m[1])
-			if n > MaxLine {
-				return untagged, "", &netx.OpError{Op: "read", Err: fmt.Errorf("%w: a literal of %d bytes", netx.ErrLineTooLong, n)}
-			}
-			literal, rest, err := c.readLiteral(ctx, n, t.Command)
-			if err != nil {
-				return untagged, "", err
-			}
-			line = line[:len(line)-len(m[0])] + strconv.Quote(literal) + rest
-		}
-		if strings.HasPrefix(line, tag+" ") {
-			return untagged, line, nil
-		}
-		untagged = append(untagged, line)
-	}
-	return untagged, "", &netx.OpError{Op: "read", Err: netx.ProtocolError(fmt.Sprintf("more than %d lines without the tagged reply", maxResponseLines))}
+	err = c.response(ctx, t.Command, "read response", func(src lineSource) error {
+		var err error
+		untagged, tagged, err = readIMAPResponse(src, tag, a.o.maxResponse())
+		return err
+	})
+	return untagged, tagged, err
 }
 
 // imapCaps parses "* CAPABILITY ..." or "[CAPABILITY ...]".

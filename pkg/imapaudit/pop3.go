@@ -13,21 +13,15 @@ import (
 )
 
 // pop3Multi reads a multi-line POP3 response body after its +OK line, up
-// to the terminating ".".
-func (c *lineConn) pop3Multi(ctx context.Context, a *auditor) ([]string, error) {
+// to the terminating ".", under one deadline and one byte budget.
+func (c *lineConn) pop3Multi(ctx context.Context, a *auditor) (lines []string, err error) {
 	t := a.o.Timeouts.WithDefaults()
-	var lines []string
-	for i := 0; i < maxResponseLines; i++ {
-		l, err := c.readLine(ctx, t.Command)
-		if err != nil {
-			return lines, err
-		}
-		if l == "." {
-			return lines, nil
-		}
-		lines = append(lines, strings.TrimPrefix(l, "."))
-	}
-	return lines, &netx.OpError{Op: "read", Err: netx.ProtocolError(fmt.Sprintf("more than %d lines without the terminating \".\"", maxResponseLines))}
+	err = c.response(ctx, t.Command, "read response", func(src lineSource) error {
+		var err error
+		lines, err = readPOP3Multi(src, a.o.maxResponse())
+		return err
+	})
+	return lines, err
 }
 
 // pop3Cmd sends a command and reads its status line.

@@ -133,6 +133,7 @@ func AwaitGreeting(ctx context.Context, s *Session, o GreetingOptions) (Greeting
 	if err != nil {
 		return g, err
 	}
+	ns.observe = s.observe
 	g.Session = ns
 	rp, err := ns.ReadReply(ctx, wait-time.Since(start))
 	g.Reply = rp
@@ -170,6 +171,12 @@ func init() {
 	report.Register(
 		report.Code{Code: "smtp.tls.implicit-detected", Severity: report.Info, Title: "Implicit TLS detected on a port not known for it",
 			Fix: "The port sent no greeting but answered a TLS ClientHello, so the check went on over implicit TLS. Say `--tls implicit` to skip the detection.", Refs: []string{"RFC 8314 §3.3"}},
+		report.Code{Code: "smtp.banner.invalid", Severity: report.Fail, Title: "The greeting is not an SMTP greeting",
+			Fix: "The server greeted with a code that is neither 220 nor a 4xx/5xx refusal: check that the port runs an SMTP server and that no proxy or filter in front of it rewrites the greeting. The check stopped: nothing after such a greeting can be judged.", Refs: []string{"RFC 5321 §3.1", "RFC 5321 §4.2", "RFC 5321 §4.3.2"}},
+		report.Code{Code: "smtp.reply.unsolicited", Severity: report.Fail, Title: "Server sent replies nobody asked for",
+			Fix: "The server (or a proxy in front of it) sent a reply before the client's next command: from then on every reply answers the wrong command, so the run stopped judging them. Look for a greeting sent twice, a banner split into several replies, or a filter that injects replies.", Refs: []string{"RFC 5321 §4.2", "RFC 2920 §3.1"}},
+		report.Code{Code: "smtp.reply.code-mismatch", Severity: report.Fail, Title: "Lines of one reply carry different codes",
+			Fix: "Every line of a multi-line reply must carry the same code; the last line's decides, but a client that reads the first understands the opposite (a refusal read as an acceptance). Fix the server, or the proxy or filter in front of it that rewrites replies.", Refs: []string{"RFC 5321 §4.2.1"}},
 		report.Code{Code: "smtp.tls.implicit-expected", Severity: report.Fail, Title: "The port looks like implicit TLS, not STARTTLS",
 			Fix: "The port sent no greeting but answered a TLS ClientHello: run again with `--tls implicit` (or `--tls auto`).", Refs: []string{"RFC 8314 §3.3", "RFC 3207"}},
 	)

@@ -22,6 +22,16 @@ type Reply struct {
 	// Seq lists the transcript entries of the reply's lines (as finding
 	// evidence does: renderers print a run as "#4-13").
 	Seq []int `json:"seq,omitempty"`
+	// Raw holds each line exactly as the server sent it (code and
+	// separator included, without CRLF; registered secrets scrubbed):
+	// evidence quotes the server byte for byte, even when its lines
+	// disagree on the code.
+	Raw []string `json:"raw,omitempty"`
+	// CodeMismatch is set when the lines of a multi-line reply carry
+	// different codes. RFC 5321 §4.2.1 requires the same code on every
+	// line; Code is the last line's, the one that ends the reply, but a
+	// client that reads the first line would understand something else.
+	CodeMismatch bool `json:"code_mismatch,omitempty"`
 }
 
 // Text joins the reply's lines with spaces.
@@ -37,10 +47,16 @@ func (r Reply) Excerpt(max int) string {
 	}
 	short := r
 	short.Lines = r.Lines[:max]
+	if len(r.Raw) > max {
+		short.Raw = r.Raw[:max]
+	}
 	return short.String() + fmt.Sprintf("\n… %d more lines (see the transcript)", len(r.Lines)-max)
 }
 
 func (r Reply) String() string {
+	if len(r.Raw) > 0 && len(r.Raw) == len(r.Lines) {
+		return strings.Join(r.Raw, "\n")
+	}
 	if len(r.Lines) == 0 {
 		return fmt.Sprintf("%03d", r.Code)
 	}
@@ -58,8 +74,15 @@ func (r Reply) String() string {
 	return b.String()
 }
 
-// Short is the first line as the server sent it, for one-line summaries.
+// Short is the reply's code with its first line's text, for one-line
+// summaries (the last line's code: the one that decides).
+//
+// When the lines carry different codes it is the last line as sent, the
+// one that decides, with a note of the first.
 func (r Reply) Short() string {
+	if r.CodeMismatch && len(r.Raw) > 1 {
+		return fmt.Sprintf("%s (after %q: the lines carry different codes) (+%d lines)", netx.Clip(r.Raw[len(r.Raw)-1]), netx.Clip(r.Raw[0]), len(r.Raw)-1)
+	}
 	s := fmt.Sprintf("%03d", r.Code)
 	if len(r.Lines) > 0 && r.Lines[0] != "" {
 		s += " " + r.Lines[0]
@@ -117,6 +140,10 @@ func NewLineReader(r io.Reader) *netx.LineReader { return netx.NewLineReader(r, 
 // source's limit or MaxReplyLines lines, so a hostile server cannot
 // exhaust memory, and it reports the reply read so far together with the
 // error. Reply.Seq lists the seq of each line it consumed.
+//
+// The last line's code is the reply's code (RFC 5321 §4.2.1: the line
+// without a hyphen ends the reply, and it is the one a client acts on);
+// lines that disagree set CodeMismatch, and Raw keeps every line as sent.
 func ReadReply(src LineSource) (Reply, error) {
 	var r Reply
 	for n := 0; ; n++ {
@@ -143,11 +170,13 @@ func ReadReply(src LineSource) (Reply, error) {
 		if bareLF {
 			r.Problems = appendOnce(r.Problems, "line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8)")
 		}
-		if n == 0 {
-			r.Code = code
-		} else if code != r.Code {
-			r.Problems = append(r.Problems, fmt.Sprintf("line %d has code %03d, the reply started with %03d (RFC 5321 §4.2.1 requires the same code on every line)", n+1, code, r.Code))
+		if n > 0 && code != r.Code {
+			// Kept among the problems too, for engines that list them
+			// all (smtp script's nonconforming finding).
+			r.CodeMismatch = true
+			r.Problems = append(r.Problems, fmt.Sprintf("line %d has code %03d, line %d code %03d (RFC 5321 §4.2.1 requires the same code on every line; the last line's decides)", n+1, code, n, r.Code))
 		}
+		r.Code = code
 		if hasControl(text) {
 			r.Problems = appendOnce(r.Problems, "control characters in the reply text (RFC 5321 §4.2 allows only printable text)")
 		}
@@ -155,6 +184,7 @@ func ReadReply(src LineSource) (Reply, error) {
 			r.Problems = append(r.Problems, fmt.Sprintf("line %d: no space or hyphen after the code", n+1))
 		}
 		r.Lines = append(r.Lines, text)
+		r.Raw = append(r.Raw, line)
 		if sep != '-' {
 			break
 		}
@@ -164,8 +194,13 @@ func ReadReply(src LineSource) (Reply, error) {
 	}
 	// RFC 3463 §2/RFC 2034 §4: the enhanced code starts each line's text,
 	// and its class must match the reply's.
-	if len(r.Lines) > 0 {
-		if enh, _ := replycode.EnhancedFromText(r.Lines[0]); enh != "" && int(enh[0]-'0') == r.Code/100 {
+	// When the lines disagree on the code, the first line's enhanced code
+	// belongs to the wrong class; the last line's goes with Code.
+	for _, i := range []int{0, len(r.Lines) - 1} {
+		if i < 0 || r.Enhanced != "" {
+			continue
+		}
+		if enh, _ := replycode.EnhancedFromText(r.Lines[i]); enh != "" && int(enh[0]-'0') == r.Code/100 {
 			r.Enhanced = enh
 		}
 	}

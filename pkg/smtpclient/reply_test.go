@@ -182,6 +182,7 @@ func FuzzReadReply(f *testing.F) {
 		f.Add([]byte(v.Reply))
 	}
 	f.Add([]byte("250-a\r\n251 b\r\n"))
+	f.Add([]byte("250-ok\r\n550 5.7.1 Relay access denied\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		lr := NewLineReader(strings.NewReader(string(b)))
 		for i := 0; i < 50; i++ {
@@ -191,6 +192,24 @@ func FuzzReadReply(f *testing.F) {
 			}
 			if len(r.Lines) == 0 || len(r.Lines) > MaxReplyLines {
 				t.Fatalf("lines %d", len(r.Lines))
+			}
+			// The last line's code is the reply's; the raw lines are
+			// what String renders, and a mismatch is flagged.
+			if len(r.Raw) != len(r.Lines) || r.String() != strings.Join(r.Raw, "\n") {
+				t.Fatalf("raw %q, lines %q", r.Raw, r.Lines)
+			}
+			last := r.Raw[len(r.Raw)-1]
+			if code, _, _, err := parseLine(last); err != nil || code != r.Code {
+				t.Fatalf("code %d, last line %q", r.Code, last)
+			}
+			mismatch := false
+			for _, l := range r.Raw {
+				if l[:3] != last[:3] {
+					mismatch = true
+				}
+			}
+			if mismatch != r.CodeMismatch {
+				t.Fatalf("mismatch %v for %q", r.CodeMismatch, r.Raw)
 			}
 			_ = r.String()
 			_ = r.Short()
@@ -206,6 +225,44 @@ func BenchmarkReadReply(b *testing.B) {
 		r, err := ReadReply(NewLineReader(strings.NewReader(raw)))
 		if err != nil || len(r.Lines) != 10 {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The last line's code decides a multi-line reply whose codes disagree
+// (RFC 5321 §4.2.1), and the reply still renders what the server sent.
+func TestReadReply_codeMismatchLastLineDecides(t *testing.T) {
+	r, err := parseAll("250-ok\r\n550 5.7.1 Relay access denied\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Code != 550 || r.Enhanced != "5.7.1" || !r.CodeMismatch || r.Positive() {
+		t.Fatalf("%+v", r)
+	}
+	if got := r.String(); got != "250-ok\n550 5.7.1 Relay access denied" {
+		t.Fatalf("String %q", got)
+	}
+	if got := r.Short(); !strings.HasPrefix(got, "550 5.7.1 Relay access denied (after \"250-ok\"") {
+		t.Fatalf("Short %q", got)
+	}
+	if f, ok := MismatchFinding("rcpt", r); !ok || f.Code != "smtp.reply.code-mismatch" || f.Evidence[0].Text != r.String() {
+		t.Fatalf("finding %+v", f)
+	}
+	r, _ = parseAll("250-a\r\n250 b\r\n")
+	if r.CodeMismatch {
+		t.Fatal("matching codes flagged")
+	}
+	if _, ok := MismatchFinding("x", r); ok {
+		t.Fatal("finding without a mismatch")
+	}
+}
+
+// A SASL step is never named as a verb: its text is a credential.
+func TestVerbOf(t *testing.T) {
+	for line, want := range map[string]string{"EHLO x": "EHLO", "mail FROM:<a@b>": "MAIL", "MAIL FROM:<>": "MAIL", "RCPT TO:<a@b>": "RCPT", "DATA": "DATA", "*": "", "": "",
+		"WnE5LVNlLWNyM3QtUHc=": "", "AHVzZXIAWnE5LVNlLWNyM3QtUHc=": ""} {
+		if got := verbOf(line); got != want {
+			t.Errorf("verbOf(%q) = %q, want %q", line, got, want)
 		}
 	}
 }

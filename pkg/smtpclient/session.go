@@ -25,7 +25,38 @@ type Session struct {
 	conn *netx.Conn
 	rec  *transcript.Recorder
 	addr string
+	// observe, when set, sees every reply read (Observe); answering is
+	// the verb of the command the next reply answers.
+	observe   func(verb string, r Reply)
+	answering string
 }
+
+// Observe makes fn see every reply the session reads, complete or not,
+// with the verb of the command it answers ("MAIL", "RCPT", "DATA" for
+// the reply to DATA, "." for the reply after the message; "" for the
+// greeting or a reply read without a command): the way an engine
+// notices protocol violations (lines whose codes differ) whichever
+// command they answered. A replacement session made by AwaitGreeting
+// inherits it.
+func (s *Session) Observe(fn func(verb string, r Reply)) { s.observe = fn }
+
+// verbOf is the command verb of line when it is one of SMTP's, else ""
+// (a SASL step: base64 of a credential must never become a name in a
+// finding or an event).
+func verbOf(line string) string {
+	v, _, _ := strings.Cut(line, " ")
+	v = strings.ToUpper(v)
+	if strings.HasPrefix(v, "MAIL") || strings.HasPrefix(v, "RCPT") {
+		v = v[:4] // "MAIL FROM:<>" may come without the space
+	}
+	if knownVerbs[v] {
+		return v
+	}
+	return ""
+}
+
+var knownVerbs = map[string]bool{"EHLO": true, "HELO": true, "LHLO": true, "MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
+	"RSET": true, "VRFY": true, "EXPN": true, "HELP": true, "NOOP": true, "QUIT": true, "STARTTLS": true, "AUTH": true, "ETRN": true, "TURN": true, "ATRN": true}
 
 // DialOptions configure Dial.
 type DialOptions struct {
@@ -72,6 +103,10 @@ func (s *Session) ReadReply(ctx context.Context, timeout time.Duration) (Reply, 
 	defer disarm()
 	start := time.Now()
 	r, err := ReadReply(s.conn)
+	if s.observe != nil && len(r.Lines) > 0 {
+		s.observe(s.answering, r)
+	}
+	s.answering = ""
 	if err != nil {
 		oe := s.conn.ReadError(ctx, "read reply", start, err)
 		if oe.Partial != nil {
@@ -98,12 +133,41 @@ func (s *Session) SendRaw(ctx context.Context, b []byte) error {
 	return s.conn.Write(ctx, 0, b)
 }
 
-// Cmd sends one command and reads its reply.
+// ErrUnsolicited is Cmd's error (wrapped in a *netx.OpError, KindProtocol)
+// when the server had sent something before the command was: a reply to
+// no command, after which every reply would be read as the answer to the
+// command before it (a desynchronised server).
+var ErrUnsolicited error = netx.ProtocolError("the server sent data nobody asked for")
+
+// Cmd sends one command and reads its reply. The command is not sent when
+// the server has already sent something no command asked for
+// (netx.Conn.Pending, without waiting): the error wraps ErrUnsolicited,
+// and its Partial quotes what arrived.
 func (s *Session) Cmd(ctx context.Context, line string) (Reply, error) {
+	if err := s.unsolicited(verbOf(line)); err != nil {
+		return Reply{}, err
+	}
 	if err := s.Send(ctx, line); err != nil {
 		return Reply{}, err
 	}
+	s.answering = verbOf(line)
 	return s.ReadReply(ctx, 0)
+}
+
+// unsolicited is the ErrUnsolicited error when the server has sent
+// something no command asked for (netx.Conn.Pending, without waiting),
+// about to send verb ("" for a SASL step); nil on a quiet connection.
+func (s *Session) unsolicited(verb string) error {
+	n, sample := s.conn.Pending()
+	if n == 0 {
+		return nil
+	}
+	if verb == "" {
+		verb = "the next step"
+	}
+	text := transcript.Printable(s.rec.Scrub(string(sample)))
+	s.rec.Event("the server sent %d bytes before %s that no command asked for: %s", n, verb, netx.Clip(text))
+	return &netx.OpError{Op: "before " + verb, Err: fmt.Errorf("%w: %d bytes arrived before %s was sent", ErrUnsolicited, n, verb), Partial: &netx.Partial{Text: text}}
 }
 
 // Buffered reports bytes the server sent that were not yet read. After a
@@ -133,12 +197,50 @@ func (s *Session) Quit(ctx context.Context) (Reply, error) {
 	return s.ReadReply(ctx, 5*time.Second)
 }
 
+// AuthUnfinishedError is Auth's error when the server answered the
+// exchange's last step with yet another 334 challenge: there is nothing
+// more a client can send, so the exchange was cancelled with "*" (RFC
+// 4954 §4) and Cancel holds the server's answer to that (501 expected).
+// The credentials were neither accepted nor refused.
+type AuthUnfinishedError struct {
+	Mech      string
+	Challenge Reply // the 334 after the last step
+	Cancel    Reply // the reply to "*" (zero when it could not be read)
+	// Usable is false when the cancel was not answered with a final
+	// reply (the session is then still inside the exchange, or broken).
+	Usable bool
+}
+
+func (e *AuthUnfinishedError) Error() string {
+	return fmt.Sprintf("AUTH %s: the server answered the last step with another challenge (%s); the exchange was cancelled", e.Mech, e.Challenge.Short())
+}
+
 // Auth runs an SMTP AUTH exchange (RFC 4954) with mechanism mech (PLAIN,
 // LOGIN, CRAM-MD5 or XOAUTH2; for XOAUTH2 the password is the token). The
 // password and every encoded form of it are registered as secrets with the
 // recorder before anything is sent, so they cannot reach the transcript.
+// A 334 after the last step is an *AuthUnfinishedError: the exchange is
+// cancelled with "*", never left open under the next command.
 func (s *Session) Auth(ctx context.Context, mech, user, password string) (Reply, error) {
 	mech = strings.ToUpper(mech)
+	r, err := s.auth(ctx, mech, user, password)
+	if err != nil || r.Code != 334 {
+		return r, err
+	}
+	ue := &AuthUnfinishedError{Mech: mech, Challenge: r}
+	if err := s.Send(ctx, "*"); err != nil {
+		return r, err
+	}
+	s.answering = "*"
+	c, err := s.ReadReply(ctx, 0)
+	if err != nil {
+		return r, err
+	}
+	ue.Cancel, ue.Usable = c, c.Code != 334
+	return c, ue
+}
+
+func (s *Session) auth(ctx context.Context, mech, user, password string) (Reply, error) {
 	s.rec.AddCredential(user, password)
 	switch mech {
 	case "PLAIN":
@@ -213,6 +315,7 @@ func (s *Session) sendBody(ctx context.Context, msg []byte) (Reply, error) {
 	if werr != nil {
 		return Reply{}, werr
 	}
+	s.answering = "."
 	return s.ReadReply(ctx, t)
 }
 

@@ -110,15 +110,22 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		group.WriteString("DATA\r\n")
 	}
 	res.Stage = "mail"
+	// A group is sent on a quiet connection too (RFC 2920 §3.1): replies
+	// already waiting would be matched to the group's commands.
+	if err := s.unsolicited("MAIL"); err != nil {
+		return res, err
+	}
 	if err := s.SendRaw(ctx, []byte(group.String())); err != nil {
 		return res, err
 	}
 	var err error
+	s.answering = "MAIL"
 	if res.Mail, err = s.ReadReply(ctx, 0); err != nil {
 		return res, err
 	}
 	res.Stage = "rcpt"
 	for range tx.To {
+		s.answering = "RCPT"
 		rp, err := s.ReadReply(ctx, 0)
 		if err != nil {
 			return res, err
@@ -129,6 +136,7 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		return s.rset(ctx, res)
 	}
 	res.Stage = "data"
+	s.answering = "DATA"
 	if res.Data, err = s.ReadReply(ctx, 0); err != nil {
 		return res, err
 	}

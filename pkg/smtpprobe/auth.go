@@ -2,6 +2,7 @@ package smtpprobe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,6 +77,23 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 	}
 	st := r.begin("auth")
 	rp, err := c.s.Auth(ctx, mech, o.User, o.Password)
+	var unfinished *smtpclient.AuthUnfinishedError
+	if errors.As(err, &unfinished) {
+		// Neither accepted nor refused: the verdict on the credentials
+		// is unknown, so the stage could not be run.
+		st.End(report.StatusError, "%s: the server kept asking after the last step", mech)
+		f := report.Newf("smtp.auth.unfinished", "auth", "AUTH %s: after the last step of the exchange the server sent another challenge (%s), so the credentials were neither accepted nor refused; mailprobe cancelled the exchange with \"*\" (RFC 4954 §4).", mech, unfinished.Challenge.Short()).
+			With("reply", unfinished.Challenge.Excerpt(12), unfinished.Challenge.Seq...)
+		if unfinished.Cancel.Code != 0 {
+			f = f.With("reply", unfinished.Cancel.Excerpt(12), unfinished.Cancel.Seq...)
+		}
+		r.rep.Add(f)
+		if !unfinished.Usable {
+			c.skipRest("auth", "the AUTH exchange could not be cancelled")
+			return false
+		}
+		return true
+	}
 	if err != nil {
 		if _, ok := err.(*netx.OpError); ok {
 			st.failed(err)
@@ -267,4 +285,38 @@ func isRelayDenied(rp smtpclient.Reply) bool {
 	}
 	// 5.7.1 with no text is the generic "delivery not authorized".
 	return rp.Enhanced == "5.7.1" && rp.Code == 554
+}
+
+func init() {
+	report.Register(report.Code{Code: "smtp.auth.unfinished", Severity: report.Fail, Title: "Server kept asking after the last AUTH step",
+		Fix: "The server sent another 334 challenge after the client had sent everything the mechanism has: its SASL setup is broken (a misconfigured authentication backend or a proxy that mangles the exchange). Check the server's log; the credentials were not judged.", Refs: []string{"RFC 4954 §4"}})
+}
+
+// progress notes the stage that begins, so that findings the session
+// raises on its own (observe) name it, and passes it on.
+func (c *checker) progress(stage string) {
+	c.stage = stage
+	if c.o.Progress != nil {
+		c.o.Progress(stage)
+	}
+}
+
+// observe sees every reply of the session: a reply whose lines carry
+// different codes is a protocol violation whatever command it answered
+// (the session acted on the last line's code).
+func (c *checker) observe(verb string, rp smtpclient.Reply) {
+	stage := c.stage
+	switch verb {
+	case "MAIL":
+		stage = "mail"
+	case "RCPT":
+		stage = "rcpt"
+	case "DATA", ".":
+		if c.o.Message != nil {
+			stage = "data"
+		}
+	}
+	if f, ok := smtpclient.MismatchFinding(stage, rp); ok {
+		c.r.rep.Add(f)
+	}
 }

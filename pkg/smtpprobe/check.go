@@ -189,7 +189,8 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		// (reset send trying MX after MX) runs several checks into it.
 		rep.Add(report.New("cert.verify-skipped", "certificate", "--insecure: the certificate was not required to be trusted."))
 	}
-	c := &checker{o: o, r: newRun(rep, rec, o.Now, o.Progress)}
+	c := &checker{o: o}
+	c.r = newRun(rep, rec, o.Now, c.progress)
 	before, stagesBefore := len(rep.Findings), len(rep.Stages)
 	c.do(ctx)
 	if o.Message != nil {
@@ -218,6 +219,7 @@ type checker struct {
 	trusted   bool
 	authed    bool
 	completed bool
+	stage     string // the stage running, for findings the session raises (auth.go)
 }
 
 func (c *checker) certTrusted() bool { return c.trusted || c.o.Insecure }
@@ -313,6 +315,7 @@ func (c *checker) do(ctx context.Context) {
 	}
 	// c.s may be replaced (implicit TLS detected): close the last one.
 	defer func() { c.s.Close() }()
+	c.s.Observe(c.observe)
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
 	st.End(report.StatusOK, "%s", c.s.RemoteAddr())
 	if o.Message == nil {
@@ -517,6 +520,12 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	}
 	r.rep.SetFact("banner", rp.String())
 	c.noteProblems("banner", rp)
+	if f, bad := smtpclient.InvalidGreeting("banner", rp); bad {
+		st.End(report.StatusError, "%s", rp.Short())
+		r.rep.Add(f)
+		c.skipRest("banner", "not an SMTP greeting")
+		return false
+	}
 	switch {
 	case rp.Code == 220:
 	case rp.Class() == 4:

@@ -1,6 +1,7 @@
 package smtpprobe
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -63,6 +64,10 @@ func errFinding(stage string, err error) report.Finding {
 	var f report.Finding
 	switch oe.Kind() {
 	case netx.KindProtocol:
+		if errors.Is(oe, smtpclient.ErrUnsolicited) {
+			f = report.Newf("smtp.reply.unsolicited", stage, "At stage %s the server had sent data before the command (%v); the replies after it could not be matched to commands, so the run stopped judging them.", stage, oe.Err)
+			break
+		}
 		f = report.Newf("smtp.reply.malformed", stage, "The server's answer at stage %s is not an SMTP reply: %v.", stage, oe.Err)
 	case netx.KindTimeout:
 		f = report.Newf("smtp.conn.timeout", stage, "No complete answer at stage %s: %s.", stage, netx.Describe(oe.Err, oe.Waited))

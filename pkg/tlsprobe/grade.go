@@ -284,6 +284,12 @@ func (sc *scanner) handshakeFailed() {
 	}
 	if len(accepted) > 0 {
 		detail += fmt.Sprintf(" The server accepts only: %s.", strings.Join(accepted, ", "))
+	} else {
+		// No handshake completed at all, raw or crypto/tls: nothing about
+		// the server's TLS could be judged (exit 3, as in every
+		// protocol). With suites found, the check completed and what it
+		// found is a weakness.
+		sc.rep.Incomplete = true
 	}
 	sc.add(report.New("tls.handshake.failed", "handshake", detail))
 }
@@ -315,6 +321,7 @@ func (sc *scanner) incomplete() {
 	}
 	if notTLS != "" {
 		sc.add(report.Newf("tls.handshake.not-tls", "handshake", "The server answered a ClientHello with %s.", notTLS))
+		sc.rep.Incomplete = true
 	}
 	if hard {
 		detail := fmt.Sprintf("Some probes ended early, so the lists may be incomplete: %s.", strings.Join(notes, "; "))

@@ -218,8 +218,11 @@ func (sc *scanner) handshake(ctx context.Context, s *session, injected bool) boo
 		var rhe tls.RecordHeaderError
 		switch {
 		case errors.As(err, &rhe):
-			st.End(report.StatusFail, "not TLS")
+			// The port does not speak TLS: the audit could not be run
+			// (exit 3, the one rule for every protocol), not a weakness.
+			st.End(report.StatusError, "not TLS")
 			sc.add(report.Newf("tls.handshake.not-tls", "handshake", "The server answered the ClientHello with %q.", transcript.Printable(string(rhe.RecordHeader[:]))))
+			sc.rep.Incomplete = true
 			sc.skipAfter("handshake", "no TLS")
 			return false
 		case kindOf(err) == string(netx.KindTimeout):
