@@ -40,7 +40,8 @@ while IFS= read -r file; do
 			if [[ -d "$src" ]]; then
 				mkdir -p "$dst"
 				# Smallest first: they are the most readable and the cheapest to replay.
-				find "$src" -type f -printf '%s %p\n' | sort -n | head -n "$FUZZ_SAVE_MAX" |
+				# (awk, not head: head's early exit would SIGPIPE the pipeline.)
+				find "$src" -type f -printf '%s %p\n' | sort -n | awk -v max="$FUZZ_SAVE_MAX" 'NR <= max' |
 					while read -r _ f; do cp -n "$f" "$dst/"; done
 				echo "   saved $(find "$dst" -type f | wc -l) inputs in $dst"
 			fi
