@@ -148,6 +148,7 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		done = append(done, r)
 		p.Set(fmt.Sprintf("mailprobe batch: %d/%d done (%s)", i+1, len(targets), targets[i]))
 		r.SortFindings()
+		env.scrubReport(r)
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)

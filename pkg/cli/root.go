@@ -7,11 +7,10 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -69,14 +68,14 @@ func (e *Env) addSecret(user, password string) {
 	if e.secrets == nil || len(password) < 3 {
 		return
 	}
+	// Every form (raw, base64, SASL blobs, IMAP quoted, xtext, JSON, XML)
+	// comes from the one list the transcript uses too.
 	forms := transcript.CredentialForms(user, password)
-	// As they appear inside JSON strings and XML text.
-	if j, err := json.Marshal(password); err == nil {
-		forms = append(forms, strings.Trim(string(j), `"`))
-	}
-	forms = append(forms, html.EscapeString(password))
 	e.secrets.mu.Lock()
 	e.secrets.forms = append(e.secrets.forms, forms...)
+	// Longest first: scrubbing a short form inside a longer one would
+	// leave the longer one's remains.
+	sort.SliceStable(e.secrets.forms, func(i, j int) bool { return len(e.secrets.forms[i]) > len(e.secrets.forms[j]) })
 	e.secrets.mu.Unlock()
 }
 
@@ -319,6 +318,9 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		Version:    Version,
 		FailOn:     g.failOn,
 	}
+	// Scrub before rendering: the text renderer wraps and clips, and a
+	// secret split across lines would escape the final scrub below.
+	env.scrubReport(r)
 	var buf bytes.Buffer
 	err := render.Render(&buf, r, o)
 	if err == nil {
