@@ -271,3 +271,52 @@ func writeCA(t *testing.T, path string, c testserver.Cert) {
 		t.Fatal(err)
 	}
 }
+
+// hostileText is what a hostile server or user puts in a reply or an
+// argument to take over a terminal: an OSC 8 hyperlink ended by BEL, an
+// 8-bit CSI (U+009B) and a right-to-left override.
+const hostileText = "\x1b]8;;http://x\x07click\x1b]8;;\x07 \u009b31m red \u202eevil"
+
+func assertTerminalSafe(t *testing.T, what, s string) {
+	t.Helper()
+	for _, bad := range []string{"\x1b]", "\x07", "\u009b", "\u202e"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("%s holds %q:\n%s", what, bad, s)
+		}
+	}
+}
+
+// Server- and user-supplied text reaches the terminal only through
+// termsafe: the text report (banner, replies, transcript), error messages
+// on stderr and the progress line. JSON keeps the text as sent (issue 15).
+func TestTerminalInjectionEscaped(t *testing.T) {
+	srv := testserver.Start(t, testserver.SMTP{Banner: []string{"220 mx.test " + hostileText},
+		Reply: map[string][]string{"EHLO": {"250-mx.test " + hostileText, "250 SIZE 1000"}}}.Handler())
+	r := run(t, nil, "smtp", "check", srv, "--role", "mx", "-v")
+	assertTerminalSafe(t, "smtp check text", r.out+r.errOut)
+	if !strings.Contains(r.out, `\u202eevil`) {
+		t.Errorf("the hostile text is not shown escaped:\n%s", r.out)
+	}
+	r = run(t, nil, "smtp", "check", srv, "--role", "mx", "--format", "json")
+	if !strings.Contains(r.out, "\u202eevil") {
+		t.Errorf("JSON does not keep the server's text:\n%s", r.out)
+	}
+
+	// An error quoting an argument (a file name) on stderr.
+	r = run(t, nil, "smtp", "check", srv, "--user", "u", "--password-file", "/nonexistent/"+hostileText)
+	if r.code != report.ExitUsage {
+		t.Fatalf("exit %d", r.code)
+	}
+	assertTerminalSafe(t, "stderr", r.errOut)
+
+	// The progress line (stderr on a terminal) names each batch target.
+	io, in, out, errOut := iostreams.Test()
+	io.StderrTTY = true
+	in.WriteString(srv + "\n127.0.0.1:1" + hostileText + "\n")
+	Main([]string{"batch", "--", "smtp", "check", "{}", "--role", "mx"}, &Env{IO: io})
+	assertTerminalSafe(t, "batch progress", errOut.String())
+	if !strings.Contains(errOut.String(), "mailprobe batch: 2/2") {
+		t.Errorf("no progress line:\n%q", errOut.String())
+	}
+	_ = out
+}
