@@ -139,16 +139,25 @@ func secretValues(args []string) []string {
 	return out
 }
 
-// isSecretFlag: --password, --imap-password, and any other flag whose name
-// is or ends in "password" (but not --password-env or --password-file,
-// whose values are a variable's or a file's name).
+// isSecretFlag: --password, --imap-password, and any other flag whose
+// name looks like it holds a password, a token or a secret, misspelt too
+// (-password=X or --pasword X fail to parse, and the error quotes them);
+// but not --password-env or --password-file, whose values are a
+// variable's or a file's name.
 func isSecretFlag(a string) bool {
 	if !strings.HasPrefix(a, "-") {
 		return false
 	}
 	name := strings.ToLower(strings.TrimLeft(a, "-"))
-	return name == "password" || name == "pass" || strings.HasSuffix(name, "-password") || strings.HasSuffix(name, "-pass") ||
-		name == "token" || strings.HasSuffix(name, "-token") || name == "secret" || strings.HasSuffix(name, "-secret")
+	if strings.HasSuffix(name, "-env") || strings.HasSuffix(name, "-file") {
+		return false
+	}
+	for _, w := range []string{"pass", "pasw", "pasword", "pwd", "pw", "secret", "token"} {
+		if name == w || strings.Contains(name, w) && len(w) >= 4 {
+			return true
+		}
+	}
+	return false
 }
 
 // urlPassword is the password of a URL's userinfo (smtp://u:pw@host) in

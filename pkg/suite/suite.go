@@ -81,7 +81,8 @@ const (
 )
 
 // Load reads and validates a suite file into command lines. ${VAR} is
-// replaced by getenv(VAR) (only the braced form: "$5" in a line is text).
+// replaced by getenv(VAR) inside each word once the line is split (only
+// the braced form: "$5" in a line is text).
 func Load(b []byte, getenv func(string) string) ([]Run, Suite, error) {
 	var s Suite
 	if len(b) > MaxFileSize {
@@ -108,15 +109,22 @@ func Load(b []byte, getenv func(string) string) ([]Run, Suite, error) {
 		if len(c.Name) > MaxNameSize {
 			return nil, s, fmt.Errorf("check %d: the name is %d bytes, more than the %d a name may have", i+1, len(c.Name), MaxNameSize)
 		}
-		line := ExpandBraced(c.Run, getenv)
-		if len(line) > MaxLineSize {
-			return nil, s, fmt.Errorf("check %d: the line is %d bytes once ${VAR}s are replaced, more than the %d a check line may have", i+1, len(line), MaxLineSize)
-		}
 		// Errors name the check by number, never by its text: the line
 		// may hold a password given with --password.
-		args, err := SplitArgs(line)
+		args, err := SplitArgs(c.Run)
 		if err != nil {
 			return nil, s, fmt.Errorf("check %d: %v", i+1, err)
+		}
+		// ${VAR}s are replaced inside each word, after the split: a
+		// value with spaces or quotes (a password) stays one argument
+		// and cannot add flags to the line.
+		size := 0
+		for j, a := range args {
+			args[j] = ExpandBraced(a, getenv)
+			size += len(args[j]) + 1
+		}
+		if size > MaxLineSize {
+			return nil, s, fmt.Errorf("check %d: the line is %d bytes once ${VAR}s are replaced, more than the %d a check line may have", i+1, size, MaxLineSize)
 		}
 		if len(args) > 0 && args[0] == "mailprobe" {
 			args = args[1:]

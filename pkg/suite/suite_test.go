@@ -108,3 +108,18 @@ func TestLoad_namesAndBounds(t *testing.T) {
 		t.Errorf("name of %d bytes", len(n))
 	}
 }
+
+// A ${VAR} value with quotes, spaces or dashes stays one argument: the
+// split happens before the expansion (a password holding `"` broke the
+// line, and a value could add flags).
+func TestLoad_expandsAfterSplitting(t *testing.T) {
+	getenv := func(k string) string { return map[string]string{"MPW": `Zq9"Se\cr3t Pw --insecure`}[k] }
+	runs, _, err := Load([]byte("checks:\n  - smtp check mx --password=${MPW} --user 'a b'\n"), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"smtp", "check", "mx", `--password=Zq9"Se\cr3t Pw --insecure`, "--user", "a b"}
+	if !reflect.DeepEqual(runs[0].Args, want) {
+		t.Errorf("args %q", runs[0].Args)
+	}
+}
