@@ -68,6 +68,9 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 	if err := checkLineResolver(o.Resolver); err != nil {
 		return err
 	}
+	// The command's secret-bearing values are registered before anything
+	// can print them (a misspelt -password=X is quoted by the flag error).
+	env.registerLineSecrets("", command, env.IO.Getenv)
 	for _, a := range command {
 		if a == "--format" || strings.HasPrefix(a, "--format=") {
 			return usageErrorf("batch always writes JSON lines; drop --format from the command")

@@ -116,3 +116,13 @@ func TestBatch_targetStartingWithDash(t *testing.T) {
 		t.Errorf("exit %d\n%s", r.code, r.out)
 	}
 }
+
+// A batch command holding a password that fails to parse does not print
+// it (issue 15).
+func TestBatch_commandSecretsRegistered(t *testing.T) {
+	input := writeSuite(t, "127.0.0.1:1\n")
+	r := run(t, nil, "batch", "-i", input, "--", "smtp", "check", "{}", "--user", "u", "-password=Zq9-batch-s3cret")
+	if r.code != report.ExitUsage || strings.Contains(r.out+r.errOut, "s3cret") || !strings.Contains(r.errOut, "<redacted>") {
+		t.Errorf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+}
