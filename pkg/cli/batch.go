@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/suite"
@@ -67,6 +68,9 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 	if err := checkLineResolver(o.Resolver); err != nil {
 		return err
 	}
+	// The command's secret-bearing values are registered before anything
+	// can print them (a misspelt -password=X is quoted by the flag error).
+	env.registerLineSecrets("", command, env.IO.Getenv)
 	for _, a := range command {
 		if a == "--format" || strings.HasPrefix(a, "--format=") {
 			return usageErrorf("batch always writes JSON lines; drop --format from the command")
@@ -111,9 +115,14 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		}
 		return withResolver(out, o.Resolver)
 	}
-	if len(targets) > 0 {
-		if err := validateLine(env, argsFor(targets[0])); err != nil {
-			return usageErrorf("%v", err)
+	// The command line is validated once, with the first target that can
+	// be run.
+	for _, t := range targets {
+		if badTarget(t) == "" {
+			if err := validateLine(env, argsFor(t)); err != nil {
+				return usageErrorf("%v", err)
+			}
+			break
 		}
 	}
 
@@ -129,7 +138,12 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				r := runLine(cmd.Context(), env, suite.Run{Args: argsFor(t)})
+				var r *report.Report
+				if why := badTarget(t); why != "" {
+					r = invalidTarget(env, command, t, why)
+				} else {
+					r = runLine(cmd.Context(), env, suite.Run{Args: argsFor(t)})
+				}
 				r.Version = Version
 				results[i] <- r
 			}()
@@ -146,8 +160,9 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 	for i := range targets {
 		r := <-results[i]
 		done = append(done, r)
-		p.Set(fmt.Sprintf("mailprobe batch: %d/%d done (%s)", i+1, len(targets), targets[i]))
+		p.Set(fmt.Sprintf("mailprobe batch: %d/%d done (%s)", i+1, len(targets), netx.Clip(targets[i])))
 		r.SortFindings()
+		env.scrubReport(r)
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
@@ -163,4 +178,28 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// badTarget says why a target line cannot be run, or "". A target
+// starting with "-" would be parsed as a flag of the command (batch --
+// spf {} with a line "--help", or "--resolver=evil"): it is an error for
+// that line, reported and not run.
+func badTarget(t string) string {
+	if strings.HasPrefix(t, "-") {
+		return "a target may not start with \"-\": it would be read as a flag"
+	}
+	return ""
+}
+
+// invalidTarget is the report of a target line that was not run.
+func invalidTarget(env *Env, command []string, target, why string) *report.Report {
+	r := report.NewReport(netx.Clip(strings.Join(command[:min(2, len(command))], " ")), netx.Clip(target), env.Now())
+	r.AddStage(report.Stage{Name: "run", Status: report.StatusError, Summary: "not run: " + why})
+	r.Add(report.Newf("batch.target.invalid", "run", "%q was not run: %s.", netx.Clip(target), why))
+	return r
+}
+
+func init() {
+	report.Register(report.Code{Code: "batch.target.invalid", Severity: report.Fail, Title: "A batch target line could not be run",
+		Fix: "Fix the line in the input: a target is a domain, host or address, and never starts with \"-\"."})
 }

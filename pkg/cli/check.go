@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -12,9 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/suite"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 )
 
 type checkOptions struct {
@@ -67,7 +70,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err := checkLineResolver(o.Resolver); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(o.File)
+	b, err := readBounded(o.File, suite.MaxFileSize)
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -75,14 +78,25 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return usageErrorf("%s: %v", o.File, err)
 	}
+	// Every secret-bearing value is registered before anything can print
+	// a line: a typo in a line that holds --password=${MPW} must not
+	// show the password in the error below.
+	for _, r := range runs {
+		env.registerLineSecrets(r.Raw, r.Args, env.IO.Getenv)
+	}
 	for i := range runs {
 		runs[i].Args = withResolver(runs[i].Args, o.Resolver)
 	}
 	// Validate every line before running any: a typo in line 9 must not
 	// surface after eight checks have run.
 	for i, r := range runs {
-		if err := validateLine(env, r.Args); err != nil {
-			return usageErrorf("%s: check %d (%s): %v", o.File, i+1, r.Name, err)
+		path, target, err := parseLine(env, r.Args)
+		if err != nil {
+			return usageErrorf("%s: check %d (%s): %v", o.File, i+1, termsafe.Line(r.Name), err)
+		}
+		if !r.Named {
+			// The command's own words and its target, never the flags.
+			runs[i].Name = strings.TrimSpace(path + " " + netx.Clip(target))
 		}
 	}
 	parallel := o.Parallel
@@ -110,7 +124,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 			reports[i] = runLine(ctx, env, r)
 			progressMu.Lock()
 			done++
-			p.Set(fmt.Sprintf("mailprobe check: %d/%d done (%s)", done, len(runs), r.Name))
+			p.Set(fmt.Sprintf("mailprobe check: %d/%d done (%s)", done, len(runs), termsafe.Line(env.scrubString(r.Name))))
 			progressMu.Unlock()
 		}()
 	}
@@ -119,6 +133,9 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 
 	ro := render.Options{Format: o.format, Color: !o.NoColor && env.IO.ColorEnabled(), Width: env.IO.Width,
 		Transcript: o.Transcript, Version: Version, FailOn: o.failOn}
+	for _, r := range reports {
+		env.scrubReport(r)
+	}
 	var buf bytes.Buffer
 	err = render.RenderMany(&buf, reports, ro)
 	if err == nil {
@@ -135,18 +152,51 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 
 // validateLine parses a line's command and flags without running it.
 func validateLine(env *Env, args []string) error {
+	_, _, err := parseLine(env, args)
+	return err
+}
+
+// parseLine is validateLine returning the command's path (without
+// "mailprobe") and its first argument, the target, for naming the check.
+func parseLine(env *Env, args []string) (path, target string, err error) {
 	root := NewRootCmd(env)
 	c, rest, err := root.Find(legacyArgs(env, args))
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	if !suite.Commands[strings.TrimPrefix(c.CommandPath(), "mailprobe ")] {
-		return fmt.Errorf("%q is not a check (suites run: smtp check/send/script, reset send, imap/pop3 audit, tls, dns, spf, dkim check/verify, dmarc)", c.CommandPath())
+	path = strings.TrimPrefix(c.CommandPath(), "mailprobe ")
+	if !suite.Commands[path] {
+		return "", "", fmt.Errorf("%q is not a check (suites run: smtp check/send/script, reset send, imap/pop3 audit, tls, dns, spf, dkim check/verify, dmarc)", c.CommandPath())
 	}
 	if err := c.ParseFlags(rest); err != nil {
-		return err
+		return "", "", err
 	}
-	return c.ValidateArgs(c.Flags().Args())
+	pos := c.Flags().Args()
+	if err := c.ValidateArgs(pos); err != nil {
+		return "", "", err
+	}
+	if len(pos) > 0 {
+		target = pos[0]
+	}
+	return path, target, nil
+}
+
+// readBounded reads at most limit bytes of name: a larger file is an
+// error, not read in full.
+func readBounded(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: the file is larger than %d bytes (%d KiB)", name, limit, limit>>10)
+	}
+	return b, nil
 }
 
 // runLine runs one check with its output collected instead of printed.
@@ -166,7 +216,7 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	root.SetErr(env.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if got == nil {
-		got = report.NewReport(strings.Join(r.Args[:min(2, len(r.Args))], " "), r.Name, time.Now())
+		got = report.NewReport(netx.Clip(strings.Join(r.Args[:min(2, len(r.Args))], " ")), netx.Clip(r.Name), time.Now())
 		msg := "the check produced no report"
 		if err != nil {
 			var ee *exitError
@@ -177,13 +227,17 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 			}
 		}
 		got.AddStage(report.Stage{Name: "run", Status: report.StatusError, Summary: msg})
-		got.Add(report.Newf("suite.check.error", "run", "%s: %s.", r.Name, msg))
+		got.Add(report.Newf("suite.check.error", "run", "%s: %s.", netx.Clip(r.Name), msg))
 		if wasInterrupted(ctx) {
 			markInterrupted(got)
 		}
 	}
-	if r.Name != "" && got.Target != r.Name {
-		got.Target = r.Name + " (" + got.Target + ")"
+	// A name or target echoed into the report is clipped: a suite line
+	// may name a 60 KB argument.
+	name := netx.Clip(r.Name)
+	got.Target = netx.Clip(got.Target)
+	if name != "" && got.Target != name {
+		got.Target = name + " (" + got.Target + ")"
 	}
 	return got
 }

@@ -83,3 +83,46 @@ func TestBatch(t *testing.T) {
 		t.Errorf("--format in batch: exit %d", r.code)
 	}
 }
+
+// A batch target starting with "-" is an error for that line, reported in
+// its JSON line and not run (it was parsed as a flag of the command); the
+// other lines run (issue 15).
+func TestBatch_targetStartingWithDash(t *testing.T) {
+	good := testserver.Start(t, testserver.SMTP{Caps: []string{"SIZE 20000000"}}.Handler())
+	input := writeSuite(t, "--help\n"+good+"\n--resolver=127.0.0.1:9\n")
+	r := run(t, nil, "batch", "-i", input, "--", "smtp", "check", "{}", "--role", "mx")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines:\n%s\n%s", len(lines), r.out, r.errOut)
+	}
+	for i, want := range []string{"--help", good, "--resolver=127.0.0.1:9"} {
+		var rep struct {
+			Target   string
+			Findings []struct{ Code string }
+			Stages   []struct{ Name, Status string }
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &rep); err != nil || rep.Target != want {
+			t.Fatalf("line %d: %v %+v", i, err, rep)
+		}
+		invalid := len(rep.Findings) > 0 && rep.Findings[0].Code == "batch.target.invalid"
+		if (i != 1) != invalid {
+			t.Errorf("line %d (%s): findings %+v", i, want, rep.Findings)
+		}
+		if i == 1 && (len(rep.Stages) < 3 || rep.Stages[0].Status != "ok") {
+			t.Errorf("the good target did not run: %+v", rep.Stages)
+		}
+	}
+	if r.code != report.ExitIncomplete || strings.Contains(r.out, "Usage:") {
+		t.Errorf("exit %d\n%s", r.code, r.out)
+	}
+}
+
+// A batch command holding a password that fails to parse does not print
+// it (issue 15).
+func TestBatch_commandSecretsRegistered(t *testing.T) {
+	input := writeSuite(t, "127.0.0.1:1\n")
+	r := run(t, nil, "batch", "-i", input, "--", "smtp", "check", "{}", "--user", "u", "-password=Zq9-batch-s3cret")
+	if r.code != report.ExitUsage || strings.Contains(r.out+r.errOut, "s3cret") || !strings.Contains(r.errOut, "<redacted>") {
+		t.Errorf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+}

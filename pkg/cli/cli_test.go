@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"flag"
+	"fmt"
+	"html"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/iostreams"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/findings.md from the registry")
@@ -269,5 +273,199 @@ func writeCA(t *testing.T, path string, c testserver.Cert) {
 	b.WriteString(enc + "\n-----END CERTIFICATE-----\n")
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// hostileText is what a hostile server or user puts in a reply or an
+// argument to take over a terminal: an OSC 8 hyperlink ended by BEL, an
+// 8-bit CSI (U+009B) and a right-to-left override.
+const hostileText = "\x1b]8;;http://x\x07click\x1b]8;;\x07 \u009b31m red \u202eevil"
+
+func assertTerminalSafe(t *testing.T, what, s string) {
+	t.Helper()
+	for _, bad := range []string{"\x1b]", "\x07", "\u009b", "\u202e"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("%s holds %q:\n%s", what, bad, s)
+		}
+	}
+}
+
+// Server- and user-supplied text reaches the terminal only through
+// termsafe: the text report (banner, replies, transcript), error messages
+// on stderr and the progress line. JSON keeps the text as sent (issue 15).
+func TestTerminalInjectionEscaped(t *testing.T) {
+	srv := testserver.Start(t, testserver.SMTP{Banner: []string{"220 mx.test " + hostileText},
+		Reply: map[string][]string{"EHLO": {"250-mx.test " + hostileText, "250 SIZE 1000"}}}.Handler())
+	r := run(t, nil, "smtp", "check", srv, "--role", "mx", "-v")
+	assertTerminalSafe(t, "smtp check text", r.out+r.errOut)
+	if !strings.Contains(r.out, `\u202eevil`) {
+		t.Errorf("the hostile text is not shown escaped:\n%s", r.out)
+	}
+	r = run(t, nil, "smtp", "check", srv, "--role", "mx", "--format", "json")
+	if !strings.Contains(r.out, "\u202eevil") {
+		t.Errorf("JSON does not keep the server's text:\n%s", r.out)
+	}
+
+	// An error quoting an argument (a file name) on stderr.
+	r = run(t, nil, "smtp", "check", srv, "--user", "u", "--password-file", "/nonexistent/"+hostileText)
+	if r.code != report.ExitUsage {
+		t.Fatalf("exit %d", r.code)
+	}
+	assertTerminalSafe(t, "stderr", r.errOut)
+
+	// The progress line (stderr on a terminal) names each batch target.
+	io, in, out, errOut := iostreams.Test()
+	io.StderrTTY = true
+	in.WriteString(srv + "\n127.0.0.1:1" + hostileText + "\n")
+	Main([]string{"batch", "--", "smtp", "check", "{}", "--role", "mx"}, &Env{IO: io})
+	assertTerminalSafe(t, "batch progress", errOut.String())
+	if !strings.Contains(errOut.String(), "mailprobe batch: 2/2") {
+		t.Errorf("no progress line:\n%q", errOut.String())
+	}
+	_ = out
+}
+
+// The secrets test of issue 15: a password with a double quote and a
+// backslash reaches no output format and no stderr in any form (raw,
+// base64, PLAIN blob, IMAP quoted string, xtext, JSON and XML escapes),
+// however it comes back: echoed by a hostile SMTP or IMAP server in each
+// protocol's quoting, inside a long malformed reply that the text format
+// wraps at COLUMNS=80, through the shell's error lines, or in a suite
+// line whose validation fails.
+func TestSecretsNeverLeak_hostileForms(t *testing.T) {
+	const user, pw = "alice@test.example", `Zq9"Se\cr3t-Pw`
+	vars := map[string]string{"MPW": pw}
+	forms := transcript.CredentialForms(user, pw)
+	check := func(what string, r result) {
+		t.Helper()
+		for _, s := range []string{r.out, r.errOut} {
+			if strings.Contains(s, "cr3t") {
+				t.Errorf("%s: the password leaked:\n%s\n--- stderr:\n%s", what, r.out, r.errOut)
+				return
+			}
+			for _, f := range forms {
+				if strings.Contains(s, f) {
+					t.Errorf("%s: form %q leaked:\n%s\n--- stderr:\n%s", what, f, r.out, r.errOut)
+					return
+				}
+			}
+		}
+	}
+	formats := []string{"text", "json", "junit", "sarif"}
+
+	// An SMTP server that answers AUTH with every quoting of what it got.
+	smtpEcho := testserver.Start(t, testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Hook: func(c *testserver.Conn, l string) bool {
+		if !strings.HasPrefix(strings.ToUpper(l), "AUTH ") {
+			return false
+		}
+		f := strings.Fields(l)
+		dec, _ := base64.StdEncoding.DecodeString(f[len(f)-1])
+		p := strings.Split(string(dec), "\x00")
+		got := p[len(p)-1]
+		c.Send("535-5.7.8 imap \""+transcript.IMAPQuoted(got)+"\"", "535-5.7.8 xtext AUTH="+transcript.XText(got),
+			"535-5.7.8 login step "+base64.StdEncoding.EncodeToString([]byte(got))+" plain "+f[len(f)-1],
+			`535-5.7.8 json {"pw":`+strconv.Quote(got)+`}`, "535 5.7.8 xml <pw>"+html.EscapeString(got)+"</pw>")
+		return true
+	}}.Handler())
+	for _, format := range formats {
+		check("smtp check echo "+format, run(t, vars, "smtp", "check", smtpEcho, "--role", "submission", "--user", user, "--password-env", "MPW",
+			"--allow-plaintext-auth", "--format", format, "-v"))
+	}
+
+	// An IMAP server that echoes LOGIN's quoted string.
+	imapEcho := testserver.Start(t, func(c *testserver.Conn) {
+		c.Send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready")
+		for {
+			l, err := c.Line()
+			if err != nil {
+				return
+			}
+			tag, rest, _ := strings.Cut(l, " ")
+			switch verb, args, _ := strings.Cut(rest, " "); strings.ToUpper(verb) {
+			case "CAPABILITY":
+				c.Send("* CAPABILITY IMAP4rev1 AUTH=PLAIN", tag+" OK done")
+			case "LOGIN":
+				c.Send("* NO you said "+args, tag+" NO [AUTHENTICATIONFAILED] "+args+" is wrong")
+			case "AUTHENTICATE":
+				c.Send(tag + " NO [AUTHENTICATIONFAILED] \"" + transcript.IMAPQuoted(pw) + "\" is wrong")
+			case "LOGOUT":
+				c.Send("* BYE", tag+" OK bye")
+				return
+			default:
+				c.Send(tag + " BAD what")
+			}
+		}
+	})
+	_, port, _ := strings.Cut(imapEcho, ":")
+	for _, format := range formats {
+		check("imap audit echo "+format, run(t, vars, "imap", "audit", "127.0.0.1", "--port", port, "--user", user, "--password-env", "MPW",
+			"--allow-plaintext-auth", "--no-tls-scan", "--format", format, "-v", "--timeout", "5s"))
+	}
+
+	// A long malformed reply, cut off by the server, holding the password
+	// at every offset around the wrap: the text format at 80 columns.
+	for pad := 30; pad <= 75; pad += 3 {
+		srv := testserver.Start(t, testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Hook: func(c *testserver.Conn, l string) bool {
+			if !strings.HasPrefix(strings.ToUpper(l), "AUTH ") {
+				return false
+			}
+			_, _ = c.Write([]byte("535 5.7.8 " + strings.Repeat("x", pad) + pw + strings.Repeat("y", 60)))
+			c.Close()
+			return true
+		}}.Handler())
+		io, _, out, errOut := iostreams.Test()
+		io.Getenv = func(k string) string { return vars[k] }
+		io.Width = 80
+		code := Main([]string{"smtp", "check", srv, "--role", "submission", "--user", user, "--password-env", "MPW", "--allow-plaintext-auth", "-v"}, &Env{IO: io})
+		check(fmt.Sprintf("wrapped at 80, pad %d", pad), result{code, out.String(), errOut.String()})
+	}
+
+	// The shell: .auth PLAIN answered by a malformed line holding the
+	// credentials.
+	shellEcho := testserver.Start(t, testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Hook: func(c *testserver.Conn, l string) bool {
+		if !strings.HasPrefix(strings.ToUpper(l), "AUTH ") {
+			return false
+		}
+		f := strings.Fields(l)
+		dec, _ := base64.StdEncoding.DecodeString(f[len(f)-1])
+		_, _ = c.Write([]byte("bad " + f[len(f)-1] + " " + string(dec) + " \"" + transcript.IMAPQuoted(pw) + "\""))
+		c.Close()
+		return true
+	}}.Handler())
+	{
+		io, in, out, errOut := iostreams.Test()
+		io.Getenv = func(k string) string { return vars[k] }
+		in.WriteString("EHLO x\n.auth PLAIN\n")
+		code := Main([]string{"smtp", "shell", shellEcho, "--user", user, "--password-env", "MPW", "--allow-plaintext-auth"}, &Env{IO: io})
+		r := result{code, out.String(), errOut.String()}
+		check("shell", r)
+		if !strings.Contains(r.out, "AUTH PLAIN <redacted>") {
+			t.Errorf("shell did not log in:\n%s", r.out)
+		}
+	}
+
+	// Suite lines holding --password=${MPW}: a typo, a missing argument, a
+	// bad flag (validation: stderr), and a missing required flag (the
+	// check runs and fails: every report format).
+	for _, line := range []string{
+		"smtp chek " + smtpEcho + " --user " + user + " --password=${MPW}",
+		"smtp check --user " + user + " --password=${MPW}",
+		"smtp check " + smtpEcho + " --user " + user + " --password ${MPW} --no-such-flag",
+		"smtp check " + smtpEcho + " --user " + user + " --password=\"${MPW}\" --timeout never",
+		"smtp send " + smtpEcho + " --user " + user + " --password=${MPW}",
+		"smtp check smtp://" + user + ":${MPW}@" + smtpEcho + " --bad",
+		"smtp check " + smtpEcho + " --user " + user + " -password=${MPW}",
+		"smtp check " + smtpEcho + " --user " + user + " -pasword ${MPW}",
+		"smtp check --password=${MPW} --user " + user,
+		"smtp send --password=${MPW} " + smtpEcho + " --user " + user,
+	} {
+		file := writeSuite(t, "checks:\n  - '"+strings.ReplaceAll(line, "'", "''")+"'\n")
+		for _, format := range formats {
+			r := run(t, vars, "check", "-f", file, "--format", format)
+			if r.code == 0 {
+				t.Errorf("%q: exit 0", line)
+			}
+			check("suite "+line+" "+format, r)
+		}
 	}
 }

@@ -55,6 +55,9 @@ func dnsProgress(env *Env, g *Global, r *resolver.Resolver, what string) func() 
 // domainArg validates a DOMAIN argument; an internationalized name is
 // asked in its ASCII (punycode) form, as DNS holds it.
 func domainArg(s string) (string, error) {
+	if err := checkDomainName(s); err != nil { // names.go: lengths (issue 15)
+		return "", err
+	}
 	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
 	if a, err := idna.Lookup.ToASCII(d); err == nil {
 		d = a

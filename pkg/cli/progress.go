@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/render"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 )
 
 // progress is the one status line a long run draws on stderr (PRODUCT.md:
@@ -44,7 +45,7 @@ func (p *progress) Set(msg string) {
 	default:
 	}
 	p.shown = true
-	fmt.Fprintf(p.env.IO.ErrOut, "\r\x1b[K%s", msg)
+	fmt.Fprintf(p.env.IO.ErrOut, "\r\x1b[K%s", termsafe.Line(p.env.scrubString(msg)))
 }
 
 // Stage is the callback shape of smtpprobe.Options.Progress: "TARGET:

@@ -7,11 +7,10 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -69,14 +69,14 @@ func (e *Env) addSecret(user, password string) {
 	if e.secrets == nil || len(password) < 3 {
 		return
 	}
+	// Every form (raw, base64, SASL blobs, IMAP quoted, xtext, JSON, XML)
+	// comes from the one list the transcript uses too.
 	forms := transcript.CredentialForms(user, password)
-	// As they appear inside JSON strings and XML text.
-	if j, err := json.Marshal(password); err == nil {
-		forms = append(forms, strings.Trim(string(j), `"`))
-	}
-	forms = append(forms, html.EscapeString(password))
 	e.secrets.mu.Lock()
 	e.secrets.forms = append(e.secrets.forms, forms...)
+	// Longest first: scrubbing a short form inside a longer one would
+	// leave the longer one's remains.
+	sort.SliceStable(e.secrets.forms, func(i, j int) bool { return len(e.secrets.forms[i]) > len(e.secrets.forms[j]) })
 	e.secrets.mu.Unlock()
 }
 
@@ -188,7 +188,7 @@ func execute(ctx context.Context, args []string, env *Env) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n", env.scrub([]byte(ee.err.Error())))
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n", errorText(env, ee.err))
 			if ee.code == report.ExitUsage && !ee.oneLine {
 				fmt.Fprintln(env.IO.ErrOut, help)
 			}
@@ -198,8 +198,16 @@ func execute(ctx context.Context, args []string, env *Env) int {
 	// Anything cobra returns itself is a usage problem: unknown command,
 	// unknown flag, wrong number of arguments, a flag value of the wrong
 	// type.
-	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n%s\n", env.scrub([]byte(err.Error())), help)
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe: %s\n%s\n", errorText(env, err), help)
 	return report.ExitUsage
+}
+
+// errorText is an error as printed on stderr: scrubbed of every secret,
+// then escaped for the terminal (an error may quote a server's reply or
+// an argument: ESC, C1 and bidi controls are shown, not obeyed). Newlines
+// stay: a script's errors are one per line.
+func errorText(env *Env, err error) string {
+	return termsafe.String(env.scrubString(err.Error()))
 }
 
 // NewRootCmd builds the command tree.
@@ -319,6 +327,9 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		Version:    Version,
 		FailOn:     g.failOn,
 	}
+	// Scrub before rendering: the text renderer wraps and clips, and a
+	// secret split across lines would escape the final scrub below.
+	env.scrubReport(r)
 	var buf bytes.Buffer
 	err := render.Render(&buf, r, o)
 	if err == nil {
@@ -335,7 +346,7 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 
 // warnf prints a warning on stderr.
 func warnf(env *Env, format string, args ...any) {
-	fmt.Fprintf(env.IO.ErrOut, "mailprobe: warning: "+format+"\n", args...)
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe: warning: %s\n", termsafe.String(env.scrubString(fmt.Sprintf(format, args...))))
 }
 
 // Credentials are a user name and a password taken from an environment

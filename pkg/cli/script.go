@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -202,7 +203,11 @@ func (o *smtpScriptOptions) scriptErrors(env *Env, err error) error {
 		}
 		rep.SetFact("script", o.File)
 		rep.Version = Version
-		_ = render.Render(env.IO.Out, rep, render.Options{Format: o.Global.format, Version: Version, FailOn: o.Global.failOn})
+		env.scrubReport(rep)
+		var buf bytes.Buffer
+		if render.Render(&buf, rep, render.Options{Format: o.Global.format, Version: Version, FailOn: o.Global.failOn}) == nil {
+			_, _ = env.IO.Out.Write(env.scrub(buf.Bytes()))
+		}
 	}
 	msg := errs.Error()
 	if len(errs) > 1 {

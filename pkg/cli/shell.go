@@ -120,6 +120,7 @@ func (o *smtpShellOptions) shellOptions(env *Env) (dialogue.ShellOptions, error)
 		Password:     o.passwordFunc(env),
 		ReplyTimeout: o.StepTimeout, Dial: n.Dial, Now: env.Now,
 		In: env.IO.In, Out: env.IO.Out, Interactive: env.IO.StdinTTY,
+		Scrub: env.scrubString,
 		Style: dialogue.ShellStyle{
 			Reply:  func(code int, s string) string { return st.Severity(replySeverity(code), s) },
 			Client: st.Client,

@@ -32,6 +32,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/replycode"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/smtpclient"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -69,6 +70,10 @@ type ShellOptions struct {
 	// lines are not echoed back.
 	Interactive bool
 	Style       ShellStyle
+	// Scrub removes the run's secrets from a line before it is printed
+	// (the CLI's registered passwords); nil: only the session's own
+	// recorder's secrets are removed.
+	Scrub func(string) string
 	// WriteFile saves a session with .save; nil = os.WriteFile.
 	WriteFile func(name string, data []byte) error
 }
@@ -229,14 +234,34 @@ func (lr *lineReader) next(ctx context.Context) (line string, ok, interrupted bo
 	}
 }
 
-func (sh *shell) printf(format string, args ...any) { fmt.Fprintf(sh.w, format, args...) }
+// printf is the one way the shell prints: whatever it prints is scrubbed
+// of every secret the session's recorder and the command know (a hostile
+// server can put the credentials it was sent into any reply or error).
+// What a server or the user supplied is made terminal-safe before it is
+// styled (safe), since styling adds escapes of its own.
+func (sh *shell) printf(format string, args ...any) {
+	_, _ = io.WriteString(sh.w, sh.scrub(fmt.Sprintf(format, args...)))
+}
+
+func (sh *shell) scrub(s string) string {
+	s = sh.rec.Scrub(s)
+	if sh.o.Scrub != nil {
+		s = sh.o.Scrub(s)
+	}
+	return s
+}
+
+// safe prepares one line of server- or user-supplied text for the
+// terminal: secrets removed first (an escaped secret would no longer
+// match), then every control, C1 and bidi character escaped.
+func (sh *shell) safe(s string) string { return termsafe.Line(sh.scrub(s)) }
 
 func (sh *shell) event(format string, args ...any) {
-	sh.printf("%s\n", sh.st.Note("* "+fmt.Sprintf(format, args...)))
+	sh.printf("%s\n", sh.st.Note("* "+sh.safe(fmt.Sprintf(format, args...))))
 }
 
 func (sh *shell) problem(format string, args ...any) {
-	sh.printf("%s\n", sh.st.Error("! "+fmt.Sprintf(format, args...)))
+	sh.printf("%s\n", sh.st.Error("! "+sh.safe(fmt.Sprintf(format, args...))))
 }
 
 func (sh *shell) addr() string { return net.JoinHostPort(sh.o.Host, strconv.Itoa(sh.o.Port)) }
@@ -349,7 +374,7 @@ func (sh *shell) echo(from int) {
 	}
 	for _, e := range sh.rec.Entries() {
 		if e.Seq >= from && e.Dir == transcript.Client {
-			sh.printf("%s\n", sh.st.Client("C: "+e.Line))
+			sh.printf("%s\n", sh.st.Client("C: "+sh.safe(e.Line)))
 		}
 	}
 }
@@ -457,16 +482,16 @@ func (sh *shell) lost(err error) {
 
 func (sh *shell) printReply(rp smtpclient.Reply) {
 	for _, l := range strings.Split(rp.String(), "\n") {
-		sh.printf("%s\n", sh.st.Reply(rp.Code, "S: "+transcript.Printable(l)))
+		sh.printf("%s\n", sh.st.Reply(rp.Code, "S: "+sh.safe(l)))
 	}
 	ex := rp.Explain()
-	sh.printf("%s\n", sh.st.Note("   = "+ex.Summary))
+	sh.printf("%s\n", sh.st.Note("   = "+sh.safe(ex.Summary)))
 	if rp.Class() >= 4 {
 		if ex.Cause != "" {
-			sh.printf("%s\n", sh.st.Note("   cause: "+ex.Cause))
+			sh.printf("%s\n", sh.st.Note("   cause: "+sh.safe(ex.Cause)))
 		}
 		if ex.Fix != "" {
-			sh.printf("%s\n", sh.st.Note("   fix:   "+ex.Fix))
+			sh.printf("%s\n", sh.st.Note("   fix:   "+sh.safe(ex.Fix)))
 		}
 	}
 	for _, p := range rp.Problems {
@@ -695,9 +720,9 @@ func (sh *shell) echoExchange(from, final int) {
 		}
 		switch e.Dir {
 		case transcript.Client:
-			sh.printf("%s\n", sh.st.Client("C: "+e.Line))
+			sh.printf("%s\n", sh.st.Client("C: "+sh.safe(e.Line)))
 		case transcript.Server:
-			sh.printf("%s\n", sh.st.Reply(334, "S: "+e.Line))
+			sh.printf("%s\n", sh.st.Reply(334, "S: "+sh.safe(e.Line)))
 		}
 	}
 }
@@ -726,14 +751,14 @@ func (sh *shell) explain(args []string) {
 	}
 	row := func(k, v string) {
 		if v != "" {
-			sh.printf("  %-10s %s\n", k+":", v)
+			sh.printf("  %-10s %s\n", k+":", sh.safe(v))
 		}
 	}
 	head := strconv.Itoa(ex.Code)
 	if ex.Enhanced != "" {
 		head += " " + ex.Enhanced
 	}
-	sh.printf("%s\n", sh.st.Bold(head+" ("+ex.Class+")"))
+	sh.printf("%s\n", sh.st.Bold(sh.safe(head+" ("+ex.Class+")")))
 	row("meaning", ex.Meaning)
 	if ex.EnhancedMeaning != "" {
 		row("enhanced", ex.EnhancedSubject+": "+ex.EnhancedMeaning)
@@ -750,7 +775,7 @@ func (sh *shell) explain(args []string) {
 
 func (sh *shell) transcript() {
 	for _, e := range sh.rec.Entries() {
-		line := fmt.Sprintf("  #%-4d %8.1fms  %s: %s", e.Seq, float64(e.T.Microseconds())/1000, e.Dir, e.Line)
+		line := fmt.Sprintf("  #%-4d %8.1fms  %s: %s", e.Seq, float64(e.T.Microseconds())/1000, e.Dir, sh.safe(e.Line))
 		if e.EOL != "" {
 			line += "  [" + e.EOL + "]"
 		}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailprobe/mailprobe/internal/testserver"
 )
 
 // shellRun feeds input to a shell connected to addr and returns what it
@@ -187,5 +189,53 @@ func TestShell_ImplicitTLSAndInteractivePrompt(t *testing.T) {
 	mustContain(t, out, "* TLS: TLS 1.3", "> ", "S: 250-")
 	if strings.Contains(out, "C: EHLO x") {
 		t.Error("a terminal shows what the user typed; the shell must not echo it")
+	}
+}
+
+// A server that answers .auth PLAIN with a malformed line holding the
+// credentials (raw, PLAIN blob, IMAP-quoted, JSON-escaped), then a partial
+// line with terminal escapes: nothing the shell prints holds the password
+// in any form, or a raw ESC, C1 or bidi control (issue 15).
+func TestShell_HostileAuthReplyScrubbedAndEscaped(t *testing.T) {
+	const pw = `Zq9"Se\cr3t-Pw`
+	blob := base64.StdEncoding.EncodeToString([]byte("\x00" + testUser + "\x00" + pw))
+	for _, mode := range []string{"malformed", "partial", "valid"} {
+		partial := mode == "partial"
+		addr := testserver.Start(t, testserver.SMTP{Caps: []string{"AUTH PLAIN LOGIN"}, Hook: func(c *testserver.Conn, l string) bool {
+			if !strings.HasPrefix(l, "AUTH ") {
+				return false
+			}
+			f := strings.Fields(l)
+			dec, _ := base64.StdEncoding.DecodeString(f[len(f)-1])
+			evil := "\x1b]8;;http://x\x07link\x1b]8;;\x07 \u009b31m \u202eevil you sent " + f[len(f)-1] + " = " + string(dec) +
+				" pw " + pw + ` quoted "Zq9\"Se\\cr3t-Pw"`
+			switch mode {
+			case "partial":
+				_, _ = c.Write([]byte("535 5.7.8 " + evil))
+				c.Close()
+				return true
+			case "valid":
+				c.Send("535-5.7.8 "+evil, "535 5.7.8 again "+evil)
+				return true
+			}
+			c.Send("XYZ " + evil)
+			return true
+		}}.Handler())
+		out, _, err := shellRun(t, addr, "EHLO x\n.auth PLAIN\n", func(o *ShellOptions) {
+			o.AllowPlaintextAuth = true
+			o.Password = func(string) (string, error) { return pw, nil }
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustContain(t, out, "C: AUTH PLAIN <redacted>")
+		for _, leak := range []string{pw, blob, `Zq9\"Se\\cr3t-Pw`, "cr3t", "\x1b", "\u009b", "\u202e", "\a"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s: shell output holds %q:\n%s", mode, leak, out)
+			}
+		}
+		if !partial && !strings.Contains(out, `\u202e`) {
+			t.Errorf("%s: the escapes are not shown escaped:\n%s", mode, out)
+		}
 	}
 }

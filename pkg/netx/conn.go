@@ -53,6 +53,9 @@ type LineReader struct {
 	// partial is the start of the line the last failed Next left
 	// unfinished (at most max bytes), for Partial.
 	partial []byte
+	// scrub, when set, removes secrets from server text quoted in an
+	// error, before it is clipped (a clipped secret no longer matches).
+	scrub func(string) string
 }
 
 // NewLineReader reads lines of at most max bytes (<= 0: DefaultMaxLine)
@@ -89,7 +92,11 @@ func (lr *LineReader) Next() (Line, error) {
 		}
 		if len(buf) > 0 {
 			lr.partial = buf
-			return Line{}, fmt.Errorf("%w (after a partial line %q)", err, Clip(string(buf)))
+			text := string(buf)
+			if lr.scrub != nil {
+				text = lr.scrub(text)
+			}
+			return Line{}, fmt.Errorf("%w (after a partial line %q)", err, Clip(text))
 		}
 		return Line{}, err
 	}
@@ -240,6 +247,7 @@ func (c *Conn) wrap(nc net.Conn, inTLS bool) {
 	c.mu.Unlock()
 	c.rc = rc
 	c.lr = NewLineReader(rc, c.max)
+	c.lr.scrub = c.rec.Scrub
 }
 
 func (c *Conn) noteServerLine(seq int, complete bool) {

@@ -304,3 +304,22 @@ func TestLineReader_limitAndBareLF(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// A secret in a partial line is scrubbed before the error quoting the line
+// is clipped: clipped first, the secret's start would survive (issue 15).
+func TestConn_ReadLine_partialLineErrorScrubbedBeforeClip(t *testing.T) {
+	const secret = "Zq9-Secr3t-Pw-unique"
+	addr := testserver.Start(t, func(c *testserver.Conn) {
+		_, _ = c.Write([]byte("535 5.7.8 " + strings.Repeat("x", 62) + secret + " more"))
+	})
+	c, rec := dialT(t, addr, netx.ConnOptions{})
+	rec.AddSecret(secret)
+	_, err := c.ReadLine(context.Background(), 5*time.Second)
+	var oe *netx.OpError
+	if !errors.As(err, &oe) {
+		t.Fatalf("got %v", err)
+	}
+	if msg := oe.Err.Error(); strings.Contains(msg, "Zq9") || !strings.Contains(msg, "partial line") {
+		t.Fatalf("error quotes the secret's start: %q", msg)
+	}
+}

@@ -272,7 +272,7 @@ func TestText_plainHasNoEscapes(t *testing.T) {
 		t.Fatalf("plain text contains ESC:\n%q", out)
 	}
 	// The hostile server's escape sequence is shown, not executed.
-	if !strings.Contains(out, `250-XFOO \x1b[2J\tBAR`) {
+	if !strings.Contains(out, `250-XFOO \e[2J\tBAR`) {
 		t.Error("escaped transcript line missing")
 	}
 	for _, want := range []string{"\n  FAIL  smtp.auth.plaintext  [ehlo]\n", "\n  ERR   rcpt ", "\n  skip  vrfy ", "[bare LF]", "[no line ending]",
@@ -594,5 +594,35 @@ func TestInterruptedStage(t *testing.T) {
 	}
 	if !r.Interrupted || !r.Incomplete {
 		t.Error("an interrupted stage marks the report interrupted and incomplete")
+	}
+}
+
+// Every server- or user-supplied string the text format prints goes
+// through termsafe: ESC/OSC 8/BEL, C1 (U+009B) and bidi overrides are
+// shown escaped in the target, stage summaries, finding titles, details
+// and evidence, details values and transcript lines. JSON keeps the text
+// as it came (issue 15).
+func TestText_terminalInjectionEscaped(t *testing.T) {
+	const evil = "\x1b]8;;http://x\x07click\x1b]8;;\x07 \u009b31m red \u202eevil"
+	r := report.NewReport("smtp check", "mx"+evil, started)
+	r.AddStage(report.Stage{Name: "banner", Status: report.StatusOK, Summary: "220 " + evil})
+	r.Add(report.Finding{Code: "smtp.banner.ok", Severity: report.Warn, Stage: "banner", Title: "title " + evil, Detail: "detail " + evil,
+		Evidence: []report.Evidence{{Kind: "reply", Text: "220 " + evil + "\n220 second " + evil}}})
+	r.SetFact("banner", "220 "+evil)
+	r.Transcript = []transcript.Entry{{Seq: 1, Dir: transcript.Server, Line: "220 " + evil}}
+	for _, color := range []bool{false, true} {
+		out := renderOne(t, r, Options{Format: Text, Transcript: true, Color: color, Width: 80})
+		for _, bad := range []string{"\x07", "\u009b", "\u202e", "\x1b]"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("color=%v: text output holds %q:\n%s", color, bad, out)
+			}
+		}
+		if n := strings.Count(out, `\u202e`); n < 6 {
+			t.Errorf("color=%v: %d escaped bidi overrides, want one per place:\n%s", color, n, out)
+		}
+	}
+	js := renderOne(t, r, Options{Format: JSON})
+	if !strings.Contains(js, "\u009b31m") || !strings.Contains(js, "\u202e") {
+		t.Errorf("JSON does not keep the text as sent:\n%s", js)
 	}
 }

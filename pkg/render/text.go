@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -534,7 +535,7 @@ func dirMark(d transcript.Dir) string {
 // Tabs are shown as \t: their width depends on the column, and in a
 // transcript an invisible byte is a lie.
 func transcriptLine(e transcript.Entry) (line, flag string) {
-	line = strings.ReplaceAll(transcript.Printable(e.Line), "\t", `\t`)
+	line = termsafe.Line(strings.ReplaceAll(e.Line, "\t", `\t`))
 	switch e.EOL {
 	case "":
 	case "LF":

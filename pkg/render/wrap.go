@@ -6,7 +6,7 @@ import (
 
 	"github.com/mattn/go-runewidth"
 
-	"github.com/mailprobe/mailprobe/pkg/transcript"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 )
 
 // cells measures display width. The condition is fixed rather than taken
@@ -41,15 +41,19 @@ func padLeft(s string, n int) string {
 
 // clean makes a string from an engine safe for a terminal. Details and
 // evidence often quote what a server sent, and a hostile server can send
-// escape sequences that recolour, retitle or rewrite a terminal: every
-// control byte is shown escaped (transcript.Printable), and tabs become
-// spaces because their width depends on the column they land in.
-// Newlines are kept: callers split on them into paragraphs.
+// escape sequences that recolour, retitle or rewrite a terminal, C1
+// controls (U+009B is a CSI) or bidi overrides that reorder what is read:
+// every one is shown escaped (termsafe, the one escaping function), and
+// tabs become spaces because their width depends on the column they land
+// in. Newlines are kept: callers split on them into paragraphs.
 func clean(s string) string {
+	if termsafe.Safe(s) && !strings.ContainsAny(s, "\t") {
+		return s
+	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		l = strings.TrimSuffix(l, "\r")
-		lines[i] = strings.ReplaceAll(transcript.Printable(l), "\t", " ")
+		lines[i] = termsafe.Line(strings.ReplaceAll(l, "\t", " "))
 	}
 	return strings.Join(lines, "\n")
 }

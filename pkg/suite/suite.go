@@ -63,12 +63,31 @@ var Commands = map[string]bool{
 type Run struct {
 	Name string
 	Args []string
+	// Raw is the line as written, before ${VAR} expansion: the runner
+	// finds the variables inside secret-bearing values in it.
+	Raw string
+	// Named is true when the file gave the name; otherwise Name is the
+	// command words and the target, never the rest of the line.
+	Named bool
 }
 
+// Bounds of a suite file: a suite is a handful of command lines, and a
+// file or line far beyond these is a mistake (or an attack) that must not
+// cost memory or fill a report.
+const (
+	MaxFileSize = 1 << 20  // bytes of a suite file
+	MaxLineSize = 16 << 10 // bytes of one check's run line, before and after ${VAR} expansion
+	MaxNameSize = 200      // bytes of a check's name
+)
+
 // Load reads and validates a suite file into command lines. ${VAR} is
-// replaced by getenv(VAR) (only the braced form: "$5" in a line is text).
+// replaced by getenv(VAR) inside each word once the line is split (only
+// the braced form: "$5" in a line is text).
 func Load(b []byte, getenv func(string) string) ([]Run, Suite, error) {
 	var s Suite
+	if len(b) > MaxFileSize {
+		return nil, s, fmt.Errorf("the file is larger than %d bytes (%d KiB); a suite is a list of command lines", MaxFileSize, MaxFileSize>>10)
+	}
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil {
@@ -84,10 +103,28 @@ func Load(b []byte, getenv func(string) string) ([]Run, Suite, error) {
 	}
 	var runs []Run
 	for i, c := range s.Checks {
-		line := ExpandBraced(c.Run, getenv)
-		args, err := SplitArgs(line)
+		if len(c.Run) > MaxLineSize {
+			return nil, s, fmt.Errorf("check %d: the line is %d bytes, more than the %d a check line may have", i+1, len(c.Run), MaxLineSize)
+		}
+		if len(c.Name) > MaxNameSize {
+			return nil, s, fmt.Errorf("check %d: the name is %d bytes, more than the %d a name may have", i+1, len(c.Name), MaxNameSize)
+		}
+		// Errors name the check by number, never by its text: the line
+		// may hold a password given with --password.
+		args, err := SplitArgs(c.Run)
 		if err != nil {
-			return nil, s, fmt.Errorf("check %d (%s): %v", i+1, c.Run, err)
+			return nil, s, fmt.Errorf("check %d: %v", i+1, err)
+		}
+		// ${VAR}s are replaced inside each word, after the split: a
+		// value with spaces or quotes (a password) stays one argument
+		// and cannot add flags to the line.
+		size := 0
+		for j, a := range args {
+			args[j] = ExpandBraced(a, getenv)
+			size += len(args[j]) + 1
+		}
+		if size > MaxLineSize {
+			return nil, s, fmt.Errorf("check %d: the line is %d bytes once ${VAR}s are replaced, more than the %d a check line may have", i+1, size, MaxLineSize)
 		}
 		if len(args) > 0 && args[0] == "mailprobe" {
 			args = args[1:]
@@ -98,13 +135,31 @@ func Load(b []byte, getenv func(string) string) ([]Run, Suite, error) {
 		if s.Timeout != "" && !HasFlag(args, "--timeout") {
 			args = append(args, "--timeout", s.Timeout)
 		}
-		name := c.Name
-		if name == "" {
-			name = strings.Join(args[:min(3, len(args))], " ")
+		name, named := c.Name, c.Name != ""
+		if !named {
+			name = DefaultName(args)
 		}
-		runs = append(runs, Run{Name: name, Args: args})
+		runs = append(runs, Run{Name: name, Args: args, Raw: c.Run, Named: named})
 	}
 	return runs, s, nil
+}
+
+// DefaultName names a check that has no name of its own: the words before
+// the first flag (the command and its target), at most three, each clipped.
+// The rest of the line (flags, values, perhaps a password) is never part
+// of a name.
+func DefaultName(args []string) string {
+	var words []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") || len(words) == 3 {
+			break
+		}
+		if len(a) > 80 {
+			a = a[:80] + "…"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
 }
 
 // HasFlag reports whether args set flag (as "--flag" or "--flag=v").

@@ -58,11 +58,11 @@ checks:
 		t.Fatal(err)
 	}
 	want := []Run{
-		{Name: "mx", Args: []string{"smtp", "check", "mx.example.com:25", "--timeout", "20s"}},
-		{Name: "dns example.com --timeout", Args: []string{"dns", "example.com", "--timeout", "5s"}},
+		{Name: "mx", Args: []string{"smtp", "check", "mx.example.com:25", "--timeout", "20s"}, Raw: "mailprobe smtp check ${HOST}:25", Named: true},
+		{Name: "dns example.com", Args: []string{"dns", "example.com", "--timeout", "5s"}, Raw: "dns example.com --timeout 5s"},
 	}
 	if s.Parallel != 2 || !reflect.DeepEqual(runs, want) {
-		t.Errorf("parallel %d, runs %q", s.Parallel, runs)
+		t.Errorf("parallel %d, runs %+v", s.Parallel, runs)
 	}
 	for in, wantErr := range map[string]string{
 		"checks: []\n":                     "no checks",
@@ -74,5 +74,52 @@ checks:
 		if _, _, err := Load([]byte(in), func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%q: %v, want %q", in, err, wantErr)
 		}
+	}
+}
+
+// A check without a name is named by its command words and target, never
+// by the rest of its line (which may hold a password); the file and its
+// lines are bounded, and errors never quote a line (issue 15).
+func TestLoad_namesAndBounds(t *testing.T) {
+	getenv := func(k string) string { return map[string]string{"MPW": "Zq9-secret"}[k] }
+	runs, _, err := Load([]byte("checks:\n  - smtp chek mx.example.com --user a --password=${MPW}\n  - smtp check --password x mx\n"), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs[0].Name != "smtp chek mx.example.com" || runs[1].Name != "smtp check" || runs[0].Named {
+		t.Errorf("names %q, %q", runs[0].Name, runs[1].Name)
+	}
+	if _, _, err := Load([]byte("checks:\n  - 'smtp check x --password=${MPW} \"'\n"), getenv); err == nil || strings.Contains(err.Error(), "MPW") || strings.Contains(err.Error(), "Zq9") {
+		t.Errorf("unterminated quote: %v", err)
+	}
+	big := "checks:\n  - dns " + strings.Repeat("a", MaxFileSize) + "\n"
+	if _, _, err := Load([]byte(big), getenv); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("big file: %v", err)
+	}
+	long := "checks:\n  - dns " + strings.Repeat("a", MaxLineSize) + "\n"
+	if _, _, err := Load([]byte(long), getenv); err == nil || !strings.Contains(err.Error(), "check 1: the line is") || len(err.Error()) > 200 {
+		t.Errorf("long line: %.200v", err)
+	}
+	expands := "checks:\n  - dns ${BIG}\n"
+	if _, _, err := Load([]byte(expands), func(string) string { return strings.Repeat("b", MaxLineSize) }); err == nil || !strings.Contains(err.Error(), "once ${VAR}s are replaced") {
+		t.Errorf("long expansion: %.200v", err)
+	}
+	if n := DefaultName([]string{"dns", strings.Repeat("x", 5000)}); len(n) > 100 {
+		t.Errorf("name of %d bytes", len(n))
+	}
+}
+
+// A ${VAR} value with quotes, spaces or dashes stays one argument: the
+// split happens before the expansion (a password holding `"` broke the
+// line, and a value could add flags).
+func TestLoad_expandsAfterSplitting(t *testing.T) {
+	getenv := func(k string) string { return map[string]string{"MPW": `Zq9"Se\cr3t Pw --insecure`}[k] }
+	runs, _, err := Load([]byte("checks:\n  - smtp check mx --password=${MPW} --user 'a b'\n"), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"smtp", "check", "mx", `--password=Zq9"Se\cr3t Pw --insecure`, "--user", "a b"}
+	if !reflect.DeepEqual(runs[0].Args, want) {
+		t.Errorf("args %q", runs[0].Args)
 	}
 }

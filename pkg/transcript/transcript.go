@@ -17,9 +17,13 @@
 package transcript
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"html"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -127,21 +131,87 @@ func (r *Recorder) addSecretLocked(s string) {
 			return
 		}
 	}
-	r.secrets = append(r.secrets, SecretForms(s)...)
+	r.secrets = dedupLongestFirst(append(r.secrets, SecretForms(s)...))
 }
 
-// SecretForms are the ways a secret can appear on the wire or in output:
-// itself and its base64 encodings (standard, raw, URL).
+// SecretForms are the ways a secret can appear on the wire or in output,
+// derived here and nowhere else: itself; its base64 encodings (standard,
+// raw, URL: SASL LOGIN's password step, RFC 4954); an IMAP quoted string's
+// content (RFC 9051 §4.3: \" and \\; an IMAP literal carries the raw
+// bytes); SMTP xtext (RFC 3461 §4: +XX); its escapes inside a JSON string
+// (with and without HTML escaping) and in XML or HTML text. Each form is
+// listed once, longest first, so that scrubbing a shorter form never
+// leaves the remains of a longer one.
 func SecretForms(s string) []string {
 	b := []byte(s)
-	return []string{s,
+	return dedupLongestFirst([]string{s,
 		base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
-		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)}
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b),
+		IMAPQuoted(s), XText(s), jsonEscape(s, true), jsonEscape(s, false), xmlEscape(s), html.EscapeString(s)})
 }
 
-// CredentialForms adds the SASL encodings that contain a password but not
-// its own base64 as a substring: PLAIN ("\0user\0pass", with and without
-// an authorization identity) and XOAUTH2.
+// IMAPQuoted is s as it appears between the quotes of an IMAP quoted
+// string (RFC 9051 §4.3): backslash and double quote escaped.
+func IMAPQuoted(s string) string {
+	if !strings.ContainsAny(s, `"\`) {
+		return s
+	}
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
+}
+
+// XText is s encoded as RFC 3461 §4 xtext (the AUTH= and ENVID
+// parameters of SMTP): "+", "=" and every byte outside "!".."~" as +XX.
+func XText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func jsonEscape(s string, escapeHTML bool) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	if err := enc.Encode(s); err != nil {
+		return s
+	}
+	out := strings.TrimSuffix(b.String(), "\n")
+	return strings.TrimSuffix(strings.TrimPrefix(out, `"`), `"`)
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	if err := xml.EscapeText(&b, []byte(s)); err != nil {
+		return s
+	}
+	return b.String()
+}
+
+func dedupLongestFirst(forms []string) []string {
+	out := forms[:0:0]
+	seen := map[string]bool{}
+	for _, f := range forms {
+		if len(f) >= 3 && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// CredentialForms are every form of a password given for user: the
+// SecretForms of the password and the SASL encodings that contain it but
+// not its own base64 as a substring: PLAIN ("\0user\0pass", with and
+// without an authorization identity) and XOAUTH2, each in standard and raw
+// base64. It is the one list both the recorder and the CLI's last scrub
+// use.
 func CredentialForms(user, password string) []string {
 	if len(password) < 3 {
 		return nil
@@ -151,7 +221,7 @@ func CredentialForms(user, password string) []string {
 		"user=" + user + "\x01auth=Bearer " + password + "\x01\x01"} {
 		out = append(out, base64.StdEncoding.EncodeToString([]byte(raw)), base64.RawStdEncoding.EncodeToString([]byte(raw)))
 	}
-	return out
+	return dedupLongestFirst(out)
 }
 
 // AddCredential registers a password with every form CredentialForms
@@ -163,7 +233,7 @@ func (r *Recorder) AddCredential(user, password string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.addSecretLocked(password)
-	r.secrets = append(r.secrets, CredentialForms(user, password)...)
+	r.secrets = dedupLongestFirst(append(r.secrets, CredentialForms(user, password)...))
 }
 
 // Scrub replaces every registered secret in s: for text that reaches

@@ -251,3 +251,55 @@ func TestRedaction_learnsTypedPasswords(t *testing.T) {
 type nopConn struct{ net.Conn }
 
 func (nopConn) Write(p []byte) (int, error) { return len(p), nil }
+
+// Every protocol's quoting of a registered password is scrubbed: IMAP's
+// quoted string, SMTP's xtext, the base64 of PLAIN and LOGIN steps, JSON
+// and XML escapes (issue 15).
+func TestCredentialForms_EveryQuoting(t *testing.T) {
+	const user, pw = "alice@test.example", `Zq9"Se\cr3t-Pw<&>+=`
+	forms := CredentialForms(user, pw)
+	has := func(f string) bool {
+		for _, x := range forms {
+			if x == f {
+				return true
+			}
+		}
+		return false
+	}
+	for name, f := range map[string]string{
+		"raw":          pw,
+		"imap quoted":  `Zq9\"Se\\cr3t-Pw<&>+=`,
+		"xtext":        `Zq9"Se\cr3t-Pw<&>+2B+3D`,
+		"json":         `Zq9\"Se\\cr3t-Pw\u003c\u0026\u003e+=`,
+		"json no html": `Zq9\"Se\\cr3t-Pw<&>+=`,
+		"xml":          `Zq9&#34;Se\cr3t-Pw&lt;&amp;&gt;+=`,
+		"login step":   base64.StdEncoding.EncodeToString([]byte(pw)),
+		"plain":        base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pw)),
+		"plain authz":  base64.RawStdEncoding.EncodeToString([]byte(user + "\x00" + user + "\x00" + pw)),
+	} {
+		if !has(f) {
+			t.Errorf("%s form %q missing from CredentialForms", name, f)
+		}
+	}
+	for i := 1; i < len(forms); i++ {
+		if len(forms[i]) > len(forms[i-1]) {
+			t.Fatalf("forms not longest first: %q before %q", forms[i-1], forms[i])
+		}
+	}
+	if got := XText("a b+c=é"); got != "a+20b+2Bc+3D+C3+A9" {
+		t.Errorf("XText = %q", got)
+	}
+
+	// A server echoing the password in IMAP quoted form is redacted in
+	// the transcript and by Scrub.
+	rec, cc, s := pipeRec(t)
+	rec.AddCredential(user, pw)
+	echo := `a1 NO [AUTHENTICATIONFAILED] "Zq9\"Se\\cr3t-Pw<&>+=" is wrong`
+	exchange(t, cc, s, [2]string{"a1 NOOP\r\n", echo + "\r\n"})
+	if got := lines(rec); strings.Contains(got, `cr3t-Pw`) {
+		t.Fatalf("quoted form leaked:\n%s", got)
+	}
+	if got := rec.Scrub("MAIL FROM:<a@b> AUTH=Zq9\"Se\\cr3t-Pw<&>+2B+3D"); strings.Contains(got, "cr3t") {
+		t.Fatalf("xtext form leaked: %q", got)
+	}
+}
