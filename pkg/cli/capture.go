@@ -15,6 +15,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/capture"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/termsafe"
 )
 
 type captureOptions struct {
@@ -181,7 +182,8 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	}
 	co.Logf = func(format string, args ...any) {
 		if !strings.Contains(format, "use of closed network connection") {
-			fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: "+strings.TrimRight(format, "\n")+"\n", args...)
+			// The log line quotes clients (HELO names, addresses): escaped.
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: %s\n", termsafe.Line(fmt.Sprintf(strings.TrimRight(format, "\n"), args...)))
 		}
 	}
 	ctx := cmd.Context()
@@ -276,13 +278,13 @@ func (p *capturePrinter) print(m capture.Message) {
 		printable(m.MailFrom), printable(strings.Join(m.Rcpt, ">, <")), humanBytes(m.Size), printable(strings.Join(flags, ", ")))
 	row := func(k, v string) { fmt.Fprintf(p.out, "    %-9s %s\n", st.Dim(k), v) }
 	row("subject", printable(a.Subject))
-	row("id", m.ID)
+	row("id", printable(m.ID))
 	switch {
 	case a.ResetLink != "":
 		row("link", printable(a.ResetLink))
 		row("token", fmt.Sprintf("%d characters, about %.0f bits", len(a.Token), a.TokenBits))
 	case a.Code != "":
-		row("code", fmt.Sprintf("%s (%d characters, about %.0f bits)", a.Code, len(a.Code), a.TokenBits))
+		row("code", fmt.Sprintf("%s (%d characters, about %.0f bits)", printable(a.Code), len(a.Code), a.TokenBits))
 	default:
 		row("link", "none found")
 	}
@@ -324,14 +326,9 @@ func (p *capturePrinter) print(m capture.Message) {
 
 // printable keeps header text from a stranger's message from moving the
 // cursor or changing colours on the user's terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// printable is client-supplied text (envelope, subject, link) made safe
+// for a terminal: the one escaping function, on one line.
+func printable(s string) string { return termsafe.Line(s) }
 
 func humanBytes(n int) string {
 	switch {

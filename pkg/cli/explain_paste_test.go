@@ -108,3 +108,16 @@ func TestExplain_escapesPastedControls(t *testing.T) {
 		t.Errorf("the paste is not shown escaped:\n%s", r.out)
 	}
 }
+
+// capture's text lines quote clients: their controls are shown escaped.
+func TestCapturePrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"Reset\x1b]0;owned\x07": `Reset\e]0;owned\x07`,
+		"a\u202eb\nc":          `a\u202eb\nc`,
+		"plain <x@y>":          "plain <x@y>",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
