@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -131,11 +132,17 @@ func (lr *LineReader) discard() []byte {
 // Clip shortens s to 80 bytes for an error message or a finding: a
 // peer's line may be as long as the reader's limit, and one line of
 // evidence is enough to recognise it. Every protocol package uses it.
+// The cut falls on a character boundary: half a UTF-8 sequence would
+// show as garbage (and make JSON output carry a replacement character).
 func Clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	cut := 80
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Partial is what arrived before an operation failed: evidence for the

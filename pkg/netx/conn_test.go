@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -321,5 +322,16 @@ func TestConn_ReadLine_partialLineErrorScrubbedBeforeClip(t *testing.T) {
 	}
 	if msg := oe.Err.Error(); strings.Contains(msg, "Zq9") || !strings.Contains(msg, "partial line") {
 		t.Fatalf("error quotes the secret's start: %q", msg)
+	}
+}
+
+func TestClip_characterBoundary(t *testing.T) {
+	s := strings.Repeat("a", 79) + "é" + strings.Repeat("b", 10) // é straddles byte 80
+	got := netx.Clip(s)
+	if !utf8.ValidString(got) || got != strings.Repeat("a", 79)+"…" {
+		t.Errorf("Clip = %q", got)
+	}
+	if netx.Clip("short") != "short" {
+		t.Error("short text changed")
 	}
 }
