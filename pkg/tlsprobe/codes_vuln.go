@@ -1,0 +1,16 @@
+package tlsprobe
+
+import "github.com/mailprobe/mailprobe/pkg/report"
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.vuln.heartbleed", Severity: report.Fail, Title: "Heartbleed: the server returns its memory in heartbeat responses",
+			Fix:  "Upgrade OpenSSL to 1.0.1g or later (every current distribution's OpenSSL is fixed) and restart every service linked to it (Postfix, Dovecot); then replace the certificate's private key and revoke the old certificate, and change passwords that crossed the server, since they may have leaked.",
+			Refs: []string{"CVE-2014-0160", "RFC 6520 §4", "testssl.sh: heartbleed"}},
+		report.Code{Code: "tls.vuln.heartbleed.ok", Severity: report.Pass, Title: "Heartbleed: not vulnerable",
+			Refs: []string{"CVE-2014-0160"}},
+		report.Code{Code: "tls.vuln.heartbleed.untestable", Severity: report.Info, Title: "Heartbleed: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later or from an allowed address. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2014-0160"}},
+	)
+}
