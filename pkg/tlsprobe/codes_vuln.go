@@ -12,5 +12,13 @@ func init() {
 		report.Code{Code: "tls.vuln.heartbleed.untestable", Severity: report.Info, Title: "Heartbleed: could not be tested",
 			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later or from an allowed address. This is not a \"not vulnerable\".",
 			Refs: []string{"CVE-2014-0160"}},
+		report.Code{Code: "tls.vuln.ccs-injection", Severity: report.Fail, Title: "CCS injection: the server accepts an early ChangeCipherSpec",
+			Fix:  "Upgrade OpenSSL to 0.9.8za, 1.0.0m, 1.0.1h or later (any current release) and restart Postfix and Dovecot: a man in the middle can make both sides use weak keys and read or change the session.",
+			Refs: []string{"CVE-2014-0224", "RFC 5246 §7.1", "testssl.sh: CCS"}},
+		report.Code{Code: "tls.vuln.ccs-injection.ok", Severity: report.Pass, Title: "CCS injection: not vulnerable",
+			Refs: []string{"CVE-2014-0224"}},
+		report.Code{Code: "tls.vuln.ccs-injection.untestable", Severity: report.Info, Title: "CCS injection: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2014-0224"}},
 	)
 }

@@ -189,7 +189,14 @@ func (sc *scanner) vulns(ctx context.Context) {
 	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
 	st := sc.begin("vulnerabilities")
 	vs := sc.vulnVersions()
-	results := []VulnResult{p.heartbleed(ctx, vs, sc.sni)}
+	ssl3 := false
+	if v := sc.res.Version(VersionSSL30); v != nil && v.Supported {
+		ssl3 = true
+	}
+	results := []VulnResult{
+		p.heartbleed(ctx, vs, sc.sni),
+		p.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni),
+	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
 	worst := report.StatusOK
@@ -245,4 +252,17 @@ func ioVerdict(err error) string {
 		return fmt.Sprintf("%s: %s", oe.Op, netx.Describe(err, oe.Waited))
 	}
 	return err.Error()
+}
+
+// stepDeadline gives the next step of a check its own deadline (read and
+// write), capped by the run's context.
+func stepDeadline(ctx context.Context, c net.Conn, d time.Duration) {
+	dl := time.Now().Add(d)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
+	}
+	if ctx.Err() != nil {
+		dl = time.Unix(1, 0)
+	}
+	c.SetDeadline(dl)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
 )
@@ -103,10 +102,10 @@ func (p *prober) heartbleedOnce(ctx context.Context, v uint16, sni string) (stri
 	}
 	// heartbeat_request (1), payload_length 16384, no payload, no padding.
 	hb := []byte{recordHeartbeat, byte(v >> 8), byte(v), 0, 3, 1, heartbleedClaimed >> 8, heartbleedClaimed & 0xff}
+	stepDeadline(ctx, c, vulnWait)
 	if _, err := c.Write(hb); err != nil {
 		return VulnNotVulnerable, "the connection closed on the heartbeat request"
 	}
-	c.SetReadDeadline(time.Now().Add(vulnWait))
 	// Read one record header (and for a heartbeat record its own 3-byte
 	// header), nothing more.
 	hdr := make([]byte, 5)

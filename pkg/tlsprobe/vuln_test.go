@@ -66,7 +66,9 @@ func hbServer(t *testing.T, echo bool, respond func(c net.Conn, br *bufio.Reader
 		})
 		flight := append(b.BytesOrPanic(), hsServerHelloDone, 0, 0, 0)
 		c.Write(appendRecords(nil, recordHandshake, v, flight))
-		respond(c, br)
+		if respond != nil {
+			respond(c, br)
+		}
 	})
 }
 
@@ -192,6 +194,9 @@ func TestScan_vulnerabilitiesFacts(t *testing.T) {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
 	wantFinding(t, rep, "tls.vuln.heartbleed.ok", report.Pass)
+	if len(vs) < 2 || vs[1].Check != "ccs-injection" || vs[1].Status != VulnNotVulnerable || vs[1].Connections != 1 {
+		t.Fatalf("facts.vulnerabilities %+v", vs)
+	}
 
 	o := testOptions(t, f.port(), ProtoNone)
 	o.NoVulns = true
@@ -200,4 +205,61 @@ func TestScan_vulnerabilitiesFacts(t *testing.T) {
 		t.Error("--no-vulns still ran the checks")
 	}
 	noFinding(t, rep, "tls.vuln.heartbleed.ok")
+}
+
+// readCCS reads one client ChangeCipherSpec record.
+func readCCS(br *bufio.Reader) bool {
+	rec := make([]byte, 6)
+	_, err := io.ReadFull(br, rec)
+	return err == nil && rec[0] == recordChangeCipherSpec && rec[5] == 1
+}
+
+func TestCCSInjection_flips(t *testing.T) {
+	ctx := context.Background()
+	// OpenSSL before 1.0.1h: the first early CCS is taken silently, the
+	// second is "decrypted" with keys from an empty master secret.
+	vuln := hbServer(t, false, func(c net.Conn, br *bufio.Reader) {
+		if readCCS(br) && readCCS(br) {
+			c.Write(appendRecords(nil, recordAlert, VersionTLS10, []byte{2, 21}))
+		}
+	})
+	r := vulnProber(vuln.port()).ccsInjection(ctx, VersionTLS10, "mail.test")
+	if r.Status != VulnVulnerable || r.Connections != 1 || !strings.Contains(r.Detail, "decryption_failed") {
+		t.Fatalf("vulnerable server: %+v", r)
+	}
+	if f, _ := vulnFinding(r); f.Code != "tls.vuln.ccs-injection" || f.Severity != report.Fail {
+		t.Errorf("finding %+v", f)
+	}
+
+	// A fixed OpenSSL: unexpected_message on the first CCS, then close.
+	fixed := hbServer(t, false, func(c net.Conn, br *bufio.Reader) {
+		if readCCS(br) {
+			c.Write(appendRecords(nil, recordAlert, VersionTLS10, []byte{2, 10}))
+		}
+	})
+	r = vulnProber(fixed.port()).ccsInjection(ctx, VersionTLS10, "mail.test")
+	if r.Status != VulnNotVulnerable || !strings.Contains(r.Detail, "unexpected_message") {
+		t.Fatalf("fixed server: %+v", r)
+	}
+
+	// A server that hangs up on the CCS.
+	hangup := hbServer(t, false, func(c net.Conn, br *bufio.Reader) { readCCS(br) })
+	r = vulnProber(hangup.port()).ccsInjection(ctx, VersionTLS12, "mail.test")
+	if r.Status != VulnNotVulnerable {
+		t.Fatalf("hang-up: %+v", r)
+	}
+
+	if r := vulnProber(1).ccsInjection(ctx, ccsVersion(nil, false), ""); r.Status != VulnNotApplicable || r.Connections != 0 {
+		t.Errorf("TLS 1.3 only: %+v", r)
+	}
+	if v := ccsVersion([]uint16{VersionTLS12, VersionTLS11}, true); v != VersionTLS11 {
+		t.Errorf("ccsVersion %s, want the oldest TLS, TLS 1.1", VersionName(v))
+	}
+
+	l := hbServer(t, false, nil)
+	port := l.port()
+	l.close()
+	if r := vulnProber(port).ccsInjection(ctx, VersionTLS12, "mail.test"); r.Status != VulnNotTestable {
+		t.Errorf("refused: %+v", r)
+	}
 }
