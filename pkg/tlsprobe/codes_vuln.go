@@ -20,5 +20,13 @@ func init() {
 		report.Code{Code: "tls.vuln.ccs-injection.untestable", Severity: report.Info, Title: "CCS injection: could not be tested",
 			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
 			Refs: []string{"CVE-2014-0224"}},
+		report.Code{Code: "tls.vuln.compression", Severity: report.Fail, Title: "TLS compression accepted (CRIME)",
+			Fix:  "Turn TLS compression off: it is off by default since OpenSSL 1.1.0 and cannot be enabled without rebuilding. Postfix: tls_ssl_options = NO_COMPRESSION (2.11 and later). Dovecot: ssl_options = no_compression (2.2.x).",
+			Refs: []string{"CVE-2012-4929", "RFC 7457 §2.6", "RFC 9325 §3.3", "testssl.sh: CRIME_TLS"}},
+		report.Code{Code: "tls.vuln.compression.ok", Severity: report.Pass, Title: "TLS compression refused (CRIME): not vulnerable",
+			Refs: []string{"CVE-2012-4929"}},
+		report.Code{Code: "tls.vuln.compression.untestable", Severity: report.Info, Title: "TLS compression (CRIME): could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2012-4929"}},
 	)
 }

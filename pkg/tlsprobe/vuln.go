@@ -196,6 +196,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 	results := []VulnResult{
 		p.heartbleed(ctx, vs, sc.sni),
 		p.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni),
+		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
 	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)

@@ -39,6 +39,11 @@ func itoa(n int) string {
 // and, when offered and echo is set, the heartbeat extension; then
 // ServerHelloDone, at the client's version up to TLS 1.2. What it does with the next record is respond's job.
 func hbServer(t *testing.T, echo bool, respond func(c net.Conn, br *bufio.Reader)) *listener {
+	return helloServer(t, echo, false, respond)
+}
+
+// helloServer is hbServer that, with compress, picks DEFLATE when offered.
+func helloServer(t *testing.T, echo, compress bool, respond func(c net.Conn, br *bufio.Reader)) *listener {
 	return startListener(t, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		br := bufio.NewReader(c)
@@ -54,7 +59,11 @@ func hbServer(t *testing.T, echo bool, respond func(c net.Conn, br *bufio.Reader
 			b.AddBytes(make([]byte, 32))
 			b.AddUint8(0)
 			b.AddUint16(0x002F)
-			b.AddUint8(0)
+			if compress && slices.Contains(ch.compression, 1) {
+				b.AddUint8(1)
+			} else {
+				b.AddUint8(0)
+			}
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 				if echo && slices.Contains(ch.exts, extHeartbeat) {
 					b.AddUint16(extHeartbeat)
@@ -194,6 +203,9 @@ func TestScan_vulnerabilitiesFacts(t *testing.T) {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
 	wantFinding(t, rep, "tls.vuln.heartbleed.ok", report.Pass)
+	if len(vs) < 3 || vs[2].Check != "compression" || vs[2].Status != VulnNotVulnerable {
+		t.Fatalf("facts.vulnerabilities %+v", vs)
+	}
 	if len(vs) < 2 || vs[1].Check != "ccs-injection" || vs[1].Status != VulnNotVulnerable || vs[1].Connections != 1 {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
@@ -261,5 +273,40 @@ func TestCCSInjection_flips(t *testing.T) {
 	l.close()
 	if r := vulnProber(port).ccsInjection(ctx, VersionTLS12, "mail.test"); r.Status != VulnNotTestable {
 		t.Errorf("refused: %+v", r)
+	}
+}
+
+func TestCompression_flips(t *testing.T) {
+	ctx := context.Background()
+	deflate := helloServer(t, false, true, nil)
+	r := vulnProber(deflate.port()).compression(ctx, VersionTLS12, "mail.test")
+	if r.Status != VulnVulnerable || r.Connections != 1 || !strings.Contains(r.Detail, "DEFLATE (1)") {
+		t.Fatalf("compressing server: %+v", r)
+	}
+	if f, _ := vulnFinding(r); f.Code != "tls.vuln.compression" || f.Severity != report.Fail {
+		t.Errorf("finding %+v", f)
+	}
+	null := helloServer(t, false, false, nil)
+	r = vulnProber(null.port()).compression(ctx, VersionTLS12, "mail.test")
+	if r.Status != VulnNotVulnerable {
+		t.Fatalf("null-only server: %+v", r)
+	}
+	if r := vulnProber(1).compression(ctx, newestVersion(nil, false), ""); r.Status != VulnNotApplicable {
+		t.Errorf("TLS 1.3 only: %+v", r)
+	}
+	l := helloServer(t, false, true, nil)
+	port := l.port()
+	l.close()
+	if r := vulnProber(port).compression(ctx, VersionTLS12, "mail.test"); r.Status != VulnNotTestable {
+		t.Errorf("refused: %+v", r)
+	}
+	msg, _ := ClientHello{Version: VersionTLS12, Suites: []uint16{0x002F}}.Marshal()
+	out, err := withDeflate(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := readClientHello(bufio.NewReader(strings.NewReader(string(out))))
+	if err != nil || !slices.Equal(ch.compression, []byte{1, 0}) {
+		t.Fatalf("rewritten hello: %v, compression %v", err, ch)
 	}
 }
