@@ -36,6 +36,8 @@ type VulnResult struct {
 	Detail      string `json:"detail,omitempty"`
 	Connections int    `json:"connections"`
 	Budget      int    `json:"budget"`
+	// graded: the finding comes from elsewhere (grade.go), not from here.
+	graded bool
 }
 
 // vulnWait bounds the wait for an answer to a probe record sent after the
@@ -197,6 +199,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.heartbleed(ctx, vs, sc.sni),
 		p.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni),
 		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
+		sc.secureRenegotiation(),
 	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
@@ -204,7 +207,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 	var sum []string
 	for _, r := range results {
 		sum = append(sum, r.Check+": "+r.Status)
-		if f, ok := vulnFinding(r); ok {
+		if f, ok := vulnFinding(r); ok && !r.graded {
 			sc.add(f)
 		}
 		if r.Status == VulnNotTestable {
@@ -266,4 +269,21 @@ func stepDeadline(ctx context.Context, c net.Conn, d time.Duration) {
 		dl = time.Unix(1, 0)
 	}
 	c.SetDeadline(dl)
+}
+
+// secureRenegotiation restates what the enumeration saw (RFC 5746
+// renegotiation_info echoed in the ServerHellos of TLS 1.2 and older): no
+// connection of its own. Its finding, tls.renegotiation.insecure, is
+// graded by role in grade.go.
+func (sc *scanner) secureRenegotiation() VulnResult {
+	r := VulnResult{Check: "secure-renegotiation", Testssl: "secure_renego", graded: true}
+	switch sr := sc.res.SecureRenegotiation; {
+	case sr == nil:
+		r.Status, r.Detail = VulnNotApplicable, "no ServerHello of TLS 1.2 or older was seen (TLS 1.3 has no renegotiation)"
+	case *sr:
+		r.Status, r.Detail = VulnNotVulnerable, "renegotiation_info echoed in the ServerHello (RFC 5746)"
+	default:
+		r.Status, r.Detail = VulnVulnerable, "no renegotiation_info in the ServerHello: RFC 5746 secure renegotiation not supported"
+	}
+	return r
 }

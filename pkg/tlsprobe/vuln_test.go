@@ -203,6 +203,9 @@ func TestScan_vulnerabilitiesFacts(t *testing.T) {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
 	wantFinding(t, rep, "tls.vuln.heartbleed.ok", report.Pass)
+	if len(vs) < 4 || vs[3].Check != "secure-renegotiation" || vs[3].Status != VulnNotVulnerable || vs[3].Connections != 0 {
+		t.Fatalf("facts.vulnerabilities %+v", vs)
+	}
 	if len(vs) < 3 || vs[2].Check != "compression" || vs[2].Status != VulnNotVulnerable {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
@@ -309,4 +312,18 @@ func TestCompression_flips(t *testing.T) {
 	if err != nil || !slices.Equal(ch.compression, []byte{1, 0}) {
 		t.Fatalf("rewritten hello: %v, compression %v", err, ch)
 	}
+}
+
+// Secure renegotiation flips with the server's renegotiation_info echo
+// (rawServer.noReneg is a pre-RFC 5746 server).
+func TestScan_secureRenegotiationFact(t *testing.T) {
+	rs := weakServer(t, true)
+	rs.noReneg = true
+	f := startFront(t, frontOpts{proto: ProtoNone, backend: rawBackend(rs)})
+	rep, _ := runScan(t, testOptions(t, f.port(), ProtoNone))
+	vs, _ := rep.Facts["vulnerabilities"].([]VulnResult)
+	if len(vs) < 4 || vs[3].Check != "secure-renegotiation" || vs[3].Status != VulnVulnerable {
+		t.Fatalf("facts.vulnerabilities %+v", vs)
+	}
+	noFinding(t, rep, "tls.vuln.secure-renegotiation")
 }
