@@ -28,5 +28,13 @@ func init() {
 		report.Code{Code: "tls.vuln.compression.untestable", Severity: report.Info, Title: "TLS compression (CRIME): could not be tested",
 			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
 			Refs: []string{"CVE-2012-4929"}},
+		report.Code{Code: "tls.vuln.fallback-scsv", Severity: report.Warn, Title: "TLS_FALLBACK_SCSV not honoured: clients can be downgraded",
+			Fix:  "Upgrade OpenSSL (1.0.1j and later honour TLS_FALLBACK_SCSV) and restart Postfix and Dovecot; better, accept TLS 1.2 and 1.3 only, which leaves little to fall back to. Postfix: smtpd_tls_mandatory_protocols = >=TLSv1.2. Dovecot: ssl_min_protocol = TLSv1.2.",
+			Refs: []string{"RFC 7507", "testssl.sh: fallback_SCSV"}},
+		report.Code{Code: "tls.vuln.fallback-scsv.ok", Severity: report.Pass, Title: "TLS_FALLBACK_SCSV honoured",
+			Refs: []string{"RFC 7507"}},
+		report.Code{Code: "tls.vuln.fallback-scsv.untestable", Severity: report.Info, Title: "TLS_FALLBACK_SCSV: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, or an alert other than inappropriate_fallback); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"RFC 7507"}},
 	)
 }

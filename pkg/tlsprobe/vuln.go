@@ -199,6 +199,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.heartbleed(ctx, vs, sc.sni),
 		p.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni),
 		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
+		p.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni),
 		sc.secureRenegotiation(),
 	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
@@ -286,4 +287,15 @@ func (sc *scanner) secureRenegotiation() VulnResult {
 		r.Status, r.Detail = VulnVulnerable, "no renegotiation_info in the ServerHello: RFC 5746 secure renegotiation not supported"
 	}
 	return r
+}
+
+// acceptedVersions lists every accepted version, SSL 3.0 to TLS 1.3.
+func (sc *scanner) acceptedVersions() []uint16 {
+	var out []uint16
+	for _, v := range sc.res.Versions {
+		if v.Supported {
+			out = append(out, v.Code)
+		}
+	}
+	return out
 }

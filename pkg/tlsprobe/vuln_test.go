@@ -3,6 +3,7 @@ package tlsprobe
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"slices"
@@ -203,7 +204,10 @@ func TestScan_vulnerabilitiesFacts(t *testing.T) {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
 	wantFinding(t, rep, "tls.vuln.heartbleed.ok", report.Pass)
-	if len(vs) < 4 || vs[3].Check != "secure-renegotiation" || vs[3].Status != VulnNotVulnerable || vs[3].Connections != 0 {
+	if len(vs) < 5 || vs[3].Check != "fallback-scsv" || vs[3].Status != VulnVulnerable {
+		t.Fatalf("facts.vulnerabilities %+v", vs)
+	}
+	if len(vs) < 5 || vs[4].Check != "secure-renegotiation" || vs[4].Status != VulnNotVulnerable || vs[4].Connections != 0 {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
 	if len(vs) < 3 || vs[2].Check != "compression" || vs[2].Status != VulnNotVulnerable {
@@ -322,8 +326,43 @@ func TestScan_secureRenegotiationFact(t *testing.T) {
 	f := startFront(t, frontOpts{proto: ProtoNone, backend: rawBackend(rs)})
 	rep, _ := runScan(t, testOptions(t, f.port(), ProtoNone))
 	vs, _ := rep.Facts["vulnerabilities"].([]VulnResult)
-	if len(vs) < 4 || vs[3].Check != "secure-renegotiation" || vs[3].Status != VulnVulnerable {
+	if len(vs) < 5 || vs[4].Check != "secure-renegotiation" || vs[4].Status != VulnVulnerable {
 		t.Fatalf("facts.vulnerabilities %+v", vs)
 	}
 	noFinding(t, rep, "tls.vuln.secure-renegotiation")
+}
+
+func TestFallbackSCSV_flips(t *testing.T) {
+	ctx := context.Background()
+	// Go's crypto/tls server honours TLS_FALLBACK_SCSV.
+	goSrv := startListener(t, func(c net.Conn) {
+		cfg := &tls.Config{Certificates: []tls.Certificate{getPKI(t).rsa}, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS12}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		tls.Server(c, cfg).Handshake()
+	})
+	r := vulnProber(goSrv.port()).fallbackSCSV(ctx, fallbackVersion([]uint16{VersionTLS10, VersionTLS11, VersionTLS12}), "mail.test")
+	if r.Status != VulnNotVulnerable || !strings.Contains(r.Detail, "TLS 1.1 with") || !strings.Contains(r.Detail, "inappropriate_fallback") {
+		t.Fatalf("crypto/tls server: %+v", r)
+	}
+	if f, _ := vulnFinding(r); f.Code != "tls.vuln.fallback-scsv.ok" {
+		t.Errorf("finding %+v", f)
+	}
+	// A server that ignores the SCSV answers the lower version.
+	old := helloServer(t, false, false, nil)
+	r = vulnProber(old.port()).fallbackSCSV(ctx, VersionTLS11, "mail.test")
+	if r.Status != VulnVulnerable || r.Connections != 1 {
+		t.Fatalf("ignoring server: %+v", r)
+	}
+	if f, _ := vulnFinding(r); f.Code != "tls.vuln.fallback-scsv" || f.Severity != report.Warn {
+		t.Errorf("finding %+v", f)
+	}
+	if v := fallbackVersion([]uint16{VersionTLS13}); v != 0 {
+		t.Errorf("one version: %s", VersionName(v))
+	}
+	if v := fallbackVersion([]uint16{VersionTLS12, VersionTLS13}); v != VersionTLS12 {
+		t.Errorf("TLS 1.2 and 1.3: %s", VersionName(v))
+	}
+	if r := vulnProber(1).fallbackSCSV(ctx, 0, ""); r.Status != VulnNotApplicable || r.Connections != 0 {
+		t.Errorf("one version: %+v", r)
+	}
 }
