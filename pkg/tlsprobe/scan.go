@@ -87,6 +87,8 @@ type Options struct {
 	// Quick runs one handshake: the negotiated protocol and suite, the
 	// certificate and the STARTTLS behaviour, without enumeration.
 	Quick bool
+	// NoVulns skips the vulnerability checks (vuln.go).
+	NoVulns bool
 	// Parallel bounds concurrent connections (default 4). Mail servers
 	// rate-limit connections per client; a small number is both polite
 	// and, on a LAN, fast enough.
@@ -332,6 +334,7 @@ func (sc *scanner) run(ctx context.Context) {
 		return
 	}
 	sc.enumerate(ctx)
+	sc.vulns(ctx)
 	sc.grade()
 }
 

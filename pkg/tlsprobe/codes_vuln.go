@@ -1,0 +1,40 @@
+package tlsprobe
+
+import "github.com/mailprobe/mailprobe/pkg/report"
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.vuln.heartbleed", Severity: report.Fail, Title: "Heartbleed: the server returns its memory in heartbeat responses",
+			Fix:  "Upgrade OpenSSL to 1.0.1g or later (every current distribution's OpenSSL is fixed) and restart every service linked to it (Postfix, Dovecot); then replace the certificate's private key and revoke the old certificate, and change passwords that crossed the server, since they may have leaked.",
+			Refs: []string{"CVE-2014-0160", "RFC 6520 §4", "testssl.sh: heartbleed"}},
+		report.Code{Code: "tls.vuln.heartbleed.ok", Severity: report.Pass, Title: "Heartbleed: not vulnerable",
+			Refs: []string{"CVE-2014-0160"}},
+		report.Code{Code: "tls.vuln.heartbleed.untestable", Severity: report.Info, Title: "Heartbleed: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later or from an allowed address. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2014-0160"}},
+		report.Code{Code: "tls.vuln.ccs-injection", Severity: report.Fail, Title: "CCS injection: the server accepts an early ChangeCipherSpec",
+			Fix:  "Upgrade OpenSSL to 0.9.8za, 1.0.0m, 1.0.1h or later (any current release) and restart Postfix and Dovecot: a man in the middle can make both sides use weak keys and read or change the session.",
+			Refs: []string{"CVE-2014-0224", "RFC 5246 §7.1", "testssl.sh: CCS"}},
+		report.Code{Code: "tls.vuln.ccs-injection.ok", Severity: report.Pass, Title: "CCS injection: not vulnerable",
+			Refs: []string{"CVE-2014-0224"}},
+		report.Code{Code: "tls.vuln.ccs-injection.untestable", Severity: report.Info, Title: "CCS injection: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2014-0224"}},
+		report.Code{Code: "tls.vuln.compression", Severity: report.Fail, Title: "TLS compression accepted (CRIME)",
+			Fix:  "Turn TLS compression off: it is off by default since OpenSSL 1.1.0 and cannot be enabled without rebuilding. Postfix: tls_ssl_options = NO_COMPRESSION (2.11 and later). Dovecot: ssl_options = no_compression (2.2.x).",
+			Refs: []string{"CVE-2012-4929", "RFC 7457 §2.6", "RFC 9325 §3.3", "testssl.sh: CRIME_TLS"}},
+		report.Code{Code: "tls.vuln.compression.ok", Severity: report.Pass, Title: "TLS compression refused (CRIME): not vulnerable",
+			Refs: []string{"CVE-2012-4929"}},
+		report.Code{Code: "tls.vuln.compression.untestable", Severity: report.Info, Title: "TLS compression (CRIME): could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2012-4929"}},
+		report.Code{Code: "tls.vuln.fallback-scsv", Severity: report.Warn, Title: "TLS_FALLBACK_SCSV not honoured: clients can be downgraded",
+			Fix:  "Upgrade OpenSSL (1.0.1j and later honour TLS_FALLBACK_SCSV) and restart Postfix and Dovecot; better, accept TLS 1.2 and 1.3 only, which leaves little to fall back to. Postfix: smtpd_tls_mandatory_protocols = >=TLSv1.2. Dovecot: ssl_min_protocol = TLSv1.2.",
+			Refs: []string{"RFC 7507", "testssl.sh: fallback_SCSV"}},
+		report.Code{Code: "tls.vuln.fallback-scsv.ok", Severity: report.Pass, Title: "TLS_FALLBACK_SCSV honoured",
+			Refs: []string{"RFC 7507"}},
+		report.Code{Code: "tls.vuln.fallback-scsv.untestable", Severity: report.Info, Title: "TLS_FALLBACK_SCSV: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, or an alert other than inappropriate_fallback); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"RFC 7507"}},
+	)
+}

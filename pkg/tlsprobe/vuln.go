@@ -1,0 +1,301 @@
+package tlsprobe
+
+// Vulnerability checks (issue 11): implementation bugs a configuration
+// audit cannot see, each tested with a few hand-built connections and
+// judged the way testssl.sh judges it. Every check is bounded: a deadline
+// per connection, a byte cap on every read, and a connection budget that
+// the result shows.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
+)
+
+// Vulnerability check verdicts (JSON facts.vulnerabilities[].status).
+const (
+	VulnVulnerable    = "vulnerable"
+	VulnNotVulnerable = "not vulnerable"
+	VulnNotTestable   = "not testable"
+	VulnNotApplicable = "not applicable"
+)
+
+// VulnResult is one vulnerability check (JSON: facts.vulnerabilities).
+type VulnResult struct {
+	Check       string `json:"check"`   // mailprobe's name: "heartbleed"
+	Testssl     string `json:"testssl"` // testssl.sh's id: "heartbleed"
+	Status      string `json:"status"`
+	Detail      string `json:"detail,omitempty"`
+	Connections int    `json:"connections"`
+	Budget      int    `json:"budget"`
+	// graded: the finding comes from elsewhere (grade.go), not from here.
+	graded bool
+}
+
+// vulnWait bounds the wait for an answer to a probe record sent after the
+// server's hello flight: a server that ignores the record stays silent.
+const vulnWait = 3 * time.Second
+
+// vulnConn opens a probe connection up to the point where a ClientHello
+// may be sent: the pinned address, the plaintext upgrade when the port
+// uses STARTTLS. The caller closes it with the returned function.
+func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
+	rec := transcript.New(nil)
+	s, err := dialSession(ctx, p.dial, p.addr, rec, p.t)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.helo = p.helo
+	if p.proto != ProtoNone {
+		if _, err := p.upgrade(ctx, s); err != nil {
+			s.close()
+			return nil, nil, err
+		}
+	}
+	raw, _ := s.c.Detach()
+	disarm := s.c.Arm(ctx, p.t.TLS)
+	if n := p.count.Add(1); p.progress != nil {
+		p.progress(Progress{Handshakes: int(n), Phase: "vulnerabilities"})
+	}
+	return raw, func() { disarm(); s.close() }, nil
+}
+
+// withExtension appends one extension to a marshalled single-record
+// ClientHello of TLS 1.0-1.2, fixing the three lengths that cover it.
+func withExtension(rec []byte, typ uint16, data []byte) ([]byte, error) {
+	if len(rec) < 9 || rec[0] != recordHandshake || rec[5] != hsClientHello {
+		return nil, errors.New("not a ClientHello record")
+	}
+	body := rec[9:]
+	// version, random, session ID, suites, compression methods
+	off := 2 + 32
+	if len(body) < off+1 {
+		return nil, errors.New("ClientHello truncated")
+	}
+	off += 1 + int(body[off])
+	if len(body) < off+2 {
+		return nil, errors.New("ClientHello truncated")
+	}
+	off += 2 + (int(body[off])<<8 | int(body[off+1]))
+	if len(body) < off+1 {
+		return nil, errors.New("ClientHello truncated")
+	}
+	off += 1 + int(body[off])
+	ext := []byte{byte(typ >> 8), byte(typ), byte(len(data) >> 8), byte(len(data))}
+	ext = append(ext, data...)
+	out := append([]byte(nil), rec...)
+	if len(body) == off { // no extensions block yet
+		out = append(out, 0, 0)
+	} else if len(body) < off+2 {
+		return nil, errors.New("ClientHello extensions truncated")
+	}
+	eo := 9 + off
+	el := int(out[eo])<<8 | int(out[eo+1]) + len(ext)
+	out[eo], out[eo+1] = byte(el>>8), byte(el)
+	out = append(out, ext...)
+	hl := len(out) - 9
+	out[6], out[7], out[8] = byte(hl>>16), byte(hl>>8), byte(hl)
+	rl := len(out) - 5
+	if rl > maxPlaintext {
+		return nil, errors.New("ClientHello too large for one record")
+	}
+	out[3], out[4] = byte(rl>>8), byte(rl)
+	return out, nil
+}
+
+// helloFlight sends a ClientHello and reads the server's first flight,
+// through ServerHelloDone when the flight has a ServerKeyExchange
+// (readFlight stops at it). The reader is returned for what follows.
+func helloFlight(c net.Conn, msg []byte) (*Flight, *bufio.Reader, error) {
+	if _, err := c.Write(msg); err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(c, 8192)
+	f, err := readFlight(br)
+	if err != nil {
+		return f, br, err
+	}
+	if f.Hello == nil {
+		return f, br, nil
+	}
+	if !f.HelloDone && f.Alert == nil {
+		// The rest of the flight is ServerHelloDone, maybe after a
+		// CertificateRequest: skip handshake records, bounded.
+		if err := skipHandshake(br, 4, func(b []byte) bool { return len(b) >= 4 && b[len(b)-4] == hsServerHelloDone }); err != nil {
+			return f, br, err
+		}
+		f.HelloDone = true
+	}
+	return f, br, nil
+}
+
+// skipHandshake reads at most n handshake records until done says the
+// last one ends the flight.
+func skipHandshake(br *bufio.Reader, n int, done func([]byte) bool) error {
+	hdr := make([]byte, 5)
+	for range n {
+		if _, err := io.ReadFull(br, hdr); err != nil {
+			return err
+		}
+		if hdr[0] != recordHandshake {
+			return fmt.Errorf("record type %d where the hello flight should end", hdr[0])
+		}
+		body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+		if len(body) > maxPlaintext+2048 {
+			return errors.New("record too large")
+		}
+		if _, err := io.ReadFull(br, body); err != nil {
+			return err
+		}
+		if done(body) {
+			return nil
+		}
+	}
+	return errors.New("hello flight did not end")
+}
+
+// vulnVersions are the accepted versions from TLS 1.0 to 1.2, newest first.
+func (sc *scanner) vulnVersions() []uint16 {
+	var out []uint16
+	for i := len(sc.res.Versions) - 1; i >= 0; i-- {
+		v := sc.res.Versions[i]
+		if v.Supported && v.Code >= VersionTLS10 && v.Code <= VersionTLS12 {
+			out = append(out, v.Code)
+		}
+	}
+	return out
+}
+
+// vulns runs the vulnerability checks after the enumeration, which says
+// which versions to test. The results go to facts.vulnerabilities and to
+// findings.
+func (sc *scanner) vulns(ctx context.Context) {
+	if sc.o.NoVulns {
+		sc.skip("--no-vulns", "vulnerabilities")
+		return
+	}
+	p := &prober{
+		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
+		sem: make(chan struct{}, 1), width: 1, progress: sc.o.Progress,
+	}
+	// Counting on from the enumeration's probes keeps the progress line
+	// and res.Handshakes one running total of connections.
+	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
+	st := sc.begin("vulnerabilities")
+	vs := sc.vulnVersions()
+	ssl3 := false
+	if v := sc.res.Version(VersionSSL30); v != nil && v.Supported {
+		ssl3 = true
+	}
+	results := []VulnResult{
+		p.heartbleed(ctx, vs, sc.sni),
+		p.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni),
+		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
+		p.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni),
+		sc.secureRenegotiation(),
+	}
+	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
+	sc.rep.SetFact("vulnerabilities", results)
+	worst := report.StatusOK
+	var sum []string
+	for _, r := range results {
+		sum = append(sum, r.Check+": "+r.Status)
+		if f, ok := vulnFinding(r); ok && !r.graded {
+			sc.add(f)
+		}
+		if r.Status == VulnNotTestable {
+			worst = report.StatusError
+		}
+	}
+	st.End(worst, "%s", joinComma(sum))
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}
+
+// vulnFinding turns a result into its finding: tls.vuln.<check> when
+// vulnerable, tls.vuln.<check>.untestable when it could not be tested,
+// tls.vuln.<check>.ok otherwise.
+func vulnFinding(r VulnResult) (report.Finding, bool) {
+	code := "tls.vuln." + r.Check
+	switch r.Status {
+	case VulnVulnerable:
+	case VulnNotTestable:
+		code += ".untestable"
+	case VulnNotVulnerable:
+		code += ".ok"
+	default:
+		return report.Finding{}, false
+	}
+	f := report.New(code, "vulnerabilities", r.Detail)
+	return f, true
+}
+
+// ioVerdict words a connection failure for a check's detail.
+func ioVerdict(err error) string {
+	if err == nil {
+		return ""
+	}
+	var oe *netx.OpError
+	if errors.As(err, &oe) {
+		return fmt.Sprintf("%s: %s", oe.Op, netx.Describe(err, oe.Waited))
+	}
+	return err.Error()
+}
+
+// stepDeadline gives the next step of a check its own deadline (read and
+// write), capped by the run's context.
+func stepDeadline(ctx context.Context, c net.Conn, d time.Duration) {
+	dl := time.Now().Add(d)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(dl) {
+		dl = cd
+	}
+	if ctx.Err() != nil {
+		dl = time.Unix(1, 0)
+	}
+	c.SetDeadline(dl)
+}
+
+// secureRenegotiation restates what the enumeration saw (RFC 5746
+// renegotiation_info echoed in the ServerHellos of TLS 1.2 and older): no
+// connection of its own. Its finding, tls.renegotiation.insecure, is
+// graded by role in grade.go.
+func (sc *scanner) secureRenegotiation() VulnResult {
+	r := VulnResult{Check: "secure-renegotiation", Testssl: "secure_renego", graded: true}
+	switch sr := sc.res.SecureRenegotiation; {
+	case sr == nil:
+		r.Status, r.Detail = VulnNotApplicable, "no ServerHello of TLS 1.2 or older was seen (TLS 1.3 has no renegotiation)"
+	case *sr:
+		r.Status, r.Detail = VulnNotVulnerable, "renegotiation_info echoed in the ServerHello (RFC 5746)"
+	default:
+		r.Status, r.Detail = VulnVulnerable, "no renegotiation_info in the ServerHello: RFC 5746 secure renegotiation not supported"
+	}
+	return r
+}
+
+// acceptedVersions lists every accepted version, SSL 3.0 to TLS 1.3.
+func (sc *scanner) acceptedVersions() []uint16 {
+	var out []uint16
+	for _, v := range sc.res.Versions {
+		if v.Supported {
+			out = append(out, v.Code)
+		}
+	}
+	return out
+}
