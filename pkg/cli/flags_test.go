@@ -206,6 +206,17 @@ func TestFlags_tls(t *testing.T) {
 	}
 }
 
+func TestFlags_tlsNoVulns(t *testing.T) {
+	o, _ := parsed(t, nil, "tls", "mail.test:993", "--no-vulns")
+	if !o.(tlsprobe.Options).NoVulns {
+		t.Error("--no-vulns did not reach the engine")
+	}
+	o, _ = parsed(t, nil, "tls", "mail.test:993")
+	if o.(tlsprobe.Options).NoVulns {
+		t.Error("the vulnerability checks are off by default")
+	}
+}
+
 func TestFlags_mailboxAudits(t *testing.T) {
 	for _, proto := range []string{"imap", "pop3"} {
 		o, stderr := parsed(t, nil, proto, "audit", "mail.test", "--port", "10993", "--tls", "implicit")
