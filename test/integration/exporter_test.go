@@ -141,8 +141,11 @@ allow: [127.0.0.0/8, %[5]s]
 	deadline := time.Now().Add(60 * time.Second)
 	var success map[string]float64
 	for {
+		// Every probe target and the exporter's own /metrics scraped at
+		// least once: the jobs run on their own schedules.
 		success, err = query("mailprobe_probe_success")
-		if err == nil && len(success) == len(want) {
+		own, err2 := query("mailprobe_exporter_probes_in_flight")
+		if err == nil && err2 == nil && len(success) == len(want) && len(own) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
