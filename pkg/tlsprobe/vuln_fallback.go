@@ -3,7 +3,10 @@ package tlsprobe
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"slices"
+	"syscall"
 )
 
 // TLS_FALLBACK_SCSV (RFC 7507), testssl.sh's run_tls_fallback_scsv: when
@@ -68,6 +71,11 @@ func (p *prober) fallbackOnce(ctx context.Context, v uint16, sni string) (string
 		return VulnNotVulnerable, "alert inappropriate_fallback"
 	case f != nil && f.Alert != nil:
 		return VulnNotTestable, "alert " + f.Alert.String() + " (not inappropriate_fallback): the downgraded hello was refused for another reason"
+	case (f == nil || f.Hello == nil) && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		// The same version without the SCSV was accepted during the
+		// enumeration: closing on the SCSV is refusing the downgrade, only
+		// without saying so (Dovecot closes before OpenSSL's alert leaves).
+		return VulnNotVulnerable, "the server closed the connection without a ServerHello (the same version without the SCSV is accepted): the downgrade is refused, without the inappropriate_fallback alert"
 	}
 	return VulnNotTestable, "no answer: " + ioVerdict(err)
 }

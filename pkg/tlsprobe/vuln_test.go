@@ -356,6 +356,30 @@ func TestFallbackSCSV_flips(t *testing.T) {
 	if f, _ := vulnFinding(r); f.Code != "tls.vuln.fallback-scsv" || f.Severity != report.Warn {
 		t.Errorf("finding %+v", f)
 	}
+	// A server that hangs up on the SCSV hello (Dovecot: the connection
+	// closes before OpenSSL's alert is sent) refuses the downgrade.
+	closer := startListener(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Read(buf)
+		c.Close()
+	})
+	r = vulnProber(closer.port()).fallbackSCSV(ctx, VersionTLS12, "mail.test")
+	if r.Status != VulnNotVulnerable || !strings.Contains(r.Detail, "closed the connection") {
+		t.Fatalf("hanging-up server: %+v", r)
+	}
+	// One that never answers is not testable.
+	silent := startListener(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, c)
+	})
+	sp := vulnProber(silent.port())
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	r = sp.fallbackSCSV(sctx, VersionTLS12, "mail.test")
+	cancel()
+	if r.Status != VulnNotTestable {
+		t.Fatalf("silent server: %+v", r)
+	}
 	if v := fallbackVersion([]uint16{VersionTLS13}); v != 0 {
 		t.Errorf("one version: %s", VersionName(v))
 	}
