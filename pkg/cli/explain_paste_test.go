@@ -113,8 +113,8 @@ func TestExplain_escapesPastedControls(t *testing.T) {
 func TestCapturePrintable(t *testing.T) {
 	for in, want := range map[string]string{
 		"Reset\x1b]0;owned\x07": `Reset\e]0;owned\x07`,
-		"a\u202eb\nc":          `a\u202eb\nc`,
-		"plain <x@y>":          "plain <x@y>",
+		"a\u202eb\nc":           `a\u202eb\nc`,
+		"plain <x@y>":           "plain <x@y>",
 	} {
 		if got := printable(in); got != want {
 			t.Errorf("printable(%q) = %q, want %q", in, got, want)
