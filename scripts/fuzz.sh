@@ -32,7 +32,21 @@ while IFS= read -r file; do
 	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
 		[[ -z "$filter" || "$fn" == *"$filter"* ]] || continue
 		echo "== ./$dir $fn ($FUZZTIME)"
-		$GO test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime="$FUZZMINTIME" "./$dir"
+		out="$(mktemp)"
+		if ! $GO test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime="$FUZZMINTIME" "./$dir" 2>&1 | tee "$out"; then
+			# The fuzzing engine itself sometimes ends with "context
+			# deadline exceeded" when -fuzztime runs out while it is busy
+			# with a new input (no crash, no input written). That is the
+			# tool's deadline, not a finding: say so and go on. A real
+			# failure writes its input to testdata/fuzz and fails here.
+			if grep -q 'context deadline exceeded' "$out" && ! grep -q 'Failing input written' "$out"; then
+				echo "   $fn: the fuzzing engine stopped at its deadline (no failing input): not a failure"
+			else
+				rm -f "$out"
+				exit 1
+			fi
+		fi
+		rm -f "$out"
 		n=$((n + 1))
 		if [[ "$FUZZ_SAVE" == 1 ]]; then
 			src="$cache/$module/$dir/$fn"
