@@ -1,8 +1,7 @@
 package smtpprobe
 
 import (
-	"net"
-
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -14,37 +13,11 @@ func init() {
 	)
 }
 
-// localPeer reports whether the connection goes to this machine: over
-// loopback, or to one of its own addresses (the kernel then uses the
-// same address as the source, or the address is on an interface).
-func localPeer(remote, local net.Addr) (ip net.IP, why string, ok bool) {
-	r, _ := remote.(*net.TCPAddr)
-	if r == nil {
-		return nil, "", false
-	}
-	switch {
-	case r.IP.IsLoopback():
-		return r.IP, "over loopback", true
-	case local != nil:
-		if l, _ := local.(*net.TCPAddr); l != nil && l.IP.Equal(r.IP) {
-			return r.IP, "from the same address", true
-		}
-	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(r.IP) {
-				return r.IP, "to an address of this machine", true
-			}
-		}
-	}
-	return nil, "", false
-}
-
 // noteLocalClient adds smtp.client.local when the check runs on the
 // server's own machine: what the server offers and allows a local client
 // is often not what it offers the world.
 func (c *checker) noteLocalClient() {
-	ip, why, ok := localPeer(c.s.RemoteAddr(), c.s.LocalAddr())
+	ip, why, ok := netx.LocalPeer(c.s.RemoteAddr(), c.s.LocalAddr())
 	if !ok {
 		return
 	}
