@@ -188,57 +188,13 @@ func (c *checker) vrfy(ctx context.Context) {
 // "Relaying denied", "Unable to relay").
 var relayWords = []string{"relay", "relaying"}
 
-// mailRcpt runs the optional MAIL/RCPT probe, then RSET: never DATA, so a
-// probe can never deliver a message.
-func (c *checker) mailRcpt(ctx context.Context) bool {
-	o, r := c.o, c.r
-	if o.MailFrom == "" && len(o.RcptTo) == 0 {
-		r.skip("mail", "no --from/--to probe asked")
-		r.skip("rcpt", "no --from/--to probe asked")
-		return true
-	}
-	// MAIL and RCPT share one stage clock when pipelined: their replies
-	// come back together, so the stages are ended as each reply is judged.
-	st := r.begin("mail")
-	res, err := c.s.Transact(ctx, smtpclient.Transaction{From: o.MailFrom, To: o.RcptTo, Pipeline: c.pipelining()})
-	if err != nil && (res.Stage == "mail") {
-		st.failed(err)
-		c.skipRest("mail", "MAIL failed")
-		return false
-	}
-	rp := res.Mail
-	if rp.Code != 250 {
-		st.End(statusFor(rp), "%s", rp.Short())
-		r.rep.Add(refusal("smtp.mail.rejected", "mail", rp))
-		r.skip("rcpt", "MAIL refused")
-		return true
-	}
-	st.End(report.StatusOK, "%s", rp.Short())
-	st = r.begin("rcpt")
-	status, sums, _ := c.rcptReplies(o.RcptTo, res.Rcpt, !c.authed)
-	if err != nil && res.Stage == "rcpt" {
-		st.failed(err)
-		c.skipRest("rcpt", "RCPT failed")
-		return false
-	}
-	st.End(status, "%s", strings.Join(sums, "; "))
-	if err != nil { // RSET
-		if f, ok := netx.Interrupted("rcpt", err); ok {
-			r.rep.Add(f)
-		} else {
-			r.rep.Add(errFinding("rcpt", err))
-		}
-		return false
-	}
-	return true
-}
-
 // pipelining reports whether commands may be grouped (RFC 2920).
 // rcptReplies judges each RCPT reply of a transaction (RFC 5321 §4.1.1.3)
 // and returns the rcpt stage's status, a summary per recipient and how
-// many were accepted. In a relay test (a probe without authentication)
-// an accepted recipient is an open relay and a relay refusal is the
-// expected answer, not a rejection.
+// many were accepted. In a relay test (a probe without authentication) a
+// relay refusal is the expected answer, not a rejection; a recipient
+// accepted there is judged by the caller (checker.judgeAccepted: local
+// delivery or relaying), never here.
 func (c *checker) rcptReplies(rcpts []string, replies []smtpclient.Reply, relayTest bool) (report.Status, []string, int) {
 	status, accepted := report.StatusOK, 0
 	var sums []string
@@ -246,9 +202,6 @@ func (c *checker) rcptReplies(rcpts []string, replies []smtpclient.Reply, relayT
 		to := rcpts[i]
 		sums = append(sums, to+": "+rp.Short())
 		switch {
-		case (rp.Code == 250 || rp.Code == 251) && relayTest:
-			accepted++
-			c.r.rep.Add(report.Newf("smtp.relay.accepted", "rcpt", "RCPT TO:<%s> was accepted without authentication.", to).With("reply", rp.String(), rp.Seq...))
 		case rp.Code == 250 || rp.Code == 251:
 			accepted++
 			c.r.rep.Add(report.Newf("smtp.rcpt.accepted", "rcpt", "RCPT TO:<%s> accepted.", to).With("reply", rp.String(), rp.Seq...))
