@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,12 +11,6 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
-
-type arcVerifyOptions struct {
-	Global
-	resolverFlags
-	At string
-}
 
 func newARCCmd(env *Env) *cobra.Command {
 	c := group(&cobra.Command{
@@ -27,7 +22,7 @@ func newARCCmd(env *Env) *cobra.Command {
 }
 
 func newARCVerifyCmd(env *Env) *cobra.Command {
-	o := &arcVerifyOptions{}
+	o := &messageVerifyOptions{}
 	c := &cobra.Command{
 		Use:   "verify FILE.eml",
 		Short: "Verify a message's ARC chain: status, every instance, the oldest passing hop, what broke it",
@@ -48,18 +43,7 @@ dkim verify and dmarc --message report the ARC chain too.`,
   mailprobe arc verify - < message.eml --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Global.validate(); err != nil {
-				return err
-			}
-			at, err := atFlag(o.At)
-			if err != nil {
-				return err
-			}
-			msg, err := readMessage(env, args[0])
-			if err != nil {
-				return err
-			}
-			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+			return runMessageVerify(cmd, env, o, args[0], func(ctx context.Context, r *resolver.Resolver, msg []byte, at time.Time) (*report.Report, error) {
 				rep, err := dnsauth.ARCReport(ctx, dnsauth.ARCOptions{Resolver: r, Name: args[0], Message: msg, At: at, Now: env.Now})
 				if err == nil {
 					addARCTable(rep)
@@ -68,9 +52,7 @@ dkim verify and dmarc --message report the ARC chain too.`,
 			})
 		},
 	}
-	addGlobalFlags(c, &o.Global)
-	addResolverFlags(c, &o.resolverFlags)
-	c.Flags().StringVar(&o.At, "at", "", "judge signatures at this time (RFC 3339 or seconds since 1970) instead of now")
+	addMessageVerifyFlags(c, o)
 	return c
 }
 

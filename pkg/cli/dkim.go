@@ -78,10 +78,39 @@ exist: take the selector from the s= of a DKIM-Signature header.`,
 	return c
 }
 
-type dkimVerifyOptions struct {
+// messageVerifyOptions are the flags of the commands that verify a
+// message's signatures with keys from DNS (dkim verify, arc verify).
+type messageVerifyOptions struct {
 	Global
 	resolverFlags
 	At string
+}
+
+// addMessageVerifyFlags adds the output, resolver and --at flags.
+func addMessageVerifyFlags(c *cobra.Command, o *messageVerifyOptions) {
+	addGlobalFlags(c, &o.Global)
+	addResolverFlags(c, &o.resolverFlags)
+	c.Flags().StringVar(&o.At, "at", "", "judge signatures at this time (RFC 3339 or seconds since 1970) instead of now")
+}
+
+// runMessageVerify reads the message named by arg (a file or "-"), parses
+// --at and runs engine through the --resolver, as runDNS does for a domain.
+func runMessageVerify(cmd *cobra.Command, env *Env, o *messageVerifyOptions, arg string,
+	engine func(ctx context.Context, r *resolver.Resolver, msg []byte, at time.Time) (*report.Report, error)) error {
+	if err := o.Global.validate(); err != nil {
+		return err
+	}
+	at, err := atFlag(o.At)
+	if err != nil {
+		return err
+	}
+	msg, err := readMessage(env, arg)
+	if err != nil {
+		return err
+	}
+	return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+		return engine(ctx, r, msg, at)
+	})
 }
 
 // atFlag parses --at: an RFC 3339 time or seconds since the epoch (the
@@ -105,7 +134,7 @@ func atFlag(v string) (time.Time, error) {
 }
 
 func newDKIMVerifyCmd(env *Env) *cobra.Command {
-	o := &dkimVerifyOptions{}
+	o := &messageVerifyOptions{}
 	c := &cobra.Command{
 		Use:   "verify FILE.eml",
 		Short: "Verify every DKIM signature of a message, with the reason for each failure",
@@ -126,18 +155,7 @@ which time was used.`,
   mailprobe dkim verify archived.eml --at 2024-05-01T12:00:00Z`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Global.validate(); err != nil {
-				return err
-			}
-			at, err := atFlag(o.At)
-			if err != nil {
-				return err
-			}
-			msg, err := readMessage(env, args[0])
-			if err != nil {
-				return err
-			}
-			return runDNS(cmd.Context(), env, &o.Global, &o.resolverFlags, "", func(ctx context.Context, r *resolver.Resolver) (*report.Report, error) {
+			return runMessageVerify(cmd, env, o, args[0], func(ctx context.Context, r *resolver.Resolver, msg []byte, at time.Time) (*report.Report, error) {
 				rep, err := dnsauth.DKIMVerifyReport(ctx, dnsauth.DKIMVerifyOptions{Resolver: r, Name: args[0], Message: msg, Now: env.Now, At: at})
 				if err != nil {
 					return nil, usageErrorf("%s: %v", args[0], err)
@@ -146,9 +164,7 @@ which time was used.`,
 			})
 		},
 	}
-	addGlobalFlags(c, &o.Global)
-	addResolverFlags(c, &o.resolverFlags)
-	c.Flags().StringVar(&o.At, "at", "", "judge signatures at this time (RFC 3339 or seconds since 1970) instead of now")
+	addMessageVerifyFlags(c, o)
 	return c
 }
 
