@@ -73,9 +73,22 @@ type ClientHello struct {
 	// IP address, which SNI does not allow.
 	ServerName string
 	SigAlgs    []uint16 // nil = defaultSigAlgs
+	// Compression lists the compression methods offered; nil is null
+	// only (CRIME). The compression check offers DEFLATE (1) and null.
+	Compression []uint8
+	// Extra are further extensions, sent after the standard ones and
+	// before the padding (the heartbeat check's heartbeat extension).
+	Extra []Extension
 	// Rand supplies the random, the session ID and key shares; nil =
 	// crypto/rand.
 	Rand io.Reader
+}
+
+// Extension is one extension for ClientHello.Extra: its type and its
+// encoded data.
+type Extension struct {
+	Type uint16
+	Data []byte
 }
 
 // Marshal returns the ClientHello as TLS records, ready to write.
@@ -155,7 +168,11 @@ func (h ClientHello) handshakeMessage() ([]byte, error) {
 			b.AddUint16(s)
 		}
 	})
-	body.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) }) // compression: null only (CRIME)
+	compression := h.Compression
+	if compression == nil {
+		compression = []uint8{0} // null only (CRIME)
+	}
+	body.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(compression) })
 	if exts != nil {
 		// RFC 7685: pad a hello whose handshake message would be 256 to
 		// 511 bytes long up to 512. Some load balancers (F5, among
@@ -261,6 +278,9 @@ func (h ClientHello) extensions(rnd io.Reader) ([]byte, error) {
 				}
 			})
 		})
+	}
+	for _, e := range h.Extra {
+		ext(e.Type, func(b *cryptobyte.Builder) { b.AddBytes(e.Data) })
 	}
 	return b.Bytes()
 }

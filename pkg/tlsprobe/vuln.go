@@ -68,49 +68,6 @@ func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
 	return raw, func() { disarm(); s.close() }, nil
 }
 
-// withExtension appends one extension to a marshalled single-record
-// ClientHello of TLS 1.0-1.2, fixing the three lengths that cover it.
-func withExtension(rec []byte, typ uint16, data []byte) ([]byte, error) {
-	if len(rec) < 9 || rec[0] != recordHandshake || rec[5] != hsClientHello {
-		return nil, errors.New("not a ClientHello record")
-	}
-	body := rec[9:]
-	// version, random, session ID, suites, compression methods
-	off := 2 + 32
-	if len(body) < off+1 {
-		return nil, errors.New("ClientHello truncated")
-	}
-	off += 1 + int(body[off])
-	if len(body) < off+2 {
-		return nil, errors.New("ClientHello truncated")
-	}
-	off += 2 + (int(body[off])<<8 | int(body[off+1]))
-	if len(body) < off+1 {
-		return nil, errors.New("ClientHello truncated")
-	}
-	off += 1 + int(body[off])
-	ext := []byte{byte(typ >> 8), byte(typ), byte(len(data) >> 8), byte(len(data))}
-	ext = append(ext, data...)
-	out := append([]byte(nil), rec...)
-	if len(body) == off { // no extensions block yet
-		out = append(out, 0, 0)
-	} else if len(body) < off+2 {
-		return nil, errors.New("ClientHello extensions truncated")
-	}
-	eo := 9 + off
-	el := int(out[eo])<<8 | int(out[eo+1]) + len(ext)
-	out[eo], out[eo+1] = byte(el>>8), byte(el)
-	out = append(out, ext...)
-	hl := len(out) - 9
-	out[6], out[7], out[8] = byte(hl>>16), byte(hl>>8), byte(hl)
-	rl := len(out) - 5
-	if rl > maxPlaintext {
-		return nil, errors.New("ClientHello too large for one record")
-	}
-	out[3], out[4] = byte(rl>>8), byte(rl)
-	return out, nil
-}
-
 // helloFlight sends a ClientHello and reads the server's first flight,
 // through ServerHelloDone when the flight has a ServerKeyExchange
 // (readFlight stops at it). The reader is returned for what follows.

@@ -2,7 +2,6 @@ package tlsprobe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -14,39 +13,6 @@ import (
 // TLS 1.3 has no compression. Only the hello flight is read.
 
 const compressionBudget = 1
-
-// withDeflate rewrites a marshalled single-record ClientHello to offer
-// compression methods DEFLATE and null.
-func withDeflate(rec []byte) ([]byte, error) {
-	if len(rec) < 9 || rec[0] != recordHandshake || rec[5] != hsClientHello {
-		return nil, errors.New("not a ClientHello record")
-	}
-	body := rec[9:]
-	off := 2 + 32
-	if len(body) < off+1 {
-		return nil, errors.New("ClientHello truncated")
-	}
-	off += 1 + int(body[off])
-	if len(body) < off+2 {
-		return nil, errors.New("ClientHello truncated")
-	}
-	off += 2 + (int(body[off])<<8 | int(body[off+1]))
-	if len(body) < off+2 || body[off] != 1 || body[off+1] != 0 {
-		return nil, errors.New("ClientHello compression methods are not [null]")
-	}
-	at := 9 + off
-	out := append([]byte(nil), rec[:at]...)
-	out = append(out, 2, 1, 0)
-	out = append(out, rec[at+2:]...)
-	hl := len(out) - 9
-	out[6], out[7], out[8] = byte(hl>>16), byte(hl>>8), byte(hl)
-	rl := len(out) - 5
-	if rl > maxPlaintext {
-		return nil, errors.New("ClientHello too large for one record")
-	}
-	out[3], out[4] = byte(rl>>8), byte(rl)
-	return out, nil
-}
 
 func (p *prober) compression(ctx context.Context, v uint16, sni string) VulnResult {
 	r := VulnResult{Check: "compression", Testssl: "CRIME_TLS", Budget: compressionBudget}
@@ -67,10 +33,9 @@ func (p *prober) compressionOnce(ctx context.Context, v uint16, sni string) (str
 		return VulnNotTestable, "connection failed before TLS: " + ioVerdict(err)
 	}
 	defer done()
-	msg, err := p.hello(v, SuitesFor(v), sni).Marshal()
-	if err == nil {
-		msg, err = withDeflate(msg)
-	}
+	h := p.hello(v, SuitesFor(v), sni)
+	h.Compression = []uint8{1, 0} // DEFLATE, null
+	msg, err := h.Marshal()
 	if err != nil {
 		return VulnNotTestable, err.Error()
 	}

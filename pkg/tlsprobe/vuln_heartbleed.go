@@ -79,10 +79,9 @@ func (p *prober) heartbleedOnce(ctx context.Context, v uint16, sni string) (stri
 		return VulnNotTestable, "connection failed before TLS: " + ioVerdict(err)
 	}
 	defer done()
-	msg, err := p.hello(v, SuitesFor(v), sni).Marshal()
-	if err == nil {
-		msg, err = withExtension(msg, extHeartbeat, []byte{1}) // peer_allowed_to_send
-	}
+	h := p.hello(v, SuitesFor(v), sni)
+	h.Extra = []Extension{{Type: extHeartbeat, Data: []byte{1}}} // peer_allowed_to_send (RFC 6520)
+	msg, err := h.Marshal()
 	if err != nil {
 		return VulnNotTestable, err.Error()
 	}

@@ -175,13 +175,10 @@ func TestHeartbleed_refusedIsNotTestable(t *testing.T) {
 	}
 }
 
-func TestWithExtension(t *testing.T) {
-	h := ClientHello{Version: VersionTLS12, Suites: []uint16{0x002F}, ServerName: "mail.test"}
-	msg, err := h.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := withExtension(msg, extHeartbeat, []byte{1})
+func TestClientHelloExtra(t *testing.T) {
+	h := ClientHello{Version: VersionTLS12, Suites: []uint16{0x002F}, ServerName: "mail.test",
+		Extra: []Extension{{Type: extHeartbeat, Data: []byte{1}}}}
+	out, err := h.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +188,10 @@ func TestWithExtension(t *testing.T) {
 	}
 	if !slices.Contains(ch.exts, extHeartbeat) || !slices.Contains(ch.exts, extServerName) || ch.serverName != "mail.test" {
 		t.Errorf("extensions %v, name %q", ch.exts, ch.serverName)
+	}
+	// RFC 7685: the padding extension stays the last one.
+	if i := slices.Index(ch.exts, extPadding); i >= 0 && i != len(ch.exts)-1 {
+		t.Errorf("padding is not last: %v", ch.exts)
 	}
 }
 
@@ -307,8 +308,7 @@ func TestCompression_flips(t *testing.T) {
 	if r := vulnProber(port).compression(ctx, VersionTLS12, "mail.test"); r.Status != VulnNotTestable {
 		t.Errorf("refused: %+v", r)
 	}
-	msg, _ := ClientHello{Version: VersionTLS12, Suites: []uint16{0x002F}}.Marshal()
-	out, err := withDeflate(msg)
+	out, err := ClientHello{Version: VersionTLS12, Suites: []uint16{0x002F}, Compression: []uint8{1, 0}}.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
