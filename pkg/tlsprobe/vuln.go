@@ -71,6 +71,35 @@ func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
 // helloFlight sends a ClientHello and reads the server's first flight,
 // through ServerHelloDone when the flight has a ServerKeyExchange
 // (readFlight stops at it). The reader is returned for what follows.
+// serverHello connects for a check, sends h and reads the server's hello
+// flight. When there is no ServerHello to go on it returns why (the
+// check is then not testable) and nothing to close; otherwise done
+// closes the connection.
+func (p *prober) serverHello(ctx context.Context, h ClientHello) (c net.Conn, br *bufio.Reader, f *Flight, done func(), why string) {
+	c, done, err := p.vulnConn(ctx)
+	if err != nil {
+		return nil, nil, nil, nil, "connection failed before TLS: " + ioVerdict(err)
+	}
+	fail := func(why string) (net.Conn, *bufio.Reader, *Flight, func(), string) {
+		done()
+		return nil, nil, nil, nil, why
+	}
+	msg, err := h.Marshal()
+	if err != nil {
+		return fail(err.Error())
+	}
+	f, br, err = helloFlight(c, msg)
+	switch {
+	case f != nil && f.Alert != nil && f.Hello == nil:
+		return fail("the ClientHello was refused: alert " + f.Alert.String())
+	case err != nil:
+		return fail("no complete hello flight: " + ioVerdict(err))
+	case f.Hello == nil:
+		return fail("no ServerHello")
+	}
+	return c, br, f, done, ""
+}
+
 func helloFlight(c net.Conn, msg []byte) (*Flight, *bufio.Reader, error) {
 	if _, err := c.Write(msg); err != nil {
 		return nil, nil, err

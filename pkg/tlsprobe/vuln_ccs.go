@@ -77,24 +77,11 @@ func ccsAnswer(c net.Conn, br *bufio.Reader) (*Alert, uint8, error) {
 }
 
 func (p *prober) ccsOnce(ctx context.Context, v uint16, sni string) (string, string) {
-	c, done, err := p.vulnConn(ctx)
-	if err != nil {
-		return VulnNotTestable, "connection failed before TLS: " + ioVerdict(err)
+	c, br, _, done, why := p.serverHello(ctx, p.hello(v, SuitesFor(v), sni))
+	if why != "" {
+		return VulnNotTestable, why
 	}
 	defer done()
-	msg, err := p.hello(v, SuitesFor(v), sni).Marshal()
-	if err != nil {
-		return VulnNotTestable, err.Error()
-	}
-	f, br, err := helloFlight(c, msg)
-	switch {
-	case f != nil && f.Alert != nil && f.Hello == nil:
-		return VulnNotTestable, "the ClientHello was refused: alert " + f.Alert.String()
-	case err != nil:
-		return VulnNotTestable, "no complete hello flight: " + ioVerdict(err)
-	case f.Hello == nil:
-		return VulnNotTestable, "no ServerHello"
-	}
 	ccs := []byte{recordChangeCipherSpec, byte(v >> 8), byte(v), 0, 1, 1}
 	// First CCS: whatever comes back (an alert, or nothing) is not the
 	// verdict; testssl.sh judges the answer to the second.

@@ -74,26 +74,14 @@ func (p *prober) heartbleed(ctx context.Context, versions []uint16, sni string) 
 // not vulnerable (with "no-extension" meaning the heartbeat was not even
 // sent), or not testable.
 func (p *prober) heartbleedOnce(ctx context.Context, v uint16, sni string) (string, string) {
-	c, done, err := p.vulnConn(ctx)
-	if err != nil {
-		return VulnNotTestable, "connection failed before TLS: " + ioVerdict(err)
-	}
-	defer done()
 	h := p.hello(v, SuitesFor(v), sni)
 	h.Extra = []Extension{{Type: extHeartbeat, Data: []byte{1}}} // peer_allowed_to_send (RFC 6520)
-	msg, err := h.Marshal()
-	if err != nil {
-		return VulnNotTestable, err.Error()
+	c, br, f, done, why := p.serverHello(ctx, h)
+	if why != "" {
+		return VulnNotTestable, why
 	}
-	f, br, err := helloFlight(c, msg)
-	switch {
-	case f != nil && f.Alert != nil && f.Hello == nil:
-		return VulnNotTestable, "the ClientHello was refused: alert " + f.Alert.String()
-	case err != nil:
-		return VulnNotTestable, "no complete hello flight: " + ioVerdict(err)
-	case f.Hello == nil:
-		return VulnNotTestable, "no ServerHello"
-	case f.Hello.Version != v:
+	defer done()
+	if f.Hello.Version != v {
 		return VulnNotTestable, "the server answered " + VersionName(f.Hello.Version)
 	}
 	if !slices.Contains(f.Hello.Extensions, extHeartbeat) {
