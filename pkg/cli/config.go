@@ -46,13 +46,11 @@ func envName(flag string) string {
 	return "MAILPROBE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// plaintextSecret reports whether a config key would hold a password.
+// plaintextSecret reports whether a config key would hold a password:
+// the rule suites use for their lines (isSecretFlag), misspellings
+// included.
 func plaintextSecret(key string) bool {
-	k := strings.ReplaceAll(strings.ToLower(key), "_", "-")
-	if strings.HasSuffix(k, "-env") || strings.HasSuffix(k, "-file") {
-		return false
-	}
-	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
+	return isSecretFlag("--" + strings.ReplaceAll(strings.ToLower(key), "_", "-"))
 }
 
 // config is a parsed config file.
