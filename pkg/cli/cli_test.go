@@ -32,7 +32,19 @@ type result struct {
 // run runs mailprobe in-process with the given environment variables.
 func run(t *testing.T, vars map[string]string, args ...string) result {
 	t.Helper()
-	io, _, out, errOut := iostreams.Test()
+	return runInput(t, vars, "", args...)
+}
+
+// runStdin runs mailprobe in-process with stdin as its standard input.
+func runStdin(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	return runInput(t, nil, stdin, args...)
+}
+
+func runInput(t *testing.T, vars map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	io, in, out, errOut := iostreams.Test()
+	in.WriteString(stdin)
 	io.Getenv = func(k string) string { return vars[k] }
 	code := Main(args, &Env{IO: io})
 	return result{code, out.String(), errOut.String()}

@@ -6,18 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/mailprobe/mailprobe/pkg/iostreams"
 )
-
-func runStdin(t *testing.T, stdin string, args ...string) result {
-	t.Helper()
-	io, in, out, errOut := iostreams.Test()
-	in.WriteString(stdin)
-	io.Getenv = func(string) string { return "" }
-	code := Main(args, &Env{IO: io})
-	return result{code, out.String(), errOut.String()}
-}
 
 func TestExplain_pastedLines(t *testing.T) {
 	cases := []struct {
