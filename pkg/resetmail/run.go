@@ -315,13 +315,9 @@ func awaitMessage(ctx context.Context, o Options, w *mailWatch, msg *Composed, s
 	// the one that finds it): the resolution of the arrival time.
 	prevCheck, thisCheck := sentAt, sentAt
 	for {
-		fast := time.Since(sentAt) < fastFor
 		wait := min(pause, time.Until(deadline))
-		if fast {
+		if time.Since(sentAt) < fastFor {
 			wait = min(fastPoll, time.Until(deadline))
-			if err = mb.StopIdle(ctx, op()); err != nil {
-				break
-			}
 		}
 		if wait > 0 {
 			timer := time.NewTimer(wait)
