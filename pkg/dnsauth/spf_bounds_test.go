@@ -134,3 +134,22 @@ func TestCheckDKIM_oversizeRecord(t *testing.T) {
 		t.Errorf("oversize finding %v, %d bytes of evidence", found, total)
 	}
 }
+
+// The arc stage added to dkim verify's report lies within the report's
+// duration (it was timed before the stage ran).
+func TestDKIMVerifyReport_durationCoversARCStage(t *testing.T) {
+	z := dnstest.NewZone()
+	r, _ := boundsResolver(t, z)
+	msg := "ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.org; s=dummy; b=AAAA\r\nFrom: a@example.org\r\n\r\nbody\r\n"
+	rep, err := dnsauth.DKIMVerifyReport(context.Background(), dnsauth.DKIMVerifyOptions{Resolver: r, Name: "m.eml", Message: []byte(msg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := rep.Stage("arc")
+	if !ok {
+		t.Fatal("no arc stage")
+	}
+	if end := st.Start + st.Duration; rep.Duration < end {
+		t.Errorf("report took %v, but its arc stage ends at %v", rep.Duration, end)
+	}
+}
