@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -91,7 +92,16 @@ func TestCheck_hostileServers(t *testing.T) {
 		{"EHLO refused", testserver.SMTP{Reply: map[string][]string{"EHLO": {"550 5.7.1 Go away"}, "HELO": {"550 5.7.1 Go away"}}}.Handler(), "smtp.ehlo.rejected", "ehlo", report.ExitFindings},
 		{"silent after EHLO", testserver.SMTP{Hook: func(c *testserver.Conn, l string) bool { return strings.HasPrefix(l, "EHLO") }}.Handler(), "smtp.conn.timeout", "ehlo", report.ExitIncomplete},
 		{"closes on EHLO", testserver.SMTP{Hook: func(c *testserver.Conn, l string) bool { c.Close(); return true }}.Handler(), "smtp.conn.closed", "ehlo", report.ExitIncomplete},
-		{"banner then close", func(c *testserver.Conn) { c.Send("220 mail.test.example ESMTP") }, "smtp.conn.closed", "ehlo", report.ExitIncomplete},
+		// The server closes its side after the banner and reads on: had it
+		// closed the socket with the client's EHLO unread, the kernel would
+		// answer with a reset or a FIN depending on which arrived first.
+		{"banner then close", func(c *testserver.Conn) {
+			c.Send("220 mail.test.example ESMTP")
+			if tc, ok := c.Conn.(*net.TCPConn); ok {
+				_ = tc.CloseWrite()
+				_, _ = io.Copy(io.Discard, tc)
+			}
+		}, "smtp.conn.closed", "ehlo", report.ExitIncomplete},
 		{"malformed code", testserver.SMTP{Banner: []string{"2x0 mail.test.example ESMTP"}}.Handler(), "smtp.reply.malformed", "banner", report.ExitIncomplete},
 		{"421 after EHLO", testserver.SMTP{Reply: map[string][]string{"EHLO": {"421 4.7.0 Too many errors, closing"}}}.Handler(), "smtp.reply.temporary", "ehlo", report.ExitIncomplete},
 		{"reset after STARTTLS 220", testserver.SMTP{Cert: &goodCert, Hook: func(c *testserver.Conn, l string) bool {
