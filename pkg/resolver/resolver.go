@@ -477,10 +477,12 @@ var errNotOurAnswer = errors.New("the response does not answer the question aske
 const maxStrayResponses = 32
 
 // exchangeMatching sends m and reads until a response answers it: the same
-// ID and the same question (RFC 5452 §9.1). A response with another ID or
-// question (a spoofing attempt, a confused server, a late answer to an
-// earlier query on a reused port) is discarded and the wait goes on until
-// the deadline; it is never taken as the answer.
+// ID and the same question (RFC 5452 §9.1), with the QR bit set and the
+// query's opcode (RFC 1035 §4.1.1). A message with another ID or question
+// (a spoofing attempt, a confused server, a late answer to an earlier
+// query on a reused port), or our own query reflected back (QR clear: no
+// records, which would read as NODATA), is discarded and the wait goes on
+// until the deadline; it is never taken as the answer.
 func exchangeMatching(ctx context.Context, co *dns.Conn, m *dns.Msg) (*dns.Msg, time.Duration, error) {
 	if d, ok := ctx.Deadline(); ok {
 		_ = co.SetDeadline(d)
@@ -499,7 +501,7 @@ func exchangeMatching(ctx context.Context, co *dns.Conn, m *dns.Msg) (*dns.Msg, 
 				return resp, time.Since(start), err
 			}
 			// An unparseable stray datagram: keep waiting.
-		} else if resp.Id == m.Id && sameQuestion(resp, m) {
+		} else if resp.Id == m.Id && resp.Response && resp.Opcode == m.Opcode && sameQuestion(resp, m) {
 			return resp, time.Since(start), nil
 		}
 		if stray >= maxStrayResponses {
