@@ -393,7 +393,7 @@ func assemble(rep *report.Report, areas map[string]*area, now func() time.Time) 
 		rep.AddStage(st)
 		fs := append([]report.Finding(nil), a.findings...)
 		sort.SliceStable(fs, func(i, j int) bool { return fs[i].Severity > fs[j].Severity })
-		rep.Add(fs...)
+		rep.Add(capFindings(fs)...)
 		if a.fact != nil {
 			rep.SetFact(strings.ReplaceAll(a.name, "-", "_"), a.fact)
 		}

@@ -196,7 +196,7 @@ func CheckDNSBL(ctx context.Context, r resolver.Interface, addrs []netip.Addr, l
 				}
 				if h.Listed {
 					if txt, err := r.LookupTXT(ctx, name); err == nil {
-						h.Reason = strings.Join(txt, " ")
+						h.Reason = echo(strings.Join(txt, " "))
 					}
 				}
 			}(&hits[i*len(lists)+j])

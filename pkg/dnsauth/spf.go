@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
@@ -170,7 +171,7 @@ func CheckHost(ctx context.Context, r resolver.Interface, q SPFQuery) *SPFEvalua
 		ev.Problem = root.Error
 	}
 	if res == SPFFail && exp != nil {
-		ev.Explanation = e.explanation(ctx, exp)
+		ev.Explanation = report.Clip(e.explanation(ctx, exp), report.MaxRecordEvidence)
 	}
 	return ev
 }
@@ -291,7 +292,7 @@ func (e *spfEval) checkHost(ctx context.Context, domain string, node *SPFNode) (
 		node.Result = string(SPFNone)
 		return SPFNone, nil, nil
 	}
-	node.Record = raw
+	node.Record = report.Clip(raw, report.MaxRecordEvidence) // for people; raw is evaluated
 	rec, err := ParseSPF(raw)
 	if err != nil {
 		perr := permErr("syntax error in the SPF record of %s: %v", domain, err)

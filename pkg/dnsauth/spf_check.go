@@ -130,7 +130,13 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 		return a
 	case 1:
 	default:
-		a.Records = recs
+		for i, rec := range recs {
+			if i == MaxEvidence {
+				a.Records = append(a.Records, fmt.Sprintf("… %d more", len(recs)-i))
+				break
+			}
+			a.Records = append(a.Records, report.Clip(rec, report.MaxRecordEvidence))
+		}
 		f := report.New("spf.record.multiple", spfStage, fmt.Sprintf("%s has %d SPF records; receivers return permerror for all of them (RFC 7208 §4.5), which DMARC treats as an SPF failure.", domain, len(recs)))
 		for _, rec := range recs {
 			f = f.WithRecord(rec)
@@ -147,6 +153,9 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 		a.add(report.Newf("spf.walk.budget", spfStage, "The walk of the SPF tree of %s stopped because %s; %d term(s) were not followed. The lookup counts below are lower bounds.", domain, w.stopped, w.skipped))
 	}
 	w.summarize()
+	// The facts keep what the report can show: the record clipped (its
+	// size noted), as in the tree.
+	a.Record = report.Clip(a.Record, report.MaxRecordEvidence)
 	return a
 }
 
@@ -189,7 +198,7 @@ func (w *spfWalker) void(node *SPFNode, path []string, term, why string) {
 // include and redirect targets.
 func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 	w.visits++
-	node.Record = raw
+	node.Record = report.Clip(raw, report.MaxRecordEvidence)
 	rec, err := ParseSPF(raw)
 	if err != nil {
 		node.Error = err.Error()

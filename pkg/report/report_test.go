@@ -141,3 +141,17 @@ func TestMergeExit(t *testing.T) {
 		}
 	}
 }
+
+func TestClip(t *testing.T) {
+	if got := Clip("short", 8); got != "short" {
+		t.Errorf("Clip(short) = %q", got)
+	}
+	s := strings.Repeat("a", 9) + "é" + strings.Repeat("b", 100)
+	if got, want := Clip(s, 10), strings.Repeat("a", 9)+"… (111 bytes)"; got != want {
+		t.Errorf("Clip = %q, want %q", got, want)
+	}
+	f := New("x.y", "s", "").WithRecord(strings.Repeat("r", 5000))
+	if e := f.Evidence[0].Text; len(e) > MaxRecordEvidence+20 || !strings.HasSuffix(e, "(5000 bytes)") {
+		t.Errorf("WithRecord kept %d bytes: %.40q", len(e), e)
+	}
+}
