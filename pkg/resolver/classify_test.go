@@ -79,3 +79,35 @@ func TestLookups_hostileAnswersAreDNSErrors(t *testing.T) {
 		t.Errorf("PTR on a CNAME loop: %v", err)
 	}
 }
+
+// A run's question budget bounds what goes to the network: cached
+// answers are free, a question over the budget fails at once as a
+// temporary KindBudget error (never "no record"), and is not cached.
+func TestQuery_budget(t *testing.T) {
+	z := dnstest.NewZone()
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		z.MustAdd(n + ".budget.test. 300 IN A 192.0.2.1")
+	}
+	srv := dnstest.Start(t, z)
+	r, err := resolver.New(resolver.Options{Server: srv.Addr, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := resolver.NewBudget(3)
+	var cnt resolver.Counter
+	ctx := resolver.WithCounter(resolver.WithBudget(context.Background(), b), &cnt)
+	for _, n := range []string{"a", "a", "b", "c", "a", "d", "e"} {
+		_, err := r.LookupA(ctx, n+".budget.test")
+		over := n == "d" || n == "e"
+		if over != (resolver.KindOf(err) == resolver.KindBudget) || (over && (resolver.IsNotFound(err) || !resolver.IsTemporary(err))) {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	if srv.Queries() != 3 || b.Used() != 3 || b.Refused() != 2 || cnt.OverBudget.Load() != 2 {
+		t.Errorf("server saw %d, budget used %d refused %d, counter %d", srv.Queries(), b.Used(), b.Refused(), cnt.OverBudget.Load())
+	}
+	// The refusal was not cached: without the budget the name resolves.
+	if _, err := r.LookupA(context.Background(), "d.budget.test"); err != nil {
+		t.Errorf("d after the budget: %v", err)
+	}
+}
