@@ -2,6 +2,7 @@ package dnsauth
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
@@ -28,6 +29,22 @@ const (
 	// parsed (the TXT strings joined): real ones are a few hundred
 	// bytes; a larger one is a finding with the record clipped.
 	MaxTXTRecord = 4096
+
+	// MaxMXHosts is the most MX hosts checked (by preference); the rest
+	// are counted in mx.hosts.many. MaxAddrsPerMX is the most addresses
+	// of one MX host kept, and so checked by ptr, dnsbl and dane
+	// --connect; MaxPostureAddrs the most addresses the ptr and dnsbl
+	// areas check in one run.
+	MaxMXHosts      = 16
+	MaxAddrsPerMX   = 8
+	MaxPostureAddrs = 32
+
+	// DNSRunMaxQueries and DNSRunTimeout bound one `dns` run (all areas
+	// together): the questions sent to the network and the time. A
+	// sooner --timeout wins. Past either, the areas still waiting are
+	// incomplete and dns.run.budget says what was spent.
+	DNSRunMaxQueries = 1000
+	DNSRunTimeout    = 60 * time.Second
 )
 
 // capFindings applies the bounds above to one stage's findings.
