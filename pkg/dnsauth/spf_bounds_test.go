@@ -260,3 +260,28 @@ func TestCheckHost_stopsAtRFCLimits(t *testing.T) {
 		t.Errorf("the 11th term was asked")
 	}
 }
+
+// The walk's question budget bounds the questions sent, also for mx:
+// terms whose hosts cost two questions each (A and AAAA): 30 mx: terms
+// of 10 hosts each would be 630 questions.
+func TestAnalyzeSPF_queryBudgetCountsQuestions(t *testing.T) {
+	z := dnstest.NewZone()
+	var terms []string
+	for i := 0; i < 30; i++ {
+		d := fmt.Sprintf("d%d.mxfan.test", i)
+		for k := 0; k < 10; k++ {
+			z.MustAdd(fmt.Sprintf("%s. 300 IN MX 10 h%d.%s.", d, k, d), fmt.Sprintf("h%d.%s. 300 IN A 192.0.2.1", k, d))
+		}
+		terms = append(terms, "mx:"+d)
+	}
+	z.Add(txtRR("mxfan.test.", "v=spf1 "+strings.Join(terms, " ")+" -all"))
+	r, _ := boundsResolver(t, z)
+	var cnt resolver.Counter
+	a := dnsauth.AnalyzeSPF(resolver.WithCounter(context.Background(), &cnt), r, "mxfan.test")
+	if q := cnt.Queries.Load(); q > dnsauth.SPFWalkMaxQueries {
+		t.Errorf("the walk sent %d questions, budget %d", q, dnsauth.SPFWalkMaxQueries)
+	}
+	if !hasCode(a, "spf.walk.budget") {
+		t.Errorf("no budget finding: %v", a.Findings())
+	}
+}

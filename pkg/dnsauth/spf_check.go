@@ -183,6 +183,7 @@ func AnalyzeSPFBudget(ctx context.Context, r resolver.Interface, domain string, 
 	root := &SPFNode{Domain: domain}
 	a.Tree = root
 
+	w.asks++ // the record itself counts against the budget
 	txts, err := r.LookupTXT(ctx, domain)
 	if err != nil && !resolver.IsNotFound(err) {
 		a.DNSError = err.Error()
@@ -403,7 +404,9 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 			if mx.Host == "" {
 				continue
 			}
-			if !w.ask() {
+			// LookupIP asks two questions (A and AAAA): two from the
+			// budget, so that it bounds the questions sent.
+			if !w.ask() || !w.ask() {
 				return
 			}
 			ips, err := w.r.LookupIP(w.ctx, mx.Host)
