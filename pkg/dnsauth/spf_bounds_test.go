@@ -284,4 +284,8 @@ func TestAnalyzeSPF_queryBudgetCountsQuestions(t *testing.T) {
 	if !hasCode(a, "spf.walk.budget") {
 		t.Errorf("no budget finding: %v", a.Findings())
 	}
+	// The terms the budget did not reach still count: 30 > 10 is found.
+	if a.Lookups != 30 || !hasCode(a, "spf.lookups.over-limit") {
+		t.Errorf("%d lookups counted; findings %v", a.Lookups, a.Findings())
+	}
 }

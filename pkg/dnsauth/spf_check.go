@@ -297,12 +297,20 @@ func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 	for i := range rec.Directives {
 		t := &rec.Directives[i]
 		if w.stopped != "" {
+			// The rest is not asked about, but its lookup-limited terms
+			// are still counted (they need no DNS to count): the RFC
+			// limit is found even when the budget ends the walk first.
 			for _, rest := range rec.Directives[i:] {
-				if rest.Name != "ip4" && rest.Name != "ip6" && rest.Name != "all" {
+				if rest.Name == "all" {
+					return
+				}
+				if rest.Name != "ip4" && rest.Name != "ip6" {
+					w.charge(node, path, rest.Raw)
 					w.notReached(node.Domain, rest.Raw)
 				}
 			}
 			if rec.Redirect != nil && rec.All() == nil {
+				w.charge(node, path, rec.Redirect.Raw)
 				w.notReached(node.Domain, rec.Redirect.Raw)
 			}
 			return
@@ -320,11 +328,11 @@ func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 			w.a.add(report.New("spf.redirect.ignored", spfStage, fmt.Sprintf("The SPF record of %s has both \"all\" and %q; the redirect is ignored (RFC 7208 §6.1).", node.Domain, rec.Redirect.Raw)).WithRecord(raw))
 			return
 		}
+		w.charge(node, path, rec.Redirect.Raw)
 		if w.stopped != "" {
 			w.notReached(node.Domain, rec.Redirect.Raw)
 			return
 		}
-		w.charge(node, path, rec.Redirect.Raw)
 		w.follow(node, rec.Redirect.Raw, rec.Redirect.Domain, path)
 	}
 }
