@@ -16,6 +16,18 @@
 //	;! secure   NAME          set the AD bit on answers at or below NAME
 //	                          when the query asked for DNSSEC (DO or AD)
 //
+// and hostile behaviours, of a broken or spoofing resolver rather than a
+// broken zone:
+//
+//	;! cnameloop     NAME [TYPE]  answer NOERROR with a CNAME loop in the
+//	                              answer section (NAME -> loop.NAME -> NAME)
+//	                              instead of the SERVFAIL a resolver gives
+//	;! wrongquestion NAME [TYPE]  answer with the query's ID but another
+//	                              question (and a TXT record for it), and
+//	                              never with the right one
+//	;! echo          NAME [TYPE]  send the query back as it came (QR clear,
+//	                              no records): a reflector, not an answer
+//
 // Answers also truncate naturally when they exceed the client's EDNS0
 // buffer size (or 512 octets without EDNS0), as real servers do.
 package dnstest
@@ -46,6 +58,10 @@ const (
 	Timeout  Marker = "timeout"
 	Truncate Marker = "truncate"
 	Secure   Marker = "secure"
+	// Hostile behaviours (see the package comment).
+	CNAMELoop     Marker = "cnameloop"
+	WrongQuestion Marker = "wrongquestion"
+	Echo          Marker = "echo"
 )
 
 type markKey struct {
@@ -187,7 +203,7 @@ func (z *Zone) Parse(r io.Reader, origin, filename string) error {
 		}
 		m := Marker(strings.ToLower(f[0]))
 		switch m {
-		case ServFail, Refused, Timeout, Truncate, Secure:
+		case ServFail, Refused, Timeout, Truncate, Secure, CNAMELoop, WrongQuestion, Echo:
 		default:
 			return fmt.Errorf("%s:%d: unknown marker %q", filename, ln, f[0])
 		}
@@ -418,6 +434,15 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		case Refused:
 			s.rcode(w, req, dns.RcodeRefused)
 			return
+		case CNAMELoop:
+			s.cnameLoop(w, req, cur)
+			return
+		case WrongQuestion:
+			s.wrongQuestion(w, req)
+			return
+		case Echo:
+			_ = w.WriteMsg(req)
+			return
 		case Truncate:
 			if udp {
 				t := new(dns.Msg)
@@ -469,6 +494,32 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	if udp {
 		m.Truncate(size)
 	}
+	_ = w.WriteMsg(m)
+}
+
+// cnameLoop answers NOERROR with a two-link CNAME loop starting at name,
+// as no sane resolver would.
+func (s *Server) cnameLoop(w dns.ResponseWriter, req *dns.Msg, name string) {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = true
+	other := "loop." + name
+	hdr := func(n string) dns.RR_Header {
+		return dns.RR_Header{Name: n, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 60}
+	}
+	m.Answer = []dns.RR{&dns.CNAME{Hdr: hdr(name), Target: other}, &dns.CNAME{Hdr: hdr(other), Target: name}}
+	_ = w.WriteMsg(m)
+}
+
+// wrongQuestion answers with the query's ID but the question (and a TXT
+// record) of another name: what a spoofer or a confused server sends.
+func (s *Server) wrongQuestion(w dns.ResponseWriter, req *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = true
+	other := "wrong-question.invalid."
+	m.Question[0].Name = other
+	m.Answer = []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: other, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"v=spf1 +all"}}}
 	_ = w.WriteMsg(m)
 }
 

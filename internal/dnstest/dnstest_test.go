@@ -132,3 +132,37 @@ func TestServer_answersForTheRoot(t *testing.T) {
 		t.Fatalf("no answer for the root: %v", err)
 	}
 }
+
+// The hostile markers answer as a broken or spoofing resolver would.
+func TestServer_hostileMarkers(t *testing.T) {
+	z := NewZone()
+	err := z.Parse(strings.NewReader(`
+$ORIGIN h.test.
+loop  IN TXT "never seen"
+;! cnameloop loop
+;! wrongquestion wq TXT
+wq    IN TXT "the right answer"
+;! echo echo
+`), "", "inline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Start(t, z)
+	r := ask(t, s, "udp", "loop.h.test", dns.TypeTXT, 1232)
+	if r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 2 {
+		t.Fatalf("cnameloop: %v", r)
+	}
+	if c0, ok := r.Answer[0].(*dns.CNAME); !ok || c0.Target != "loop.loop.h.test." || r.Answer[1].(*dns.CNAME).Target != "loop.h.test." {
+		t.Errorf("cnameloop answer: %v", r.Answer)
+	}
+	// dns.Client refuses a response whose ID differs but not one whose
+	// question differs: it gets the wrong question back.
+	r = ask(t, s, "udp", "wq.h.test", dns.TypeTXT, 1232)
+	if r == nil || r.Question[0].Name != "wrong-question.invalid." {
+		t.Errorf("wrongquestion: %v", r)
+	}
+	r = ask(t, s, "udp", "echo.h.test", dns.TypeA, 0)
+	if r == nil || r.Response || len(r.Answer) != 0 || r.Question[0].Name != "echo.h.test." {
+		t.Errorf("echo: %v", r)
+	}
+}

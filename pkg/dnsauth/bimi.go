@@ -121,6 +121,10 @@ func CheckBIMI(ctx context.Context, r resolver.Interface, domain, dmarcPolicy st
 		add(report.New("bimi.record.invalid", bimiStage, fmt.Sprintf("%s has %d BIMI records; mailbox providers ignore them all.", name, len(recs))))
 		return c
 	}
+	if why := oversizeTXT(recs[0]); why != "" {
+		add(report.New("bimi.record.invalid", bimiStage, fmt.Sprintf("%s: %s.", name, why)).WithRecord(recs[0]))
+		return c
+	}
 	rec, perr := ParseBIMI(recs[0])
 	if perr != nil {
 		add(report.New("bimi.record.invalid", bimiStage, fmt.Sprintf("%s: %v.", name, perr)).WithRecord(recs[0]))
@@ -143,7 +147,7 @@ func CheckBIMI(ctx context.Context, r resolver.Interface, domain, dmarcPolicy st
 		add(report.New("bimi.dmarc.weak", bimiStage, fmt.Sprintf("BIMI is honoured only with an enforced DMARC policy (quarantine or reject); %s has %s.", domain, policyName(dmarcPolicy))).WithRecord(rec.Raw))
 	}
 	if rec.Logo != "" && rec.Evidence != "" && (dmarcPolicy == "quarantine" || dmarcPolicy == "reject") {
-		add(report.New("bimi.ok", bimiStage, "logo "+rec.Logo+", evidence "+rec.Evidence))
+		add(report.New("bimi.ok", bimiStage, "logo "+echo(rec.Logo)+", evidence "+echo(rec.Evidence)))
 	}
 	return c
 }

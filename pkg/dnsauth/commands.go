@@ -30,6 +30,10 @@ type SPFOptions struct {
 	Sender   string     // MAIL FROM (default postmaster@DOMAIN)
 	Helo     string
 	Now      func() time.Time
+	// WalkBudget bounds the record check's walk (zero: the defaults);
+	// EvalTimeout the check_host() evaluation (zero: SPFEvalTimeout).
+	WalkBudget  SPFWalkBudget
+	EvalTimeout time.Duration
 }
 
 // SPFReport is `mailprobe spf DOMAIN`: the record check, and with an IP
@@ -41,7 +45,7 @@ func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
 		return nil, err
 	}
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
-	an := AnalyzeSPF(ctx, r, domain)
+	an := AnalyzeSPFBudget(ctx, r, domain, o.WalkBudget)
 	fs := an.Findings()
 	summary := "no SPF record"
 	if an.Record != "" {
@@ -56,7 +60,7 @@ func SPFReport(ctx context.Context, o SPFOptions) (*report.Report, error) {
 		if sender == "" {
 			sender = "postmaster@" + domain
 		}
-		ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: sender, Helo: o.Helo, Now: run.now()})
+		ev := CheckHost(ctx, r, SPFQuery{IP: o.IP, Sender: sender, Helo: o.Helo, Now: run.now(), Timeout: o.EvalTimeout})
 		if ev.Domain != domain {
 			summary += fmt.Sprintf("; the sender's domain %s was evaluated", ev.Domain)
 		}

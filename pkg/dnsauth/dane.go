@@ -367,6 +367,9 @@ func connectHost(ctx context.Context, r resolver.Interface, dh *DANEHost, o DANE
 	}
 	seen := map[netip.Addr]bool{}
 	for _, ip := range ips {
+		if len(dh.Addrs) == MaxAddrsPerMX {
+			break // a bound on the connections one host costs
+		}
 		if ip = ip.Unmap(); !seen[ip] {
 			seen[ip] = true
 			dh.Addrs = append(dh.Addrs, DANEAddr{Addr: net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))})

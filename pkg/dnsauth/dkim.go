@@ -280,7 +280,7 @@ func checkSelector(ctx context.Context, r resolver.Interface, domain, sel string
 	if len(txts[0]) > MaxDKIMRecord {
 		// No real key comes near: an 8192-bit RSA key is about 1.4 KB of
 		// base64. Parsing and echoing 60 KB helps nobody.
-		key.Record = txts[0][:MaxDKIMRecord/8] + "…"
+		key.Record = report.Clip(txts[0], report.MaxRecordEvidence)
 		return key, []report.Finding{report.Newf("dkim.key.oversize", dkimStage, "The TXT record at %s is %d bytes, more than any DKIM key (at most %d here): verifiers may refuse it, and it is not parsed.", name, len(txts[0]), MaxDKIMRecord).WithRecord(txts[0])}, ""
 	}
 	key.Record = txts[0]

@@ -198,3 +198,33 @@ func FuzzParseBIMI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSPFMacroExpand parses any macro-string (as a domain-spec and as an
+// exp= explanation) and expands it with long identities: expansion never
+// panics and stays within maxMacroExpansion (plus one part), and an
+// expanded domain is at most 253 octets unless it is one label.
+func FuzzSPFMacroExpand(f *testing.F) {
+	for _, s := range []string{"%{s}", "%{l1r-}.%{d2}", "%{ir}.%{v}._spf.%{d}", "%%%_%-", "%{p}%{h}%{c}%{r}%{t}", strings.Repeat("%{s}", 100)} {
+		f.Add(s)
+	}
+	long := strings.Repeat("x", 200)
+	env := macroEnv{sender: long + "@" + long + ".example", local: long, domain: long + ".example", senderD: long + ".example",
+		ip: netip.MustParseAddr("2001:db8::1"), helo: long, receiver: long, now: 1}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, explain := range []bool{false, true} {
+			parts, err := parseMacroString(s, explain)
+			if err != nil {
+				continue
+			}
+			out := env.expand(parts)
+			if len(out) > maxMacroExpansion+len(s)+4*len(env.sender) {
+				t.Fatalf("expansion of %d bytes from %d", len(out), len(s))
+			}
+			// A domain is cut to 253 octets by whole labels; a single
+			// label longer than that stays (and is no valid name).
+			if d := truncateDomain(out); !explain && len(d) > 253 && strings.Contains(d, ".") {
+				t.Fatalf("domain of %d octets", len(d))
+			}
+		}
+	})
+}

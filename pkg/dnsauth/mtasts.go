@@ -44,7 +44,7 @@ func ParseMTASTSRecord(txt string) (*MTASTSRecord, error) {
 		if t.Name == "id" {
 			// sts-id-value = 1*32(ALPHA / DIGIT)
 			if len(t.Value) == 0 || len(t.Value) > 32 || !isAlnum(t.Value) {
-				return nil, fmt.Errorf("id=%q must be 1 to 32 letters and digits", t.Value)
+				return nil, fmt.Errorf("id=%q must be 1 to 32 letters and digits", echo(t.Value))
 			}
 			rec.ID = t.Value
 		}
@@ -89,17 +89,17 @@ func ParseMTASTSPolicy(body string) (*MTASTSPolicy, error) {
 		}
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
-			return nil, fmt.Errorf("line %d: %q is not \"key: value\"", i+1, line)
+			return nil, fmt.Errorf("line %d: %q is not \"key: value\"", i+1, echo(line))
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if k != "mx" && seen[k] {
-			return nil, fmt.Errorf("line %d: %q appears twice", i+1, k)
+			return nil, fmt.Errorf("line %d: %q appears twice", i+1, echo(k))
 		}
 		seen[k] = true
 		switch k {
 		case "version":
 			if v != "STSv1" {
-				return nil, fmt.Errorf("version %q is not STSv1", v)
+				return nil, fmt.Errorf("version %q is not STSv1", echo(v))
 			}
 			p.Version = v
 		case "mode":
@@ -107,12 +107,12 @@ func ParseMTASTSPolicy(body string) (*MTASTSPolicy, error) {
 			case "enforce", "testing", "none":
 				p.Mode = v
 			default:
-				return nil, fmt.Errorf("mode %q is not enforce, testing or none", v)
+				return nil, fmt.Errorf("mode %q is not enforce, testing or none", echo(v))
 			}
 		case "max_age":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 || len(v) > 10 || !allDigits(v) {
-				return nil, fmt.Errorf("max_age %q is not a number of seconds", v)
+				return nil, fmt.Errorf("max_age %q is not a number of seconds", echo(v))
 			}
 			if n > MaxMTASTSAge {
 				return nil, fmt.Errorf("max_age %d is over %d (RFC 8461 §3.2)", n, MaxMTASTSAge)
@@ -205,6 +205,9 @@ func (o HTTPOptions) client(r resolver.Interface, policyHost string) *http.Clien
 		return &c // a caller's own RoundTripper dials as it likes
 	}
 	tr.DialContext = resolvingDialer(r, o.Dial, policyHost)
+	// The policy's headers are a few hundred bytes; the default limit
+	// would let a hostile server send megabytes before the body's cap.
+	tr.MaxResponseHeaderBytes = maxPolicyHeader
 	c.Transport = tr
 	return &c
 }
@@ -279,6 +282,9 @@ const mtastsStage = "mta-sts"
 // limit it (64 KiB is what most do).
 const maxPolicySize = 64 << 10
 
+// maxPolicyHeader bounds the response header of a policy fetch.
+const maxPolicyHeader = 16 << 10
+
 // CheckMTASTS checks the MTA-STS record and policy of domain, matching
 // the policy against mxHosts (the domain's MX targets; nil to skip).
 func CheckMTASTS(ctx context.Context, r resolver.Interface, domain string, mxHosts []string, o HTTPOptions) *MTASTSCheck {
@@ -306,6 +312,10 @@ func CheckMTASTS(ctx context.Context, r resolver.Interface, domain string, mxHos
 		add(report.New("mtasts.record.invalid", mtastsStage, fmt.Sprintf("_mta-sts.%s has %d records starting with v=STSv1; senders then ignore MTA-STS (RFC 8461 §3.1).", domain, len(recs))))
 		return c
 	}
+	if why := oversizeTXT(recs[0]); why != "" {
+		add(report.New("mtasts.record.invalid", mtastsStage, fmt.Sprintf("_mta-sts.%s: %s.", domain, why)).WithRecord(recs[0]))
+		return c
+	}
 	rec, perr := ParseMTASTSRecord(recs[0])
 	if perr != nil {
 		add(report.New("mtasts.record.invalid", mtastsStage, fmt.Sprintf("_mta-sts.%s: %v.", domain, perr)).WithRecord(recs[0]))
@@ -320,11 +330,13 @@ func CheckMTASTS(ctx context.Context, r resolver.Interface, domain string, mxHos
 	}
 	pol, perr := ParseMTASTSPolicy(body)
 	if perr != nil {
-		add(report.New("mtasts.policy.invalid", mtastsStage, fmt.Sprintf("The policy at %s cannot be used: %v.", c.PolicyURL, perr)).With("policy", body))
+		add(report.New("mtasts.policy.invalid", mtastsStage, fmt.Sprintf("The policy at %s cannot be used: %v.", c.PolicyURL, perr)).With("policy", report.Clip(body, report.MaxRecordEvidence)))
 		return c
 	}
 	c.Policy = pol
-	ev := func(f report.Finding) report.Finding { return f.With("policy", strings.TrimSpace(body)) }
+	ev := func(f report.Finding) report.Finding {
+		return f.With("policy", report.Clip(strings.TrimSpace(body), report.MaxRecordEvidence))
+	}
 	switch pol.Mode {
 	case "testing":
 		add(ev(report.New("mtasts.mode.testing", mtastsStage, "mode: testing: senders report TLS problems (if TLS-RPT is set up) but still deliver without TLS.")))
@@ -369,13 +381,13 @@ func fetchPolicy(ctx context.Context, o HTTPOptions, r resolver.Interface, url s
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return "", fmt.Errorf("HTTP %d redirect to %s: senders must not follow redirects (RFC 8461 §3.3)", resp.StatusCode, resp.Header.Get("Location"))
+		return "", fmt.Errorf("HTTP %d redirect to %s: senders must not follow redirects (RFC 8461 §3.3)", resp.StatusCode, echo(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %s", resp.Status)
+		return "", fmt.Errorf("HTTP %s", echo(resp.Status))
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/plain" {
-		return "", fmt.Errorf("Content-Type %q: the policy must be served as text/plain (RFC 8461 §3.2)", resp.Header.Get("Content-Type"))
+		return "", fmt.Errorf("Content-Type %q: the policy must be served as text/plain (RFC 8461 §3.2)", echo(resp.Header.Get("Content-Type")))
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPolicySize+1))
 	if err != nil {
@@ -412,14 +424,14 @@ func ParseTLSRPT(txt string) (*TLSRPTRecord, error) {
 			switch {
 			case strings.HasPrefix(l, "mailto:"):
 				if mailtoDomain(u) == "" {
-					return nil, fmt.Errorf("rua %q is not a mailto: address", u)
+					return nil, fmt.Errorf("rua %q is not a mailto: address", echo(u))
 				}
 			case strings.HasPrefix(l, "https://"):
 				if len(u) <= len("https://") {
-					return nil, fmt.Errorf("rua %q has no host", u)
+					return nil, fmt.Errorf("rua %q has no host", echo(u))
 				}
 			default:
-				return nil, fmt.Errorf("rua %q must be a mailto: or https: URI", u)
+				return nil, fmt.Errorf("rua %q must be a mailto: or https: URI", echo(u))
 			}
 			rec.RUA = append(rec.RUA, u)
 		}
@@ -473,6 +485,10 @@ func CheckTLSRPT(ctx context.Context, r resolver.Interface, domain string, wantR
 	case 1:
 	default:
 		add(report.New("tlsrpt.record.invalid", tlsrptStage, fmt.Sprintf("_smtp._tls.%s has %d TLS-RPT records; senders ignore them all (RFC 8460 §3).", domain, len(recs))))
+		return c
+	}
+	if why := oversizeTXT(recs[0]); why != "" {
+		add(report.New("tlsrpt.record.invalid", tlsrptStage, fmt.Sprintf("_smtp._tls.%s: %s.", domain, why)).WithRecord(recs[0]))
 		return c
 	}
 	rec, perr := ParseTLSRPT(recs[0])

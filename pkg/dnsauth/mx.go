@@ -22,8 +22,10 @@ type MXHost struct {
 	Addrs []netip.Addr `json:"addresses,omitempty"`
 	CNAME string       `json:"cname,omitempty"`
 	Error string       `json:"error,omitempty"`
-	kind  resolver.Kind
-	ipLit bool
+	// MoreAddrs counts the addresses past MaxAddrsPerMX, not kept.
+	MoreAddrs int `json:"more_addresses,omitempty"`
+	kind      resolver.Kind
+	ipLit     bool
 }
 
 // MXCheck is the result of CheckMX.
@@ -32,9 +34,11 @@ type MXCheck struct {
 	Hosts    []MXHost `json:"hosts,omitempty"`
 	NullMX   bool     `json:"null_mx,omitempty"`
 	Implicit bool     `json:"implicit_mx,omitempty"` // no MX: mail goes to the domain's own A/AAAA
-	AD       bool     `json:"dnssec"`
-	DNSError string   `json:"dns_error,omitempty"`
-	findings []report.Finding
+	// Unchecked counts the MX hosts past MaxMXHosts, not checked.
+	Unchecked int    `json:"unchecked_hosts,omitempty"`
+	AD        bool   `json:"dnssec"`
+	DNSError  string `json:"dns_error,omitempty"`
+	findings  []report.Finding
 }
 
 // Findings returns the check's findings.
@@ -86,6 +90,11 @@ func CheckMX(ctx context.Context, r resolver.Interface, domain string) *MXCheck 
 			return c
 		}
 	}
+	if len(mxs) > MaxMXHosts {
+		c.Unchecked = len(mxs) - MaxMXHosts
+		add(report.Newf("mx.hosts.many", mxStage, "%s has %d MX records; the %d most preferred are checked here (and by the mta-sts, dane and ptr areas), %d are not. Senders try only the first few of equal preference.", domain, len(mxs), MaxMXHosts, c.Unchecked))
+		mxs = mxs[:MaxMXHosts]
+	}
 	hosts := make([]MXHost, len(mxs))
 	var wg sync.WaitGroup
 	for i, m := range mxs {
@@ -107,6 +116,10 @@ func CheckMX(ctx context.Context, r resolver.Interface, domain string) *MXCheck 
 			ips, err := r.LookupIP(ctx, h.Host)
 			if err != nil {
 				h.Error, h.kind = err.Error(), resolver.KindOf(err)
+			}
+			if len(ips) > MaxAddrsPerMX {
+				h.MoreAddrs = len(ips) - MaxAddrsPerMX
+				ips = ips[:MaxAddrsPerMX]
 			}
 			h.Addrs = ips
 		}(&hosts[i])
@@ -145,7 +158,11 @@ func CheckMX(ctx context.Context, r resolver.Interface, domain string) *MXCheck 
 		var list []string
 		for _, h := range hosts {
 			if h.Host != "" {
-				list = append(list, fmt.Sprintf("%d %s (%s)", h.Pref, h.Host, joinAddrs(h.Addrs)))
+				more := ""
+				if h.MoreAddrs > 0 {
+					more = fmt.Sprintf(" and %d more", h.MoreAddrs)
+				}
+				list = append(list, fmt.Sprintf("%d %s (%s%s)", h.Pref, h.Host, joinAddrs(h.Addrs), more))
 			}
 		}
 		add(report.New("mx.ok", mxStage, strings.Join(list, "; ")))

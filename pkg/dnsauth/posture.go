@@ -37,6 +37,11 @@ type AuditOptions struct {
 	HTTP       HTTPOptions
 	DANE       DANEOptions // Connect: fetch each MX certificate over STARTTLS
 	Now        func() time.Time
+	// MaxQueries and Timeout bound the whole run, every area together
+	// (zero: DNSRunMaxQueries and DNSRunTimeout; a sooner deadline of
+	// ctx wins).
+	MaxQueries int
+	Timeout    time.Duration
 }
 
 // area is one part of the posture, checked on its own and reported as a
@@ -72,6 +77,22 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 	}
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
 	rep := report.NewReport("dns", domain, now())
+	// One budget for the whole run: a hostile domain (thousands of MX
+	// addresses, a fan-out SPF tree, names that never answer) costs at
+	// most this many questions and this long, whatever each area's own
+	// bounds add up to.
+	maxQ, limit := o.MaxQueries, o.Timeout
+	if maxQ <= 0 {
+		maxQ = DNSRunMaxQueries
+	}
+	if limit <= 0 {
+		limit = DNSRunTimeout
+	}
+	budget := resolver.NewBudget(maxQ)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	ctx = resolver.WithBudget(ctx, budget)
 	areas := map[string]*area{}
 	for _, n := range areaOrder {
 		areas[n] = &area{name: n}
@@ -167,6 +188,7 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 	// Phase 2: what needs the MX hosts or the DMARC policy.
 	var mxHosts []string
 	var mxAddrs []netip.Addr
+	droppedAddrs := 0 // past MaxPostureAddrs
 	var mxLabels []string
 	if mx != nil {
 		for _, h := range mx.Hosts {
@@ -178,6 +200,10 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 		seen := map[netip.Addr]bool{}
 		for _, h := range mx.Hosts {
 			for _, ip := range h.Addrs {
+				if len(mxAddrs) == MaxPostureAddrs {
+					droppedAddrs++
+					continue
+				}
 				if !seen[ip] {
 					seen[ip] = true
 					mxAddrs = append(mxAddrs, ip)
@@ -248,8 +274,12 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 			if len(res.Confirmed) > 0 {
 				ok++
 			}
+			a.dnsError = a.dnsError || res.Temporary
 		}
 		a.summary = fmt.Sprintf("%d of %d address(es) with forward-confirmed reverse DNS", ok, len(pc.Results))
+		if droppedAddrs > 0 {
+			a.summary += fmt.Sprintf(" (%d more MX address(es) not checked)", droppedAddrs)
+		}
 	})
 	run(&wg2, areas[dnsblStage], func(ctx context.Context, a *area) {
 		if !o.DNSBL {
@@ -320,10 +350,44 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 	if r.Unreachable() != nil {
 		return resolverDownReport("dns", domain, now, rep.StartedAt, areaOrder, r), nil
 	}
+	if b := runBudgetArea(areas, budget, deadlinePassed(ctx), deadlinePassed(parent), limit, rep.StartedAt, now); b != nil {
+		areas[b.name] = b
+	}
 	assemble(rep, areas, now)
 	rep.SetFact("resolver", map[string]any{"servers": r.Servers(), "stats": r.Stats()})
 	rep.Duration = now().Sub(rep.StartedAt)
 	return rep, nil
+}
+
+// budgetStage is the stage of the run's own budget, shown when spent.
+const budgetStage = "budget"
+
+// runBudgetArea is the area that says the run's question or time budget
+// ran out and which areas it left incomplete (nil when it did not).
+func runBudgetArea(areas map[string]*area, b *resolver.Budget, timedOut, byRun bool, limit time.Duration, start time.Time, now func() time.Time) *area {
+	if b.Refused() == 0 && !timedOut {
+		return nil
+	}
+	var hit []string
+	for _, n := range areaOrder {
+		if a := areas[n]; a != nil && (a.counter.OverBudget.Load() > 0 || timedOut && a.dnsError) {
+			hit = append(hit, n)
+		}
+	}
+	var why []string
+	if b.Refused() > 0 {
+		why = append(why, fmt.Sprintf("its budget of %d DNS questions was spent (%d more were not asked)", b.Max(), b.Refused()))
+	}
+	if timedOut {
+		if byRun {
+			why = append(why, "the run's deadline (--timeout) passed")
+		} else {
+			why = append(why, fmt.Sprintf("its time budget (%s) ran out", limit))
+		}
+	}
+	f := report.Newf("dns.run.budget", budgetStage, "The run stopped asking because %s; %d question(s) were sent. Not finished: %s.", strings.Join(why, " and "), b.Used(), orDefault(strings.Join(hit, ", "), "nothing"))
+	return &area{name: budgetStage, start: start, dur: now().Sub(start), findings: []report.Finding{f}, dnsError: true,
+		summary: fmt.Sprintf("%d of %d questions sent, %d not asked", b.Used(), b.Max(), b.Refused())}
 }
 
 func anyTLSA(d *DANECheck) bool {
@@ -393,7 +457,7 @@ func assemble(rep *report.Report, areas map[string]*area, now func() time.Time) 
 		rep.AddStage(st)
 		fs := append([]report.Finding(nil), a.findings...)
 		sort.SliceStable(fs, func(i, j int) bool { return fs[i].Severity > fs[j].Severity })
-		rep.Add(fs...)
+		rep.Add(capFindings(fs)...)
 		if a.fact != nil {
 			rep.SetFact(strings.ReplaceAll(a.name, "-", "_"), a.fact)
 		}

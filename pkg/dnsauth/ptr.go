@@ -41,6 +41,7 @@ func FCrDNS(ctx context.Context, r resolver.Interface, ip netip.Addr) PTRResult 
 	if len(names) > 10 {
 		names = names[:10]
 	}
+	var failed error
 	for _, n := range names {
 		var addrs []netip.Addr
 		if ip.Is4() {
@@ -49,6 +50,9 @@ func FCrDNS(ctx context.Context, r resolver.Interface, ip netip.Addr) PTRResult 
 			addrs, err = r.LookupAAAA(ctx, n)
 		}
 		if err != nil {
+			if !resolver.IsNotFound(err) && failed == nil {
+				failed = err
+			}
 			continue
 		}
 		for _, a := range addrs {
@@ -57,6 +61,11 @@ func FCrDNS(ctx context.Context, r resolver.Interface, ip netip.Addr) PTRResult 
 				break
 			}
 		}
+	}
+	if len(res.Confirmed) == 0 && failed != nil {
+		// Not confirmed because a forward lookup failed: unknown, not
+		// "does not resolve back".
+		res.Error, res.Temporary = failed.Error(), true
 	}
 	return res
 }
@@ -196,7 +205,7 @@ func CheckDNSBL(ctx context.Context, r resolver.Interface, addrs []netip.Addr, l
 				}
 				if h.Listed {
 					if txt, err := r.LookupTXT(ctx, name); err == nil {
-						h.Reason = strings.Join(txt, " ")
+						h.Reason = echo(strings.Join(txt, " "))
 					}
 				}
 			}(&hits[i*len(lists)+j])

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
 )
 
@@ -53,7 +54,17 @@ type SPFQuery struct {
 	Receiver string
 	// Now is the time for %{t} (zero: time.Now).
 	Now time.Time
+	// Timeout bounds the whole evaluation (zero: SPFEvalTimeout; a
+	// sooner deadline of ctx wins).
+	Timeout time.Duration
 }
+
+// SPFEvalTimeout is the elapsed-time limit of one check_host()
+// evaluation: RFC 7208 §4.6.4 asks for one, of at least 20 seconds, and
+// for temperror when it is exceeded. With the lookup limits it bounds
+// the evaluation to about 120 DNS questions (10 terms, 10 addresses per
+// mx, 10 names per ptr, the exp= text).
+const SPFEvalTimeout = 20 * time.Second
 
 // SPFEvaluation is the outcome of check_host() with what led to it.
 type SPFEvaluation struct {
@@ -156,8 +167,23 @@ func CheckHost(ctx context.Context, r resolver.Interface, q SPFQuery) *SPFEvalua
 		ev.Result, ev.Problem = SPFNone, why
 		return ev
 	}
+	limit := q.Timeout
+	if limit <= 0 {
+		limit = SPFEvalTimeout
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	res, exp, err := e.checkHost(ctx, domain, root)
 	ev.Lookups, ev.VoidLookups = e.lookups, e.voids
+	if err != nil && err.result == SPFTempError && deadlinePassed(ctx) {
+		// The deadline cut a lookup short: say which limit it was.
+		what := fmt.Sprintf("the evaluation took longer than its limit (%s, RFC 7208 §4.6.4)", limit)
+		if deadlinePassed(parent) {
+			what = "the run's deadline passed during the evaluation"
+		}
+		err = tempErr("%s: %s", what, err.msg)
+	}
 	if err == nil {
 		ev.Matched, ev.MatchedIn, ev.Via = matchPath(root)
 	}
@@ -170,7 +196,7 @@ func CheckHost(ctx context.Context, r resolver.Interface, q SPFQuery) *SPFEvalua
 		ev.Problem = root.Error
 	}
 	if res == SPFFail && exp != nil {
-		ev.Explanation = e.explanation(ctx, exp)
+		ev.Explanation = report.Clip(e.explanation(ctx, exp), report.MaxRecordEvidence)
 	}
 	return ev
 }
@@ -291,7 +317,7 @@ func (e *spfEval) checkHost(ctx context.Context, domain string, node *SPFNode) (
 		node.Result = string(SPFNone)
 		return SPFNone, nil, nil
 	}
-	node.Record = raw
+	node.Record = report.Clip(raw, report.MaxRecordEvidence) // for people; raw is evaluated
 	rec, err := ParseSPF(raw)
 	if err != nil {
 		perr := permErr("syntax error in the SPF record of %s: %v", domain, err)

@@ -51,15 +51,21 @@ type spfWalker struct {
 	ctx     context.Context
 	r       resolver.Interface
 	a       *SPFAnalysis
+	budget  SPFWalkBudget
+	byRun   bool // the run's deadline comes before the walk's own
 	lookups int
 	voids   int
 	visits  int
 	// asks counts the DNS questions the walk asked; stopped is why the
-	// walk ended early ("" while it goes on), skipped the terms it did
-	// not reach because of that.
-	asks    int
-	stopped string
-	skipped int
+	// walk ended early ("" while it goes on), timedOut whether time
+	// ended it, failed whether a lookup failed, skipped the terms it did
+	// not reach and notWalked the first few of them.
+	asks      int
+	stopped   string
+	timedOut  bool
+	failed    bool
+	skipped   int
+	notWalked []string
 }
 
 // The diagnostic walk goes past the RFC's limits to show the whole tree,
@@ -73,7 +79,26 @@ const (
 	SPFWalkTimeout = 20 * time.Second
 	// spfMaxNotes caps the notes kept per node.
 	spfMaxNotes = 20
+	// spfMaxNotWalked caps the terms the budget finding names.
+	spfMaxNotWalked = 5
 )
+
+// SPFWalkBudget bounds the diagnostic walk of AnalyzeSPFBudget; zero
+// fields take the defaults, SPFWalkMaxQueries and SPFWalkTimeout.
+type SPFWalkBudget struct {
+	Queries int
+	Time    time.Duration
+}
+
+func (b SPFWalkBudget) withDefaults() SPFWalkBudget {
+	if b.Queries <= 0 {
+		b.Queries = SPFWalkMaxQueries
+	}
+	if b.Time <= 0 {
+		b.Time = SPFWalkTimeout
+	}
+	return b
+}
 
 // ask is called before each DNS question: false means the walk is over
 // its budget (or its deadline) and must stop.
@@ -81,16 +106,42 @@ func (w *spfWalker) ask() bool {
 	if w.stopped != "" {
 		return false
 	}
-	if err := w.ctx.Err(); err != nil {
-		w.stop(fmt.Sprintf("its time budget (%s) ran out", SPFWalkTimeout))
+	if w.outOfTime() {
 		return false
 	}
-	if w.asks >= SPFWalkMaxQueries {
-		w.stop(fmt.Sprintf("it asked %d DNS questions, its budget", SPFWalkMaxQueries))
+	if w.asks >= w.budget.Queries {
+		w.stop(fmt.Sprintf("it asked %d DNS questions, its budget", w.budget.Queries))
 		return false
 	}
 	w.asks++
 	return true
+}
+
+// outOfTime stops the walk when its deadline (or the run's) has passed.
+func (w *spfWalker) outOfTime() bool {
+	if !deadlinePassed(w.ctx) {
+		return false
+	}
+	if w.stopped == "" {
+		w.timedOut = true
+		if w.byRun {
+			w.stop("the run's deadline (--timeout) passed")
+		} else {
+			w.stop(fmt.Sprintf("its time budget (%s) ran out", w.budget.Time))
+		}
+	}
+	return true
+}
+
+// deadlinePassed reports whether ctx is done or its deadline has come: a
+// lookup cut short by that deadline may return just before ctx's own
+// timer marks it done.
+func deadlinePassed(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func (w *spfWalker) stop(why string) {
@@ -99,16 +150,40 @@ func (w *spfWalker) stop(why string) {
 	}
 }
 
-// AnalyzeSPF checks the SPF policy of domain without a message.
+// notReached counts a term the walk did not follow, naming the first few.
+func (w *spfWalker) notReached(domain, term string) {
+	w.skipped++
+	if len(w.notWalked) < spfMaxNotWalked {
+		w.notWalked = append(w.notWalked, fmt.Sprintf("%s (in %s)", echo(term), domain))
+	}
+}
+
+// AnalyzeSPF checks the SPF policy of domain without a message, within
+// the default walk budget.
 func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAnalysis {
+	return AnalyzeSPFBudget(ctx, r, domain, SPFWalkBudget{})
+}
+
+// AnalyzeSPFBudget is AnalyzeSPF within budget: the walk stops after
+// budget.Queries DNS questions or budget.Time (or the run's deadline,
+// when sooner), with an spf.walk.budget finding naming what it did not
+// reach. Running out of time leaves the analysis incomplete (DNSError
+// set: a receiver's evaluation would have ended in temperror too).
+func AnalyzeSPFBudget(ctx context.Context, r resolver.Interface, domain string, budget SPFWalkBudget) *SPFAnalysis {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	a := &SPFAnalysis{Domain: domain}
-	ctx, cancel := context.WithTimeout(ctx, SPFWalkTimeout)
+	budget = budget.withDefaults()
+	w := &spfWalker{r: r, a: a, budget: budget}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < budget.Time {
+		w.byRun = true
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget.Time)
 	defer cancel()
-	w := &spfWalker{ctx: ctx, r: r, a: a}
+	w.ctx = ctx
 	root := &SPFNode{Domain: domain}
 	a.Tree = root
 
+	w.asks++ // the record itself counts against the budget
 	txts, err := r.LookupTXT(ctx, domain)
 	if err != nil && !resolver.IsNotFound(err) {
 		a.DNSError = err.Error()
@@ -130,7 +205,13 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 		return a
 	case 1:
 	default:
-		a.Records = recs
+		for i, rec := range recs {
+			if i == MaxEvidence {
+				a.Records = append(a.Records, fmt.Sprintf("… %d more", len(recs)-i))
+				break
+			}
+			a.Records = append(a.Records, report.Clip(rec, report.MaxRecordEvidence))
+		}
 		f := report.New("spf.record.multiple", spfStage, fmt.Sprintf("%s has %d SPF records; receivers return permerror for all of them (RFC 7208 §4.5), which DMARC treats as an SPF failure.", domain, len(recs)))
 		for _, rec := range recs {
 			f = f.WithRecord(rec)
@@ -142,11 +223,25 @@ func AnalyzeSPF(ctx context.Context, r resolver.Interface, domain string) *SPFAn
 	w.walk(root, recs[0], []string{domain})
 	a.Lookups, a.VoidLookups = w.lookups, w.voids
 	a.Queries = w.asks
-	if w.stopped != "" && a.DNSError == "" {
+	if w.stopped != "" && !w.failed {
 		a.Incomplete = w.stopped
-		a.add(report.Newf("spf.walk.budget", spfStage, "The walk of the SPF tree of %s stopped because %s; %d term(s) were not followed. The lookup counts below are lower bounds.", domain, w.stopped, w.skipped))
+		what := ""
+		if len(w.notWalked) > 0 {
+			what = ", among them " + strings.Join(w.notWalked, ", ")
+		}
+		f := report.Newf("spf.walk.budget", spfStage, "The walk of the SPF tree of %s stopped because %s, after %d DNS question(s); %d term(s) were not followed%s. The lookup counts are lower bounds.", domain, w.stopped, w.asks, w.skipped, what)
+		if w.timedOut {
+			// Not knowing the whole policy in time is what a receiver
+			// calls temperror (RFC 7208 §4.6.4): the check is incomplete.
+			a.DNSError = "the SPF walk " + w.stopped
+			f = f.WithSeverity(report.Fail)
+		}
+		a.add(f)
 	}
 	w.summarize()
+	// The facts keep what the report can show: the record clipped (its
+	// size noted), as in the tree.
+	a.Record = report.Clip(a.Record, report.MaxRecordEvidence)
 	return a
 }
 
@@ -189,7 +284,7 @@ func (w *spfWalker) void(node *SPFNode, path []string, term, why string) {
 // include and redirect targets.
 func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 	w.visits++
-	node.Record = raw
+	node.Record = report.Clip(raw, report.MaxRecordEvidence)
 	rec, err := ParseSPF(raw)
 	if err != nil {
 		node.Error = err.Error()
@@ -202,7 +297,22 @@ func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 	for i := range rec.Directives {
 		t := &rec.Directives[i]
 		if w.stopped != "" {
-			w.skipped += len(rec.Directives) - i
+			// The rest is not asked about, but its lookup-limited terms
+			// are still counted (they need no DNS to count): the RFC
+			// limit is found even when the budget ends the walk first.
+			for _, rest := range rec.Directives[i:] {
+				if rest.Name == "all" {
+					return
+				}
+				if rest.Name != "ip4" && rest.Name != "ip6" {
+					w.charge(node, path, rest.Raw)
+					w.notReached(node.Domain, rest.Raw)
+				}
+			}
+			if rec.Redirect != nil && rec.All() == nil {
+				w.charge(node, path, rec.Redirect.Raw)
+				w.notReached(node.Domain, rec.Redirect.Raw)
+			}
 			return
 		}
 		w.term(node, rec, t, path)
@@ -218,11 +328,11 @@ func (w *spfWalker) walk(node *SPFNode, raw string, path []string) {
 			w.a.add(report.New("spf.redirect.ignored", spfStage, fmt.Sprintf("The SPF record of %s has both \"all\" and %q; the redirect is ignored (RFC 7208 §6.1).", node.Domain, rec.Redirect.Raw)).WithRecord(raw))
 			return
 		}
+		w.charge(node, path, rec.Redirect.Raw)
 		if w.stopped != "" {
-			w.skipped++
+			w.notReached(node.Domain, rec.Redirect.Raw)
 			return
 		}
-		w.charge(node, path, rec.Redirect.Raw)
 		w.follow(node, rec.Redirect.Raw, rec.Redirect.Domain, path)
 	}
 }
@@ -302,7 +412,9 @@ func (w *spfWalker) term(node *SPFNode, rec *SPFRecord, t *SPFTerm, path []strin
 			if mx.Host == "" {
 				continue
 			}
-			if !w.ask() {
+			// LookupIP asks two questions (A and AAAA): two from the
+			// budget, so that it bounds the questions sent.
+			if !w.ask() || !w.ask() {
 				return
 			}
 			ips, err := w.r.LookupIP(w.ctx, mx.Host)
@@ -321,10 +433,17 @@ func (w *spfWalker) dnsFailed(node *SPFNode, t *SPFTerm, err error) bool {
 	if err == nil || resolver.IsNotFound(err) || resolver.KindOf(err) == resolver.KindInvalidName {
 		return false
 	}
-	w.note(node, fmt.Sprintf("%s: %v", t.Raw, err))
+	if w.outOfTime() {
+		// The walk's deadline cut the question short: the budget's
+		// finding says so; the name itself is not known to fail.
+		w.note(node, fmt.Sprintf("%s: not answered before %s", echo(t.Raw), w.stopped))
+		return true
+	}
+	w.note(node, fmt.Sprintf("%s: %v", echo(t.Raw), err))
 	// A receiver's evaluation ends here with temperror (RFC 7208 §4.4,
 	// §5): so does the walk, rather than wait on the rest of the tree.
 	w.stop("a DNS lookup failed (" + err.Error() + ")")
+	w.failed = true
 	if w.a.DNSError == "" {
 		w.a.DNSError = err.Error()
 		w.a.add(report.New("spf.dns.error", spfStage, fmt.Sprintf("While evaluating %q in the record of %s: %v. Receivers hitting this return temperror.", t.Raw, node.Domain, err)))
@@ -354,13 +473,18 @@ func (w *spfWalker) follow(node *SPFNode, via, spec string, path []string) {
 	}
 	if !w.ask() {
 		child.Error = "not followed: " + w.stopped
-		w.skipped++
+		w.notReached(node.Domain, via)
 		return
 	}
 	raw, serr, none := lookupSPF(w.ctx, w.r, target)
 	switch {
+	case serr != nil && serr.result == SPFTempError && w.outOfTime():
+		child.Error = "not answered before " + w.stopped
+		w.notReached(node.Domain, via)
+		return
 	case serr != nil && serr.result == SPFTempError:
 		w.stop("a DNS lookup failed (" + serr.msg + ")")
+		w.failed = true
 		child.Error = serr.msg
 		if w.a.DNSError == "" {
 			w.a.DNSError = serr.msg

@@ -144,10 +144,20 @@ type macroEnv struct {
 	ptr func() string
 }
 
-// expand expands a parsed macro string (RFC 7208 §7.3).
+// maxMacroExpansion bounds one expansion: a record (or an exp= text) of
+// thousands of %{s} with a long sender would otherwise build megabytes.
+// Domains are cut to 253 octets afterwards and explanations are shown
+// clipped, so nothing real comes near it.
+const maxMacroExpansion = 16 << 10
+
+// expand expands a parsed macro string (RFC 7208 §7.3), up to
+// maxMacroExpansion bytes.
 func (e *macroEnv) expand(parts []macroPart) string {
 	var b strings.Builder
 	for _, p := range parts {
+		if b.Len() > maxMacroExpansion {
+			break
+		}
 		if !p.isMacro() || p.special {
 			b.WriteString(p.lit)
 			continue

@@ -127,14 +127,24 @@ const MaxRecordEvidence = 1024
 // clipping never meets a secret there (secrets are scrubbed whole, before
 // any clipping, everywhere else).
 func (f Finding) WithRecord(text string) Finding {
-	if len(text) > MaxRecordEvidence {
-		cut := MaxRecordEvidence
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = fmt.Sprintf("%s… (%d bytes in all)", text[:cut], len(text))
+	return f.With("record", Clip(text, MaxRecordEvidence))
+}
+
+// Clip is the one cap of long evidence and echoed values (a DNS record,
+// a policy file, a header a server sent): at most n bytes of s, cut on a
+// character boundary (half a UTF-8 sequence would show as garbage),
+// followed by "… (N bytes)" with the full size. netx.Clip is its short
+// form for one line of an error message (it imports this package, so the
+// helper lives here).
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return f.With("record", text)
+	cut := max(n, 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
 }
 
 // WithSeverity overrides the registered severity, for the few checks whose

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func init() {
@@ -140,4 +141,44 @@ func TestMergeExit(t *testing.T) {
 			t.Errorf("%d reports, fail-on %v: %d, want %d", len(c.reps), c.failOn, got, c.want)
 		}
 	}
+}
+
+func TestClip(t *testing.T) {
+	if got := Clip("short", 8); got != "short" {
+		t.Errorf("Clip(short) = %q", got)
+	}
+	s := strings.Repeat("a", 9) + "é" + strings.Repeat("b", 100)
+	if got, want := Clip(s, 10), strings.Repeat("a", 9)+"… (111 bytes)"; got != want {
+		t.Errorf("Clip = %q, want %q", got, want)
+	}
+	f := New("x.y", "s", "").WithRecord(strings.Repeat("r", 5000))
+	if e := f.Evidence[0].Text; len(e) > MaxRecordEvidence+20 || !strings.HasSuffix(e, "(5000 bytes)") {
+		t.Errorf("WithRecord kept %d bytes: %.40q", len(e), e)
+	}
+}
+
+// FuzzClip: the clip of valid UTF-8 stays valid UTF-8, keeps at most n
+// bytes of the text, and is the text itself when short enough.
+func FuzzClip(f *testing.F) {
+	f.Add("héllo wörld", 3)
+	f.Add(strings.Repeat("€", 100), 10)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		if n < 0 || n > 1<<16 {
+			return
+		}
+		got := Clip(s, n)
+		if len(s) <= n {
+			if got != s {
+				t.Fatalf("Clip(%q, %d) = %q", s, n, got)
+			}
+			return
+		}
+		kept, _, ok := strings.Cut(got, "… (")
+		if !ok || len(kept) > n || !strings.HasPrefix(s, kept) {
+			t.Fatalf("Clip(%q, %d) = %q", s, n, got)
+		}
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("Clip(%q, %d) = %q: invalid UTF-8", s, n, got)
+		}
+	})
 }

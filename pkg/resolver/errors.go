@@ -43,6 +43,9 @@ const (
 	// MaxCNAMEChain: the name cannot be resolved (a recursive resolver
 	// would SERVFAIL), which is not "no record".
 	KindCNAMELoop Kind = "cname-loop"
+	// KindBudget: the question was not sent, because the run's question
+	// budget (WithBudget) is spent. Nothing is known about the name.
+	KindBudget Kind = "budget"
 )
 
 // Error is a failed lookup. It implements net.Error so that libraries that
@@ -102,6 +105,8 @@ func (e *Error) Error() string {
 		what = "malformed answer"
 	case KindCNAMELoop:
 		what = fmt.Sprintf("CNAME chain loops or is longer than %d", MaxCNAMEChain)
+	case KindBudget:
+		what = "not asked: the run's budget of DNS questions is spent"
 	default:
 		what = string(e.Kind)
 	}
@@ -124,7 +129,7 @@ func (e *Error) Timeout() bool { return e.Kind == KindTimeout }
 // later. NXDOMAIN and NODATA are definitive answers.
 func (e *Error) Temporary() bool {
 	switch e.Kind {
-	case KindServFail, KindTimeout, KindRefused, KindNetwork, KindRcode, KindMalformed, KindCNAMELoop:
+	case KindServFail, KindTimeout, KindRefused, KindNetwork, KindRcode, KindMalformed, KindCNAMELoop, KindBudget:
 		return true
 	}
 	return false

@@ -198,6 +198,9 @@ func (r *Resolver) Stats() Stats {
 type Counter struct {
 	Lookups atomic.Int64 // questions asked, including cache hits
 	Queries atomic.Int64 // questions that went to the network
+	// OverBudget counts the questions not sent because the run's
+	// budget (WithBudget) was spent.
+	OverBudget atomic.Int64
 }
 
 type counterKey struct{}
@@ -213,6 +216,49 @@ func WithCounter(ctx context.Context, c *Counter) context.Context {
 func counters(ctx context.Context) []*Counter {
 	cs, _ := ctx.Value(counterKey{}).([]*Counter)
 	return cs
+}
+
+// Budget bounds the questions a run sends to the network: answers from
+// the cache cost nothing, and a question over the budget fails at once
+// with KindBudget (a temporary failure: the check is incomplete, not
+// negative). It is safe for concurrent use.
+type Budget struct {
+	max     int64
+	used    atomic.Int64
+	refused atomic.Int64
+}
+
+// NewBudget allows n questions (n <= 0: none).
+func NewBudget(n int) *Budget { return &Budget{max: int64(n)} }
+
+// take reserves one question, reporting false when the budget is spent.
+func (b *Budget) take() bool {
+	if b.used.Add(1) > b.max {
+		b.used.Add(-1)
+		b.refused.Add(1)
+		return false
+	}
+	return true
+}
+
+// Max is the budget; Used the questions sent within it; Refused those
+// not sent because it was spent.
+func (b *Budget) Max() int     { return int(b.max) }
+func (b *Budget) Used() int    { return int(b.used.Load()) }
+func (b *Budget) Refused() int { return int(b.refused.Load()) }
+
+type budgetKey struct{}
+
+// WithBudget returns ctx carrying b: every question asked with it (or a
+// context derived from it) that is not answered from the cache spends
+// one from b. An inner WithBudget replaces an outer one.
+func WithBudget(ctx context.Context, b *Budget) context.Context {
+	return context.WithValue(ctx, budgetKey{}, b)
+}
+
+func budgetOf(ctx context.Context) *Budget {
+	b, _ := ctx.Value(budgetKey{}).(*Budget)
+	return b
 }
 
 // Query asks for name and qtype. A definitive negative answer is an *Error
@@ -246,6 +292,14 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 			return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
 		}
 		return c.ans, c.err
+	}
+	if b := budgetOf(ctx); b != nil && !b.take() {
+		// Not cached: the question was never asked.
+		r.mu.Unlock()
+		for _, cn := range cs {
+			cn.OverBudget.Add(1)
+		}
+		return nil, &Error{Kind: KindBudget, Name: fqdn, Type: qtype}
 	}
 	c = &call{done: make(chan struct{})}
 	r.cache[key] = c
@@ -477,10 +531,12 @@ var errNotOurAnswer = errors.New("the response does not answer the question aske
 const maxStrayResponses = 32
 
 // exchangeMatching sends m and reads until a response answers it: the same
-// ID and the same question (RFC 5452 §9.1). A response with another ID or
-// question (a spoofing attempt, a confused server, a late answer to an
-// earlier query on a reused port) is discarded and the wait goes on until
-// the deadline; it is never taken as the answer.
+// ID and the same question (RFC 5452 §9.1), with the QR bit set and the
+// query's opcode (RFC 1035 §4.1.1). A message with another ID or question
+// (a spoofing attempt, a confused server, a late answer to an earlier
+// query on a reused port), or our own query reflected back (QR clear: no
+// records, which would read as NODATA), is discarded and the wait goes on
+// until the deadline; it is never taken as the answer.
 func exchangeMatching(ctx context.Context, co *dns.Conn, m *dns.Msg) (*dns.Msg, time.Duration, error) {
 	if d, ok := ctx.Deadline(); ok {
 		_ = co.SetDeadline(d)
@@ -499,7 +555,7 @@ func exchangeMatching(ctx context.Context, co *dns.Conn, m *dns.Msg) (*dns.Msg, 
 				return resp, time.Since(start), err
 			}
 			// An unparseable stray datagram: keep waiting.
-		} else if resp.Id == m.Id && sameQuestion(resp, m) {
+		} else if resp.Id == m.Id && resp.Response && resp.Opcode == m.Opcode && sameQuestion(resp, m) {
 			return resp, time.Since(start), nil
 		}
 		if stray >= maxStrayResponses {
