@@ -57,8 +57,29 @@ func (a *auditor) startTLSScans(ctx context.Context) *tlsScans {
 	return ts
 }
 
-// tlsOnly are the finding areas only the TLS scan covers.
-var tlsOnly = []string{"tls.protocol.", "tls.cipher.", "tls.dh.", "tls.group.", "tls.renegotiation.", "tls.probe."}
+// protocolAudited are the finding areas a protocol audit judges itself
+// (the certificate, STARTTLS and its injection test, the connection and
+// the greeting); every other tls.* finding is one only the TLS scan
+// knows. Listing what to leave out, not what to keep, means a new kind
+// of scan finding (a vulnerability check) reaches the audit without a
+// change here: the list of areas to keep once missed tls.vuln.*, so
+// Heartbleed never showed in imap audit.
+var protocolAudited = []string{"tls.starttls.", "tls.conn.", "tls.connect.", "tls.handshake.", "tls.banner.", "tls.server."}
+
+// TLSScanOnly reports whether a finding of tlsprobe.Scan is one a
+// protocol audit (imap, pop3, smtp check) does not make itself, and so
+// belongs in the audit's report beside its own.
+func TLSScanOnly(code string) bool {
+	if !strings.HasPrefix(code, "tls.") {
+		return false
+	}
+	for _, p := range protocolAudited {
+		if strings.HasPrefix(code, p) {
+			return false
+		}
+	}
+	return true
+}
 
 func (a *auditor) mergeTLSScans(ts *tlsScans) {
 	ts.wg.Wait()
@@ -94,12 +115,9 @@ func (a *auditor) mergeTLSScans(ts *tlsScans) {
 		a.rep.AddStage(report.Stage{Name: name, Status: status, Duration: r.Duration, Summary: summary})
 		a.rep.SetFact(name, res)
 		for _, f := range r.Findings {
-			for _, p := range tlsOnly {
-				if strings.HasPrefix(f.Code, p) {
-					f.Stage = name
-					a.rep.Add(f)
-					break
-				}
+			if TLSScanOnly(f.Code) {
+				f.Stage = name
+				a.rep.Add(f)
 			}
 		}
 	}

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailprobe/mailprobe/pkg/audit"
+	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/report"
+)
+
+type serverAuditOptions struct {
+	Global
+	tlsFlags
+	credFlags
+	resolverFlags
+	Ports        []string
+	Parallel     int
+	ScanParallel int
+	Helo         string
+	LocalAddr    string
+	NoTLSScan    bool
+	NoVulns      bool
+	NoPTR        bool
+}
+
+// newServerAuditCmd is `mailprobe audit HOST`: every mail port of a
+// server in one report (pkg/audit).
+func newServerAuditCmd(env *Env) *cobra.Command {
+	o := &serverAuditOptions{}
+	c := &cobra.Command{
+		Use:   "audit HOST",
+		Short: "The whole mail server in one report: every mail port, its TLS, plaintext logins, exposure",
+		Long: `Audit every mail port of HOST in one report: which of 25, 465, 587, 143,
+993, 110, 995 and 4190 (ManageSieve) accept connections, then on each open
+port the check its role calls for — smtp check and the TLS scan on SMTP
+ports, imap audit and pop3 audit (with theirs) on the mailbox ports, a
+ManageSieve check on 4190 — and the exposure a security review asks
+about: a mailbox port that takes passwords in the clear, submission
+without TLS, POP3 enabled, ManageSieve offering PLAIN before TLS.
+
+The report starts with the port table (one stage per port: protocol,
+TLS, whether a password can be sent before TLS, TLS versions, disclosed
+software, the port's worst finding), then the findings, worst first,
+each named by its port ("imap:143/greeting"). One exit code for the
+whole server: 1 when any port has a finding at --fail-on, 3 when a port
+could not be checked.
+
+--port PORT/SERVICE audits other ports (2525/submission, 10993/imaps);
+services: ` + audit.ServiceNames + `.
+Nothing intrusive runs: no lockout test, no relay or smuggling probe,
+and a password is tried only with --user, over TLS.`,
+		Example: `  mailprobe audit mail.example.com
+  mailprobe audit mail.example.com --port 25 --port 587 --port 993
+  mailprobe audit mail.example.com --port 2525/submission --format sarif > audit.sarif`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := o.options(env, args[0])
+			if err != nil {
+				return err
+			}
+			if env.inspected(opts) {
+				return nil
+			}
+			ctx, cancel := o.Global.context(cmd.Context())
+			defer cancel()
+			p := newProgress(env, o.Global.format)
+			start := time.Now()
+			var stage atomic.Value
+			stage.Store("probing ports")
+			opts.Progress = func(s string) { stage.Store(s) }
+			p.Tick(func() string {
+				return fmt.Sprintf("audit %s: %s, %s…", opts.Host, stage.Load().(string), elapsed(start))
+			})
+			rep, err := audit.Audit(ctx, opts)
+			p.Done()
+			if err != nil {
+				return &exitError{code: report.ExitUsage, err: err}
+			}
+			return o.Global.emit(env, rep)
+		},
+	}
+	addGlobalFlags(c, &o.Global)
+	addTLSFlags(c, &o.tlsFlags)
+	addCredFlags(c, &o.credFlags)
+	addResolverFlags(c, &o.resolverFlags)
+	f := c.Flags()
+	f.StringSliceVarP(&o.Ports, "port", "p", nil, "PORT or PORT/SERVICE to audit (repeatable; default 25, 465, 587, 143, 993, 110, 995, 4190)")
+	f.IntVar(&o.Parallel, "parallel", audit.DefaultParallel, "ports checked at once (each opens connections of its own)")
+	f.IntVar(&o.ScanParallel, "scan-parallel", 2, "connections of each port's TLS scan")
+	f.StringVar(&o.Helo, "helo", "", "EHLO name on the SMTP ports (default: this machine's name when fully qualified)")
+	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
+	f.BoolVar(&o.NoTLSScan, "no-tls-scan", false, "skip the enumeration of TLS versions and cipher suites on each port")
+	f.BoolVar(&o.NoVulns, "no-vulns", false, "skip the TLS vulnerability checks on the SMTP ports")
+	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS check of the SMTP server")
+	return c
+}
+
+func (o *serverAuditOptions) options(env *Env, target string) (audit.Options, error) {
+	var opts audit.Options
+	if err := o.Global.validate(); err != nil {
+		return opts, err
+	}
+	host, port, err := netx.SplitHostPort(target, 0)
+	if err != nil {
+		return opts, usageErrorf("%v", err)
+	}
+	if port != 0 {
+		return opts, usageErrorf("audit takes a host, not a port (%s): name ports with --port", target)
+	}
+	var svcs []audit.Service
+	seen := map[int]bool{}
+	for _, v := range o.Ports {
+		s, err := audit.ParseService(v)
+		if err != nil {
+			return opts, usageErrorf("%v", err)
+		}
+		if seen[s.Port] {
+			return opts, usageErrorf("--port %d given twice", s.Port)
+		}
+		seen[s.Port] = true
+		svcs = append(svcs, s)
+	}
+	if o.Parallel < 1 || o.Parallel > 16 {
+		return opts, usageErrorf("--parallel must be between 1 and 16")
+	}
+	if o.ScanParallel < 1 || o.ScanParallel > 16 {
+		return opts, usageErrorf("--scan-parallel must be between 1 and 16")
+	}
+	pool, err := o.tlsFlags.pool()
+	if err != nil {
+		return opts, err
+	}
+	password, err := o.credFlags.resolve(env)
+	if err != nil {
+		return opts, err
+	}
+	n, err := o.resolverFlags.network(env, &o.Global, o.LocalAddr)
+	if err != nil {
+		return opts, err
+	}
+	opts = audit.Options{
+		Host: host, Services: svcs, Parallel: o.Parallel, ScanParallel: o.ScanParallel,
+		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure, Helo: heloName(o.Helo),
+		User: o.User, Password: password, NoTLSScan: o.NoTLSScan, NoVulns: o.NoVulns,
+		Dial: n.Dial, LookupIP: n.lookupIP(), Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
+	}
+	if !o.NoPTR && n.Resolver != nil {
+		opts.Resolver = n.Resolver
+	}
+	return opts, nil
+}
