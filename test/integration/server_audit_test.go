@@ -1,0 +1,169 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// `mailprobe audit` against the whole environment: Postfix's three ports
+// and Dovecot's four, named with --port PORT/SERVICE (none is on its
+// well-known number here), plus a port nothing listens on, from the
+// remote-looking client address (Dovecot trusts 127.0.0.1).
+
+func serverAuditArgs(t *testing.T, extra ...string) []string {
+	t.Helper()
+	ln, err := net.Listen("tcp", E.Host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, closed, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	args := []string{"audit", E.Host}
+	for _, p := range []struct {
+		port int
+		svc  string
+	}{
+		{E.SMTPPort, "smtp"}, {E.SubmissionPort, "submission"}, {E.SubmissionsPort, "submissions"},
+		{E.IMAPPort, "imap"}, {E.IMAPSPort, "imaps"}, {E.POP3Port, "pop3"}, {E.POP3SPort, "pop3s"},
+	} {
+		args = append(args, "--port", strconv.Itoa(p.port)+"/"+p.svc)
+	}
+	args = append(args, "--port", closed+"/sieve")
+	return append(append(append(args, E.TLSArgs()...), "--format", "json"), extra...)
+}
+
+type portRow struct {
+	Port          int      `json:"port"`
+	Service       string   `json:"service"`
+	State         string   `json:"state"`
+	TLS           string   `json:"tls"`
+	AuthBeforeTLS string   `json:"auth_before_tls"`
+	Versions      []string `json:"tls_versions"`
+	Grade         string   `json:"grade"`
+}
+
+func portTable(t *testing.T, rep *Report) map[int]portRow {
+	t.Helper()
+	raw, ok := rep.Facts["ports"]
+	if !ok {
+		t.Fatal("no facts.ports")
+	}
+	var rows []portRow
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("facts.ports: %v\n%s", err, b)
+	}
+	out := map[int]portRow{}
+	for _, r := range rows {
+		out[r.Port] = r
+	}
+	return out
+}
+
+func TestServerAudit_wholeServer(t *testing.T) {
+	t.Parallel()
+	r := RunWith(t, RunOptions{Timeout: 2 * time.Minute}, serverAuditArgs(t, "--local-addr", E.ClientAddr)...)
+	rep := r.JSON(t)
+	if rep.Command != "audit" || rep.Incomplete {
+		t.Fatalf("command %q, incomplete %v\n%s", rep.Command, rep.Incomplete, r)
+	}
+	rows := portTable(t, rep)
+	want := map[int]struct{ tls, auth string }{
+		E.SMTPPort: {"starttls", "no"}, E.SubmissionPort: {"starttls", "no"}, E.SubmissionsPort: {"implicit", "no"},
+		E.IMAPPort: {"starttls", "no"}, E.IMAPSPort: {"implicit", "no"}, E.POP3Port: {"starttls", "no"}, E.POP3SPort: {"implicit", "no"},
+	}
+	for port, w := range want {
+		row := rows[port]
+		if row.State != "open" || row.TLS != w.tls || row.AuthBeforeTLS != w.auth || !slices.Contains(row.Versions, "TLS 1.3") {
+			t.Errorf("port %d (%s): %+v, want open, tls %s, auth before TLS %s, TLS 1.3 accepted", port, row.Service, row, w.tls, w.auth)
+		}
+	}
+	closed := 0
+	for _, row := range rows {
+		if row.Service == "sieve" {
+			closed++
+			if row.State != "closed" {
+				t.Errorf("sieve row %+v", row)
+			}
+		}
+	}
+	if closed != 1 {
+		t.Errorf("%d sieve rows", closed)
+	}
+	// Exposure: POP3 answers (twice, info); Dovecot's STARTTLS ports are
+	// open beside their implicit twins (info); nothing takes a password
+	// in the clear.
+	if n := len(findingsCoded(rep, "audit.exposure.pop3-enabled")); n != 2 {
+		t.Errorf("%d pop3-enabled findings, want 2", n)
+	}
+	for _, p := range []int{E.IMAPPort, E.POP3Port} {
+		label := map[int]string{E.IMAPPort: "imap", E.POP3Port: "pop3"}[p] + ":" + strconv.Itoa(p)
+		wantFindingAt(t, rep, "audit.exposure.starttls-port-open", "info", label)
+	}
+	rep.WantNoFinding(t, "audit.exposure.plaintext-mailbox")
+	rep.WantNoFinding(t, "audit.exposure.submission-no-tls")
+	// The only failures are the ones `tls` reports for Postfix's
+	// submission ports (tls_test.go): Debian's defaults accept anonymous
+	// suites with a 1024-bit DH prime there, which a port carrying
+	// passwords must not. Port 25 has them too, as information.
+	r.WantExit(t, 1)
+	var fails []string
+	for _, f := range rep.Findings {
+		if f.Severity == "fail" {
+			fails = append(fails, f.Code+"@"+f.Stage)
+		}
+	}
+	var wantFails []string
+	for _, l := range []string{"submission:" + strconv.Itoa(E.SubmissionPort), "submissions:" + strconv.Itoa(E.SubmissionsPort)} {
+		wantFails = append(wantFails, "tls.cipher.anon@"+l+"/tls", "tls.dh.weak@"+l+"/tls")
+	}
+	WantSameSet(t, "failures", fails, wantFails)
+	wantFindingAt(t, rep, "tls.cipher.anon", "info", "smtp:"+strconv.Itoa(E.SMTPPort)+"/tls")
+
+	// The audit's IMAP port agrees with `imap audit` of that port: the
+	// same codes at the same stages.
+	one := audit(t, "imap", RunOptions{}, []int{E.IMAPPort}, nil, fromClientAddr()...).JSON(t)
+	label := "imap:" + strconv.Itoa(E.IMAPPort) + "/"
+	var got, exp []string
+	for _, f := range rep.Findings {
+		if rest, ok := strings.CutPrefix(f.Stage, label); ok {
+			got = append(got, f.Code+"@"+rest)
+		}
+	}
+	for _, f := range one.Findings {
+		exp = append(exp, f.Code+"@"+strings.TrimSuffix(f.Stage, ":"+strconv.Itoa(E.IMAPPort)))
+	}
+	WantSameSet(t, "imap findings of audit vs imap audit", got, exp)
+}
+
+// From 127.0.0.1 Dovecot offers plaintext login before TLS: the audit's
+// exposure findings say which mailbox ports take passwords in the clear.
+func TestServerAudit_localClientExposure(t *testing.T) {
+	t.Parallel()
+	args := []string{"audit", E.Host, "--port", strconv.Itoa(E.IMAPPort) + "/imap", "--port", strconv.Itoa(E.POP3Port) + "/pop3",
+		"--port", strconv.Itoa(E.IMAPSPort) + "/imaps", "--no-tls-scan", "--format", "json"}
+	r := RunWith(t, RunOptions{Timeout: 2 * time.Minute}, append(args, E.TLSArgs()...)...)
+	r.WantExit(t, 1)
+	rep := r.JSON(t)
+	for _, p := range []int{E.IMAPPort, E.POP3Port} {
+		label := map[int]string{E.IMAPPort: "imap", E.POP3Port: "pop3"}[p] + ":" + strconv.Itoa(p)
+		wantFindingAt(t, rep, "audit.exposure.plaintext-mailbox", "fail", label)
+	}
+	if n := len(findingsCoded(rep, "audit.exposure.plaintext-mailbox")); n != 2 {
+		t.Errorf("%d plaintext-mailbox findings, want 2 (not the implicit-TLS port)", n)
+	}
+	rows := portTable(t, rep)
+	if row := rows[E.IMAPPort]; row.TLS != "starttls-optional" || row.AuthBeforeTLS != "yes" {
+		t.Errorf("imap row %+v", row)
+	}
+}
