@@ -54,6 +54,7 @@ type Environment struct {
 	IMAPSPort       int    // Dovecot IMAPS
 	POP3Port        int    // Dovecot POP3 with STLS
 	POP3SPort       int    // Dovecot POP3S
+	SievePort       int    // Dovecot ManageSieve (RFC 5804), STARTTLS
 	DNS             string // NSD, "127.0.0.1:PORT", authoritative for test.local
 
 	User1, Pass1, User2, Pass2 string
@@ -105,6 +106,7 @@ func loadEnvironment() (env Environment, missing []string) {
 	port("MP_IT_IMAPS_PORT", &env.IMAPSPort)
 	port("MP_IT_POP3_PORT", &env.POP3Port)
 	port("MP_IT_POP3S_PORT", &env.POP3SPort)
+	port("MP_IT_SIEVE_PORT", &env.SievePort)
 	str("MP_IT_DNS", &env.DNS)
 	str("MP_IT_USER1", &env.User1)
 	str("MP_IT_PASS1", &env.Pass1)

@@ -32,10 +32,11 @@ func serverAuditArgs(t *testing.T, extra ...string) []string {
 	}{
 		{E.SMTPPort, "smtp"}, {E.SubmissionPort, "submission"}, {E.SubmissionsPort, "submissions"},
 		{E.IMAPPort, "imap"}, {E.IMAPSPort, "imaps"}, {E.POP3Port, "pop3"}, {E.POP3SPort, "pop3s"},
+		{E.SievePort, "sieve"},
 	} {
 		args = append(args, "--port", strconv.Itoa(p.port)+"/"+p.svc)
 	}
-	args = append(args, "--port", closed+"/sieve")
+	args = append(args, "--port", closed+"/submission")
 	return append(append(append(args, E.TLSArgs()...), "--format", "json"), extra...)
 }
 
@@ -81,25 +82,30 @@ func TestServerAudit_wholeServer(t *testing.T) {
 	want := map[int]struct{ tls, auth string }{
 		E.SMTPPort: {"starttls", "no"}, E.SubmissionPort: {"starttls", "no"}, E.SubmissionsPort: {"implicit", "no"},
 		E.IMAPPort: {"starttls", "no"}, E.IMAPSPort: {"implicit", "no"}, E.POP3Port: {"starttls", "no"}, E.POP3SPort: {"implicit", "no"},
+		E.SievePort: {"starttls", "no"},
 	}
 	for port, w := range want {
 		row := rows[port]
-		if row.State != "open" || row.TLS != w.tls || row.AuthBeforeTLS != w.auth || !slices.Contains(row.Versions, "TLS 1.3") {
+		if row.State != "open" || row.TLS != w.tls || row.AuthBeforeTLS != w.auth || (port != E.SievePort && !slices.Contains(row.Versions, "TLS 1.3")) {
 			t.Errorf("port %d (%s): %+v, want open, tls %s, auth before TLS %s, TLS 1.3 accepted", port, row.Service, row, w.tls, w.auth)
 		}
 	}
 	closed := 0
 	for _, row := range rows {
-		if row.Service == "sieve" {
+		if row.State == "closed" {
 			closed++
-			if row.State != "closed" {
-				t.Errorf("sieve row %+v", row)
-			}
 		}
 	}
-	if closed != 1 {
-		t.Errorf("%d sieve rows", closed)
+	if closed != 1 || len(rows) != 9 {
+		t.Errorf("%d rows, %d closed; want 9 and 1: %+v", len(rows), closed, rows)
 	}
+	// ManageSieve from a remote client: STARTTLS, the certificate
+	// trusted, no password mechanism before TLS.
+	sieve := "sieve:" + strconv.Itoa(E.SievePort)
+	wantFindingAt(t, rep, "sieve.starttls.ok", "pass", sieve+"/starttls")
+	wantFindingAt(t, rep, "cert.ok", "pass", sieve+"/certificate")
+	wantFindingAt(t, rep, "sieve.banner.software", "info", sieve+"/greeting")
+	rep.WantNoFinding(t, "audit.exposure.sieve-plaintext")
 	// Exposure: POP3 answers (twice, info); Dovecot's STARTTLS ports are
 	// open beside their implicit twins (info); nothing takes a password
 	// in the clear.
@@ -151,7 +157,7 @@ func TestServerAudit_wholeServer(t *testing.T) {
 func TestServerAudit_localClientExposure(t *testing.T) {
 	t.Parallel()
 	args := []string{"audit", E.Host, "--port", strconv.Itoa(E.IMAPPort) + "/imap", "--port", strconv.Itoa(E.POP3Port) + "/pop3",
-		"--port", strconv.Itoa(E.IMAPSPort) + "/imaps", "--no-tls-scan", "--format", "json"}
+		"--port", strconv.Itoa(E.IMAPSPort) + "/imaps", "--port", strconv.Itoa(E.SievePort) + "/sieve", "--no-tls-scan", "--format", "json"}
 	r := RunWith(t, RunOptions{Timeout: 2 * time.Minute}, append(args, E.TLSArgs()...)...)
 	r.WantExit(t, 1)
 	rep := r.JSON(t)
@@ -162,6 +168,8 @@ func TestServerAudit_localClientExposure(t *testing.T) {
 	if n := len(findingsCoded(rep, "audit.exposure.plaintext-mailbox")); n != 2 {
 		t.Errorf("%d plaintext-mailbox findings, want 2 (not the implicit-TLS port)", n)
 	}
+	// Dovecot offers PLAIN before TLS to a local ManageSieve client too.
+	wantFindingAt(t, rep, "audit.exposure.sieve-plaintext", "fail", "sieve:"+strconv.Itoa(E.SievePort))
 	rows := portTable(t, rep)
 	if row := rows[E.IMAPPort]; row.TLS != "starttls-optional" || row.AuthBeforeTLS != "yes" {
 		t.Errorf("imap row %+v", row)
