@@ -56,6 +56,10 @@ type Options struct {
 	// User and Password, when set, test a real login over TLS on the
 	// submission and mailbox ports.
 	User, Password string
+	// DefaultCredentials (--default-credentials, from
+	// DefaultCredentials()) are tried over TLS on one mailbox port,
+	// stopping at the first sign of rate limiting.
+	DefaultCredentials []imapaudit.Credential
 	// NoTLSScan skips the TLS enumeration of every port.
 	NoTLSScan bool
 	// NoVulns skips the TLS vulnerability checks.
@@ -194,6 +198,12 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	// 2. The check each open port's role calls for, a few at a time.
 	subs := make([]*report.Report, len(rows))
 	errs := make([]error, len(rows))
+	credPort := 0
+	if len(o.DefaultCredentials) > 0 {
+		if credPort = credentialPort(rows); credPort == 0 {
+			rep.AddStage(report.Stage{Name: "default-credentials", Status: report.StatusSkipped, Summary: "no open IMAP or POP3 port to try them on"})
+		}
+	}
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
 	for i := range rows {
@@ -210,7 +220,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 				return
 			}
 			defer func() { <-sem }()
-			subs[i], errs[i] = checkPort(ctx, &o, rows[i].Service, progress)
+			subs[i], errs[i] = checkPort(ctx, &o, rows[i].Service, rows[i].Port == credPort, progress)
 		}()
 	}
 	wg.Wait()
@@ -471,7 +481,7 @@ func acceptedVersions(sub *report.Report) []string {
 // checkPort runs the check of one open port: the engine its protocol
 // calls for, and for SMTP the TLS scan beside it (imap audit runs its
 // own).
-func checkPort(ctx context.Context, o *Options, s Service, progress func(string)) (*report.Report, error) {
+func checkPort(ctx context.Context, o *Options, s Service, tryDefaults bool, progress func(string)) (*report.Report, error) {
 	label := s.Label()
 	stageProgress := func(st string) { progress(label + " " + subStage(st, s.Port)) }
 	mode := netx.TLSStartTLS
@@ -492,6 +502,9 @@ func checkPort(ctx context.Context, o *Options, s Service, progress func(string)
 			Progress: stageProgress, Dial: o.Dial, Timeouts: o.Timeouts, Now: o.Now}
 		if s.Implicit {
 			io.ImplicitTLS = []int{s.Port}
+		}
+		if tryDefaults {
+			io.DefaultCredentials = o.DefaultCredentials
 		}
 		return imapaudit.Audit(ctx, io)
 	case netx.ProtoSieve:

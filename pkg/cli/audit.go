@@ -2,12 +2,15 @@ package cli
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/audit"
+	"github.com/mailprobe/mailprobe/pkg/imapaudit"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
@@ -25,6 +28,9 @@ type serverAuditOptions struct {
 	NoTLSScan    bool
 	NoVulns      bool
 	NoPTR        bool
+	DefaultCreds bool
+	Accounts     []string
+	Domain       string
 }
 
 // newServerAuditCmd is `mailprobe audit HOST`: every mail port of a
@@ -51,8 +57,15 @@ could not be checked.
 
 --port PORT/SERVICE audits other ports (2525/submission, 10993/imaps);
 services: ` + audit.ServiceNames + `.
-Nothing intrusive runs: no lockout test, no relay or smuggling probe,
-and a password is tried only with --user, over TLS.`,
+Nothing intrusive runs by default: no lockout test, no relay or smuggling
+probe, and a password is tried only with --user, over TLS.
+
+--default-credentials tries a short list of default and lab passwords
+(docs/audit.md) on one mailbox port, over TLS only, for the accounts
+--accounts allows (globs such as 'test@example.org' or '*@example.org';
+the local part is tried as LOCAL@--domain), and stops at the first sign
+of rate limiting or lockout. A pair that logs in is a failure; the
+password is never printed.`,
 		Example: `  mailprobe audit mail.example.com
   mailprobe audit mail.example.com --port 25 --port 587 --port 993
   mailprobe audit mail.example.com --port 2525/submission --format sarif > audit.sarif`,
@@ -96,6 +109,9 @@ and a password is tried only with --user, over TLS.`,
 	f.BoolVar(&o.NoTLSScan, "no-tls-scan", false, "skip the enumeration of TLS versions and cipher suites on each port")
 	f.BoolVar(&o.NoVulns, "no-vulns", false, "skip the TLS vulnerability checks on the SMTP ports")
 	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS check of the SMTP server")
+	f.BoolVar(&o.DefaultCreds, "default-credentials", false, "try the short list of default passwords (docs/audit.md) for the accounts --accounts allows, over TLS")
+	f.StringSliceVar(&o.Accounts, "accounts", nil, "accounts --default-credentials may try, as globs (repeatable): 'test@example.org', '*@example.org'")
+	f.StringVar(&o.Domain, "domain", "", "mail domain of the accounts --default-credentials tries (default: HOST without its first label)")
 	return c
 }
 
@@ -142,14 +158,64 @@ func (o *serverAuditOptions) options(env *Env, target string) (audit.Options, er
 	if err != nil {
 		return opts, err
 	}
+	var creds []imapaudit.Credential
+	switch {
+	case o.DefaultCreds && len(o.Accounts) == 0:
+		return opts, usageErrorf("--default-credentials needs --accounts: the accounts (yours) it may try, e.g. --accounts '*@example.org'")
+	case !o.DefaultCreds && len(o.Accounts) > 0:
+		return opts, usageErrorf("--accounts is for --default-credentials")
+	case o.DefaultCreds:
+		domain := o.Domain
+		if domain == "" {
+			domain = parentDomain(host)
+		}
+		if creds, err = audit.DefaultCredentials(o.Accounts, domain); err != nil {
+			return opts, usageErrorf("%v", err)
+		}
+		if len(creds) == 0 {
+			return opts, usageErrorf("--accounts %s allows none of the default accounts (%s)", strings.Join(o.Accounts, ","), defaultAccounts(domain))
+		}
+	}
 	opts = audit.Options{
 		Host: host, Services: svcs, Parallel: o.Parallel, ScanParallel: o.ScanParallel,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure, Helo: heloName(o.Helo),
-		User: o.User, Password: password, NoTLSScan: o.NoTLSScan, NoVulns: o.NoVulns,
+		User: o.User, Password: password, NoTLSScan: o.NoTLSScan, NoVulns: o.NoVulns, DefaultCredentials: creds,
 		Dial: n.Dial, LookupIP: n.lookupIP(), Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}
 	if !o.NoPTR && n.Resolver != nil {
 		opts.Resolver = n.Resolver
 	}
 	return opts, nil
+}
+
+// parentDomain is the mail domain guessed from a server name: the name
+// without its first label when it has three or more (mail.example.org →
+// example.org); "" for an IP address or a shorter name.
+func parentDomain(host string) string {
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return ""
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if len(labels) < 3 {
+		return ""
+	}
+	return strings.Join(labels[1:], ".")
+}
+
+// defaultAccounts lists the accounts the default pairs would be tried
+// as, for the error that names none.
+func defaultAccounts(domain string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range audit.DefaultPairs {
+		a := p.Local
+		if domain != "" {
+			a += "@" + domain
+		}
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return strings.Join(out, ", ")
 }

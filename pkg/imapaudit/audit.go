@@ -81,6 +81,10 @@ type Options struct {
 	// LockoutTest sends this many wrong passwords for User (≤ 20) over
 	// TLS and reports whether the server slows down or blocks.
 	LockoutTest int
+	// DefaultCredentials are tried over TLS on the first port with
+	// trusted TLS (≤ MaxDefaultCredentials), stopping at the first sign
+	// of rate limiting; a pair that logs in is login.default-credentials.
+	DefaultCredentials []Credential
 	// NoTLSScan skips the protocol and cipher-suite enumeration of each
 	// port (tlsprobe), which runs beside the audit by default.
 	NoTLSScan bool
@@ -155,6 +159,9 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	if o.LockoutTest > 0 && o.User == "" {
 		return nil, fmt.Errorf("--lockout-test needs --user: the account to send wrong passwords for")
 	}
+	if len(o.DefaultCredentials) > MaxDefaultCredentials {
+		return nil, fmt.Errorf("%d default credentials: at most %d", len(o.DefaultCredentials), MaxDefaultCredentials)
+	}
 	rec := transcript.New(o.Now)
 	rec.AddCredential(o.User, o.Password)
 	target := o.Host
@@ -176,6 +183,13 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 			a.stages.Skip("no port with trusted TLS to test over", "lockout")
 		} else {
 			a.lockout(ctx, tlsPort)
+		}
+	}
+	if len(o.DefaultCredentials) > 0 {
+		if tlsPort == 0 {
+			a.stages.Skip("no port with trusted TLS to try them over", "default-credentials")
+		} else {
+			a.defaultCredentials(ctx, tlsPort)
 		}
 	}
 	a.mergeTLSScans(scans)

@@ -70,16 +70,21 @@ func (a *auditor) session(ctx context.Context, port int) (*lineConn, error) {
 
 // attempt sends one login with a wrong password and returns the reply.
 func (a *auditor) attempt(ctx context.Context, c *lineConn, password string) (string, error) {
+	return a.attemptAs(ctx, c, a.o.User, password)
+}
+
+// attemptAs sends one login for user and returns the reply.
+func (a *auditor) attemptAs(ctx context.Context, c *lineConn, user, password string) (string, error) {
 	t := a.o.Timeouts.WithDefaults()
 	if a.o.Protocol == POP3 {
-		r, err := c.pop3Cmd(ctx, a, "USER "+a.o.User)
+		r, err := c.pop3Cmd(ctx, a, "USER "+user)
 		if err != nil || !strings.HasPrefix(r, "+OK") {
 			return r, err
 		}
 		return c.pop3Cmd(ctx, a, "PASS "+password)
 	}
 	tag := a.tag()
-	if err := c.write(ctx, t.Command, tag+" LOGIN "+quote(a.o.User)+" "+quote(password)+"\r\n"); err != nil {
+	if err := c.write(ctx, t.Command, tag+" LOGIN "+quote(user)+" "+quote(password)+"\r\n"); err != nil {
 		return "", err
 	}
 	_, tagged, err := c.imapResponse(ctx, tag, a)

@@ -175,3 +175,39 @@ func TestServerAudit_localClientExposure(t *testing.T) {
 		t.Errorf("imap row %+v", row)
 	}
 }
+
+// A Dovecot account with a default-looking password (test@test.local,
+// 123456) is found only when asked, only for the accounts allowed, and
+// its password is never printed.
+func TestServerAudit_defaultCredentials(t *testing.T) {
+	t.Parallel()
+	base := []string{"audit", E.Host, "--port", strconv.Itoa(E.IMAPSPort) + "/imaps", "--no-tls-scan", "--local-addr", E.ClientAddr}
+	base = append(base, E.TLSArgs()...)
+	r := RunWith(t, RunOptions{Timeout: 2 * time.Minute}, append(base, "--format", "json")...)
+	r.WantExit(t, 0)
+	r.JSON(t).WantNoFinding(t, "imap.login.default-credentials")
+
+	args := append(append([]string{}, base...), "--default-credentials", "--accounts", "test@*", "--domain", E.Domain)
+	r = RunWith(t, RunOptions{Timeout: 2 * time.Minute}, append(args, "--format", "json")...)
+	r.WantExit(t, 1)
+	rep := r.JSON(t)
+	label := "imaps:" + strconv.Itoa(E.IMAPSPort) + "/default-credentials"
+	if f := wantFindingAt(t, rep, "imap.login.default-credentials", "fail", label); f != nil {
+		WantContains(t, "default-credentials", f.Detail, "test@"+E.Domain)
+	}
+	for _, f := range rep.Findings {
+		if f.Code == "imap.login.default-credentials" && !strings.Contains(f.Detail, "test@") {
+			t.Errorf("another account logged in: %s", f.Detail)
+		}
+	}
+	if strings.Contains(r.Stdout, "123456") || strings.Contains(r.Stderr, "123456") {
+		t.Error("the working password is in the output")
+	}
+	// Text output too.
+	r = RunWith(t, RunOptions{Timeout: 2 * time.Minute}, args...)
+	if strings.Contains(r.Stdout, "123456") || !strings.Contains(r.Stdout, "default password") {
+		t.Errorf("text output:\n%s", r.Stdout)
+	}
+	// Without --accounts, nothing is tried.
+	RunWith(t, RunOptions{}, append(append([]string{}, base...), "--default-credentials")...).WantExit(t, 2)
+}

@@ -346,7 +346,9 @@ cmd_start() {
 	touch -d '1 minute ago' "$dir/postfix/main.cf" "$dir/postfix/master.cf" "$dir/postfix/vmailbox"
 	(
 		umask 077
-		printf '%s:{PLAIN}%s::::::\n' "$user1" "$pass1" "$user2" "$pass2" >"$dir/dovecot/users"
+		# test@DOMAIN has a default-looking password, for mailprobe audit
+		# --default-credentials (no other test logs in as it).
+		printf '%s:{PLAIN}%s::::::\n' "$user1" "$pass1" "$user2" "$pass2" "test@$DOMAIN" 123456 >"$dir/dovecot/users"
 	)
 	chown root:dovecot "$dir/dovecot/users" 2>/dev/null || true
 	chmod 640 "$dir/dovecot/users"
