@@ -71,6 +71,13 @@ type Options struct {
 	// on the text RESULT line so that it matches what the process returns.
 	// The zero value (Pass, never a valid --fail-on) means the default, Fail.
 	FailOn report.Severity
+	// Invocation is how the run was started (SARIF's invocations);
+	// nil leaves the command line out and takes the times from the
+	// reports.
+	Invocation *Invocation
+	// Baseline is the previous run's SARIF (--sarif-baseline): results
+	// get a baselineState against it.
+	Baseline *Baseline
 }
 
 func (o Options) width() int {

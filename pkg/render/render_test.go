@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/formatcheck"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -458,6 +460,7 @@ func TestJUnit_invalidXMLCharacters(t *testing.T) {
 
 func TestSARIF_results(t *testing.T) {
 	out := renderOne(t, fixture(), Options{Format: SARIF, Version: "1.2.0"})
+	formatcheck.SARIF(t, []byte(out))
 	var doc struct {
 		Schema  string `json:"$schema"`
 		Version string `json:"version"`
@@ -466,19 +469,36 @@ func TestSARIF_results(t *testing.T) {
 				Driver struct {
 					Name, Version string
 					Rules         []struct {
-						ID string `json:"id"`
+						ID      string `json:"id"`
+						HelpURI string `json:"helpUri"`
+						Props   struct {
+							Tags     []string `json:"tags"`
+							Severity string   `json:"security-severity"`
+						} `json:"properties"`
 					} `json:"rules"`
 				} `json:"driver"`
 			} `json:"tool"`
+			Invocations []struct {
+				ExitCode            int  `json:"exitCode"`
+				ExecutionSuccessful bool `json:"executionSuccessful"`
+				StartTimeUTC        string
+				EndTimeUTC          string
+				Notifications       []struct{ Message struct{ Text string } } `json:"toolExecutionNotifications"`
+			} `json:"invocations"`
 			Results []struct {
 				RuleID    string `json:"ruleId"`
 				RuleIndex int    `json:"ruleIndex"`
 				Level     string `json:"level"`
 				Message   struct{ Text string }
 				Locations []struct {
-					LogicalLocations []struct{ Name, Kind string } `json:"logicalLocations"`
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }
+						Region           struct{ StartLine int }
+					}
+					LogicalLocations []struct{ Name, FullyQualifiedName, Kind string } `json:"logicalLocations"`
 				} `json:"locations"`
-				Properties struct {
+				PartialFingerprints map[string]string
+				Properties          struct {
 					Target, Stage string
 					Evidence      []report.Evidence
 				} `json:"properties"`
@@ -498,8 +518,14 @@ func TestSARIF_results(t *testing.T) {
 		if run.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID {
 			t.Errorf("%s: ruleIndex %d points at %s", res.RuleID, res.RuleIndex, run.Tool.Driver.Rules[res.RuleIndex].ID)
 		}
-		if res.Properties.Target != "mail.example.com:587" || res.Locations[0].LogicalLocations[0].Name != res.Properties.Stage {
-			t.Errorf("%s: location/properties %+v", res.RuleID, res)
+		loc := res.Locations[0]
+		if res.Properties.Target != "mail.example.com:587" || len(loc.LogicalLocations) != 2 ||
+			loc.LogicalLocations[0].Name != "mail.example.com:587" || loc.LogicalLocations[1].Name != res.Properties.Stage ||
+			loc.LogicalLocations[1].FullyQualifiedName != "mail.example.com:587/"+res.Properties.Stage {
+			t.Errorf("%s: logical location/properties %+v", res.RuleID, res)
+		}
+		if loc.PhysicalLocation.ArtifactLocation.URI != "mailprobe/smtp_check/mail.example.com_587" || loc.PhysicalLocation.Region.StartLine != 1 {
+			t.Errorf("%s: physical location %+v", res.RuleID, loc.PhysicalLocation)
 		}
 	}
 	// 9 findings: 3 fail, 2 warn, 1 info, 3 pass (omitted).
@@ -509,12 +535,137 @@ func TestSARIF_results(t *testing.T) {
 	if len(run.Tool.Driver.Rules) != 6 {
 		t.Errorf("%d rules, want one per code with a result", len(run.Tool.Driver.Rules))
 	}
+	for _, rule := range run.Tool.Driver.Rules {
+		if !strings.HasSuffix(rule.HelpURI, "docs/findings.md#"+rule.ID) {
+			t.Errorf("%s: helpUri %s", rule.ID, rule.HelpURI)
+		}
+		if rule.ID == "smtp.auth.plaintext" && (!slices.Contains(rule.Props.Tags, "security") || rule.Props.Severity != "7.5") {
+			t.Errorf("%s: tags %v security-severity %q", rule.ID, rule.Props.Tags, rule.Props.Severity)
+		}
+	}
 	if run.Results[0].Message.Text != "PLAIN or LOGIN offered on an unencrypted connection: "+fixture().Findings[3].Detail {
 		t.Errorf("message: %q", run.Results[0].Message.Text)
 	}
+	// The fixture's rcpt stage could not run: the run is incomplete,
+	// exit 3, and the stage is a tool notification.
+	inv := run.Invocations[0]
+	if inv.ExecutionSuccessful || inv.ExitCode != 3 || len(inv.Notifications) != 1 || !strings.Contains(inv.Notifications[0].Message.Text, "stage rcpt could not run") {
+		t.Errorf("invocation %+v", inv)
+	}
+	if inv.StartTimeUTC != "2026-11-24T10:00:00Z" || inv.EndTimeUTC != "2026-11-24T10:00:05.5234Z" {
+		t.Errorf("invocation times %s – %s", inv.StartTimeUTC, inv.EndTimeUTC)
+	}
 	many := renderAll(t, []*report.Report{fixture(), second()}, Options{Format: SARIF})
+	formatcheck.SARIF(t, []byte(many))
 	if strings.Count(many, `"ruleId"`) != 7 || strings.Count(many, `"runs"`) != 1 {
 		t.Errorf("many: want one run with 7 results")
+	}
+}
+
+// The fingerprint is the same for the same problem on the same target
+// whatever the volatile text says, and differs for another target, stage
+// or code.
+func TestSARIF_fingerprintStable(t *testing.T) {
+	fps := func(r *report.Report) []string {
+		out := renderOne(t, r, Options{Format: SARIF})
+		var doc struct {
+			Runs []struct {
+				Results []struct{ PartialFingerprints map[string]string } `json:"results"`
+			} `json:"runs"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, res := range doc.Runs[0].Results {
+			s = append(s, res.PartialFingerprints[FingerprintKey])
+		}
+		return s
+	}
+	a := fixture()
+	b := fixture()
+	b.StartedAt = b.StartedAt.Add(time.Hour)
+	b.Duration = time.Second
+	for i := range b.Findings {
+		b.Findings[i].Detail += " (took 17 ms this time)"
+		b.Findings[i].Evidence = nil
+	}
+	if x, y := fps(a), fps(b); strings.Join(x, ",") != strings.Join(y, ",") {
+		t.Errorf("fingerprints changed with volatile text:\n%v\n%v", x, y)
+	}
+	c := fixture()
+	c.Target = "other.example.com:587"
+	for i, fp := range fps(c) {
+		if slices.Contains(fps(a), fp) {
+			t.Errorf("result %d: another target has the same fingerprint", i)
+		}
+	}
+	// Two findings with one code at one stage stay two results.
+	d := report.NewReport("dns", "example.org", started)
+	d.Add(report.Finding{Code: "mx.host.bad", Severity: report.Warn, Stage: "mx", Title: "x", Detail: "mx1"},
+		report.Finding{Code: "mx.host.bad", Severity: report.Warn, Stage: "mx", Title: "x", Detail: "mx2"})
+	out := renderOne(t, d, Options{Format: SARIF})
+	formatcheck.SARIF(t, []byte(out))
+	if got := fps(d); len(got) != 2 || got[0] == got[1] {
+		t.Errorf("duplicate findings: fingerprints %v", got)
+	}
+}
+
+// A suite check points at its line in the suite file; the invocation
+// carries the command line the caller gives (already without secrets).
+func TestSARIF_suiteSourceAndInvocation(t *testing.T) {
+	r := fixture()
+	r.Name = "submission"
+	r.Source = &report.Source{File: "./ci/mailprobe.yaml", Line: 7}
+	inv := &Invocation{CommandLine: "mailprobe check -f ci/mailprobe.yaml --format sarif", Args: []string{"check", "-f", "ci/mailprobe.yaml"},
+		Start: started, End: started.Add(6 * time.Second), ExitCode: 3, ExitCodeKnown: true}
+	out := renderAll(t, []*report.Report{r, second()}, Options{Format: SARIF, Invocation: inv})
+	formatcheck.SARIF(t, []byte(out))
+	for _, want := range []string{`"uri": "ci/mailprobe.yaml"`, `"startLine": 7`, `"commandLine": "mailprobe check -f ci/mailprobe.yaml --format sarif"`,
+		`"startTimeUtc": "2026-11-24T10:00:00Z"`, `"endTimeUtc": "2026-11-24T10:00:06Z"`, `"exitCode": 3`, `"id": "mailprobe/check/ci_mailprobe.yaml/"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("SARIF lacks %s", want)
+		}
+	}
+}
+
+// --sarif-baseline: a result the previous run had is unchanged (or
+// updated when its level or message changed); one it did not is new.
+func TestSARIF_baseline(t *testing.T) {
+	prev := fixture()
+	prev.Findings = slices.DeleteFunc(prev.Findings, func(f report.Finding) bool { return f.Code == "smtp.size.missing" })
+	for i := range prev.Findings {
+		if prev.Findings[i].Code == "smtp.banner.version" {
+			prev.Findings[i].Detail = "an older banner"
+		}
+	}
+	bl, err := ParseBaseline([]byte(renderOne(t, prev, Options{Format: SARIF})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := renderOne(t, fixture(), Options{Format: SARIF, Baseline: bl})
+	formatcheck.SARIF(t, []byte(out))
+	var doc struct {
+		Runs []struct {
+			Results []struct {
+				RuleID        string `json:"ruleId"`
+				BaselineState string `json:"baselineState"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"smtp.size.missing": "new", "smtp.banner.version": "updated", "smtp.auth.plaintext": "unchanged", "smtp.conn.timeout": "unchanged"}
+	for _, res := range doc.Runs[0].Results {
+		if w, ok := want[res.RuleID]; ok && res.BaselineState != w {
+			t.Errorf("%s: baselineState %q, want %q", res.RuleID, res.BaselineState, w)
+		}
+	}
+	for _, bad := range []string{"", "{}", `{"version":"2.0.0","runs":[]}`, "[1,2"} {
+		if _, err := ParseBaseline([]byte(bad)); err == nil {
+			t.Errorf("ParseBaseline(%q): no error", bad)
+		}
 	}
 }
 

@@ -111,7 +111,7 @@ func TestSeverity_RoundTrip(t *testing.T) {
 
 func TestFindingsDoc_ListsCodes(t *testing.T) {
 	doc := FindingsDoc()
-	if !strings.Contains(doc, "| `test.thing.bad` | fail | Thing is bad | Fix it | RFC 1 |") || !strings.Contains(doc, "## test") {
+	if !strings.Contains(doc, "| <a id=\"test.thing.bad\"></a>`test.thing.bad` | fail | Thing is bad | Fix it | RFC 1 |") || !strings.Contains(doc, "## test") {
 		t.Fatalf("doc:\n%s", doc)
 	}
 }
