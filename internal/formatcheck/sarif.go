@@ -98,15 +98,15 @@ func SARIF(t testing.TB, out []byte) map[string]any {
 // for code scanning" and "About code scanning limits on SARIF results"
 // (docs.github.com, code-security/code-scanning):
 const (
-	ghMaxGzipBytes      = 10 << 20 // a gzip-compressed SARIF file of at most 10 MB
-	ghMaxRuns           = 20       // runs per file
-	ghMaxResults        = 25000    // results per run (only the top 5000 are shown)
-	ghMaxRules          = 25000    // rules per run
-	ghMaxExtensions     = 100      // tool extensions per run
-	ghMaxLocations      = 1000     // locations per result (only 100 are shown)
-	ghMaxTags           = 20       // tags per rule (only 10 are shown)
-	ghMaxShownTags      = 10
-	ghMaxDescription    = 1024 // rule shortDescription and fullDescription, characters
+	ghMaxGzipBytes   = 10 << 20 // a gzip-compressed SARIF file of at most 10 MB
+	ghMaxRuns        = 20       // runs per file
+	ghMaxResults     = 25000    // results per run (only the top 5000 are shown)
+	ghMaxRules       = 25000    // rules per run
+	ghMaxExtensions  = 100      // tool extensions per run
+	ghMaxLocations   = 1000     // locations per result (only 100 are shown)
+	ghMaxTags        = 20       // tags per rule (only 10 are shown)
+	ghMaxShownTags   = 10
+	ghMaxDescription = 1024 // rule shortDescription and fullDescription, characters
 )
 
 // GitHubSARIFProblems lists every way out breaks GitHub's documented

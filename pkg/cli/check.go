@@ -94,6 +94,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 		if err != nil {
 			return usageErrorf("%s: check %d (%s): %v", o.File, i+1, termsafe.Line(r.Name), err)
 		}
+		runs[i].Target = target
 		if !r.Named {
 			// The command's own words and its target, never the flags.
 			runs[i].Name = strings.TrimSpace(path + " " + netx.Clip(target))
@@ -122,6 +123,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			reports[i] = runLine(ctx, env, r)
+			reports[i].Source = &report.Source{File: o.File, Line: r.Line}
 			progressMu.Lock()
 			done++
 			p.Set(fmt.Sprintf("mailprobe check: %d/%d done (%s)", done, len(runs), termsafe.Line(env.scrubString(r.Name))))
@@ -131,8 +133,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	wg.Wait()
 	p.Done()
 
-	ro := render.Options{Format: o.format, Color: !o.NoColor && env.IO.ColorEnabled(), Width: env.IO.Width,
-		Transcript: o.Transcript, Version: Version, FailOn: o.failOn}
+	ro := o.Global.renderOptions(env, report.MergeExit(reports, o.failOn))
 	for _, r := range reports {
 		env.scrubReport(r)
 	}
@@ -216,7 +217,7 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	root.SetErr(env.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if got == nil {
-		got = report.NewReport(netx.Clip(strings.Join(r.Args[:min(2, len(r.Args))], " ")), netx.Clip(r.Name), time.Now())
+		got = report.NewReport(netx.Clip(suite.DefaultName(r.Args[:min(2, len(r.Args))])), netx.Clip(r.Target), time.Now())
 		msg := "the check produced no report"
 		if err != nil {
 			var ee *exitError
@@ -233,12 +234,10 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 		}
 	}
 	// A name or target echoed into the report is clipped: a suite line
-	// may name a 60 KB argument.
-	name := netx.Clip(r.Name)
+	// may name a 60 KB argument. The name, the command and the target
+	// stay three fields.
+	got.Name = netx.Clip(r.Name)
 	got.Target = netx.Clip(got.Target)
-	if name != "" && got.Target != name {
-		got.Target = name + " (" + got.Target + ")"
-	}
 	return got
 }
 

@@ -30,9 +30,17 @@ func TestCheckSuite(t *testing.T) {
 	}
 	var doc struct {
 		SchemaVersion int `json:"schema_version"`
-		Reports       []struct{ Command, Target string }
+		Reports       []struct {
+			Name, Command, Target string
+			Source                struct {
+				File string
+				Line int
+			}
+		}
 	}
-	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Reports) != 2 || !strings.HasPrefix(doc.Reports[0].Target, "demo (") {
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Reports) != 2 || doc.Reports[0].Name != "demo" ||
+		doc.Reports[0].Command != "reset send" || !strings.HasPrefix(doc.Reports[0].Target, "embedded SMTP 127.0.0.1:") ||
+		doc.Reports[1].Name != "reset send" || doc.Reports[0].Source.File != good || doc.Reports[0].Source.Line != 2 || doc.Reports[1].Source.Line != 4 {
 		t.Fatalf("json %v: %+v\n%s", err, doc, r.out)
 	}
 

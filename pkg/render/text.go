@@ -103,6 +103,10 @@ func (t *textWriter) header(r *report.Report) {
 	if r.Target != "" {
 		first += " " + t.st.bold(clean(r.Target))
 	}
+	if r.Name != "" {
+		// A suite check: its name first, as the file gives it.
+		first = t.st.bold(clean(r.Name)) + t.st.dim(":") + " " + first
+	}
 	t.println(first)
 	var meta []string
 	if !r.StartedAt.IsZero() {

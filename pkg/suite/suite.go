@@ -33,12 +33,14 @@ type Suite struct {
 type Check struct {
 	Name string `yaml:"name"`
 	Run  string `yaml:"run"`
+	// Line is the check's line in the file (1-based).
+	Line int `yaml:"-"`
 }
 
 // UnmarshalYAML accepts the short form: a plain string is Run.
 func (c *Check) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
-		c.Run = n.Value
+		c.Run, c.Line = n.Value, n.Line
 		return nil
 	}
 	type plain Check
@@ -47,6 +49,7 @@ func (c *Check) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*c = Check(p)
+	c.Line = n.Line
 	return nil
 }
 
@@ -69,6 +72,11 @@ type Run struct {
 	// Named is true when the file gave the name; otherwise Name is the
 	// command words and the target, never the rest of the line.
 	Named bool
+	// Line is the check's line in the suite file (0 for a batch line).
+	Line int
+	// Target is the command's first argument, once the runner has
+	// parsed the line.
+	Target string
 }
 
 // Bounds of a suite file: a suite is a handful of command lines, and a
@@ -139,7 +147,7 @@ func Load(b []byte, getenv func(string) string) ([]Run, Suite, error) {
 		if !named {
 			name = DefaultName(args)
 		}
-		runs = append(runs, Run{Name: name, Args: args, Raw: c.Run, Named: named})
+		runs = append(runs, Run{Name: name, Args: args, Raw: c.Run, Named: named, Line: c.Line})
 	}
 	return runs, s, nil
 }

@@ -58,8 +58,8 @@ checks:
 		t.Fatal(err)
 	}
 	want := []Run{
-		{Name: "mx", Args: []string{"smtp", "check", "mx.example.com:25", "--timeout", "20s"}, Raw: "mailprobe smtp check ${HOST}:25", Named: true},
-		{Name: "dns example.com", Args: []string{"dns", "example.com", "--timeout", "5s"}, Raw: "dns example.com --timeout 5s"},
+		{Name: "mx", Args: []string{"smtp", "check", "mx.example.com:25", "--timeout", "20s"}, Raw: "mailprobe smtp check ${HOST}:25", Named: true, Line: 4},
+		{Name: "dns example.com", Args: []string{"dns", "example.com", "--timeout", "5s"}, Raw: "dns example.com --timeout 5s", Line: 6},
 	}
 	if s.Parallel != 2 || !reflect.DeepEqual(runs, want) {
 		t.Errorf("parallel %d, runs %+v", s.Parallel, runs)
