@@ -331,6 +331,7 @@ func (g *Global) renderOptions(env *Env, exitCode int) render.Options {
 		Version:    Version,
 		FailOn:     g.failOn,
 		Baseline:   g.baseline,
+		Hostname:   hostname(),
 		Invocation: &render.Invocation{
 			CommandLine: env.commandLine(), Args: env.redactedArgs(),
 			Start: env.started, End: env.Now(), ExitCode: exitCode, ExitCodeKnown: true,
@@ -372,6 +373,15 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// hostname is this machine's name for JUnit's testsuite/@hostname.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // warnf prints a warning on stderr.

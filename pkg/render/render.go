@@ -75,6 +75,9 @@ type Options struct {
 	// nil leaves the command line out and takes the times from the
 	// reports.
 	Invocation *Invocation
+	// Hostname is the machine the run happened on, for JUnit's
+	// testsuite/@hostname; "" writes localhost.
+	Hostname string
 	// Baseline is the previous run's SARIF (--sarif-baseline): results
 	// get a baselineState against it.
 	Baseline *Baseline
@@ -135,7 +138,7 @@ func render(w io.Writer, rs []*report.Report, o Options, isSingle bool) error {
 	case JSON:
 		err = writeJSON(&buf, prepared, isSingle)
 	case JUnit:
-		err = writeJUnit(&buf, prepared)
+		err = writeJUnit(&buf, prepared, o)
 	case SARIF:
 		err = writeSARIF(&buf, prepared, o)
 	default:

@@ -375,12 +375,8 @@ func TestJSON_many(t *testing.T) {
 
 // junitDoc is what CI tools read of a JUnit file.
 type junitDoc struct {
-	XMLName  xml.Name `xml:"testsuites"`
-	Tests    int      `xml:"tests,attr"`
-	Failures int      `xml:"failures,attr"`
-	Errors   int      `xml:"errors,attr"`
-	Skipped  int      `xml:"skipped,attr"`
-	Suites   []struct {
+	XMLName xml.Name `xml:"testsuites"`
+	Suites  []struct {
 		Name     string `xml:"name,attr"`
 		Tests    int    `xml:"tests,attr"`
 		Failures int    `xml:"failures,attr"`
@@ -398,6 +394,7 @@ type junitDoc struct {
 
 func parseJUnit(t *testing.T, out string) junitDoc {
 	t.Helper()
+	formatcheck.JUnit(t, []byte(out))
 	var doc junitDoc
 	d := xml.NewDecoder(strings.NewReader(out))
 	d.Strict = true
@@ -413,9 +410,9 @@ func TestJUnit_counts(t *testing.T) {
 		t.Fatalf("%d suites", len(doc.Suites))
 	}
 	s := doc.Suites[0]
-	// 10 stages + 3 fail and 2 warn findings; failures: the auth stage and
-	// the 3 fail findings; errors: the rcpt stage; skipped: vrfy.
-	if s.Name != "mailprobe smtp check mail.example.com:587" || s.Tests != 15 || s.Failures != 4 || s.Errors != 1 || s.Skipped != 1 {
+	// 10 stages + 3 fail, 2 warn and 1 info findings; failures: the auth
+	// stage and the 3 fail findings; errors: the rcpt stage; skipped: vrfy.
+	if s.Name != "mailprobe smtp check mail.example.com:587" || s.Tests != 16 || s.Failures != 4 || s.Errors != 1 || s.Skipped != 1 {
 		t.Errorf("suite %q: tests %d failures %d errors %d skipped %d", s.Name, s.Tests, s.Failures, s.Errors, s.Skipped)
 	}
 	var failures, errs, skipped int
@@ -437,8 +434,47 @@ func TestJUnit_counts(t *testing.T) {
 		t.Error("transcript missing from system-out")
 	}
 	many := parseJUnit(t, renderAll(t, []*report.Report{fixture(), second()}, Options{Format: JUnit}))
-	if len(many.Suites) != 2 || many.Tests != 15+3 || many.Failures != 4 || many.Errors != 1 || many.Skipped != 1 {
-		t.Errorf("many: %d suites, totals %d/%d/%d/%d", len(many.Suites), many.Tests, many.Failures, many.Errors, many.Skipped)
+	if len(many.Suites) != 2 || many.Suites[0].Tests != 16 || many.Suites[1].Failures != 0 {
+		t.Errorf("many: %d suites %+v", len(many.Suites), many.Suites)
+	}
+}
+
+// Findings below --fail-on are not failures: the testcase passes and the
+// finding is in system-out, so the JUnit page agrees with the exit code.
+// At --fail-on warn the same warnings fail.
+func TestJUnit_failOn(t *testing.T) {
+	r := report.NewReport("smtp check", "mx.example.com:25", started)
+	r.AddStage(report.Stage{Name: "banner", Status: report.StatusOK, Summary: "220 hi"})
+	r.AddStage(report.Stage{Name: "ehlo", Status: report.StatusFail, Summary: "502 no EHLO"})
+	r.AddStage(report.Stage{Name: "vrfy", Status: report.StatusSkipped, Summary: "not asked"})
+	r.Add(report.Finding{Code: "smtp.banner.version", Severity: report.Warn, Stage: "banner", Title: "Greeting discloses the software version"},
+		report.Finding{Code: "smtp.ehlo.refused", Severity: report.Warn, Stage: "ehlo", Title: "EHLO refused"},
+		report.Finding{Code: "smtp.size.missing", Severity: report.Info, Stage: "ehlo", Title: "SIZE not advertised"})
+	for _, c := range []struct {
+		failOn                     report.Severity
+		failures, skipped, passing int
+	}{
+		{report.Fail, 0, 1, 5},
+		{report.Warn, 3, 1, 2}, // two warnings and the ehlo stage they explain
+		{report.Info, 4, 1, 1},
+	} {
+		doc := parseJUnit(t, renderOne(t, r, Options{Format: JUnit, FailOn: c.failOn}))
+		s := doc.Suites[0]
+		passing := 0
+		for _, tc := range s.Cases {
+			if tc.Failure == nil && tc.Error == nil && tc.Skipped == nil {
+				passing++
+			}
+		}
+		if s.Failures != c.failures || s.Skipped != c.skipped || passing != c.passing {
+			t.Errorf("--fail-on %s: failures %d skipped %d passing %d, want %d %d %d", c.failOn, s.Failures, s.Skipped, passing, c.failures, c.skipped, c.passing)
+		}
+		if c.failOn == report.Fail && (!strings.Contains(s.SystemOut, "WARN smtp.banner.version: Greeting discloses") || !strings.Contains(s.SystemOut, "INFO smtp.size.missing")) {
+			t.Errorf("--fail-on fail: findings below it not in system-out:\n%s", s.SystemOut)
+		}
+		if exit := r.ExitCode(c.failOn); (exit == 0) != (s.Failures == 0) {
+			t.Errorf("--fail-on %s: exit %d but %d failures", c.failOn, exit, s.Failures)
+		}
 	}
 }
 
