@@ -337,6 +337,7 @@ func TestText_exitCodeFollowsFailOn(t *testing.T) {
 
 func TestJSON_roundTrip(t *testing.T) {
 	out := renderOne(t, fixture(), Options{Format: JSON})
+	formatcheck.JSON(t, []byte(out))
 	var doc struct {
 		SchemaVersion int              `json:"schema_version"`
 		Target        string           `json:"target"`
@@ -364,6 +365,7 @@ func TestJSON_roundTrip(t *testing.T) {
 
 func TestJSON_many(t *testing.T) {
 	out := renderAll(t, []*report.Report{fixture(), second()}, Options{Format: JSON})
+	formatcheck.JSON(t, []byte(out))
 	var doc struct {
 		SchemaVersion int               `json:"schema_version"`
 		Reports       []json.RawMessage `json:"reports"`
@@ -722,6 +724,7 @@ func TestRender_emptyReport(t *testing.T) {
 			}
 		}
 		out := renderOne(t, r, Options{Format: JSON})
+		formatcheck.JSON(t, []byte(out))
 		if !strings.Contains(out, `"findings": []`) || !strings.Contains(out, `"stages": []`) {
 			t.Errorf("empty JSON has null lists:\n%s", out)
 		}

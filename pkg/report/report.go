@@ -249,13 +249,29 @@ type Source struct {
 	Line int    `json:"line"`
 }
 
-// MarshalJSON adds duration_ms.
+// MarshalJSON adds duration_ms and writes every list as [] when empty,
+// never null: stages, findings, and the lists inside facts (an engine's
+// nil slice means "none").
 func (r *Report) MarshalJSON() ([]byte, error) {
 	type plain Report
+	c := *r
+	if c.Stages == nil {
+		c.Stages = []Stage{}
+	}
+	if c.Findings == nil {
+		c.Findings = []Finding{}
+	}
+	if c.Facts != nil {
+		facts := make(map[string]any, len(c.Facts))
+		for k, v := range c.Facts {
+			facts[k] = emptyLists(v)
+		}
+		c.Facts = facts
+	}
 	return json.Marshal(struct {
 		*plain
 		DurationMS float64 `json:"duration_ms"`
-	}{(*plain)(r), Millis(r.Duration)})
+	}{(*plain)(&c), Millis(c.Duration)})
 }
 
 // NewReport starts a report for command against target.
