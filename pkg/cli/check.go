@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +28,7 @@ type checkOptions struct {
 	File     string
 	Parallel int
 	Resolver string
+	DryRun   bool
 }
 
 func newCheckCmd(env *Env) *cobra.Command {
@@ -52,13 +56,15 @@ The exit code is the worst of the checks: 2 if any line is not a valid
 command (nothing is run), else 3 if any check was incomplete, else 1 if
 any has a finding at or above --fail-on, else 0.`,
 		Example: `  mailprobe check -f mailprobe.yaml
-  mailprobe check -f mailprobe.yaml --format junit > mailprobe-junit.xml`,
+  mailprobe check -f mailprobe.yaml --format junit > mailprobe-junit.xml
+  mailprobe check -f mailprobe.yaml --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), env) },
 	}
 	addGlobalFlags(c, &o.Global)
 	c.Flags().StringVarP(&o.File, "file", "f", "mailprobe.yaml", "the suite file")
 	c.Flags().IntVar(&o.Parallel, "parallel", 0, "checks run at once (default: the file's parallel, else 4)")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the suite as it would run (${VAR}s replaced, secrets masked) and every problem in it; run nothing")
 	addLineResolverFlag(c, &o.Resolver)
 	return c
 }
@@ -75,7 +81,8 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 		return usageErrorf("%v", err)
 	}
 	runs, file, err := suite.Load(b, env.IO.Getenv)
-	if err != nil {
+	var problems suite.Problems
+	if err != nil && !errors.As(err, &problems) {
 		return usageErrorf("%s: %v", o.File, err)
 	}
 	// Every secret-bearing value is registered before anything can print
@@ -88,17 +95,25 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 		runs[i].Args = withResolver(runs[i].Args, o.Resolver)
 	}
 	// Validate every line before running any: a typo in line 9 must not
-	// surface after eight checks have run.
+	// surface after eight checks have run, and every problem of the file
+	// is listed at once.
 	for i, r := range runs {
 		path, target, err := parseLine(env, r.Args)
 		if err != nil {
-			return usageErrorf("%s: check %d (%s): %v", o.File, i+1, termsafe.Line(r.Name), err)
+			problems = append(problems, suite.Problem{Line: r.Line, Check: r.Number, Msg: err.Error()})
+			continue
 		}
 		runs[i].Target = target
 		if !r.Named {
 			// The command's own words and its target, never the flags.
 			runs[i].Name = strings.TrimSpace(path + " " + netx.Clip(target))
 		}
+	}
+	if o.DryRun {
+		return o.dryRun(env, runs, file, problems)
+	}
+	if len(problems) > 0 {
+		return &exitError{code: report.ExitUsage, err: problemsError(o.File, problems), oneLine: true}
 	}
 	parallel := o.Parallel
 	if parallel <= 0 {
@@ -151,6 +166,73 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	return nil
 }
 
+// problemsError is every problem of a suite file, one per line under
+// the file's name.
+func problemsError(file string, ps suite.Problems) error {
+	var b strings.Builder
+	noun := "problem"
+	if len(ps) > 1 {
+		noun = "problems"
+	}
+	ps = slices.Clone(ps)
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	fmt.Fprintf(&b, "%s: %d %s:", file, len(ps), noun)
+	for _, p := range ps {
+		b.WriteString("\n  " + p.String())
+	}
+	return errors.New(b.String())
+}
+
+// dryRun prints the suite as it would run: each check's name, line and
+// command line with ${VAR}s replaced and secret values masked, then the
+// problems. Exit 0, or 2 when there are problems.
+func (o *checkOptions) dryRun(env *Env, runs []suite.Run, file suite.Suite, problems suite.Problems) error {
+	var b strings.Builder
+	parallel := o.Parallel
+	if parallel <= 0 {
+		parallel = file.Parallel
+	}
+	if parallel <= 0 {
+		parallel = 4
+	}
+	fmt.Fprintf(&b, "# %s: %d checks, %d at once", o.File, len(runs), parallel)
+	if file.Timeout != "" {
+		fmt.Fprintf(&b, ", timeout %s each", file.Timeout)
+	}
+	b.WriteString("\nchecks:\n")
+	for _, r := range runs {
+		words := []string{"mailprobe"}
+		for _, a := range maskSecrets(r.Args) {
+			words = append(words, shellQuote(a))
+		}
+		fmt.Fprintf(&b, "  - name: %s  # line %d\n    run: %s\n", yamlQuote(r.Name), r.Line, strings.Join(words, " "))
+	}
+	_, err := io.WriteString(env.IO.Out, termsafe.String(env.scrubString(b.String())))
+	if err != nil {
+		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
+	}
+	if len(problems) > 0 {
+		return &exitError{code: report.ExitUsage, err: problemsError(o.File, problems), oneLine: true}
+	}
+	return nil
+}
+
+// maskSecrets replaces the values of secret-bearing flags (and URL
+// passwords) in args with <redacted>.
+func maskSecrets(args []string) []string {
+	e := &Env{args: args}
+	return e.redactedArgs()
+}
+
+// yamlQuote quotes a name for the dry run's YAML when it needs it.
+func yamlQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. /") == "" && !strings.HasPrefix(s, " ") {
+		return s
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 // validateLine parses a line's command and flags without running it.
 func validateLine(env *Env, args []string) error {
 	_, _, err := parseLine(env, args)
@@ -174,6 +256,11 @@ func parseLine(env *Env, args []string) (path, target string, err error) {
 	}
 	pos := c.Flags().Args()
 	if err := c.ValidateArgs(pos); err != nil {
+		// Cobra's "accepts 1 arg(s), received 0" says nothing about
+		// what is missing; the command's usage line does.
+		if _, want, ok := strings.Cut(c.Use, " "); ok && strings.Contains(err.Error(), " arg(s), received ") {
+			return "", "", fmt.Errorf("usage: %s %s", c.CommandPath(), want)
+		}
 		return "", "", err
 	}
 	if len(pos) > 0 {
