@@ -51,9 +51,10 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want text, json, junit or sarif)", s)
 }
 
-// DefaultWidth is the wrapping width when the caller does not know the
-// terminal's (output piped to a file or a CI log).
-const DefaultWidth = 100
+// noWrap is the width of output that is not on a terminal: piped text
+// is never hard-wrapped (a CI log viewer or a pager wraps it to its own
+// width, and grep sees one line per finding).
+const noWrap = 1 << 20
 
 // minWidth keeps wrapping sane on absurdly narrow terminals: below it the
 // hanging indents would leave no room for text.
@@ -64,7 +65,7 @@ const minWidth = 40
 type Options struct {
 	Format     Format
 	Color      bool // styled output (the caller decided: TTY, NO_COLOR, CLICOLOR_FORCE, TERM=dumb)
-	Width      int  // terminal width for wrapping; 0 = DefaultWidth
+	Width      int  // terminal width for wrapping; 0 = not a terminal: no wrapping
 	Transcript bool // -v/--transcript: include the protocol transcript in text output (JSON always carries it)
 	Version    string
 	// FailOn is the --fail-on threshold, used only to print the exit code
@@ -86,7 +87,7 @@ type Options struct {
 func (o Options) width() int {
 	switch {
 	case o.Width <= 0:
-		return DefaultWidth
+		return noWrap
 	case o.Width < minWidth:
 		return minWidth
 	}

@@ -197,10 +197,10 @@ func TestGolden(t *testing.T) {
 	}{
 		{"text", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: Text, Version: "1.2.0"}) }},
 		{"text_transcript", func(t *testing.T) string {
-			return renderOne(t, fixture(), Options{Format: Text, Transcript: true, Version: "1.2.0"})
+			return renderOne(t, fixture(), Options{Format: Text, Width: 100, Transcript: true, Version: "1.2.0"})
 		}},
 		{"text_color", func(t *testing.T) string {
-			return renderOne(t, fixture(), Options{Format: Text, Color: true, Transcript: true, Version: "1.2.0"})
+			return renderOne(t, fixture(), Options{Format: Text, Width: 100, Color: true, Transcript: true, Version: "1.2.0"})
 		}},
 		{"text_narrow", func(t *testing.T) string {
 			return renderOne(t, fixture(), Options{Format: Text, Width: 60, Version: "1.2.0"})
@@ -208,7 +208,9 @@ func TestGolden(t *testing.T) {
 		{"json", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: JSON, Version: "1.2.0"}) }},
 		{"junit", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: JUnit, Version: "1.2.0"}) }},
 		{"sarif", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: SARIF, Version: "1.2.0"}) }},
-		{"many_text", func(t *testing.T) string { return renderAll(t, many(), Options{Format: Text, Version: "1.2.0"}) }},
+		{"many_text", func(t *testing.T) string {
+			return renderAll(t, many(), Options{Format: Text, Width: 100, Version: "1.2.0"})
+		}},
 		{"many_json", func(t *testing.T) string { return renderAll(t, many(), Options{Format: JSON, Version: "1.2.0"}) }},
 		{"many_junit", func(t *testing.T) string { return renderAll(t, many(), Options{Format: JUnit, Version: "1.2.0"}) }},
 		{"many_sarif", func(t *testing.T) string { return renderAll(t, many(), Options{Format: SARIF, Version: "1.2.0"}) }},
@@ -814,5 +816,23 @@ func TestText_terminalInjectionEscaped(t *testing.T) {
 	js := renderOne(t, r, Options{Format: JSON})
 	if !strings.Contains(js, "\u009b31m") || !strings.Contains(js, "\u202e") {
 		t.Errorf("JSON does not keep the text as sent:\n%s", js)
+	}
+}
+
+// Text that is not on a terminal (Width 0) is not hard-wrapped: every
+// detail, evidence and transcript line is one line, whatever its length.
+func TestText_pipedDoesNotWrap(t *testing.T) {
+	out := renderOne(t, fixture(), Options{Format: Text, Transcript: true})
+	detail := fixture().Findings[3].Detail // 250 characters
+	if !strings.Contains(out, detail) {
+		t.Errorf("a long detail was wrapped:\n%s", out)
+	}
+	if !strings.Contains(out, "250 AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM GSSAPI XOAUTH2 OAUTHBEARER SCRAM-SHA-1 SCRAM-SHA-256 ANONYMOUS EXTERNAL") {
+		t.Errorf("a long transcript line was wrapped:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "----") && len(l) > 80 {
+			t.Errorf("rule of %d columns", len(l))
+		}
 	}
 }
