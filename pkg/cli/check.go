@@ -62,7 +62,7 @@ any has a finding at or above --fail-on, else 0.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), env) },
 	}
 	addGlobalFlags(c, &o.Global)
-	c.Flags().StringVarP(&o.File, "file", "f", "mailprobe.yaml", "the suite file")
+	c.Flags().StringVarP(&o.File, "file", "f", "mailprobe.yaml", "the suite file (- for stdin)")
 	c.Flags().IntVar(&o.Parallel, "parallel", 0, "checks run at once (default: the file's parallel, else 4)")
 	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the suite as it would run (${VAR}s replaced, secrets masked) and every problem in it; run nothing")
 	addLineResolverFlag(c, &o.Resolver)
@@ -76,9 +76,9 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err := checkLineResolver(o.Resolver); err != nil {
 		return err
 	}
-	b, err := readBounded(o.File, suite.MaxFileSize)
+	b, err := readInput(env, "-f", o.File, suite.MaxFileSize)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
 	runs, file, err := suite.Load(b, env.IO.Getenv)
 	var problems suite.Problems

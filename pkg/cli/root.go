@@ -62,6 +62,8 @@ type Env struct {
 	// given, for SARIF's invocations.
 	args    []string
 	started time.Time
+	// stdin records which flag read stdin ("-"), which only one may.
+	stdin *stdinOnce
 }
 
 type secretSet struct {
