@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -125,6 +126,17 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	ctx, cancel := o.Global.context(ctx)
 	defer cancel()
 
+	// The suite file as SARIF and JSON name it: relative to the working
+	// directory (the repository root in CI), which is what GitHub joins
+	// to the repository.
+	sourceFile := o.File
+	if filepath.IsAbs(sourceFile) {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, sourceFile); err == nil && !strings.HasPrefix(rel, "..") {
+				sourceFile = rel
+			}
+		}
+	}
 	reports := make([]*report.Report, len(runs))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
@@ -138,7 +150,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			reports[i] = runLine(ctx, env, r)
-			reports[i].Source = &report.Source{File: o.File, Line: r.Line}
+			reports[i].Source = &report.Source{File: sourceFile, Line: r.Line}
 			progressMu.Lock()
 			done++
 			p.Set(fmt.Sprintf("mailprobe check: %d/%d done (%s)", done, len(runs), termsafe.Line(env.scrubString(r.Name))))
