@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,10 +25,23 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// Root is the repository's root directory.
+// Root is the repository's root directory: the nearest directory above
+// the test's working directory (its package directory) that holds
+// mailprobe's go.mod. (Not the source file's path: the integration suite
+// is built with -trimpath.)
 func Root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/mailprobe/mailprobe\n") {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 var (
