@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/internal/formatcheck"
 	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/capture"
 )
 
 // Every check command's JSON, JUnit and SARIF, complete and incomplete
@@ -20,6 +23,19 @@ func TestEveryCommandEveryFormatValidates(t *testing.T) {
 	good := testserver.Start(t, testserver.SMTP{Banner: []string{"220 mx.test.example ESMTP"}, Caps: []string{"SIZE 10240000", "PIPELINING"}}.Handler())
 	silent := testserver.Start(t, testserver.Silent)
 	eml := filepath.Join("testdata", "arc", "pass-i2.eml")
+	// capture's SMTP and IMAP servers (STARTTLS, a CA of their own) for
+	// smtp send, imap audit and tls.
+	const user, secret = "ci@test.example", "Fmt-Check-pw-1"
+	pair, err := capture.Start(context.Background(), capture.Options{Hostname: "localhost", Users: map[string]string{user: secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pair.Close() })
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pair.CAPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trust := []string{"--ca-file", ca, "--servername", "localhost"}
 	suite := writeSuite(t, "timeout: 2s\nchecks:\n  - name: demo\n    run: reset send --embedded\n  - smtp check "+good+" --role mx\n  - name: silent\n    run: smtp check "+silent+" --timeout 300ms\n")
 	cases := []struct {
 		name string
@@ -37,11 +53,16 @@ func TestEveryCommandEveryFormatValidates(t *testing.T) {
 		{"dkim verify", []string{"dkim", "verify", eml, "--resolver", arcDNS}, -1},
 		{"arc verify", []string{"arc", "verify", eml, "--resolver", arcDNS}, -1},
 		{"arc verify incomplete", []string{"arc", "verify", eml, "--resolver", "127.0.0.1:9", "--dns-timeout", "200ms"}, 3},
+		{"smtp send", append([]string{"smtp", "send", pair.SMTPAddr(), "--from", user, "--to", user, "--tls", "starttls"}, trust...), -1},
+		{"imap audit", append([]string{"imap", "audit", pair.IMAPAddr(), "--user", user, "--password-env", "MP_PW", "--no-tls-scan"}, trust...), -1},
+		{"pop3 audit incomplete", []string{"pop3", "audit", silent, "--timeout", "300ms"}, 3},
+		{"tls", append([]string{"tls", pair.SMTPAddr(), "--starttls", "smtp", "--quick"}, trust...), -1},
+		{"tls incomplete", []string{"tls", silent, "--tls", "implicit", "--quick", "--timeout", "300ms"}, 3},
 		{"check -f", []string{"check", "-f", suite}, 3},
 	}
 	for _, c := range cases {
 		for _, format := range []string{"json", "junit", "sarif"} {
-			r := run(t, nil, append(c.args, "--format", format)...)
+			r := run(t, map[string]string{"MP_PW": secret}, append(c.args, "--format", format)...)
 			if c.exit >= 0 && r.code != c.exit || r.code == 2 {
 				t.Errorf("%s --format %s: exit %d, want %d\n%s", c.name, format, r.code, c.exit, r.errOut)
 				continue
