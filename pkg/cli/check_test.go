@@ -161,3 +161,12 @@ func TestCheckSuite_problemsAndDryRun(t *testing.T) {
 		t.Errorf("dry run of a bad suite: exit %d\n%s", r.code, r.errOut)
 	}
 }
+
+// MAILPROBE_DRY_RUN does not turn a CI run into a dry run that passes.
+func TestCheckSuite_dryRunNotFromEnvironment(t *testing.T) {
+	suite := writeSuite(t, "checks:\n  - dns\n")
+	r := run(t, map[string]string{"MAILPROBE_DRY_RUN": "true"}, "check", "-f", suite)
+	if r.code != report.ExitUsage || strings.Contains(r.out, "checks:") {
+		t.Errorf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+}
