@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mailprobe/mailprobe/internal/dnstest"
@@ -94,5 +96,10 @@ func TestEveryCommandEveryFormatValidates(t *testing.T) {
 	r := runStdin(t, "good.test\nspf.test\n-bad\n", "batch", "--", "dns", "{}", "--resolver", dnsAddr, "--mta-sts-url", "https://127.0.0.1:1/{domain}")
 	if n := formatcheck.JSONLines(t, []byte(r.out)); n != 3 {
 		t.Errorf("batch: %d JSON lines, want 3", n)
+	}
+	// name (the input line), command and target are separate fields.
+	var first struct{ Name, Command, Target string }
+	if err := json.Unmarshal([]byte(strings.SplitN(r.out, "\n", 2)[0]), &first); err != nil || first.Name != "good.test" || first.Command != "dns" || first.Target != "good.test" {
+		t.Errorf("batch record: %+v %v", first, err)
 	}
 }
