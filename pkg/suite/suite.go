@@ -32,28 +32,13 @@ type Suite struct {
 	Checks   []Check `yaml:"checks"`
 }
 
-// Check is one line of a suite: a string, or {name, run}.
+// Check is one line of a suite: a string, or {name, run} (Load reads
+// the YAML nodes itself, to report every problem with its line).
 type Check struct {
 	Name string `yaml:"name"`
 	Run  string `yaml:"run"`
 	// Line is the check's line in the file (1-based).
 	Line int `yaml:"-"`
-}
-
-// UnmarshalYAML accepts the short form: a plain string is Run.
-func (c *Check) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		c.Run, c.Line = n.Value, n.Line
-		return nil
-	}
-	type plain Check
-	var p plain
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*c = Check(p)
-	c.Line = n.Line
-	return nil
 }
 
 // Commands are the commands that produce a report and may appear in a
