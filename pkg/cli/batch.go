@@ -145,6 +145,9 @@ func (o *batchOptions) run(cmd *cobra.Command, env *Env, command []string) error
 					r = runLine(cmd.Context(), env, suite.Run{Args: argsFor(t)})
 				}
 				r.Version = Version
+				// The input line is the record's name; command and
+				// target are the engine's, as fields of their own.
+				r.Name = netx.Clip(t)
 				results[i] <- r
 			}()
 		}

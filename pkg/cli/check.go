@@ -3,10 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +29,7 @@ type checkOptions struct {
 	File     string
 	Parallel int
 	Resolver string
+	DryRun   bool
 }
 
 func newCheckCmd(env *Env) *cobra.Command {
@@ -52,13 +57,15 @@ The exit code is the worst of the checks: 2 if any line is not a valid
 command (nothing is run), else 3 if any check was incomplete, else 1 if
 any has a finding at or above --fail-on, else 0.`,
 		Example: `  mailprobe check -f mailprobe.yaml
-  mailprobe check -f mailprobe.yaml --format junit > mailprobe-junit.xml`,
+  mailprobe check -f mailprobe.yaml --format junit > mailprobe-junit.xml
+  mailprobe check -f mailprobe.yaml --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), env) },
 	}
 	addGlobalFlags(c, &o.Global)
-	c.Flags().StringVarP(&o.File, "file", "f", "mailprobe.yaml", "the suite file")
+	c.Flags().StringVarP(&o.File, "file", "f", "mailprobe.yaml", "the suite file (- for stdin)")
 	c.Flags().IntVar(&o.Parallel, "parallel", 0, "checks run at once (default: the file's parallel, else 4)")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "print the suite as it would run (${VAR}s replaced, secrets masked) and every problem in it; run nothing")
 	addLineResolverFlag(c, &o.Resolver)
 	return c
 }
@@ -70,12 +77,13 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	if err := checkLineResolver(o.Resolver); err != nil {
 		return err
 	}
-	b, err := readBounded(o.File, suite.MaxFileSize)
+	b, err := readInput(env, "-f", o.File, suite.MaxFileSize)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
 	runs, file, err := suite.Load(b, env.IO.Getenv)
-	if err != nil {
+	var problems suite.Problems
+	if err != nil && !errors.As(err, &problems) {
 		return usageErrorf("%s: %v", o.File, err)
 	}
 	// Every secret-bearing value is registered before anything can print
@@ -88,16 +96,25 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 		runs[i].Args = withResolver(runs[i].Args, o.Resolver)
 	}
 	// Validate every line before running any: a typo in line 9 must not
-	// surface after eight checks have run.
+	// surface after eight checks have run, and every problem of the file
+	// is listed at once.
 	for i, r := range runs {
 		path, target, err := parseLine(env, r.Args)
 		if err != nil {
-			return usageErrorf("%s: check %d (%s): %v", o.File, i+1, termsafe.Line(r.Name), err)
+			problems = append(problems, suite.Problem{Line: r.Line, Check: r.Number, Msg: err.Error()})
+			continue
 		}
+		runs[i].Target = target
 		if !r.Named {
 			// The command's own words and its target, never the flags.
 			runs[i].Name = strings.TrimSpace(path + " " + netx.Clip(target))
 		}
+	}
+	if o.DryRun {
+		return o.dryRun(env, runs, file, problems)
+	}
+	if len(problems) > 0 {
+		return &exitError{code: report.ExitUsage, err: problemsError(o.File, problems), oneLine: true}
 	}
 	parallel := o.Parallel
 	if parallel <= 0 {
@@ -109,6 +126,17 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	ctx, cancel := o.Global.context(ctx)
 	defer cancel()
 
+	// The suite file as SARIF and JSON name it: relative to the working
+	// directory (the repository root in CI), which is what GitHub joins
+	// to the repository.
+	sourceFile := o.File
+	if filepath.IsAbs(sourceFile) {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, sourceFile); err == nil && !strings.HasPrefix(rel, "..") {
+				sourceFile = rel
+			}
+		}
+	}
 	reports := make([]*report.Report, len(runs))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
@@ -122,6 +150,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			reports[i] = runLine(ctx, env, r)
+			reports[i].Source = &report.Source{File: sourceFile, Line: r.Line}
 			progressMu.Lock()
 			done++
 			p.Set(fmt.Sprintf("mailprobe check: %d/%d done (%s)", done, len(runs), termsafe.Line(env.scrubString(r.Name))))
@@ -131,8 +160,7 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 	wg.Wait()
 	p.Done()
 
-	ro := render.Options{Format: o.format, Color: !o.NoColor && env.IO.ColorEnabled(), Width: env.IO.Width,
-		Transcript: o.Transcript, Version: Version, FailOn: o.failOn}
+	ro := o.Global.renderOptions(env, report.MergeExit(reports, o.failOn))
 	for _, r := range reports {
 		env.scrubReport(r)
 	}
@@ -148,6 +176,73 @@ func (o *checkOptions) run(ctx context.Context, env *Env) error {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// problemsError is every problem of a suite file, one per line under
+// the file's name.
+func problemsError(file string, ps suite.Problems) error {
+	var b strings.Builder
+	noun := "problem"
+	if len(ps) > 1 {
+		noun = "problems"
+	}
+	ps = slices.Clone(ps)
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	fmt.Fprintf(&b, "%s: %d %s:", file, len(ps), noun)
+	for _, p := range ps {
+		b.WriteString("\n  " + p.String())
+	}
+	return errors.New(b.String())
+}
+
+// dryRun prints the suite as it would run: each check's name, line and
+// command line with ${VAR}s replaced and secret values masked, then the
+// problems. Exit 0, or 2 when there are problems.
+func (o *checkOptions) dryRun(env *Env, runs []suite.Run, file suite.Suite, problems suite.Problems) error {
+	var b strings.Builder
+	parallel := o.Parallel
+	if parallel <= 0 {
+		parallel = file.Parallel
+	}
+	if parallel <= 0 {
+		parallel = 4
+	}
+	fmt.Fprintf(&b, "# %s: %d checks, %d at once", o.File, len(runs), parallel)
+	if file.Timeout != "" {
+		fmt.Fprintf(&b, ", timeout %s each", file.Timeout)
+	}
+	b.WriteString("\nchecks:\n")
+	for _, r := range runs {
+		words := []string{"mailprobe"}
+		for _, a := range maskSecrets(r.Args) {
+			words = append(words, shellQuote(a))
+		}
+		fmt.Fprintf(&b, "  - name: %s  # line %d\n    run: %s\n", yamlQuote(r.Name), r.Line, strings.Join(words, " "))
+	}
+	_, err := io.WriteString(env.IO.Out, termsafe.String(env.scrubString(b.String())))
+	if err != nil {
+		return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
+	}
+	if len(problems) > 0 {
+		return &exitError{code: report.ExitUsage, err: problemsError(o.File, problems), oneLine: true}
+	}
+	return nil
+}
+
+// maskSecrets replaces the values of secret-bearing flags (and URL
+// passwords) in args with <redacted>.
+func maskSecrets(args []string) []string {
+	e := &Env{args: args}
+	return e.redactedArgs()
+}
+
+// yamlQuote quotes a name for the dry run's YAML when it needs it.
+func yamlQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. /") == "" && !strings.HasPrefix(s, " ") {
+		return s
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // validateLine parses a line's command and flags without running it.
@@ -173,6 +268,11 @@ func parseLine(env *Env, args []string) (path, target string, err error) {
 	}
 	pos := c.Flags().Args()
 	if err := c.ValidateArgs(pos); err != nil {
+		// Cobra's "accepts 1 arg(s), received 0" says nothing about
+		// what is missing; the command's usage line does.
+		if _, want, ok := strings.Cut(c.Use, " "); ok && strings.Contains(err.Error(), " arg(s), received ") {
+			return "", "", fmt.Errorf("usage: %s %s", c.CommandPath(), want)
+		}
 		return "", "", err
 	}
 	if len(pos) > 0 {
@@ -216,7 +316,7 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	root.SetErr(env.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	if got == nil {
-		got = report.NewReport(netx.Clip(strings.Join(r.Args[:min(2, len(r.Args))], " ")), netx.Clip(r.Name), time.Now())
+		got = report.NewReport(netx.Clip(suite.DefaultName(r.Args[:min(2, len(r.Args))])), netx.Clip(r.Target), time.Now())
 		msg := "the check produced no report"
 		if err != nil {
 			var ee *exitError
@@ -233,12 +333,10 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 		}
 	}
 	// A name or target echoed into the report is clipped: a suite line
-	// may name a 60 KB argument.
-	name := netx.Clip(r.Name)
+	// may name a 60 KB argument. The name, the command and the target
+	// stay three fields.
+	got.Name = netx.Clip(r.Name)
 	got.Target = netx.Clip(got.Target)
-	if name != "" && got.Target != name {
-		got.Target = name + " (" + got.Target + ")"
-	}
 	return got
 }
 

@@ -30,9 +30,17 @@ func TestCheckSuite(t *testing.T) {
 	}
 	var doc struct {
 		SchemaVersion int `json:"schema_version"`
-		Reports       []struct{ Command, Target string }
+		Reports       []struct {
+			Name, Command, Target string
+			Source                struct {
+				File string
+				Line int
+			}
+		}
 	}
-	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Reports) != 2 || !strings.HasPrefix(doc.Reports[0].Target, "demo (") {
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Reports) != 2 || doc.Reports[0].Name != "demo" ||
+		doc.Reports[0].Command != "reset send" || !strings.HasPrefix(doc.Reports[0].Target, "embedded SMTP 127.0.0.1:") ||
+		doc.Reports[1].Name != "reset send" || doc.Reports[0].Source.File != good || doc.Reports[0].Source.Line != 3 || doc.Reports[1].Source.Line != 4 {
 		t.Fatalf("json %v: %+v\n%s", err, doc, r.out)
 	}
 
@@ -123,6 +131,42 @@ func TestBatch_commandSecretsRegistered(t *testing.T) {
 	input := writeSuite(t, "127.0.0.1:1\n")
 	r := run(t, nil, "batch", "-i", input, "--", "smtp", "check", "{}", "--user", "u", "-password=Zq9-batch-s3cret")
 	if r.code != report.ExitUsage || strings.Contains(r.out+r.errOut, "s3cret") || !strings.Contains(r.errOut, "<redacted>") {
+		t.Errorf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+}
+
+// A suite's problems are listed at once, each with its line, and the
+// check's own usage line instead of check's; --dry-run prints the suite
+// as it would run with secrets masked, exit 0 (2 with problems).
+func TestCheckSuite_problemsAndDryRun(t *testing.T) {
+	bad := writeSuite(t, "checks:\n  - dns\n  - name: sub\n    run: smtp check ${SMTP_HOST}:587\n  - smtp check mx --pasword Zq9-pw-value\nchekcs: []\n")
+	r := run(t, nil, "check", "-f", bad)
+	want := []string{"4 problems:", "line 2: check 1: usage: mailprobe dns DOMAIN", "line 4: check 2: ${SMTP_HOST} is not set",
+		"line 5: check 3: unknown flag: --pasword", `line 6: unknown key "chekcs" (did you mean "checks")`}
+	for _, w := range want {
+		if !strings.Contains(r.errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, r.errOut)
+		}
+	}
+	if r.code != report.ExitUsage || strings.Contains(r.errOut, "check -f FILE") || strings.Contains(r.errOut, "Zq9") || strings.Contains(r.errOut, "cli.") {
+		t.Errorf("exit %d:\n%s", r.code, r.errOut)
+	}
+	good := writeSuite(t, "timeout: 9s\nchecks:\n  - name: demo\n    run: reset send --embedded\n  - smtp check ${HOST}:587 --user u --password=${MPW}\n")
+	r = run(t, map[string]string{"HOST": "mx.test", "MPW": "Zq9-pw-value"}, "check", "-f", good, "--dry-run")
+	if r.code != 0 || strings.Contains(r.out, "Zq9") || !strings.Contains(r.out, "run: mailprobe smtp check mx.test:587 --user u '--password=<redacted>' --timeout 9s") ||
+		!strings.Contains(r.out, "- name: demo  # line 4") {
+		t.Errorf("dry run: exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	if r := run(t, nil, "check", "-f", bad, "--dry-run"); r.code != report.ExitUsage || !strings.Contains(r.errOut, "4 problems") {
+		t.Errorf("dry run of a bad suite: exit %d\n%s", r.code, r.errOut)
+	}
+}
+
+// MAILPROBE_DRY_RUN does not turn a CI run into a dry run that passes.
+func TestCheckSuite_dryRunNotFromEnvironment(t *testing.T) {
+	suite := writeSuite(t, "checks:\n  - dns\n")
+	r := run(t, map[string]string{"MAILPROBE_DRY_RUN": "true"}, "check", "-f", suite)
+	if r.code != report.ExitUsage || strings.Contains(r.out, "checks:") {
 		t.Errorf("exit %d\n%s%s", r.code, r.out, r.errOut)
 	}
 }

@@ -39,7 +39,9 @@ import (
 const maxConfigSize = 256 << 10
 
 // notFromConfig are the flags a config file or MAILPROBE_* cannot set.
-var notFromConfig = map[string]bool{"help": true, "version": true, "config": true}
+// --dry-run is one: a MAILPROBE_DRY_RUN left in a CI environment would
+// make every suite run nothing and pass.
+var notFromConfig = map[string]bool{"help": true, "version": true, "config": true, "dry-run": true}
 
 // envName is the environment variable for a flag.
 func envName(flag string) string {

@@ -120,6 +120,7 @@ func addGlobalFlags(c *cobra.Command, g *Global) {
 	f.DurationVar(&g.Timeout, "timeout", 0, "overall deadline for the whole run (0: only the per-stage deadlines)")
 	f.BoolVarP(&g.Transcript, "transcript", "v", false, "print the protocol transcript (credentials are always redacted)")
 	f.BoolVar(&g.NoColor, "no-color", false, "never style the output (NO_COLOR is honoured too)")
+	f.StringVar(&g.SARIFBaseline, "sarif-baseline", "", "a previous run's SARIF file: --format sarif marks each result new, unchanged or updated against it")
 	completeValues(c, "format", string(render.Text), string(render.JSON), string(render.JUnit), string(render.SARIF))
 	completeValues(c, "fail-on", "info", "warn", "fail")
 }

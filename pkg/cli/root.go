@@ -58,6 +58,12 @@ type Env struct {
 	exit func(int)
 	// interrupted reports whether the user stopped the run; set by Main.
 	interrupted func() bool
+	// args and started are the command line and start time Main was
+	// given, for SARIF's invocations.
+	args    []string
+	started time.Time
+	// stdin records which flag read stdin ("-"), which only one may.
+	stdin *stdinOnce
 }
 
 type secretSet struct {
@@ -102,9 +108,13 @@ type Global struct {
 	Timeout    time.Duration
 	Transcript bool
 	NoColor    bool
+	// SARIFBaseline is a previous run's SARIF: results get a
+	// baselineState (new, unchanged, updated) against it.
+	SARIFBaseline string
 
-	failOn report.Severity
-	format render.Format
+	failOn   report.Severity
+	format   render.Format
+	baseline *render.Baseline
 }
 
 // exitError carries an exit code through cobra's error return.
@@ -154,6 +164,7 @@ func Main(args []string, env *Env) int {
 	ctx, stop := interruptible(context.Background(), sigs, exit)
 	defer stop()
 	env.interrupted = func() bool { return wasInterrupted(ctx) }
+	env.args, env.started = args, env.Now()
 	code := execute(ctx, args, env)
 	if wasInterrupted(ctx) && code == report.ExitIncomplete {
 		// An engine gave up with an error when its context was
@@ -298,7 +309,36 @@ func (g *Global) validate() error {
 	if g.Timeout < 0 {
 		return usageErrorf("--timeout must not be negative")
 	}
+	if g.SARIFBaseline != "" {
+		b, err := readBounded(g.SARIFBaseline, render.MaxBaselineSize)
+		if err != nil {
+			return usageErrorf("--sarif-baseline: %v", err)
+		}
+		if g.baseline, err = render.ParseBaseline(b); err != nil {
+			return usageErrorf("--sarif-baseline %s: %v", g.SARIFBaseline, err)
+		}
+	}
 	return nil
+}
+
+// renderOptions are the render options of a run whose verdict is
+// exitCode: the global flags, the terminal, and the invocation (for
+// SARIF), its command line without secrets.
+func (g *Global) renderOptions(env *Env, exitCode int) render.Options {
+	return render.Options{
+		Format:     g.format,
+		Color:      !g.NoColor && env.IO.ColorEnabled(),
+		Width:      env.IO.Width,
+		Transcript: g.Transcript,
+		Version:    Version,
+		FailOn:     g.failOn,
+		Baseline:   g.baseline,
+		Hostname:   hostname(),
+		Invocation: &render.Invocation{
+			CommandLine: env.commandLine(), Args: env.redactedArgs(),
+			Start: env.started, End: env.Now(), ExitCode: exitCode, ExitCodeKnown: true,
+		},
+	}
 }
 
 // context applies --timeout to ctx.
@@ -319,14 +359,7 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		env.collect(r)
 		return nil
 	}
-	o := render.Options{
-		Format:     g.format,
-		Color:      !g.NoColor && env.IO.ColorEnabled(),
-		Width:      env.IO.Width,
-		Transcript: g.Transcript,
-		Version:    Version,
-		FailOn:     g.failOn,
-	}
+	o := g.renderOptions(env, r.ExitCode(g.failOn))
 	// Scrub before rendering: the text renderer wraps and clips, and a
 	// secret split across lines would escape the final scrub below.
 	env.scrubReport(r)
@@ -342,6 +375,15 @@ func (g *Global) emit(env *Env, r *report.Report) error {
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// hostname is this machine's name for JUnit's testsuite/@hostname.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // warnf prints a warning on stderr.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -99,9 +98,9 @@ func (o *smtpScriptOptions) prepare(env *Env) (*dialogue.Script, dialogue.RunOpt
 	if o.StepTimeout < dialogue.MinTimeout || o.StepTimeout > dialogue.MaxTimeout {
 		return nil, ropts, usageErrorf("--step-timeout must be between %s and %s", dialogue.MinTimeout, dialogue.MaxTimeout)
 	}
-	src, err := os.ReadFile(o.File)
+	src, err := readInput(env, "FILE", o.File, dialogue.MaxScriptBytes)
 	if err != nil {
-		return nil, ropts, usageErrorf("%v", err)
+		return nil, ropts, err
 	}
 	sc, err := dialogue.ParseScript(o.File, src)
 	if err != nil {

@@ -183,3 +183,40 @@ func urlPassword(s string) string {
 	pw, _ := u.User.Password()
 	return pw
 }
+
+// redactedArgs is the command line Main was given with every
+// secret-bearing value (a --password, a URL's password, any registered
+// secret) replaced by <redacted>, for SARIF's invocation.
+func (e *Env) redactedArgs() []string {
+	out := make([]string, len(e.args))
+	for i, a := range e.args {
+		switch {
+		case i > 0 && isSecretFlag(e.args[i-1]) && !strings.Contains(e.args[i-1], "="):
+			a = transcript.Redacted
+		case strings.Contains(a, "=") && isSecretFlag(a[:strings.IndexByte(a, '=')]):
+			a = a[:strings.IndexByte(a, '=')+1] + transcript.Redacted
+		}
+		if pw := urlPassword(a); pw != "" {
+			a = strings.ReplaceAll(a, pw, transcript.Redacted)
+		}
+		out[i] = e.scrubString(a)
+	}
+	return out
+}
+
+// commandLine is redactedArgs as one shell-quoted line after "mailprobe".
+func (e *Env) commandLine() string {
+	words := []string{"mailprobe"}
+	for _, a := range e.redactedArgs() {
+		words = append(words, shellQuote(a))
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes a word for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

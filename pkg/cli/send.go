@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"net/mail"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -66,7 +65,7 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 				return usageErrorf("--from %q: %v", o.From, err)
 			}
 			opts.MailFrom, opts.RcptTo = from.Address, rcpts
-			if opts.Message, err = o.message(opts); err != nil {
+			if opts.Message, err = o.message(env, opts); err != nil {
 				return err
 			}
 			if o.PrintOnly {
@@ -85,10 +84,10 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&o.Subject, "subject", "mailprobe test", "subject")
 	f.StringVar(&o.Body, "body", "This is a test message sent by mailprobe.\n", "message body text")
-	f.StringVar(&o.BodyFile, "body-file", "", "read the body from this file")
+	f.StringVar(&o.BodyFile, "body-file", "", "read the body from this file (- for stdin)")
 	f.StringArrayVar(&o.Headers, "header", nil, "extra header \"Name: value\" (repeatable)")
-	f.StringArrayVar(&o.Attach, "attach", nil, "attach this file (repeatable)")
-	f.StringVar(&o.EML, "eml", "", "send this raw RFC 5322 message file as is (headers and body)")
+	f.StringArrayVar(&o.Attach, "attach", nil, "attach this file (repeatable; - for stdin)")
+	f.StringVar(&o.EML, "eml", "", "send this raw RFC 5322 message file as is (headers and body; - for stdin)")
 	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
@@ -120,28 +119,28 @@ func (o *smtpSendOptions) setOldTLSMode(v string) error {
 	return nil
 }
 
-func (o *smtpSendOptions) message(opts smtpprobe.Options) ([]byte, error) {
+func (o *smtpSendOptions) message(env *Env, opts smtpprobe.Options) ([]byte, error) {
 	var msg []byte
 	if o.EML != "" {
-		b, err := os.ReadFile(o.EML)
+		b, err := readInput(env, "--eml", o.EML, maxMessageSize)
 		if err != nil {
-			return nil, usageErrorf("--eml: %v", err)
+			return nil, err
 		}
 		msg = b
 	} else {
 		body := o.Body
 		if o.BodyFile != "" {
-			b, err := os.ReadFile(o.BodyFile)
+			b, err := readInput(env, "--body-file", o.BodyFile, maxMessageSize)
 			if err != nil {
-				return nil, usageErrorf("--body-file: %v", err)
+				return nil, err
 			}
 			body = string(b)
 		}
 		sm := smtpprobe.SimpleMessage{From: o.From, To: o.To, Subject: o.Subject, Body: body, Headers: o.Headers, HeloDomain: opts.Helo}
 		for _, p := range o.Attach {
-			b, err := os.ReadFile(p)
+			b, err := readInput(env, "--attach", p, maxMessageSize)
 			if err != nil {
-				return nil, usageErrorf("--attach: %v", err)
+				return nil, err
 			}
 			sm.Attachments = append(sm.Attachments, smtpprobe.Attachment{Name: p, Data: b})
 		}

@@ -41,7 +41,7 @@ func (tf *tlsFlags) pool() (*x509.CertPool, error) {
 	if tf.CAFile == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(tf.CAFile)
+	b, err := readBounded(tf.CAFile, 4<<20) // a CA bundle is a few hundred KiB
 	if err != nil {
 		return nil, usageErrorf("--ca-file: %v", err)
 	}

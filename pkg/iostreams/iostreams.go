@@ -48,7 +48,9 @@ func System() *IOStreams {
 			s.Width = w
 		}
 	}
-	if c, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && c > 0 {
+	// COLUMNS overrides the terminal's width, but never makes piped
+	// output wrap: text is wrapped only on a terminal.
+	if c, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && c > 0 && s.StdoutTTY {
 		s.Width = c
 	}
 	return s

@@ -11,39 +11,50 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
-// JUnit XML has no standard; this follows the de-facto schema that Jenkins,
-// GitLab, GitHub test reporters and Azure DevOps read (the Ant JUnit task's
-// format): <testsuites> holding one <testsuite> per report, whose counts
-// are tests/failures/errors/skipped and whose times are in seconds.
+// JUnit XML has no standard; this writes the intersection of the two
+// schemas CI systems validate against, so that Jenkins (xunit plugin,
+// junit-10.xsd), GitLab, GitHub test reporters and Azure DevOps all read
+// it: the Apache Ant JUnit task's XSD (windyroad/JUnit-Schema) and the
+// Jenkins xunit plugin's. Both are in testdata/schema and every format
+// test validates against them. What the intersection means:
 //
-// Mapping: every stage is a testcase (a stage that could not run is an
-// error, not a failure, the same distinction the exit codes make between 3
-// and 1); every warn or fail finding is a testcase too, so a CI page lists
-// "smtp.starttls.missing" by name. Warnings pass, with their text in
-// system-out: a build breaks on --fail-on, not on the JUnit report.
+//   - <testsuites> carries no attributes (Ant allows none, Jenkins no
+//     "skipped"); the totals are on each <testsuite>;
+//   - each <testsuite> has package, id, name, timestamp (no zone),
+//     hostname, tests, failures, errors, skipped, time, a <properties>
+//     element, and <system-out> and <system-err> (always, maybe empty);
+//   - a <testcase> holds at most one of <skipped>, <error>, <failure> and
+//     no <system-out> of its own (the Ant XSD has none there).
+//
+// Mapping: every stage is a testcase, and every info/warn/fail finding is
+// one too (so a CI page lists "smtp.starttls.missing" by name). A finding
+// at or above --fail-on is a <failure>; one below it passes, its text in
+// the suite's <system-out>, because a build breaks on --fail-on and the
+// report must agree with the exit code. A stage that could not run is an
+// <error> (exit 3); a stage that failed is a <failure> only when one of
+// its findings is at or above --fail-on; skipped and interrupted stages
+// are <skipped/>.
 
 type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
 }
 
 type junitSuite struct {
+	Package    string          `xml:"package,attr"`
+	ID         int             `xml:"id,attr"`
 	Name       string          `xml:"name,attr"`
+	Timestamp  string          `xml:"timestamp,attr"`
+	Hostname   string          `xml:"hostname,attr"`
 	Tests      int             `xml:"tests,attr"`
 	Failures   int             `xml:"failures,attr"`
 	Errors     int             `xml:"errors,attr"`
 	Skipped    int             `xml:"skipped,attr"`
 	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr,omitempty"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Properties []junitProperty `xml:"properties>property"`
 	Cases      []junitCase     `xml:"testcase"`
-	SystemOut  *junitText      `xml:"system-out,omitempty"`
+	SystemOut  junitText       `xml:"system-out"`
+	SystemErr  junitText       `xml:"system-err"`
 }
 
 type junitProperty struct {
@@ -58,7 +69,6 @@ type junitCase struct {
 	Failure   *junitProblem `xml:"failure,omitempty"`
 	Error     *junitProblem `xml:"error,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-	SystemOut *junitText    `xml:"system-out,omitempty"`
 }
 
 // junitText is multi-line text kept readable in the file: CDATA keeps
@@ -67,16 +77,9 @@ type junitText struct {
 	Text string `xml:",cdata"`
 }
 
-func textElem(s string) *junitText {
-	if s == "" {
-		return nil
-	}
-	return &junitText{xmlSafe(s)}
-}
-
 type junitProblem struct {
 	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr,omitempty"`
+	Type    string `xml:"type,attr"`
 	Body    string `xml:",cdata"`
 }
 
@@ -86,19 +89,11 @@ type junitSkipped struct {
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
-func writeJUnit(buf *bytes.Buffer, rs []*report.Report) error {
-	doc := junitSuites{Name: "mailprobe"}
-	var total time.Duration
-	for _, r := range rs {
-		s := junitSuiteOf(r)
-		doc.Suites = append(doc.Suites, s)
-		doc.Tests += s.Tests
-		doc.Failures += s.Failures
-		doc.Errors += s.Errors
-		doc.Skipped += s.Skipped
-		total += r.Duration
+func writeJUnit(buf *bytes.Buffer, rs []*report.Report, o Options) error {
+	doc := junitSuites{Suites: []junitSuite{}}
+	for i, r := range rs {
+		doc.Suites = append(doc.Suites, junitSuiteOf(r, i, o))
 	}
-	doc.Time = seconds(total)
 	buf.WriteString(xml.Header)
 	enc := xml.NewEncoder(buf)
 	enc.Indent("", "  ")
@@ -109,33 +104,75 @@ func writeJUnit(buf *bytes.Buffer, rs []*report.Report) error {
 	return nil
 }
 
-func junitSuiteOf(r *report.Report) junitSuite {
+// token is s as an xs:token the schemas accept: no control characters,
+// single spaces, never empty.
+func token(s, empty string) string {
+	s = strings.Join(strings.Fields(xmlSafe(s)), " ")
+	if s == "" {
+		return empty
+	}
+	return s
+}
+
+func junitSuiteOf(r *report.Report, id int, o Options) junitSuite {
 	name := strings.TrimSpace(strings.Join([]string{r.Tool, r.Command, r.Target}, " "))
+	if r.Name != "" {
+		name = r.Name + ": " + name
+	}
 	// classname groups testcases in CI pages; dots are the package
 	// separator there, so "smtp check" becomes mailprobe.smtp.check.
 	class := "mailprobe"
 	if r.Command != "" {
 		class += "." + strings.Join(strings.Fields(r.Command), ".")
 	}
-	s := junitSuite{
-		Name: xmlSafe(name),
-		Time: seconds(r.Duration),
-		Properties: []junitProperty{
-			{"command", xmlSafe(r.Command)},
-			{"target", xmlSafe(r.Target)},
-			{"mailprobe.version", xmlSafe(r.Version)},
-			{"incomplete", fmt.Sprint(r.Incomplete)},
-		},
+	class = token(class, "mailprobe")
+	host := o.Hostname
+	if host == "" {
+		host = "localhost"
 	}
+	// The schema's timestamp has no zone; UTC by convention. A report
+	// that never started (a hand-built one) gets the epoch rather than
+	// the time of rendering, so the output stays reproducible.
+	ts := time.Unix(0, 0).UTC()
 	if !r.StartedAt.IsZero() {
-		// The schema's timestamp has no zone; UTC by convention.
-		s.Timestamp = r.StartedAt.UTC().Format("2006-01-02T15:04:05")
+		ts = r.StartedAt.UTC()
 	}
+	props := []junitProperty{
+		{"command", xmlSafe(r.Command)},
+		{"target", xmlSafe(r.Target)},
+		{"mailprobe.version", xmlSafe(r.Version)},
+		{"incomplete", fmt.Sprint(r.Incomplete)},
+		{"fail-on", o.failOn().String()},
+	}
+	if r.Name != "" {
+		props = append(props, junitProperty{"name", xmlSafe(r.Name)})
+	}
+	if r.Source != nil {
+		props = append(props, junitProperty{"source", xmlSafe(fmt.Sprintf("%s:%d", r.Source.File, r.Source.Line))})
+	}
+	s := junitSuite{
+		Package:    class,
+		ID:         id,
+		Name:       token(name, "mailprobe"),
+		Timestamp:  ts.Format("2006-01-02T15:04:05"),
+		Hostname:   token(host, "localhost"),
+		Time:       seconds(r.Duration),
+		Properties: props,
+	}
+	failOn := o.failOn()
+	var out strings.Builder
 	for _, st := range r.Stages {
-		c := junitCase{Name: xmlSafe("stage " + st.Name), Classname: xmlSafe(class), Time: seconds(st.Duration)}
+		c := junitCase{Name: token("stage "+st.Name, "stage"), Classname: class, Time: seconds(st.Duration)}
 		msg := st.Summary
 		switch st.Status {
 		case report.StatusFail:
+			if !stageFailsBuild(r, st.Name, failOn) {
+				// The server refused something, but nothing there is at
+				// or above --fail-on: the build passes, and so does
+				// the testcase; the findings say what happened.
+				fmt.Fprintf(&out, "stage %s: failed (%s), below --fail-on %s\n", st.Name, msg, failOn)
+				break
+			}
 			if msg == "" {
 				msg = "stage " + st.Name + " failed"
 			}
@@ -159,28 +196,45 @@ func junitSuiteOf(r *report.Report) junitSuite {
 			c.Skipped = &junitSkipped{Message: xmlSafe(msg)}
 			s.Skipped++
 		default:
-			c.SystemOut = textElem(msg)
+			if msg != "" {
+				fmt.Fprintf(&out, "stage %s: %s\n", st.Name, msg)
+			}
 		}
 		s.Cases = append(s.Cases, c)
 	}
 	for _, f := range r.Findings {
-		if f.Severity < report.Warn {
-			continue // info and pass are not checks a build can fail
+		if f.Severity < report.Info {
+			continue // a pass is a check that passed, shown by its stage
 		}
-		c := junitCase{Name: xmlSafe(f.Code), Classname: xmlSafe(class), Time: seconds(0)}
-		if f.Severity == report.Fail {
+		c := junitCase{Name: token(f.Code, "finding"), Classname: class, Time: seconds(0)}
+		if f.Severity >= failOn {
 			c.Failure = &junitProblem{Message: xmlSafe(f.Title), Type: xmlSafe(f.Code), Body: xmlSafe(findingBody(f))}
 			s.Failures++
 		} else {
-			c.SystemOut = textElem("WARN " + f.Title + "\n" + findingBody(f))
+			// Below --fail-on: a passing testcase; its text goes to the
+			// suite's system-out (the Ant schema has no testcase
+			// system-out).
+			fmt.Fprintf(&out, "\n%s %s: %s\n%s", strings.ToUpper(f.Severity.String()), f.Code, f.Title, findingBody(f))
 		}
 		s.Cases = append(s.Cases, c)
 	}
 	s.Tests = len(s.Cases)
 	if len(r.Transcript) > 0 {
-		s.SystemOut = textElem(plainTranscript(r.Transcript))
+		out.WriteString("\ntranscript:\n" + plainTranscript(r.Transcript))
 	}
+	s.SystemOut = junitText{xmlSafe(strings.TrimLeft(out.String(), "\n"))}
 	return s
+}
+
+// stageFailsBuild: a failed stage is a build failure when one of its
+// findings is at or above --fail-on, the rule the exit code follows.
+func stageFailsBuild(r *report.Report, stage string, failOn report.Severity) bool {
+	for _, f := range r.Findings {
+		if f.Stage == stage && f.Severity > report.Pass && f.Severity >= failOn {
+			return true
+		}
+	}
+	return false
 }
 
 // stageFindings lists the problems reported at a stage, for the body of

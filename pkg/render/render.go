@@ -51,9 +51,10 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want text, json, junit or sarif)", s)
 }
 
-// DefaultWidth is the wrapping width when the caller does not know the
-// terminal's (output piped to a file or a CI log).
-const DefaultWidth = 100
+// noWrap is the width of output that is not on a terminal: piped text
+// is never hard-wrapped (a CI log viewer or a pager wraps it to its own
+// width, and grep sees one line per finding).
+const noWrap = 1 << 20
 
 // minWidth keeps wrapping sane on absurdly narrow terminals: below it the
 // hanging indents would leave no room for text.
@@ -64,19 +65,29 @@ const minWidth = 40
 type Options struct {
 	Format     Format
 	Color      bool // styled output (the caller decided: TTY, NO_COLOR, CLICOLOR_FORCE, TERM=dumb)
-	Width      int  // terminal width for wrapping; 0 = DefaultWidth
+	Width      int  // terminal width for wrapping; 0 = not a terminal: no wrapping
 	Transcript bool // -v/--transcript: include the protocol transcript in text output (JSON always carries it)
 	Version    string
 	// FailOn is the --fail-on threshold, used only to print the exit code
 	// on the text RESULT line so that it matches what the process returns.
 	// The zero value (Pass, never a valid --fail-on) means the default, Fail.
 	FailOn report.Severity
+	// Invocation is how the run was started (SARIF's invocations);
+	// nil leaves the command line out and takes the times from the
+	// reports.
+	Invocation *Invocation
+	// Hostname is the machine the run happened on, for JUnit's
+	// testsuite/@hostname; "" writes localhost.
+	Hostname string
+	// Baseline is the previous run's SARIF (--sarif-baseline): results
+	// get a baselineState against it.
+	Baseline *Baseline
 }
 
 func (o Options) width() int {
 	switch {
 	case o.Width <= 0:
-		return DefaultWidth
+		return noWrap
 	case o.Width < minWidth:
 		return minWidth
 	}
@@ -128,7 +139,7 @@ func render(w io.Writer, rs []*report.Report, o Options, isSingle bool) error {
 	case JSON:
 		err = writeJSON(&buf, prepared, isSingle)
 	case JUnit:
-		err = writeJUnit(&buf, prepared)
+		err = writeJUnit(&buf, prepared, o)
 	case SARIF:
 		err = writeSARIF(&buf, prepared, o)
 	default:

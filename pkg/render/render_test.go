@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/formatcheck"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -195,10 +197,10 @@ func TestGolden(t *testing.T) {
 	}{
 		{"text", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: Text, Version: "1.2.0"}) }},
 		{"text_transcript", func(t *testing.T) string {
-			return renderOne(t, fixture(), Options{Format: Text, Transcript: true, Version: "1.2.0"})
+			return renderOne(t, fixture(), Options{Format: Text, Width: 100, Transcript: true, Version: "1.2.0"})
 		}},
 		{"text_color", func(t *testing.T) string {
-			return renderOne(t, fixture(), Options{Format: Text, Color: true, Transcript: true, Version: "1.2.0"})
+			return renderOne(t, fixture(), Options{Format: Text, Width: 100, Color: true, Transcript: true, Version: "1.2.0"})
 		}},
 		{"text_narrow", func(t *testing.T) string {
 			return renderOne(t, fixture(), Options{Format: Text, Width: 60, Version: "1.2.0"})
@@ -206,7 +208,9 @@ func TestGolden(t *testing.T) {
 		{"json", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: JSON, Version: "1.2.0"}) }},
 		{"junit", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: JUnit, Version: "1.2.0"}) }},
 		{"sarif", func(t *testing.T) string { return renderOne(t, fixture(), Options{Format: SARIF, Version: "1.2.0"}) }},
-		{"many_text", func(t *testing.T) string { return renderAll(t, many(), Options{Format: Text, Version: "1.2.0"}) }},
+		{"many_text", func(t *testing.T) string {
+			return renderAll(t, many(), Options{Format: Text, Width: 100, Version: "1.2.0"})
+		}},
 		{"many_json", func(t *testing.T) string { return renderAll(t, many(), Options{Format: JSON, Version: "1.2.0"}) }},
 		{"many_junit", func(t *testing.T) string { return renderAll(t, many(), Options{Format: JUnit, Version: "1.2.0"}) }},
 		{"many_sarif", func(t *testing.T) string { return renderAll(t, many(), Options{Format: SARIF, Version: "1.2.0"}) }},
@@ -335,6 +339,7 @@ func TestText_exitCodeFollowsFailOn(t *testing.T) {
 
 func TestJSON_roundTrip(t *testing.T) {
 	out := renderOne(t, fixture(), Options{Format: JSON})
+	formatcheck.JSON(t, []byte(out))
 	var doc struct {
 		SchemaVersion int              `json:"schema_version"`
 		Target        string           `json:"target"`
@@ -362,6 +367,7 @@ func TestJSON_roundTrip(t *testing.T) {
 
 func TestJSON_many(t *testing.T) {
 	out := renderAll(t, []*report.Report{fixture(), second()}, Options{Format: JSON})
+	formatcheck.JSON(t, []byte(out))
 	var doc struct {
 		SchemaVersion int               `json:"schema_version"`
 		Reports       []json.RawMessage `json:"reports"`
@@ -373,12 +379,8 @@ func TestJSON_many(t *testing.T) {
 
 // junitDoc is what CI tools read of a JUnit file.
 type junitDoc struct {
-	XMLName  xml.Name `xml:"testsuites"`
-	Tests    int      `xml:"tests,attr"`
-	Failures int      `xml:"failures,attr"`
-	Errors   int      `xml:"errors,attr"`
-	Skipped  int      `xml:"skipped,attr"`
-	Suites   []struct {
+	XMLName xml.Name `xml:"testsuites"`
+	Suites  []struct {
 		Name     string `xml:"name,attr"`
 		Tests    int    `xml:"tests,attr"`
 		Failures int    `xml:"failures,attr"`
@@ -396,6 +398,7 @@ type junitDoc struct {
 
 func parseJUnit(t *testing.T, out string) junitDoc {
 	t.Helper()
+	formatcheck.JUnit(t, []byte(out))
 	var doc junitDoc
 	d := xml.NewDecoder(strings.NewReader(out))
 	d.Strict = true
@@ -411,9 +414,9 @@ func TestJUnit_counts(t *testing.T) {
 		t.Fatalf("%d suites", len(doc.Suites))
 	}
 	s := doc.Suites[0]
-	// 10 stages + 3 fail and 2 warn findings; failures: the auth stage and
-	// the 3 fail findings; errors: the rcpt stage; skipped: vrfy.
-	if s.Name != "mailprobe smtp check mail.example.com:587" || s.Tests != 15 || s.Failures != 4 || s.Errors != 1 || s.Skipped != 1 {
+	// 10 stages + 3 fail, 2 warn and 1 info findings; failures: the auth
+	// stage and the 3 fail findings; errors: the rcpt stage; skipped: vrfy.
+	if s.Name != "mailprobe smtp check mail.example.com:587" || s.Tests != 16 || s.Failures != 4 || s.Errors != 1 || s.Skipped != 1 {
 		t.Errorf("suite %q: tests %d failures %d errors %d skipped %d", s.Name, s.Tests, s.Failures, s.Errors, s.Skipped)
 	}
 	var failures, errs, skipped int
@@ -435,8 +438,47 @@ func TestJUnit_counts(t *testing.T) {
 		t.Error("transcript missing from system-out")
 	}
 	many := parseJUnit(t, renderAll(t, []*report.Report{fixture(), second()}, Options{Format: JUnit}))
-	if len(many.Suites) != 2 || many.Tests != 15+3 || many.Failures != 4 || many.Errors != 1 || many.Skipped != 1 {
-		t.Errorf("many: %d suites, totals %d/%d/%d/%d", len(many.Suites), many.Tests, many.Failures, many.Errors, many.Skipped)
+	if len(many.Suites) != 2 || many.Suites[0].Tests != 16 || many.Suites[1].Failures != 0 {
+		t.Errorf("many: %d suites %+v", len(many.Suites), many.Suites)
+	}
+}
+
+// Findings below --fail-on are not failures: the testcase passes and the
+// finding is in system-out, so the JUnit page agrees with the exit code.
+// At --fail-on warn the same warnings fail.
+func TestJUnit_failOn(t *testing.T) {
+	r := report.NewReport("smtp check", "mx.example.com:25", started)
+	r.AddStage(report.Stage{Name: "banner", Status: report.StatusOK, Summary: "220 hi"})
+	r.AddStage(report.Stage{Name: "ehlo", Status: report.StatusFail, Summary: "502 no EHLO"})
+	r.AddStage(report.Stage{Name: "vrfy", Status: report.StatusSkipped, Summary: "not asked"})
+	r.Add(report.Finding{Code: "smtp.banner.version", Severity: report.Warn, Stage: "banner", Title: "Greeting discloses the software version"},
+		report.Finding{Code: "smtp.ehlo.refused", Severity: report.Warn, Stage: "ehlo", Title: "EHLO refused"},
+		report.Finding{Code: "smtp.size.missing", Severity: report.Info, Stage: "ehlo", Title: "SIZE not advertised"})
+	for _, c := range []struct {
+		failOn                     report.Severity
+		failures, skipped, passing int
+	}{
+		{report.Fail, 0, 1, 5},
+		{report.Warn, 3, 1, 2}, // two warnings and the ehlo stage they explain
+		{report.Info, 4, 1, 1},
+	} {
+		doc := parseJUnit(t, renderOne(t, r, Options{Format: JUnit, FailOn: c.failOn}))
+		s := doc.Suites[0]
+		passing := 0
+		for _, tc := range s.Cases {
+			if tc.Failure == nil && tc.Error == nil && tc.Skipped == nil {
+				passing++
+			}
+		}
+		if s.Failures != c.failures || s.Skipped != c.skipped || passing != c.passing {
+			t.Errorf("--fail-on %s: failures %d skipped %d passing %d, want %d %d %d", c.failOn, s.Failures, s.Skipped, passing, c.failures, c.skipped, c.passing)
+		}
+		if c.failOn == report.Fail && (!strings.Contains(s.SystemOut, "WARN smtp.banner.version: Greeting discloses") || !strings.Contains(s.SystemOut, "INFO smtp.size.missing")) {
+			t.Errorf("--fail-on fail: findings below it not in system-out:\n%s", s.SystemOut)
+		}
+		if exit := r.ExitCode(c.failOn); (exit == 0) != (s.Failures == 0) {
+			t.Errorf("--fail-on %s: exit %d but %d failures", c.failOn, exit, s.Failures)
+		}
 	}
 }
 
@@ -458,6 +500,7 @@ func TestJUnit_invalidXMLCharacters(t *testing.T) {
 
 func TestSARIF_results(t *testing.T) {
 	out := renderOne(t, fixture(), Options{Format: SARIF, Version: "1.2.0"})
+	formatcheck.SARIF(t, []byte(out))
 	var doc struct {
 		Schema  string `json:"$schema"`
 		Version string `json:"version"`
@@ -466,19 +509,36 @@ func TestSARIF_results(t *testing.T) {
 				Driver struct {
 					Name, Version string
 					Rules         []struct {
-						ID string `json:"id"`
+						ID      string `json:"id"`
+						HelpURI string `json:"helpUri"`
+						Props   struct {
+							Tags     []string `json:"tags"`
+							Severity string   `json:"security-severity"`
+						} `json:"properties"`
 					} `json:"rules"`
 				} `json:"driver"`
 			} `json:"tool"`
+			Invocations []struct {
+				ExitCode            int  `json:"exitCode"`
+				ExecutionSuccessful bool `json:"executionSuccessful"`
+				StartTimeUTC        string
+				EndTimeUTC          string
+				Notifications       []struct{ Message struct{ Text string } } `json:"toolExecutionNotifications"`
+			} `json:"invocations"`
 			Results []struct {
 				RuleID    string `json:"ruleId"`
 				RuleIndex int    `json:"ruleIndex"`
 				Level     string `json:"level"`
 				Message   struct{ Text string }
 				Locations []struct {
-					LogicalLocations []struct{ Name, Kind string } `json:"logicalLocations"`
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }
+						Region           struct{ StartLine int }
+					}
+					LogicalLocations []struct{ Name, FullyQualifiedName, Kind string } `json:"logicalLocations"`
 				} `json:"locations"`
-				Properties struct {
+				PartialFingerprints map[string]string
+				Properties          struct {
 					Target, Stage string
 					Evidence      []report.Evidence
 				} `json:"properties"`
@@ -498,8 +558,14 @@ func TestSARIF_results(t *testing.T) {
 		if run.Tool.Driver.Rules[res.RuleIndex].ID != res.RuleID {
 			t.Errorf("%s: ruleIndex %d points at %s", res.RuleID, res.RuleIndex, run.Tool.Driver.Rules[res.RuleIndex].ID)
 		}
-		if res.Properties.Target != "mail.example.com:587" || res.Locations[0].LogicalLocations[0].Name != res.Properties.Stage {
-			t.Errorf("%s: location/properties %+v", res.RuleID, res)
+		loc := res.Locations[0]
+		if res.Properties.Target != "mail.example.com:587" || len(loc.LogicalLocations) != 2 ||
+			loc.LogicalLocations[0].Name != "mail.example.com:587" || loc.LogicalLocations[1].Name != res.Properties.Stage ||
+			loc.LogicalLocations[1].FullyQualifiedName != "mail.example.com:587/"+res.Properties.Stage {
+			t.Errorf("%s: logical location/properties %+v", res.RuleID, res)
+		}
+		if loc.PhysicalLocation.ArtifactLocation.URI != "mailprobe/smtp_check/mail.example.com_587" || loc.PhysicalLocation.Region.StartLine != 1 {
+			t.Errorf("%s: physical location %+v", res.RuleID, loc.PhysicalLocation)
 		}
 	}
 	// 9 findings: 3 fail, 2 warn, 1 info, 3 pass (omitted).
@@ -509,12 +575,137 @@ func TestSARIF_results(t *testing.T) {
 	if len(run.Tool.Driver.Rules) != 6 {
 		t.Errorf("%d rules, want one per code with a result", len(run.Tool.Driver.Rules))
 	}
+	for _, rule := range run.Tool.Driver.Rules {
+		if !strings.HasSuffix(rule.HelpURI, "docs/findings.md#"+rule.ID) {
+			t.Errorf("%s: helpUri %s", rule.ID, rule.HelpURI)
+		}
+		if rule.ID == "smtp.auth.plaintext" && (!slices.Contains(rule.Props.Tags, "security") || rule.Props.Severity != "7.5") {
+			t.Errorf("%s: tags %v security-severity %q", rule.ID, rule.Props.Tags, rule.Props.Severity)
+		}
+	}
 	if run.Results[0].Message.Text != "PLAIN or LOGIN offered on an unencrypted connection: "+fixture().Findings[3].Detail {
 		t.Errorf("message: %q", run.Results[0].Message.Text)
 	}
+	// The fixture's rcpt stage could not run: the run is incomplete,
+	// exit 3, and the stage is a tool notification.
+	inv := run.Invocations[0]
+	if inv.ExecutionSuccessful || inv.ExitCode != 3 || len(inv.Notifications) != 1 || !strings.Contains(inv.Notifications[0].Message.Text, "stage rcpt could not run") {
+		t.Errorf("invocation %+v", inv)
+	}
+	if inv.StartTimeUTC != "2026-11-24T10:00:00Z" || inv.EndTimeUTC != "2026-11-24T10:00:05.5234Z" {
+		t.Errorf("invocation times %s – %s", inv.StartTimeUTC, inv.EndTimeUTC)
+	}
 	many := renderAll(t, []*report.Report{fixture(), second()}, Options{Format: SARIF})
+	formatcheck.SARIF(t, []byte(many))
 	if strings.Count(many, `"ruleId"`) != 7 || strings.Count(many, `"runs"`) != 1 {
 		t.Errorf("many: want one run with 7 results")
+	}
+}
+
+// The fingerprint is the same for the same problem on the same target
+// whatever the volatile text says, and differs for another target, stage
+// or code.
+func TestSARIF_fingerprintStable(t *testing.T) {
+	fps := func(r *report.Report) []string {
+		out := renderOne(t, r, Options{Format: SARIF})
+		var doc struct {
+			Runs []struct {
+				Results []struct{ PartialFingerprints map[string]string } `json:"results"`
+			} `json:"runs"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, res := range doc.Runs[0].Results {
+			s = append(s, res.PartialFingerprints[FingerprintKey])
+		}
+		return s
+	}
+	a := fixture()
+	b := fixture()
+	b.StartedAt = b.StartedAt.Add(time.Hour)
+	b.Duration = time.Second
+	for i := range b.Findings {
+		b.Findings[i].Detail += " (took 17 ms this time)"
+		b.Findings[i].Evidence = nil
+	}
+	if x, y := fps(a), fps(b); strings.Join(x, ",") != strings.Join(y, ",") {
+		t.Errorf("fingerprints changed with volatile text:\n%v\n%v", x, y)
+	}
+	c := fixture()
+	c.Target = "other.example.com:587"
+	for i, fp := range fps(c) {
+		if slices.Contains(fps(a), fp) {
+			t.Errorf("result %d: another target has the same fingerprint", i)
+		}
+	}
+	// Two findings with one code at one stage stay two results.
+	d := report.NewReport("dns", "example.org", started)
+	d.Add(report.Finding{Code: "mx.host.bad", Severity: report.Warn, Stage: "mx", Title: "x", Detail: "mx1"},
+		report.Finding{Code: "mx.host.bad", Severity: report.Warn, Stage: "mx", Title: "x", Detail: "mx2"})
+	out := renderOne(t, d, Options{Format: SARIF})
+	formatcheck.SARIF(t, []byte(out))
+	if got := fps(d); len(got) != 2 || got[0] == got[1] {
+		t.Errorf("duplicate findings: fingerprints %v", got)
+	}
+}
+
+// A suite check points at its line in the suite file; the invocation
+// carries the command line the caller gives (already without secrets).
+func TestSARIF_suiteSourceAndInvocation(t *testing.T) {
+	r := fixture()
+	r.Name = "submission"
+	r.Source = &report.Source{File: "./ci/mailprobe.yaml", Line: 7}
+	inv := &Invocation{CommandLine: "mailprobe check -f ci/mailprobe.yaml --format sarif", Args: []string{"check", "-f", "ci/mailprobe.yaml"},
+		Start: started, End: started.Add(6 * time.Second), ExitCode: 3, ExitCodeKnown: true}
+	out := renderAll(t, []*report.Report{r, second()}, Options{Format: SARIF, Invocation: inv})
+	formatcheck.SARIF(t, []byte(out))
+	for _, want := range []string{`"uri": "ci/mailprobe.yaml"`, `"startLine": 7`, `"commandLine": "mailprobe check -f ci/mailprobe.yaml --format sarif"`,
+		`"startTimeUtc": "2026-11-24T10:00:00Z"`, `"endTimeUtc": "2026-11-24T10:00:06Z"`, `"exitCode": 3`, `"id": "mailprobe/check/ci_mailprobe.yaml/"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("SARIF lacks %s", want)
+		}
+	}
+}
+
+// --sarif-baseline: a result the previous run had is unchanged (or
+// updated when its level or message changed); one it did not is new.
+func TestSARIF_baseline(t *testing.T) {
+	prev := fixture()
+	prev.Findings = slices.DeleteFunc(prev.Findings, func(f report.Finding) bool { return f.Code == "smtp.size.missing" })
+	for i := range prev.Findings {
+		if prev.Findings[i].Code == "smtp.banner.version" {
+			prev.Findings[i].Detail = "an older banner"
+		}
+	}
+	bl, err := ParseBaseline([]byte(renderOne(t, prev, Options{Format: SARIF})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := renderOne(t, fixture(), Options{Format: SARIF, Baseline: bl})
+	formatcheck.SARIF(t, []byte(out))
+	var doc struct {
+		Runs []struct {
+			Results []struct {
+				RuleID        string `json:"ruleId"`
+				BaselineState string `json:"baselineState"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"smtp.size.missing": "new", "smtp.banner.version": "updated", "smtp.auth.plaintext": "unchanged", "smtp.conn.timeout": "unchanged"}
+	for _, res := range doc.Runs[0].Results {
+		if w, ok := want[res.RuleID]; ok && res.BaselineState != w {
+			t.Errorf("%s: baselineState %q, want %q", res.RuleID, res.BaselineState, w)
+		}
+	}
+	for _, bad := range []string{"", "{}", `{"version":"2.0.0","runs":[]}`, "[1,2"} {
+		if _, err := ParseBaseline([]byte(bad)); err == nil {
+			t.Errorf("ParseBaseline(%q): no error", bad)
+		}
 	}
 }
 
@@ -535,6 +726,7 @@ func TestRender_emptyReport(t *testing.T) {
 			}
 		}
 		out := renderOne(t, r, Options{Format: JSON})
+		formatcheck.JSON(t, []byte(out))
 		if !strings.Contains(out, `"findings": []`) || !strings.Contains(out, `"stages": []`) {
 			t.Errorf("empty JSON has null lists:\n%s", out)
 		}
@@ -624,5 +816,23 @@ func TestText_terminalInjectionEscaped(t *testing.T) {
 	js := renderOne(t, r, Options{Format: JSON})
 	if !strings.Contains(js, "\u009b31m") || !strings.Contains(js, "\u202e") {
 		t.Errorf("JSON does not keep the text as sent:\n%s", js)
+	}
+}
+
+// Text that is not on a terminal (Width 0) is not hard-wrapped: every
+// detail, evidence and transcript line is one line, whatever its length.
+func TestText_pipedDoesNotWrap(t *testing.T) {
+	out := renderOne(t, fixture(), Options{Format: Text, Transcript: true})
+	detail := fixture().Findings[3].Detail // 250 characters
+	if !strings.Contains(out, detail) {
+		t.Errorf("a long detail was wrapped:\n%s", out)
+	}
+	if !strings.Contains(out, "250 AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM GSSAPI XOAUTH2 OAUTHBEARER SCRAM-SHA-1 SCRAM-SHA-256 ANONYMOUS EXTERNAL") {
+		t.Errorf("a long transcript line was wrapped:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "----") && len(l) > 80 {
+			t.Errorf("rule of %d columns", len(l))
+		}
 	}
 }

@@ -103,6 +103,10 @@ func (t *textWriter) header(r *report.Report) {
 	if r.Target != "" {
 		first += " " + t.st.bold(clean(r.Target))
 	}
+	if r.Name != "" && r.Name != strings.TrimSpace(r.Command+" "+r.Target) && r.Name != r.Command {
+		// A suite check with a name of its own: the name first.
+		first = t.st.bold(clean(r.Name)) + t.st.dim(":") + " " + first
+	}
 	t.println(first)
 	var meta []string
 	if !r.StartedAt.IsZero() {

@@ -99,7 +99,9 @@ func FindingsDoc() string {
 			area = a
 			fmt.Fprintf(&b, "\n## %s\n\n| code | severity | title | fix | references |\n| --- | --- | --- | --- | --- |\n", a)
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", c.Code, c.Severity, mdCell(c.Title), mdCell(c.Fix), mdCell(strings.Join(c.Refs, "; ")))
+		// The anchor is what SARIF rules' helpUri point at
+		// (docs/findings.md#smtp.starttls.missing).
+		fmt.Fprintf(&b, "| <a id=\"%s\"></a>`%s` | %s | %s | %s | %s |\n", c.Code, c.Code, c.Severity, mdCell(c.Title), mdCell(c.Fix), mdCell(strings.Join(c.Refs, "; ")))
 	}
 	return b.String()
 }

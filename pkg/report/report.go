@@ -216,16 +216,24 @@ func Millis(d time.Duration) float64 {
 
 // Report is the result of one command against one target.
 type Report struct {
-	SchemaVersion int                `json:"schema_version"`
-	Tool          string             `json:"tool"`
-	Version       string             `json:"version"`
-	Command       string             `json:"command"`
-	Target        string             `json:"target"`
-	StartedAt     time.Time          `json:"started_at"`
-	Duration      time.Duration      `json:"-"`
-	Stages        []Stage            `json:"stages"`
-	Findings      []Finding          `json:"findings"`
-	Transcript    []transcript.Entry `json:"transcript,omitempty"`
+	SchemaVersion int    `json:"schema_version"`
+	Tool          string `json:"tool"`
+	Version       string `json:"version"`
+	// Name is the check's name in a suite (check -f) or batch: the
+	// file's name: for it, or the command words and the target. Empty for
+	// a single command.
+	Name    string `json:"name,omitempty"`
+	Command string `json:"command"`
+	Target  string `json:"target"`
+	// Source is where the check was written (the suite file and line of
+	// check -f), for SARIF's physical locations and for the reader of
+	// the JSON who wants to fix the line.
+	Source     *Source            `json:"source,omitempty"`
+	StartedAt  time.Time          `json:"started_at"`
+	Duration   time.Duration      `json:"-"`
+	Stages     []Stage            `json:"stages"`
+	Findings   []Finding          `json:"findings"`
+	Transcript []transcript.Entry `json:"transcript,omitempty"`
 	// Facts carries command-specific structured results (capabilities,
 	// certificate, SPF tree, cipher list...). Keys are stable snake_case.
 	Facts map[string]any `json:"facts,omitempty"`
@@ -235,13 +243,35 @@ type Report struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 }
 
-// MarshalJSON adds duration_ms.
+// Source is a place in a file: a suite file's line.
+type Source struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+// MarshalJSON adds duration_ms and writes every list as [] when empty,
+// never null: stages, findings, and the lists inside facts (an engine's
+// nil slice means "none").
 func (r *Report) MarshalJSON() ([]byte, error) {
 	type plain Report
+	c := *r
+	if c.Stages == nil {
+		c.Stages = []Stage{}
+	}
+	if c.Findings == nil {
+		c.Findings = []Finding{}
+	}
+	if c.Facts != nil {
+		facts := make(map[string]any, len(c.Facts))
+		for k, v := range c.Facts {
+			facts[k] = emptyLists(v)
+		}
+		c.Facts = facts
+	}
 	return json.Marshal(struct {
 		*plain
 		DurationMS float64 `json:"duration_ms"`
-	}{(*plain)(r), Millis(r.Duration)})
+	}{(*plain)(&c), Millis(c.Duration)})
 }
 
 // NewReport starts a report for command against target.

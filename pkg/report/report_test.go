@@ -111,7 +111,7 @@ func TestSeverity_RoundTrip(t *testing.T) {
 
 func TestFindingsDoc_ListsCodes(t *testing.T) {
 	doc := FindingsDoc()
-	if !strings.Contains(doc, "| `test.thing.bad` | fail | Thing is bad | Fix it | RFC 1 |") || !strings.Contains(doc, "## test") {
+	if !strings.Contains(doc, "| <a id=\"test.thing.bad\"></a>`test.thing.bad` | fail | Thing is bad | Fix it | RFC 1 |") || !strings.Contains(doc, "## test") {
 		t.Fatalf("doc:\n%s", doc)
 	}
 }
@@ -181,4 +181,32 @@ func FuzzClip(f *testing.F) {
 			t.Fatalf("Clip(%q, %d) = %q: invalid UTF-8", s, n, got)
 		}
 	})
+}
+
+// Lists in facts come out as [], never null, however deep; nil pointers
+// stay null; the caller's values are not changed.
+func TestJSON_emptyListsInFacts(t *testing.T) {
+	type inner struct {
+		Names []string           `json:"names"`
+		Sub   map[string][]int   `json:"sub"`
+		Ptr   *struct{ X []int } `json:"ptr"`
+		At    time.Time          `json:"at"`
+	}
+	in := &inner{Sub: map[string][]int{"a": nil}}
+	r := NewReport("x", "y", time.Unix(0, 0))
+	r.SetFact("list", []string(nil))
+	r.SetFact("inner", in)
+	r.SetFact("values", []inner{{}})
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"list":[]`, `"names":[]`, `"sub":{"a":[]}`, `"ptr":null`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, b)
+		}
+	}
+	if in.Names != nil || in.Sub["a"] != nil {
+		t.Error("the caller's facts were modified")
+	}
 }

@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -58,8 +59,8 @@ checks:
 		t.Fatal(err)
 	}
 	want := []Run{
-		{Name: "mx", Args: []string{"smtp", "check", "mx.example.com:25", "--timeout", "20s"}, Raw: "mailprobe smtp check ${HOST}:25", Named: true},
-		{Name: "dns example.com", Args: []string{"dns", "example.com", "--timeout", "5s"}, Raw: "dns example.com --timeout 5s"},
+		{Name: "mx", Args: []string{"smtp", "check", "mx.example.com:25", "--timeout", "20s"}, Raw: "mailprobe smtp check ${HOST}:25", Named: true, Line: 5, Number: 1},
+		{Name: "dns example.com", Args: []string{"dns", "example.com", "--timeout", "5s"}, Raw: "dns example.com --timeout 5s", Line: 6, Number: 2},
 	}
 	if s.Parallel != 2 || !reflect.DeepEqual(runs, want) {
 		t.Errorf("parallel %d, runs %+v", s.Parallel, runs)
@@ -122,4 +123,61 @@ func TestLoad_expandsAfterSplitting(t *testing.T) {
 	if !reflect.DeepEqual(runs[0].Args, want) {
 		t.Errorf("args %q", runs[0].Args)
 	}
+}
+
+// Every problem of a file is listed at once, each with its line, in
+// words a user wrote (no Go type names), never quoting a check's line.
+func TestLoad_everyProblemWithItsLine(t *testing.T) {
+	file := `timeout: soon
+parallel: many
+checks:
+  - dns example.com
+  - name: mx
+    run: smtp check ${SMTP_HOST}:25 --password=${MPW}
+    retries: 3
+  - 'smtp check x "'
+chekcs: []
+`
+	_, _, err := Load([]byte(file), func(k string) string { return map[string]string{"MPW": "Zq9-secret"}[k] })
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("err %T %v", err, err)
+	}
+	want := []string{
+		`line 1: timeout "soon": want a duration such as 60s`,
+		`line 2: parallel "many": want a number from 1 to 64`,
+		`line 6: check 2: ${SMTP_HOST} is not set`,
+		`line 7: check 2: unknown key "retries" (known: name, run)`,
+		`line 8: check 3: unterminated double quote`,
+		`line 9: unknown key "chekcs" (did you mean "checks")`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	for _, bad := range []string{"Zq9", "suite.Suite", "cli.", "yaml:"} {
+		if strings.Contains(err.Error(), bad) {
+			t.Errorf("problems mention %q", bad)
+		}
+	}
+	if _, _, err := Load([]byte("checks:\n  - dns a\n bad indent: [\n"), func(string) string { return "" }); err == nil || !strings.HasPrefix(err.Error(), "line ") {
+		t.Errorf("syntax error: %v", err)
+	}
+}
+
+// Load never panics, and every problem it reports has a message.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{"checks:\n  - dns a\n", "timeout: 1s\nparallel: 2\nchecks:\n  - name: x\n    run: smtp check ${H}:25\n", "chekcs: [1]\n", "checks: {a: b}\n", "- a\n", "checks:\n  - [1, 2]\n  - {name: [x]}\n", "\xff: \x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, err := Load(b, func(k string) string { return "v" })
+		var ps Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				if p.Msg == "" {
+					t.Fatalf("empty problem in %v", ps)
+				}
+			}
+		}
+	})
 }

@@ -52,7 +52,7 @@ func TestScan_rawServerWeakSuitesServerOrder(t *testing.T) {
 	o.Role = RoleSubmission
 	rep, res := runScan(t, o)
 
-	if got := res.Supported(); !slices.Equal(got, []string{"SSLv3", "TLS 1.0", "TLS 1.2"}) {
+	if got := res.Supported(); !slices.Equal(got, []string{"SSL 3.0", "TLS 1.0", "TLS 1.2"}) {
 		t.Fatalf("versions %v; findings %v", got, codes(rep))
 	}
 	// Exactly the configured suites, in the server's order.

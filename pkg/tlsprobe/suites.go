@@ -21,11 +21,13 @@ const (
 // AllVersions is every version the scanner probes, oldest first.
 var AllVersions = []uint16{VersionSSL30, VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13}
 
-// VersionName is "SSLv3", "TLS 1.0" ... "TLS 1.3", or the hex code.
+// VersionName is "SSL 3.0", "TLS 1.0" ... "TLS 1.3", or the hex code: the
+// one naming of protocol versions in every output (text, JSON facts,
+// finding titles), as the RFCs write them.
 func VersionName(v uint16) string {
 	switch v {
 	case VersionSSL30:
-		return "SSLv3"
+		return "SSL 3.0"
 	case VersionTLS10:
 		return "TLS 1.0"
 	case VersionTLS11:

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mailprobe/mailprobe/internal/formatcheck"
 )
 
 // smtpCheck runs `smtp check` against a Postfix listener with TLS verified
@@ -366,14 +368,16 @@ func TestSMTPCheck_formats(t *testing.T) {
 	}
 
 	junit := smtpCheck(t, E.SubmissionPort, append(base, "--format", "junit")...).WantExit(t, 0).Stdout
+	// Against the Ant and Jenkins xunit XSDs (xmllint), as CI reads it.
+	formatcheck.JUnit(t, []byte(junit))
 	var suites struct {
-		XMLName  xml.Name `xml:"testsuites"`
-		Tests    int      `xml:"tests,attr"`
-		Failures int      `xml:"failures,attr"`
-		Errors   int      `xml:"errors,attr"`
-		Suites   []struct {
-			Name  string `xml:"name,attr"`
-			Cases []struct {
+		XMLName xml.Name `xml:"testsuites"`
+		Suites  []struct {
+			Name     string `xml:"name,attr"`
+			Tests    int    `xml:"tests,attr"`
+			Failures int    `xml:"failures,attr"`
+			Errors   int    `xml:"errors,attr"`
+			Cases    []struct {
 				Name    string    `xml:"name,attr"`
 				Failure *struct{} `xml:"failure"`
 			} `xml:"testcase"`
@@ -382,8 +386,8 @@ func TestSMTPCheck_formats(t *testing.T) {
 	if err := xml.Unmarshal([]byte(junit), &suites); err != nil {
 		t.Fatalf("junit output is not XML: %v\n%s", err, junit)
 	}
-	if suites.Tests == 0 || suites.Failures != 0 || suites.Errors != 0 || len(suites.Suites) != 1 {
-		t.Errorf("junit: tests=%d failures=%d errors=%d suites=%d", suites.Tests, suites.Failures, suites.Errors, len(suites.Suites))
+	if len(suites.Suites) != 1 || suites.Suites[0].Tests == 0 || suites.Suites[0].Failures != 0 || suites.Suites[0].Errors != 0 {
+		t.Errorf("junit: %+v", suites.Suites)
 	}
 	var names []string
 	for _, s := range suites.Suites {
@@ -400,7 +404,10 @@ func TestSMTPCheck_formats(t *testing.T) {
 	if !strings.Contains(junitBad, "<failure") || !strings.Contains(junitBad, "smtp.auth.failed") {
 		t.Errorf("junit for a failed AUTH has no failure naming smtp.auth.failed:\n%s", junitBad)
 	}
+	formatcheck.JUnit(t, []byte(junitBad))
 	sarif := smtpCheck(t, E.SubmissionPort, append(bad, "--format", "sarif")...).WantExit(t, 1).Stdout
+	// Against the SARIF 2.1.0 schema and GitHub code scanning's rules.
+	formatcheck.SARIF(t, []byte(sarif))
 	var log struct {
 		Version string `json:"version"`
 		Runs    []struct {

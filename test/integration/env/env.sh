@@ -13,7 +13,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 TEMPLATES="$HERE/templates"
 
 # libnet-ssleay-perl: swaks only Recommends it, and without it swaks has no TLS.
-PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus)
+# libxml2-utils: xmllint validates JUnit output against the Ant and Jenkins xunit XSDs.
+# dovecot-managesieved: ManageSieve (RFC 5804) for mailprobe audit.
+PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus libxml2-utils)
 
 SERVERNAME="mail.test.local"
 DOMAIN="test.local"
