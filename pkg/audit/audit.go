@@ -190,7 +190,11 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	if len(open) == 0 {
 		if len(closed) > 0 {
-			rep.Add(report.Newf(CodeNoneOpen, stagePorts, "None of the %d mail ports probed accepts connections (%s).", len(o.Services), summary))
+			what := fmt.Sprintf("None of the %d mail ports probed accepts connections", len(o.Services))
+			if len(o.Services) == 1 {
+				what = "The one mail port probed does not accept connections"
+			}
+			rep.Add(report.Newf(CodeNoneOpen, stagePorts, "%s (%s).", what, summary))
 		}
 		return finish(rep, rows, o), nil
 	}

@@ -261,7 +261,7 @@ func parseLine(env *Env, args []string) (path, target string, err error) {
 	}
 	path = strings.TrimPrefix(c.CommandPath(), "mailprobe ")
 	if !suite.Commands[path] {
-		return "", "", fmt.Errorf("%q is not a check (suites run: smtp check/send/script, reset send, imap/pop3 audit, tls, dns, spf, dkim check/verify, dmarc)", c.CommandPath())
+		return "", "", fmt.Errorf("%q is not a check (suites run: smtp check/send/script, reset send, audit, imap/pop3 audit, tls, dns, spf, dkim check/verify, dmarc, arc verify)", c.CommandPath())
 	}
 	if err := c.ParseFlags(rest); err != nil {
 		return "", "", err

@@ -61,6 +61,8 @@ func TestEveryCommandEveryFormatValidates(t *testing.T) {
 		{"tls", append([]string{"tls", pair.SMTPAddr(), "--starttls", "smtp", "--quick"}, trust...), -1},
 		{"tls incomplete", []string{"tls", silent, "--tls", "implicit", "--quick", "--timeout", "300ms"}, 3},
 		{"check -f", []string{"check", "-f", suite}, 3},
+		{"audit", append([]string{"audit", "127.0.0.1", "--port", portOf(t, pair.SMTPAddr()) + "/submission", "--port", portOf(t, pair.IMAPAddr()) + "/imap", "--no-tls-scan"}, trust...), -1},
+		{"audit incomplete", []string{"audit", "127.0.0.1", "--port", portOf(t, silent) + "/imaps", "--timeout", "300ms"}, 3},
 	}
 	for _, c := range cases {
 		for _, format := range []string{"json", "junit", "sarif"} {
@@ -102,4 +104,14 @@ func TestEveryCommandEveryFormatValidates(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.SplitN(r.out, "\n", 2)[0]), &first); err != nil || first.Name != "good.test" || first.Command != "dns" || first.Target != "good.test" {
 		t.Errorf("batch record: %+v %v", first, err)
 	}
+}
+
+// portOf is the port of a "host:port" address.
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		t.Fatalf("no port in %q", addr)
+	}
+	return addr[i+1:]
 }

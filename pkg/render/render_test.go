@@ -836,3 +836,22 @@ func TestText_pipedDoesNotWrap(t *testing.T) {
 		}
 	}
 }
+
+// A code that passed at several stages (one per port of an audit) names
+// its stage; a code that passed once does not.
+func TestText_passesNameTheirStageWhenRepeated(t *testing.T) {
+	r := report.NewReport("audit", "mail.test.example", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	pass := func(code, stage string) report.Finding {
+		return report.Finding{Code: code, Stage: stage, Severity: report.Pass, Title: "ok"}
+	}
+	r.Add(pass("smtp.starttls.ok", "smtp:25/starttls"), pass("smtp.starttls.ok", "submission:587/starttls"), pass("cert.ok", "smtp:25/certificate"))
+	out := renderOne(t, r, Options{Format: Text, Width: 120})
+	for _, want := range []string{"smtp.starttls.ok [smtp:25/starttls]", "smtp.starttls.ok [submission:587/starttls]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "cert.ok [") {
+		t.Errorf("a single pass names its stage:\n%s", out)
+	}
+}

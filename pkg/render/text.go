@@ -301,12 +301,24 @@ func seqList(seq []int) string {
 // passes collapses pass findings to one line each: they are reassurance,
 // not work, and must not push the problems off the screen.
 func (t *textWriter) passes(fs []report.Finding) {
+	// A code that passed at several stages (one per port of an audit)
+	// names its stage, or the lines read as duplicates.
+	seen := map[string]int{}
+	for _, f := range fs {
+		seen[f.Code]++
+	}
+	label := func(f report.Finding) string {
+		if seen[f.Code] > 1 && f.Stage != "" {
+			return clean(f.Code) + " [" + clean(f.Stage) + "]"
+		}
+		return clean(f.Code)
+	}
 	codeW := 0
 	for _, f := range fs {
-		codeW = max(codeW, min(textWidth(clean(f.Code)), maxKeyCol+8))
+		codeW = max(codeW, min(textWidth(label(f)), maxKeyCol+8))
 	}
 	for _, f := range fs {
-		code := padRight(clean(f.Code), codeW)
+		code := padRight(label(f), codeW)
 		prefix := indent + t.st.pass(severityLabel(f.Severity)) + gap + code + gap
 		text := clean(f.Title)
 		if f.Detail != "" {
@@ -664,7 +676,11 @@ func (t *textWriter) total(rs []*report.Report) {
 	}
 	t.println("")
 	t.println(t.rule("=", "═"))
-	line := t.st.heading("TOTAL") + gap + fmt.Sprintf("%d reports", len(rs))
+	noun := "reports"
+	if len(rs) == 1 {
+		noun = "report"
+	}
+	line := t.st.heading("TOTAL") + gap + fmt.Sprintf("%d %s", len(rs), noun)
 	if incomplete > 0 {
 		line += ", " + t.st.errc(fmt.Sprintf("%d incomplete", incomplete))
 	}

@@ -47,6 +47,7 @@ var Commands = map[string]bool{
 	"smtp check": true, "smtp send": true, "smtp script": true, "reset send": true,
 	"imap audit": true, "pop3 audit": true, "tls": true, "dns": true, "spf": true,
 	"dkim check": true, "dkim verify": true, "dmarc": true, "arc verify": true,
+	"audit": true,
 }
 
 // Run is one check ready to run: its name and its arguments (without the
