@@ -230,11 +230,18 @@ func junitSuiteOf(r *report.Report, id int, o Options) junitSuite {
 // findings is at or above --fail-on, the rule the exit code follows.
 func stageFailsBuild(r *report.Report, stage string, failOn report.Severity) bool {
 	for _, f := range r.Findings {
-		if f.Stage == stage && f.Severity > report.Pass && f.Severity >= failOn {
+		if inStage(f.Stage, stage) && f.Severity > report.Pass && f.Severity >= failOn {
 			return true
 		}
 	}
 	return false
+}
+
+// inStage reports whether a finding at findingStage belongs to stage:
+// the stage itself or one nested in it ("imap:143/capability" is in
+// mailprobe audit's port stage "imap:143").
+func inStage(findingStage, stage string) bool {
+	return findingStage == stage || strings.HasPrefix(findingStage, stage+"/")
 }
 
 // stageFindings lists the problems reported at a stage, for the body of
@@ -243,7 +250,7 @@ func stageFailsBuild(r *report.Report, stage string, failOn report.Severity) boo
 func stageFindings(r *report.Report, stage string) string {
 	var b strings.Builder
 	for _, f := range r.Findings {
-		if f.Stage == stage && f.Severity > report.Info {
+		if inStage(f.Stage, stage) && f.Severity > report.Info {
 			fmt.Fprintf(&b, "%s %s: %s\n", severityLabel(f.Severity), f.Code, f.Title)
 		}
 	}

@@ -855,3 +855,25 @@ func TestText_passesNameTheirStageWhenRepeated(t *testing.T) {
 		t.Errorf("a single pass names its stage:\n%s", out)
 	}
 }
+
+// mailprobe audit's port stages ("imap:143") hold findings of nested
+// stages ("imap:143/capability"): the port's testcase fails with them.
+func TestJUnit_nestedStagesFailTheirPort(t *testing.T) {
+	r := report.NewReport("audit", "mail.example.com", started)
+	r.AddStage(report.Stage{Name: "imap:143", Status: report.StatusFail, Summary: "imap · worst: fail"})
+	r.AddStage(report.Stage{Name: "imap:1430", Status: report.StatusOK, Summary: "imap · worst: pass"})
+	r.Add(report.Finding{Code: "imap.auth.plaintext", Severity: report.Fail, Stage: "imap:143/capability", Title: "PLAIN before TLS"})
+	doc := parseJUnit(t, renderOne(t, r, Options{Format: JUnit, FailOn: report.Fail}))
+	for _, tc := range doc.Suites[0].Cases {
+		switch tc.Name {
+		case "stage imap:143":
+			if tc.Failure == nil {
+				t.Errorf("port testcase %+v", tc)
+			}
+		case "stage imap:1430":
+			if tc.Failure != nil {
+				t.Errorf("a port whose label only starts alike fails: %+v", tc)
+			}
+		}
+	}
+}
