@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,8 @@ type captureOptions struct {
 	Delay         time.Duration
 	DropAfterData bool
 	Store         string
+	MaxMessages   int
+	Expect        string
 	CAOut         string
 	MaxSize       int64
 	Count         int
@@ -85,6 +88,9 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.DurationVar(&o.Delay, "delay", 0, "wait this long before answering the end of DATA")
 	f.BoolVar(&o.DropAfterData, "drop-after-data", false, "read the message, then close the connection without answering")
 	f.StringVar(&o.Store, "store", "", "write every accepted message to this directory as .eml")
+	f.IntVar(&o.MaxMessages, "max-messages", capture.DefaultMaxMessages, "messages kept in memory, over IMAP and HTTP; the oldest is dropped (and counted) for each new one over")
+	f.StringVar(&o.Expect, "expect", "", "judge every message as this kind: reset (a missing reset link is a failure); default: by the message's subject and text")
+	completeValues(c, "expect", "reset")
 	f.StringVar(&o.CAOut, "ca-out", "", "write the throw-away CA certificate (PEM) here, for clients that verify TLS")
 	f.Int64Var(&o.MaxSize, "max-size", 25<<20, "largest message accepted, in bytes (SIZE)")
 	f.IntVar(&o.MaxConns, "max-conns", capture.DefaultMaxConns, "connections open at once on each port; the next one gets 421 4.7.0 (IMAP: BYE) and is closed")
@@ -103,7 +109,13 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 	}
 	co := capture.Options{Hostname: o.Hostname, SMTPAddr: o.SMTP, IMAPAddr: o.IMAP, AuthNeedsTLS: o.AuthNeedsTLS,
 		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now,
-		MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, DataTimeout: o.DataTimeout}
+		MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, DataTimeout: o.DataTimeout, MaxMessages: o.MaxMessages, Expect: o.Expect}
+	if o.Expect != "" && o.Expect != capture.ExpectReset {
+		return co, usageErrorf("--expect must be reset (or left out), not %q", o.Expect)
+	}
+	if o.MaxMessages <= 0 {
+		return co, usageErrorf("--max-messages must be positive")
+	}
 	for _, a := range []struct{ flag, v string }{{"--smtp", o.SMTP}, {"--imap", o.IMAP}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return co, usageErrorf("%s %q: want HOST:PORT, e.g. 127.0.0.1:1025", a.flag, a.v)
@@ -174,9 +186,10 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	p := &capturePrinter{out: env.IO.Out, json: o.Format == "json", st: render.NewStyles(env.IO.Out, !o.NoColor && env.IO.ColorEnabled())}
 	done := make(chan struct{})
 	var once sync.Once
+	var received atomic.Int64
 	co.OnMessage = func(m capture.Message) {
 		p.print(m)
-		if o.Count > 0 && m.Seq >= o.Count {
+		if n := received.Add(1); o.Count > 0 && n >= int64(o.Count) {
 			once.Do(func() { close(done) })
 		}
 	}
@@ -215,8 +228,12 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	case <-done:
 	}
 	srv.Close()
-	n := len(srv.Messages())
-	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: stopped, %d message%s captured\n", n, plural(n))
+	st := srv.Stats()
+	dropped := ""
+	if st.Dropped > 0 {
+		dropped = fmt.Sprintf(" (%d oldest dropped for --max-messages %d)", st.Dropped, st.MaxMessages)
+	}
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: stopped, %d message%s captured%s\n", st.Received, plural(st.Received), dropped)
 	return nil
 }
 
@@ -285,8 +302,10 @@ func (p *capturePrinter) print(m capture.Message) {
 		row("token", fmt.Sprintf("%d characters, about %.0f bits", len(a.Token), a.TokenBits))
 	case a.Code != "":
 		row("code", fmt.Sprintf("%s (%d characters, about %.0f bits)", printable(a.Code), len(a.Code), a.TokenBits))
-	default:
+	case m.Kind == capture.KindReset:
 		row("link", "none found")
+	default:
+		row("kind", "not a reset email (generic checks only; --expect reset to judge it as one)")
 	}
 	parts := []string{}
 	if a.HasText {
