@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -146,6 +147,7 @@ type Message struct {
 	Restored bool `json:"restored,omitempty"`
 
 	imap []imapRef
+	ix   *msgIndex
 }
 
 // Server is a running capture pair.
@@ -170,6 +172,7 @@ type Server struct {
 
 	messages *store
 	faults   atomic.Pointer[Faults]
+	httpSrv  []*http.Server
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -388,6 +391,18 @@ func (s *Server) Close() error {
 			s.mu.Unlock()
 		}
 		_ = s.imap.Close()
+		s.mu.Lock()
+		hs := s.httpSrv
+		s.mu.Unlock()
+		for _, h := range hs {
+			// Open waits and event streams end when closed is closed;
+			// then the server has nothing left to wait for.
+			hctx, hcancel := context.WithTimeout(context.Background(), ShutdownGrace)
+			if h.Shutdown(hctx) != nil {
+				_ = h.Close()
+			}
+			hcancel()
+		}
 	})
 	s.wg.Wait()
 	return nil

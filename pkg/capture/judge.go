@@ -3,6 +3,7 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"net/mail"
 	"net/textproto"
 	"net/url"
 	"regexp"
@@ -103,6 +104,57 @@ func (s *Server) judge(m *Message) {
 	}
 	fs = append(fs, genericFindings(m, raw, p)...)
 	m.Findings = fs
+	m.ix = newIndex(m, p)
+}
+
+// msgIndex is what lists and searches read of a message, made once.
+type msgIndex struct {
+	to, from, subject, text   string // lower case, for search
+	fromHdr                   string
+	toHdr                     []string
+	fromRaw, toRaw, messageID string
+	snippet                   string
+	attachments               int
+}
+
+// searchLimit bounds the text kept for search per message.
+const searchLimit = 64 << 10
+
+func newIndex(m *Message, p parts) *msgIndex {
+	ix := &msgIndex{subject: strings.ToLower(m.Analysis.Subject), attachments: len(p.attachments)}
+	ix.fromRaw, ix.toRaw = headerValue(p.headers, "From"), headerValue(p.headers, "To")
+	ix.messageID = strings.Trim(headerValue(p.headers, "Message-Id"), "<> ")
+	if a, err := mail.ParseAddress(ix.fromRaw); err == nil {
+		ix.fromHdr = a.Address
+	} else {
+		ix.fromHdr = ix.fromRaw
+	}
+	ix.toHdr = []string{}
+	if l, err := mail.ParseAddressList(ix.toRaw); err == nil {
+		for _, a := range l {
+			ix.toHdr = append(ix.toHdr, a.Address)
+		}
+	} else if ix.toRaw != "" {
+		ix.toHdr = append(ix.toHdr, ix.toRaw)
+	}
+	ix.to = strings.ToLower(strings.Join(append(append([]string{ix.toRaw, headerValue(p.headers, "Cc")}, m.Rcpt...), ix.toHdr...), "\n"))
+	ix.from = strings.ToLower(ix.fromRaw + "\n" + m.MailFrom)
+	body := p.text
+	if body == "" {
+		body = p.htmlText()
+	}
+	ix.text = strings.ToLower(clip(m.Analysis.Subject+"\n"+p.text+"\n"+p.htmlText(), searchLimit))
+	ix.snippet = clip(strings.Join(strings.Fields(clip(body, 2048)), " "), 250)
+	return ix
+}
+
+// index is the message's index, made on first use for a message judged
+// before indexes existed.
+func (m *Message) index() *msgIndex {
+	if m.ix == nil {
+		return &msgIndex{toHdr: []string{}}
+	}
+	return m.ix
 }
 
 // bodyAfterTrace skips the Authentication-Results and Received fields

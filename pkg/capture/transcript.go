@@ -52,15 +52,17 @@ type sessionLog struct {
 	seq     int
 	dropped int
 
-	in, out    bytes.Buffer // partial lines
-	encrypted  bool         // after STARTTLS: the wire is not text
-	starttls   bool         // STARTTLS sent, its 220 awaited
-	inAuth     bool         // inside a SASL exchange
-	expectData bool         // DATA sent, its 354 awaited
-	inData     bool         // message body lines
-	bodyLines  int
-	bodyBytes  int
-	skip       int // BDAT payload bytes still to pass unrecorded
+	in, out   bytes.Buffer // partial lines
+	encrypted bool         // after STARTTLS: the wire is not text
+	inAuth    bool         // inside a SASL exchange
+	// pending are the verbs of commands sent and not yet answered, in
+	// order: with PIPELINING (RFC 2920) the replies to MAIL and RCPT
+	// come after the client has sent DATA.
+	pending   []string
+	inData    bool // message body lines
+	bodyLines int
+	bodyBytes int
+	skip      int // BDAT payload bytes still to pass unrecorded
 }
 
 func newSessionLog(now func() time.Time, remote string) *sessionLog {
@@ -118,6 +120,7 @@ func (l *sessionLog) client(line string) {
 	if l.inData {
 		if line == "." {
 			l.inData = false
+			l.pending = append(l.pending, ".")
 			l.add("*", fmt.Sprintf("message body: %d lines, %d bytes", l.bodyLines, l.bodyBytes), false, false)
 			l.add("C", ".", false, false)
 			return
@@ -139,6 +142,9 @@ func (l *sessionLog) client(line string) {
 	if len(words) > 0 {
 		verb = strings.ToUpper(words[0])
 	}
+	if len(l.pending) < 100 {
+		l.pending = append(l.pending, verb)
+	}
 	switch verb {
 	case "AUTH":
 		l.inAuth = true
@@ -146,10 +152,6 @@ func (l *sessionLog) client(line string) {
 			l.add("C", words[0]+" "+words[1]+" "+transcript.Redacted, true, false)
 			return
 		}
-	case "STARTTLS":
-		l.starttls = true
-	case "DATA":
-		l.expectData = true
 	case "BDAT":
 		// RFC 3030: the chunk follows the command line, without a dot.
 		if len(words) > 1 {
@@ -187,22 +189,25 @@ func (l *sessionLog) feedOut(p []byte) {
 
 func (l *sessionLog) server(line string) {
 	l.add("S", line, false, false)
-	// A reply that is not a continuation ends a SASL exchange.
-	if l.inAuth && !strings.HasPrefix(line, "334") {
-		l.inAuth = false
+	if len(line) > 3 && line[3] == '-' {
+		return // not the last line of the reply
 	}
-	if l.expectData {
-		l.expectData = false
-		if strings.HasPrefix(line, "354") {
-			l.inData, l.bodyLines, l.bodyBytes = true, 0, 0
-		}
+	if strings.HasPrefix(line, "334") {
+		return // a SASL continuation: the exchange goes on
 	}
-	if l.starttls {
-		l.starttls = false
-		if strings.HasPrefix(line, "220") {
-			l.encrypted = true
-			l.add("*", "TLS handshake; the session goes on encrypted: commands below are as capture understood them", false, false)
-		}
+	l.inAuth = false
+	if len(l.pending) == 0 {
+		return // the greeting, or a reply to a line not seen as a command
+	}
+	verb := l.pending[0]
+	l.pending = l.pending[1:]
+	switch {
+	case verb == "DATA" && strings.HasPrefix(line, "354"):
+		l.inData, l.bodyLines, l.bodyBytes = true, 0, 0
+	case verb == "STARTTLS" && strings.HasPrefix(line, "220"):
+		l.encrypted = true
+		l.pending = nil
+		l.add("*", "TLS handshake; the session goes on encrypted: commands below are as capture understood them", false, false)
 	}
 }
 

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/capture"
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 	"github.com/mailprobe/mailprobe/pkg/termsafe"
 )
 
@@ -36,13 +40,26 @@ type captureOptions struct {
 	Store         string
 	MaxMessages   int
 	Expect        string
-	CAOut         string
-	MaxSize       int64
-	Count         int
-	NoDNS         bool
-	MaxConns      int
-	IdleTimeout   time.Duration
-	DataTimeout   time.Duration
+
+	HTTP             string
+	HTTPAuth         string
+	HTTPPasswordEnv  string
+	HTTPPasswordFile string
+
+	ReleaseSMTP         string
+	ReleaseTLS          string
+	ReleaseCAFile       string
+	ReleaseInsecure     bool
+	ReleaseUser         string
+	ReleasePasswordEnv  string
+	ReleasePasswordFile string
+	CAOut               string
+	MaxSize             int64
+	Count               int
+	NoDNS               bool
+	MaxConns            int
+	IdleTimeout         time.Duration
+	DataTimeout         time.Duration
 }
 
 func newCaptureCmd(env *Env) *cobra.Command {
@@ -99,8 +116,85 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys, SPF and DMARC records in DNS (results say not checked)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
+	f.StringVar(&o.HTTP, "http", "", "serve the HTTP API and the web view on this address, e.g. 127.0.0.1:8025 (off by default)")
+	f.StringVar(&o.HTTPAuth, "http-auth", "", "require this user name (HTTP Basic) on the API and the web view; the password from --http-password-env or --http-password-file. Required when --http is not loopback")
+	f.StringVar(&o.HTTPPasswordEnv, "http-password-env", "", "with --http-auth: read the password from this environment variable")
+	f.StringVar(&o.HTTPPasswordFile, "http-password-file", "", "with --http-auth: read the password from the first line of this file")
+	f.StringVar(&o.ReleaseSMTP, "release-smtp", "", "the SMTP server HOST:PORT that POST /api/v1/messages/{id}/release sends a captured message to")
+	f.StringVar(&o.ReleaseTLS, "release-tls", "auto", "TLS toward the release server: auto, starttls, implicit or none")
+	completeValues(c, "release-tls", netx.TLSModes...)
+	f.StringVar(&o.ReleaseCAFile, "release-ca-file", "", "PEM file of CA certificates to trust for the release server")
+	f.BoolVar(&o.ReleaseInsecure, "release-insecure", false, "do not require a trusted certificate from the release server")
+	f.StringVar(&o.ReleaseUser, "release-user", "", "AUTH user name at the release server (password from --release-password-env or --release-password-file)")
+	f.StringVar(&o.ReleasePasswordEnv, "release-password-env", "", "with --release-user: read the password from this environment variable")
+	f.StringVar(&o.ReleasePasswordFile, "release-password-file", "", "with --release-user: read the password from the first line of this file")
 	addResolverFlags(c, &o.resolverFlags)
 	return c
+}
+
+// httpOptions checks the HTTP flags: a non-loopback address needs
+// credentials, and the password never comes from a flag value.
+func (o *captureOptions) httpOptions(env *Env) (capture.HTTPOptions, error) {
+	ho := capture.HTTPOptions{Addr: o.HTTP, Version: Version}
+	if o.HTTP == "" {
+		if o.HTTPAuth != "" || o.HTTPPasswordEnv != "" || o.HTTPPasswordFile != "" || o.ReleaseSMTP != "" {
+			return ho, usageErrorf("--http-auth, --http-password-env/-file and --release-smtp need --http ADDR")
+		}
+		return ho, nil
+	}
+	if _, _, err := net.SplitHostPort(o.HTTP); err != nil {
+		return ho, usageErrorf("--http %q: want HOST:PORT, e.g. 127.0.0.1:8025", o.HTTP)
+	}
+	if o.HTTPAuth != "" {
+		if strings.Contains(o.HTTPAuth, ":") {
+			return ho, usageErrorf("--http-auth takes only the user name; the password comes from --http-password-env or --http-password-file")
+		}
+		if o.HTTPPasswordEnv == "" && o.HTTPPasswordFile == "" {
+			return ho, usageErrorf("--http-auth %s: give the password with --http-password-env VAR or --http-password-file FILE", o.HTTPAuth)
+		}
+		cf := credFlags{User: o.HTTPAuth, PasswordEnv: o.HTTPPasswordEnv, PasswordFile: o.HTTPPasswordFile}
+		pw, err := cf.resolve(env)
+		if err != nil {
+			return ho, err
+		}
+		if len(pw) < 8 {
+			return ho, usageErrorf("--http-auth: the password is shorter than 8 characters")
+		}
+		ho.User, ho.Password = o.HTTPAuth, pw
+	} else if o.HTTPPasswordEnv != "" || o.HTTPPasswordFile != "" {
+		return ho, usageErrorf("--http-password-env/--http-password-file need --http-auth USER")
+	}
+	if !capture.IsLoopback(o.HTTP) && ho.User == "" {
+		return ho, usageErrorf("--http %s is not a loopback address: captured mail holds live reset tokens, so add --http-auth USER with --http-password-env or --http-password-file", o.HTTP)
+	}
+	if o.ReleaseSMTP != "" {
+		host, port, err := netx.SplitHostPort(o.ReleaseSMTP, 25)
+		if err != nil {
+			return ho, usageErrorf("--release-smtp %q: want HOST:PORT", o.ReleaseSMTP)
+		}
+		mode, err := netx.ParseTLSMode(o.ReleaseTLS)
+		if err != nil {
+			return ho, usageErrorf("--release-tls: %v", err)
+		}
+		tf := tlsFlags{CAFile: o.ReleaseCAFile, Insecure: o.ReleaseInsecure}
+		pool, err := tf.pool()
+		if err != nil {
+			return ho, err
+		}
+		cf := credFlags{User: o.ReleaseUser, PasswordEnv: o.ReleasePasswordEnv, PasswordFile: o.ReleasePasswordFile}
+		pw, err := cf.resolve(env)
+		if err != nil {
+			return ho, err
+		}
+		ho.ReleaseTarget = net.JoinHostPort(host, strconv.Itoa(port))
+		ho.Release = func(ctx context.Context, raw []byte, from string, to []string) (*report.Report, error) {
+			return smtpprobe.Check(ctx, smtpprobe.Options{Host: host, Port: port, TLSMode: mode, RootCAs: pool, Insecure: o.ReleaseInsecure,
+				User: o.ReleaseUser, Password: pw, MailFrom: from, RcptTo: to, Message: raw, AllowNoTLS: true, Now: env.Now})
+		}
+	} else if o.ReleaseUser != "" || o.ReleaseCAFile != "" || o.ReleaseInsecure {
+		return ho, usageErrorf("--release-user, --release-ca-file and --release-insecure need --release-smtp HOST:PORT")
+	}
+	return ho, nil
 }
 
 func (o *captureOptions) options(env *Env) (capture.Options, error) {
@@ -180,6 +274,10 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	if err != nil {
 		return err
 	}
+	ho, err := o.httpOptions(env)
+	if err != nil {
+		return err
+	}
 	if env.inspected(o) {
 		return nil
 	}
@@ -216,6 +314,23 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	}
 	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: SMTP on %s (%s; %s), IMAP on %s (%s)\n",
 		srv.SMTPAddr(), tlsNote, auth, srv.IMAPAddr(), auth)
+	if st := srv.Stats(); st.Messages > 0 {
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: %d message%s read back from %s\n", st.Messages, plural(st.Messages), o.Store)
+	}
+	if ho.Addr != "" {
+		addr, err := srv.StartHTTP(ho)
+		if err != nil {
+			return &exitError{code: report.ExitIncomplete, err: err}
+		}
+		who := "no credentials (loopback only)"
+		if ho.User != "" {
+			who = "HTTP Basic as " + ho.User
+		}
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: web view http://%s/ and API http://%s/api/v1/ (%s)\n", addr, addr, who)
+		if ho.ReleaseTarget != "" {
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: release sends to %s\n", ho.ReleaseTarget)
+		}
+	}
 	if faults := o.faultSummary(); faults != "" {
 		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: fault injection: %s\n", faults)
 	}
