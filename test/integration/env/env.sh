@@ -13,7 +13,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 TEMPLATES="$HERE/templates"
 
 # libnet-ssleay-perl: swaks only Recommends it, and without it swaks has no TLS.
-PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus)
+PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus chromium)
 
 SERVERNAME="mail.test.local"
 DOMAIN="test.local"
