@@ -66,13 +66,22 @@ func newCaptureCmd(env *Env) *cobra.Command {
 	o := &captureOptions{}
 	c := &cobra.Command{
 		Use:   "capture",
-		Short: "Run a local mail sink for apps in development, with reset-email analysis",
+		Short: "Run a local mail sink for apps in development: web view, HTTP API, reset-link extraction",
 		Long: `Accept mail from an app in development on a local SMTP port (STARTTLS and
 AUTH offered; any credentials unless --auth), print each message as it
-arrives with the reset-email analysis (link or code, HTTPS, token strength,
-expiry, text part, DKIM/SPF/DMARC), and serve the messages over IMAP so the
-app's tests can read them (log in with any user name and password, or with
-the --auth credentials).
+arrives with its analysis (DKIM/SPF/DMARC, parts, links, headers; for a
+reset email also the link or code, HTTPS, token strength and expiry), and
+serve the messages over IMAP so the app's tests can read them (log in with
+any user name and password, or with the --auth credentials).
+
+--http 127.0.0.1:8025 adds a web view (http://127.0.0.1:8025/, updated
+live) and a JSON API for end-to-end tests: GET /api/v1/messages/wait?to=…
+&subject=…&timeout=30s answers the message with its reset link as soon as
+it arrives (see docs/capture.md). A non-loopback --http needs --http-auth.
+
+The reset-email checks apply to messages that look like one (subject or
+text about a password reset or sign-in code), or to all with --expect
+reset; every message gets the generic checks.
 
 Fault injection tests how the app handles a server that says no:
 --reject-rcpt 550:5.1.1 answers every RCPT with that reply, --tempfail
@@ -81,8 +90,12 @@ answering DATA, --drop-after-data closes the connection without an answer.
 
 The certificate is made fresh at start by a throw-away CA; --ca-out writes
 that CA so the app can verify it. Stop with Ctrl-C: messages already
-acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
-		Example: `  mailprobe capture
+acknowledged are kept (--store DIR writes each as an .eml before the 250,
+and a restart with the same --store serves them again). At most
+--max-messages are kept; the oldest is dropped, and counted, for each new
+one over.`,
+		Example: `  mailprobe capture --http 127.0.0.1:8025
+  mailprobe capture
   mailprobe capture --smtp 127.0.0.1:2525 --imap 127.0.0.1:2143 --format json > mail.jsonl
   mailprobe capture --auth app --password-env SINK_PASSWORD --store ./mail
   mailprobe capture --reject-rcpt 550:5.1.1 --delay 3s`,
