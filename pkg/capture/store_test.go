@@ -202,3 +202,32 @@ func TestJudge_resetChecksAreOptIn(t *testing.T) {
 		t.Errorf("--expect reset: %s %s", m.Kind, codes(m))
 	}
 }
+
+// With PIPELINING the replies to MAIL and RCPT come after the client sent
+// DATA: the body starts at the 354, whatever came between.
+func TestTranscript_pipelinedBodyIsSummarised(t *testing.T) {
+	s := start(t, Options{})
+	c := dialRaw(t, s.SMTPAddr())
+	c.line(t) // greeting
+	c.send(t, "EHLO app.local")
+	for !strings.HasPrefix(c.line(t), "250 ") {
+	}
+	c.send(t, "MAIL FROM:<a@app.example>\r\nRCPT TO:<u@example.org>\r\nDATA")
+	for _, want := range []string{"250 ", "250 ", "354 "} {
+		if l := c.line(t); !strings.HasPrefix(l, want) {
+			t.Fatalf("got %q, want %s", l, want)
+		}
+	}
+	c.send(t, "Subject: pipelined\r\n\r\nAUTH PLAIN is just text here\r\n.")
+	if l := c.line(t); !strings.HasPrefix(l, "250 ") {
+		t.Fatalf("end of data: %q", l)
+	}
+	var b strings.Builder
+	for _, l := range s.Messages()[0].Transcript {
+		fmt.Fprintf(&b, "%s: %s\n", l.Dir, l.Line)
+	}
+	tr := b.String()
+	if !strings.Contains(tr, "*: message body: 3 lines") || strings.Contains(tr, "Subject: pipelined") || strings.Contains(tr, "is just text") {
+		t.Errorf("pipelined body not summarised:\n%s", tr)
+	}
+}
