@@ -161,6 +161,10 @@ type Server struct {
 	// smtpServing is closed when go-smtp's Serve has returned.
 	smtpServing chan struct{}
 	imapL       net.Listener
+	// imapServing is closed when go-imap's Serve has returned: its Serve
+	// records the listener without a lock that its Close takes, so Close
+	// must not run before Serve is done with it.
+	imapServing chan struct{}
 
 	mu       sync.Mutex
 	users    map[string]*imapmemserver.User // by lower-case address
@@ -283,7 +287,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.wg.Add(2)
 	s.smtpServing = make(chan struct{})
 	go func() { defer s.wg.Done(); defer close(s.smtpServing); _ = s.smtp.Serve(s.smtpL) }()
-	go func() { defer s.wg.Done(); _ = s.imap.Serve(s.imapL) }()
+	s.imapServing = make(chan struct{})
+	go func() { defer s.wg.Done(); defer close(s.imapServing); _ = s.imap.Serve(s.imapL) }()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -390,6 +395,8 @@ func (s *Server) Close() error {
 			}
 			s.mu.Unlock()
 		}
+		_ = s.imapL.Close()
+		<-s.imapServing
 		_ = s.imap.Close()
 		s.mu.Lock()
 		hs := s.httpSrv

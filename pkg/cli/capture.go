@@ -49,6 +49,7 @@ type captureOptions struct {
 	ReleaseSMTP         string
 	ReleaseTLS          string
 	ReleaseCAFile       string
+	ReleaseServerName   string
 	ReleaseInsecure     bool
 	ReleaseUser         string
 	ReleasePasswordEnv  string
@@ -137,6 +138,7 @@ one over.`,
 	f.StringVar(&o.ReleaseTLS, "release-tls", "auto", "TLS toward the release server: auto, starttls, implicit or none")
 	completeValues(c, "release-tls", netx.TLSModes...)
 	f.StringVar(&o.ReleaseCAFile, "release-ca-file", "", "PEM file of CA certificates to trust for the release server")
+	f.StringVar(&o.ReleaseServerName, "release-servername", "", "name to expect in the release server's certificate and send as SNI (default: its host)")
 	f.BoolVar(&o.ReleaseInsecure, "release-insecure", false, "do not require a trusted certificate from the release server")
 	f.StringVar(&o.ReleaseUser, "release-user", "", "AUTH user name at the release server (password from --release-password-env or --release-password-file)")
 	f.StringVar(&o.ReleasePasswordEnv, "release-password-env", "", "with --release-user: read the password from this environment variable")
@@ -201,11 +203,11 @@ func (o *captureOptions) httpOptions(env *Env) (capture.HTTPOptions, error) {
 		}
 		ho.ReleaseTarget = net.JoinHostPort(host, strconv.Itoa(port))
 		ho.Release = func(ctx context.Context, raw []byte, from string, to []string) (*report.Report, error) {
-			return smtpprobe.Check(ctx, smtpprobe.Options{Host: host, Port: port, TLSMode: mode, RootCAs: pool, Insecure: o.ReleaseInsecure,
+			return smtpprobe.Check(ctx, smtpprobe.Options{Host: host, Port: port, TLSMode: mode, RootCAs: pool, Insecure: o.ReleaseInsecure, ServerName: o.ReleaseServerName,
 				User: o.ReleaseUser, Password: pw, MailFrom: from, RcptTo: to, Message: raw, AllowNoTLS: true, Now: env.Now})
 		}
-	} else if o.ReleaseUser != "" || o.ReleaseCAFile != "" || o.ReleaseInsecure {
-		return ho, usageErrorf("--release-user, --release-ca-file and --release-insecure need --release-smtp HOST:PORT")
+	} else if o.ReleaseUser != "" || o.ReleaseCAFile != "" || o.ReleaseInsecure || o.ReleaseServerName != "" {
+		return ho, usageErrorf("--release-user, --release-ca-file, --release-servername and --release-insecure need --release-smtp HOST:PORT")
 	}
 	return ho, nil
 }
@@ -335,7 +337,7 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 		if err != nil {
 			return &exitError{code: report.ExitIncomplete, err: err}
 		}
-		who := "no credentials (loopback only)"
+		who := "no credentials: loopback only"
 		if ho.User != "" {
 			who = "HTTP Basic as " + ho.User
 		}

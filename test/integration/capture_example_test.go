@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The end-to-end test of docs/capture.md, run as written there: a tiny
@@ -148,5 +149,41 @@ func TestCaptureExample_resetFlow(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("wait for nothing: %d", res.StatusCode)
+	}
+}
+
+// Release: a captured message goes on to real Postfix (submission, STARTTLS
+// verified against this run's CA, AUTH) through `smtp send`'s path, and
+// Dovecot delivers it to bob; the answer carries the send's report with
+// the credentials redacted.
+func TestCaptureRelease_toPostfix(t *testing.T) {
+	t.Parallel()
+	p := startCapture(t, "--http", "127.0.0.1:0", "--release-smtp", E.Addr(E.SubmissionPort), "--release-tls", "starttls",
+		"--release-ca-file", E.CA, "--release-servername", E.ServerName, "--release-user", E.User1, "--release-password-env", "MP_IT_PASS1")
+	token := Unique(t)
+	msg := "From: " + E.User1 + "\r\nTo: " + E.User2 + "\r\nSubject: released " + token + "\r\nX-Mailprobe-Test: " + token + "\r\n\r\nCaptured, then released.\r\n"
+	if err := sendPlain(p.smtp, E.User1, E.User2, msg); err != nil {
+		t.Fatal(err)
+	}
+	m := p.next(t, 10*time.Second)
+	res, err := http.Post(p.web+"/api/v1/messages/"+m.ID+"/release", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var out struct {
+		Sent   bool   `json:"sent"`
+		Target string `json:"target"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || res.StatusCode != 200 || !out.Sent || out.Target != E.Addr(E.SubmissionPort) {
+		t.Fatalf("release: %d %v %s", res.StatusCode, err, body)
+	}
+	if strings.Contains(string(body), E.Pass1) {
+		t.Error("the release report shows the password")
+	}
+	got := WaitForMessage(t, E.User2, E.Pass2, "X-Mailprobe-Test", token, 20*time.Second)
+	if !strings.Contains(got.Header("Subject"), "released "+token) {
+		t.Errorf("delivered: %q", got.Header("Subject"))
 	}
 }
