@@ -517,8 +517,12 @@ func TestWeb_pages(t *testing.T) {
 	if csp := do(t, "GET", base+"/messages/"+id+"/html?images=1", "").hdr.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src data: https:") || strings.Contains(csp, "script-src") {
 		t.Errorf("HTML CSP with images %q", csp)
 	}
-	if r := do(t, "GET", base+"/messages/NOSUCH", ""); r.code != 404 {
+	if r := do(t, "GET", base+"/messages/NOSUCH", ""); r.code != 404 || !strings.Contains(string(r.body), "There is no message NOSUCH") {
 		t.Errorf("unknown message page %d", r.code)
+	}
+	sendTo(t, s, "u@example.org", msgText("Weekly news", "u@example.org", "x"))
+	if r := do(t, "GET", base+"/?q=subject:weekly", ""); !strings.Contains(string(r.body), "Weekly news") || strings.Contains(string(r.body), "Reset &lt;b&gt;") {
+		t.Errorf("search in the view: %s", r.body)
 	}
 	if r := do(t, "GET", base+"/static/app.js", ""); r.code != 200 || !strings.HasPrefix(r.hdr.Get("Content-Type"), "text/javascript") {
 		t.Errorf("app.js %d", r.code)
@@ -528,7 +532,7 @@ func TestWeb_pages(t *testing.T) {
 	}
 	// The delete form works without script; the Go client follows the
 	// 303 to the list.
-	if r := do(t, "POST", base+"/messages/"+id+"/delete", ""); r.code != 200 || len(s.Messages()) != 0 {
+	if r := do(t, "POST", base+"/messages/"+id+"/delete", ""); r.code != 200 || len(s.Messages()) != 1 {
 		t.Errorf("delete form %d, %d left", r.code, len(s.Messages()))
 	}
 }

@@ -148,8 +148,8 @@ func newIndex(m *Message, p parts) *msgIndex {
 	return ix
 }
 
-// index is the message's index, made on first use for a message judged
-// before indexes existed.
+// index is the message's index; a message that was never judged (built
+// by hand) has an empty one.
 func (m *Message) index() *msgIndex {
 	if m.ix == nil {
 		return &msgIndex{toHdr: []string{}}

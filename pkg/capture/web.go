@@ -50,6 +50,7 @@ type pageData struct {
 	Stats      StoreStats
 	SMTP, IMAP string
 	// list
+	NotFound string
 	Query    string
 	After    int
 	Messages []Summary
@@ -85,7 +86,11 @@ func (h *api) render(w http.ResponseWriter, status int, name string, d pageData)
 }
 
 func (h *api) pageList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query().Get("q")
+	h.render(w, http.StatusOK, "list.html", h.listData(r, r.URL.Query().Get("q")))
+}
+
+// listData is the newest 200 messages matching q.
+func (h *api) listData(r *http.Request, q string) pageData {
 	f := mergeQuery(filter{}, q)
 	all, _ := h.s.messages.newestFirst()
 	d := pageData{Title: "Messages", Query: q, Messages: []Summary{}}
@@ -100,13 +105,15 @@ func (h *api) pageList(w http.ResponseWriter, r *http.Request) {
 			d.Messages = append(d.Messages, summarize(m))
 		}
 	}
-	h.render(w, http.StatusOK, "list.html", d)
+	return d
 }
 
 func (h *api) pageMessage(w http.ResponseWriter, r *http.Request) {
 	m := h.s.messages.get(r.PathValue("id"))
 	if m == nil {
-		h.render(w, http.StatusNotFound, "list.html", pageData{Title: "Not found", Query: "", Messages: nil})
+		d := h.listData(r, "")
+		d.Title, d.NotFound = "Not found", r.PathValue("id")
+		h.render(w, http.StatusNotFound, "list.html", d)
 		return
 	}
 	raw := string(m.Raw)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // capture's web view in a real browser: Debian's chromium, headless,
@@ -185,6 +186,32 @@ func TestCaptureWeb_chromium(t *testing.T) {
 	}
 	if beacon.Load() == 0 {
 		t.Error("the remote image was not fetched when asked for")
+	}
+
+	// At phone width nothing scrolls sideways; the first Tab reaches the
+	// skip link.
+	for _, page := range []string{"/", "/messages/" + m.ID} {
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(375, 812),
+			chromedp.Navigate(p.web+page),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(20*time.Second))(ctx, tg)
+				return err
+			}),
+		); err != nil {
+			t.Fatalf("%s at phone width: %v", page, err)
+		}
+		width := must[string](t, "widths")(chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.scrollWidth + " " + window.innerWidth`)))
+		if f := strings.Fields(width); len(f) != 2 || f[0] != f[1] {
+			t.Errorf("%s at 375 px: page width %s (scrollWidth innerWidth): it scrolls sideways", page, width)
+		}
+	}
+	screenshot(t, ctx, "capture-message-phone.png")
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+		t.Fatal(err)
+	}
+	if got := must[string](t, "focus")(chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.className + "|" + document.activeElement.textContent`))); got != "skip|Skip to content" {
+		t.Errorf("first Tab focuses %q, want the skip link", got)
 	}
 
 	// The same message over the API, as an app's test reads it.
