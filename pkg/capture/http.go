@@ -833,12 +833,19 @@ func (h *api) release(w http.ResponseWriter, r *http.Request) {
 	if len(body.To) > 0 {
 		to = body.To
 	}
-	for _, a := range append([]string{from}, to...) {
-		if a == "" && len(to) > 0 && a == from {
-			continue // the null sender of a bounce
-		}
-		if _, err := mail.ParseAddress(a); err != nil {
-			fail(w, http.StatusBadRequest, "bad_address", "address %q: %v", a, err)
+	// Envelope addresses are bare (no display name); the sender may be
+	// empty, as a bounce's is (RFC 5321 §4.5.5).
+	bare := func(a string) bool {
+		p, err := mail.ParseAddress(a)
+		return err == nil && p.Address == a
+	}
+	if from != "" && !bare(from) {
+		fail(w, http.StatusBadRequest, "bad_address", "sender %q: want a bare address such as app@example.org", from)
+		return
+	}
+	for _, a := range to {
+		if !bare(a) {
+			fail(w, http.StatusBadRequest, "bad_address", "recipient %q: want a bare address such as alice@example.org", a)
 			return
 		}
 	}

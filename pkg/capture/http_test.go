@@ -342,6 +342,8 @@ func TestAPI_release(t *testing.T) {
 		t.Error("the released message carries the first capture's trace headers")
 	}
 	do(t, "POST", hs.URL+"/api/v1/messages/"+id+"/release", `{"to": ["not an address"]}`).wantErr(t, 400, "bad_address")
+	do(t, "POST", hs.URL+"/api/v1/messages/"+id+"/release", `{"to": ["Carol <carol@example.net>"]}`).wantErr(t, 400, "bad_address")
+	do(t, "POST", hs.URL+"/api/v1/messages/"+id+"/release", `{"from": "x y", "to": ["carol@example.net"]}`).wantErr(t, 400, "bad_address")
 	do(t, "POST", hs.URL+"/api/v1/messages/"+id+"/release", `{"cc": []}`).wantErr(t, 400, "bad_body")
 	do(t, "POST", hs.URL+"/api/v1/messages/NOSUCH/release", "").wantErr(t, 404, "not_found")
 }
