@@ -173,6 +173,9 @@ type Server struct {
 	// their clients do not finish within the grace period.
 	smtpConns map[net.Conn]bool
 	seq       int
+	// toExpunge are messages dropped for the cap whose IMAP copies are
+	// not expunged yet (expungeBatch).
+	toExpunge []*Message
 
 	messages *store
 	faults   atomic.Pointer[Faults]
@@ -347,7 +350,7 @@ func (s *Server) Stats() StoreStats { return s.messages.stats() }
 // returns how many there were.
 func (s *Server) Delete(ids []string) int {
 	gone := s.messages.remove(ids)
-	s.forget(gone, true)
+	s.forget(gone)
 	return len(gone)
 }
 
@@ -495,7 +498,7 @@ func (s *Server) deliver(m *Message) error {
 	}
 	m.Delivered = append([]string(nil), m.Rcpt...)
 	if dropped := s.messages.add(m); len(dropped) > 0 {
-		s.forget(dropped, false)
+		s.dropped(dropped)
 	}
 	if s.o.OnMessage != nil {
 		s.o.OnMessage(*m)

@@ -157,27 +157,66 @@ type imapRef struct {
 	uid  imap.UID
 }
 
-// expunge removes a message's IMAP copies (a client may have moved
-// them: then they stay where the client put them).
-func (s *Server) expunge(m *Message) {
-	for _, r := range m.imap {
-		sess := imapmemserver.NewUserSession(r.user)
+// expunge removes the IMAP copies of these messages, one session per
+// mailbox user (a client may have moved a copy: then it stays where the
+// client put it).
+func (s *Server) expunge(ms []*Message) {
+	byUser := map[*imapmemserver.User]*imap.UIDSet{}
+	var users []*imapmemserver.User
+	for _, m := range ms {
+		for _, r := range m.imap {
+			set := byUser[r.user]
+			if set == nil {
+				set = &imap.UIDSet{}
+				byUser[r.user] = set
+				users = append(users, r.user)
+			}
+			set.AddNum(r.uid)
+		}
+	}
+	for _, u := range users {
+		set := *byUser[u]
+		sess := imapmemserver.NewUserSession(u)
 		if _, err := sess.Select(s.folder(), nil); err != nil {
 			continue
 		}
-		set := imap.UIDSetNum(r.uid)
 		_ = sess.Store(nil, set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
 		_ = sess.Expunge(nil, &set)
 		_ = sess.Close()
 	}
 }
 
-// forget removes dropped or deleted messages from the IMAP mailbox and,
-// when deleted (not just dropped for the cap), from the store directory.
-func (s *Server) forget(ms []*Message, removeFiles bool) {
+// expungeBatch is how many messages dropped for the cap are expunged from
+// the IMAP mailbox at once: each expunge walks the whole mailbox, so one
+// per message would cost the cap's size on every message. The mailbox may
+// thus hold up to this many messages over the cap (1 in 20).
+func expungeBatch(max int) int { return 1 + max/20 }
+
+// dropped takes messages dropped for the cap: gone from the store at
+// once, from the IMAP mailbox in batches. Files in --store stay.
+func (s *Server) dropped(ms []*Message) {
+	s.mu.Lock()
+	s.toExpunge = append(s.toExpunge, ms...)
+	var batch []*Message
+	if len(s.toExpunge) >= expungeBatch(s.o.MaxMessages) {
+		batch, s.toExpunge = s.toExpunge, nil
+	}
+	s.mu.Unlock()
+	if batch != nil {
+		s.expunge(batch)
+	}
+}
+
+// forget removes deleted messages from the IMAP mailbox (with those
+// dropped and not yet expunged) and from the store directory.
+func (s *Server) forget(ms []*Message) {
+	s.mu.Lock()
+	batch := append(s.toExpunge, ms...)
+	s.toExpunge = nil
+	s.mu.Unlock()
+	s.expunge(batch)
 	for _, m := range ms {
-		s.expunge(m)
-		if removeFiles && m.StoredAs != "" {
+		if m.StoredAs != "" {
 			_ = os.Remove(m.StoredAs)
 			_ = os.Remove(metaName(m.StoredAs))
 		}
@@ -246,7 +285,7 @@ func (s *Server) load(dir string) error {
 		m.Restored = true
 		s.appendIMAP(m, m.Rcpt)
 		if d := s.messages.add(m); len(d) > 0 {
-			s.forget(d, false)
+			s.dropped(d)
 		}
 	}
 	return nil

@@ -231,3 +231,32 @@ func TestTranscript_pipelinedBodyIsSummarised(t *testing.T) {
 		t.Errorf("pipelined body not summarised:\n%s", tr)
 	}
 }
+
+// Copies dropped for the cap leave the IMAP mailbox in batches: never more
+// than expungeBatch over the cap, and a delete flushes the rest.
+func TestStore_imapExpungedInBatches(t *testing.T) {
+	s := start(t, Options{MaxMessages: 40}) // batches of 3
+	c, err := smtp.Dial(s.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 1; i <= 42; i++ {
+		if err := c.SendMail("a@app.example", []string{"u@example.org"}, strings.NewReader(numbered(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(fetchAll(t, s, "any", "thing")); n != 42 {
+		t.Errorf("IMAP holds %d with 2 dropped and a batch of %d, want 42", n, expungeBatch(40))
+	}
+	if err := c.SendMail("a@app.example", []string{"u@example.org"}, strings.NewReader(numbered(43))); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fetchAll(t, s, "any", "thing")); n != 40 {
+		t.Errorf("IMAP holds %d after the batch, want 40", n)
+	}
+	s.Delete([]string{s.Messages()[0].ID})
+	if n, kept := len(fetchAll(t, s, "any", "thing")), len(s.Messages()); n != 39 || kept != 39 {
+		t.Errorf("after a delete: IMAP %d, store %d, want 39", n, kept)
+	}
+}
