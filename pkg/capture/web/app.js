@@ -2,6 +2,14 @@
 // (/api/v1/events) and are added at the top without a reload. Built with
 // DOM calls and textContent only: a subject is never parsed as HTML.
 "use strict";
+// Deleting asks first (the forms work without script too).
+document.addEventListener("submit", function (ev) {
+  var f = ev.target;
+  if (f.classList && f.classList.contains("danger")) {
+    var what = f.action.indexOf("/messages/delete") >= 0 ? "every message" : "this message";
+    if (!window.confirm("Delete " + what + "?")) { ev.preventDefault(); }
+  }
+});
 (function () {
   var live = document.getElementById("live");
   var rows = document.getElementById("rows");
