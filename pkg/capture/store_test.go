@@ -260,3 +260,25 @@ func TestStore_imapExpungedInBatches(t *testing.T) {
 		t.Errorf("after a delete: IMAP %d, store %d, want 39", n, kept)
 	}
 }
+
+// What counts as a reset email: the subject or the text, in the wordings
+// apps use; other mail with a token link is not one.
+func TestJudge_kinds(t *testing.T) {
+	s := &Server{o: Options{}}
+	for _, c := range []struct{ subject, body, want string }{
+		{"Reset your password", "x", KindReset},
+		{"Forgot your password?", "x", KindReset},
+		{"Your sign-in link", "x", KindReset},
+		{"Your verification code", "Code: 7KQ2M9XP", KindReset},
+		{"Account help", "Someone asked to reset your password. Open the link.", KindReset},
+		{"Welcome aboard", "Confirm at https://app.example/confirm?t=Zm9vYmFyYmF6cXV4cXV1eHF1dXhx", KindOther},
+		{"Weekly news", "Unsubscribe: https://app.example/u/Zm9vYmFyYmF6cXV4cXV1eHF1dXhx", KindOther},
+		{"Invoice 42", "Your invoice is attached.", KindOther},
+	} {
+		m := &Message{Raw: []byte("From: a@app.example\r\nSubject: " + c.subject + "\r\n\r\n" + c.body + "\r\n")}
+		s.judge(m)
+		if m.Kind != c.want {
+			t.Errorf("%q / %q: kind %s, want %s", c.subject, c.body, m.Kind, c.want)
+		}
+	}
+}
