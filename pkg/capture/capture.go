@@ -18,15 +18,18 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -85,7 +88,17 @@ type Options struct {
 
 	// StoreDir, when set, gets every accepted message as NNNN-ID.eml,
 	// written before the 250 reply so nothing acknowledged is lost.
-	StoreDir        string
+	StoreDir string
+	// MaxMessages is how many messages are kept (in memory, in the IMAP
+	// mailbox and in the HTTP API); for each one over, the oldest is
+	// dropped and counted (StoreStats.Dropped). Default
+	// DefaultMaxMessages; negative: no limit. Files in StoreDir are not
+	// removed for the cap, only when a message is deleted.
+	MaxMessages int
+	// Expect is what every message is judged as: ExpectAuto (the reset
+	// checks only for messages that look like a reset email) or
+	// ExpectReset (every message must be a reset email).
+	Expect          string
 	MaxMessageBytes int64 // default 25 MiB
 	// MaxConns bounds the connections open at once on each port (default
 	// DefaultMaxConns): an excess SMTP client gets "421 4.7.0 too many
@@ -108,22 +121,33 @@ type Options struct {
 
 // Message is one accepted message.
 type Message struct {
-	Seq       int                `json:"seq"`
-	ID        string             `json:"id"` // the queue id given in the 250 reply
-	Received  time.Time          `json:"received"`
-	Remote    string             `json:"remote"`
-	Helo      string             `json:"helo"`
-	TLS       bool               `json:"tls"`
-	AuthUser  string             `json:"auth_user,omitempty"`
-	MailFrom  string             `json:"mail_from"`
-	Rcpt      []string           `json:"rcpt"`
-	Size      int                `json:"size"`
-	Auth      AuthResults        `json:"auth"`
+	Seq      int         `json:"seq"`
+	ID       string      `json:"id"` // the queue id given in the 250 reply
+	Received time.Time   `json:"received"`
+	Remote   string      `json:"remote"`
+	Helo     string      `json:"helo"`
+	TLS      bool        `json:"tls"`
+	AuthUser string      `json:"auth_user,omitempty"`
+	MailFrom string      `json:"mail_from"`
+	Rcpt     []string    `json:"rcpt"`
+	Size     int         `json:"size"`
+	Auth     AuthResults `json:"auth"`
+	// Kind is what the message was judged as: KindReset (the reset-email
+	// practices apply) or KindOther (the generic checks only).
+	Kind      string             `json:"kind"`
 	Analysis  resetmail.Analysis `json:"analysis"`
 	Findings  []report.Finding   `json:"findings,omitempty"`
 	StoredAs  string             `json:"stored_as,omitempty"`
 	Raw       []byte             `json:"-"` // as delivered, with the added headers
 	Delivered []string           `json:"delivered_to"`
+	// Transcript is the SMTP session up to this message's reply, with
+	// credentials redacted.
+	Transcript []TranscriptLine `json:"transcript,omitempty"`
+	// Restored marks a message read back from --store at start.
+	Restored bool `json:"restored,omitempty"`
+
+	imap []imapRef
+	ix   *msgIndex
 }
 
 // Server is a running capture pair.
@@ -137,6 +161,10 @@ type Server struct {
 	// smtpServing is closed when go-smtp's Serve has returned.
 	smtpServing chan struct{}
 	imapL       net.Listener
+	// imapServing is closed when go-imap's Serve has returned: its Serve
+	// records the listener without a lock that its Close takes, so Close
+	// must not run before Serve is done with it.
+	imapServing chan struct{}
 
 	mu       sync.Mutex
 	users    map[string]*imapmemserver.User // by lower-case address
@@ -144,8 +172,14 @@ type Server struct {
 	// smtpConns are the open SMTP connections, closed by Close when
 	// their clients do not finish within the grace period.
 	smtpConns map[net.Conn]bool
-	messages  []Message
 	seq       int
+	// toExpunge are messages dropped for the cap whose IMAP copies are
+	// not expunged yet (expungeBatch).
+	toExpunge []*Message
+
+	messages *store
+	faults   atomic.Pointer[Faults]
+	httpSrv  []*http.Server
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -184,6 +218,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	if o.MaxMessages == 0 {
+		o.MaxMessages = DefaultMaxMessages
+	}
+	if o.Expect != ExpectAuto && o.Expect != ExpectReset {
+		return nil, fmt.Errorf("expect %q: only reset, or nothing (judge by the message)", o.Expect)
+	}
 	if o.StoreDir != "" {
 		if err := os.MkdirAll(o.StoreDir, 0o700); err != nil {
 			return nil, fmt.Errorf("--store: %w", err)
@@ -198,12 +238,19 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			return nil, fmt.Errorf("--ca-out: %w", err)
 		}
 	}
-	s := &Server{o: o, certs: c, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}, smtpConns: map[net.Conn]bool{}, closed: make(chan struct{})}
+	s := &Server{o: o, certs: c, mem: imapmemserver.New(), users: map[string]*imapmemserver.User{}, smtpConns: map[net.Conn]bool{}, closed: make(chan struct{}),
+		messages: newStore(max(o.MaxMessages, 0))}
+	s.faults.Store(&Faults{RejectRcpt: o.RejectRcpt, TempFail: o.TempFail, Delay: o.Delay, DropAfterData: o.DropAfterData})
 	if len(o.Users) == 0 {
 		s.catchAll = s.addUser("capture", "")
 	}
 	for addr, pw := range o.Users {
 		s.addUser(addr, pw)
+	}
+	if o.StoreDir != "" {
+		if err := s.load(o.StoreDir); err != nil {
+			return nil, err
+		}
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{c.serverCert}, MinVersion: tls.VersionTLS12}
 
@@ -216,7 +263,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.smtpL.Close()
 		return nil, fmt.Errorf("IMAP listener: %w", err)
 	}
-	s.smtpL = newLimitListener(s.smtpL, o.MaxConns, "421 4.7.0 "+o.Hostname+" too many connections, try again later")
+	s.smtpL = recordingListener{newLimitListener(s.smtpL, o.MaxConns, "421 4.7.0 "+o.Hostname+" too many connections, try again later"), o.Now}
 	s.imapL = newLimitListener(s.imapL, o.MaxConns, "* BYE too many connections, try again later")
 
 	s.smtp = smtp.NewServer(smtp.BackendFunc(s.newSMTPSession))
@@ -243,7 +290,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s.wg.Add(2)
 	s.smtpServing = make(chan struct{})
 	go func() { defer s.wg.Done(); defer close(s.smtpServing); _ = s.smtp.Serve(s.smtpL) }()
-	go func() { defer s.wg.Done(); _ = s.imap.Serve(s.imapL) }()
+	s.imapServing = make(chan struct{})
+	go func() { defer s.wg.Done(); defer close(s.imapServing); _ = s.imap.Serve(s.imapL) }()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -281,12 +329,46 @@ func (s *Server) CertPool() *x509.CertPool { return s.certs.pool }
 // processes (`capture --ca-out FILE`).
 func (s *Server) CAPEM() []byte { return append([]byte(nil), s.certs.caPEM...) }
 
-// Messages returns the messages accepted so far.
+// Messages returns the messages kept, oldest first.
 func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Message(nil), s.messages...)
+	l, _ := s.messages.newestFirst()
+	out := make([]Message, len(l))
+	for i, m := range l {
+		out[len(l)-1-i] = *m
+	}
+	return out
 }
+
+// Message returns the message with this id, or nil.
+func (s *Server) Message(id string) *Message { return s.messages.get(id) }
+
+// Stats are the store's counters: messages kept, received, dropped.
+func (s *Server) Stats() StoreStats { return s.messages.stats() }
+
+// Delete removes the messages with these ids (every message when ids is
+// nil) from the store, the IMAP mailbox and the --store directory, and
+// returns how many there were.
+func (s *Server) Delete(ids []string) int {
+	gone := s.messages.remove(ids)
+	s.forget(gone)
+	return len(gone)
+}
+
+// Faults are the failures the SMTP side injects, changeable while it runs
+// (the HTTP API's POST /api/v1/faults).
+type Faults struct {
+	RejectRcpt    *smtp.SMTPError // answer every RCPT with this
+	TempFail      *smtp.SMTPError // answer the end of DATA with this (nothing stored)
+	Delay         time.Duration   // wait this long before answering the end of DATA
+	DropAfterData bool            // read the message, then close without answering
+}
+
+// Faults returns the faults in force.
+func (s *Server) Faults() Faults { return *s.faults.Load() }
+
+// SetFaults replaces the faults in force; sessions already past the
+// stage a fault applies to are not affected.
+func (s *Server) SetFaults(f Faults) { s.faults.Store(&f) }
 
 // ShutdownGrace is how long Close lets SMTP clients finish their session
 // (read the 250 to their message, send QUIT) before closing on them.
@@ -316,7 +398,21 @@ func (s *Server) Close() error {
 			}
 			s.mu.Unlock()
 		}
+		_ = s.imapL.Close()
+		<-s.imapServing
 		_ = s.imap.Close()
+		s.mu.Lock()
+		hs := s.httpSrv
+		s.mu.Unlock()
+		for _, h := range hs {
+			// Open waits and event streams end when closed is closed;
+			// then the server has nothing left to wait for.
+			hctx, hcancel := context.WithTimeout(context.Background(), ShutdownGrace)
+			if h.Shutdown(hctx) != nil {
+				_ = h.Close()
+			}
+			hcancel()
+		}
 	})
 	s.wg.Wait()
 	return nil
@@ -376,8 +472,9 @@ type literal struct {
 func (l literal) Size() int64 { return l.n }
 
 // deliver stores an accepted message: the .eml first (so an acknowledged
-// message survives a crash), then the IMAP mailboxes, then the callback.
-func (s *Server) deliver(m Message, rcpts []string) (Message, error) {
+// message survives a crash), then the IMAP mailboxes, then the store the
+// API serves, then the callback.
+func (s *Server) deliver(m *Message) error {
 	s.mu.Lock()
 	s.seq++
 	m.Seq = s.seq
@@ -385,10 +482,33 @@ func (s *Server) deliver(m Message, rcpts []string) (Message, error) {
 	if s.o.StoreDir != "" {
 		name := filepath.Join(s.o.StoreDir, fmt.Sprintf("%04d-%s.eml", m.Seq, m.ID))
 		if err := writeFileSync(name, m.Raw); err != nil {
-			return m, err
+			return err
 		}
 		m.StoredAs = name
+		meta, err := json.Marshal(m)
+		if err == nil {
+			err = writeFileSync(metaName(name), meta)
+		}
+		if err != nil {
+			return err
+		}
 	}
+	if err := s.appendIMAP(m, m.Rcpt); err != nil {
+		return err
+	}
+	m.Delivered = append([]string(nil), m.Rcpt...)
+	if dropped := s.messages.add(m); len(dropped) > 0 {
+		s.dropped(dropped)
+	}
+	if s.o.OnMessage != nil {
+		s.o.OnMessage(*m)
+	}
+	return nil
+}
+
+// appendIMAP puts the message in the mailbox of each recipient (every
+// mailbox of a sink), once per mailbox.
+func (s *Server) appendIMAP(m *Message, rcpts []string) error {
 	seen := map[*imapmemserver.User]bool{}
 	for _, r := range rcpts {
 		for _, u := range s.mailboxesFor(r) {
@@ -396,21 +516,14 @@ func (s *Server) deliver(m Message, rcpts []string) (Message, error) {
 				continue
 			}
 			seen[u] = true
-			if _, err := u.Append(s.folder(), literal{bytes.NewReader(m.Raw), int64(len(m.Raw))}, &imap.AppendOptions{Time: m.Received}); err != nil {
-				return m, err
+			d, err := u.Append(s.folder(), literal{bytes.NewReader(m.Raw), int64(len(m.Raw))}, &imap.AppendOptions{Time: m.Received})
+			if err != nil {
+				return err
 			}
+			m.imap = append(m.imap, imapRef{u, d.UID})
 		}
 	}
-	for _, r := range rcpts {
-		m.Delivered = append(m.Delivered, r)
-	}
-	s.mu.Lock()
-	s.messages = append(s.messages, m)
-	s.mu.Unlock()
-	if s.o.OnMessage != nil {
-		s.o.OnMessage(m)
-	}
-	return m, nil
+	return nil
 }
 
 func writeFileSync(name string, b []byte) error {

@@ -17,7 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/mailprobe/mailprobe/pkg/resetmail"
+	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
 func constantTimeEqual(a, b string) bool {
@@ -28,6 +28,7 @@ func constantTimeEqual(a, b string) bool {
 type smtpSession struct {
 	s        *Server
 	c        *smtp.Conn
+	log      *sessionLog // nil when the connection is not recorded
 	authUser string
 	from     string
 	rcpts    []string
@@ -37,7 +38,20 @@ func (s *Server) newSMTPSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	s.smtpConns[c.Conn()] = true
 	s.mu.Unlock()
-	return &smtpSession{s: s, c: c}, nil
+	ss := &smtpSession{s: s, c: c, log: logOf(c.Conn())}
+	if ss.log != nil {
+		// Inside TLS the EHLO is not on the recorded wire: a new session
+		// starts with each EHLO (go-smtp), so this is where it is seen.
+		ss.log.parsed("C", "EHLO "+c.Hostname(), false)
+	}
+	return ss, nil
+}
+
+// note records a command understood inside TLS.
+func (ss *smtpSession) note(line string, redacted bool) {
+	if ss.log != nil {
+		ss.log.parsed("C", line, redacted)
+	}
 }
 
 var _ smtp.AuthSession = (*smtpSession)(nil)
@@ -45,6 +59,7 @@ var _ smtp.AuthSession = (*smtpSession)(nil)
 func (ss *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
 func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
+	ss.note("AUTH "+mech+" "+transcript.Redacted, true)
 	check := func(user, password string) error {
 		if _, ok := ss.s.checkPassword(user, password); !ok {
 			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
@@ -97,6 +112,7 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 }
 
 func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.note("MAIL FROM:<"+from+">", false)
 	if ss.s.catchAll == nil && ss.authUser == "" {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	}
@@ -105,7 +121,8 @@ func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if e := ss.s.o.RejectRcpt; e != nil {
+	ss.note("RCPT TO:<"+to+">", false)
+	if e := ss.s.faults.Load().RejectRcpt; e != nil {
 		return e
 	}
 	ss.rcpts = append(ss.rcpts, to)
@@ -114,6 +131,8 @@ func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (ss *smtpSession) Data(r io.Reader) error {
 	o := ss.s.o
+	f := ss.s.faults.Load()
+	ss.note("DATA", false)
 	// The DATA phase has its own deadline, from now to the final dot:
 	// go-smtp's per-command timeout was armed when DATA was read, and a
 	// client dripping its message must not hold the connection longer.
@@ -131,12 +150,12 @@ func (ss *smtpSession) Data(r io.Reader) error {
 		}
 		return err
 	}
-	if o.DropAfterData {
+	if f.DropAfterData {
 		_ = ss.c.Conn().Close()
 		return errDropped
 	}
-	if o.Delay > 0 {
-		t := time.NewTimer(o.Delay)
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
 		select {
 		case <-t.C:
 		case <-ss.s.closed:
@@ -144,10 +163,10 @@ func (ss *smtpSession) Data(r io.Reader) error {
 			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down"}
 		}
 	}
-	if e := o.TempFail; e != nil {
+	if e := f.TempFail; e != nil {
 		return e
 	}
-	m := Message{
+	m := &Message{
 		ID:       queueID(),
 		Received: o.Now(),
 		Remote:   ss.c.Conn().RemoteAddr().String(),
@@ -167,15 +186,25 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if o.Transform != nil {
 		raw = o.Transform(raw)
 	}
-	m.Raw = append([]byte(receivedHeaders(o.Hostname, m)), raw...)
+	m.Raw = append([]byte(receivedHeaders(o.Hostname, *m)), raw...)
 	m.Size = len(m.Raw)
-	m.Analysis = resetmail.Analyze(raw)
-	m.Findings = m.Analysis.Findings("capture")
-	if _, err := ss.s.deliver(m, m.Rcpt); err != nil {
+	ss.s.judge(m)
+	reply := &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + m.ID}
+	if ss.log != nil {
+		// The reply is written after Data returns: it is added here as
+		// it will be sent.
+		tr := ss.log.snapshot()
+		next := 1
+		if len(tr) > 0 {
+			next = tr[len(tr)-1].Seq + 1
+		}
+		m.Transcript = append(tr, TranscriptLine{Seq: next, Dir: "S", Line: replyLine(reply), TLS: m.TLS})
+	}
+	if err := ss.s.deliver(m); err != nil {
 		ss.s.o.Logf("capture: storing message: %v", err)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error storing the message"}
 	}
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + m.ID}
+	return reply
 }
 
 func (ss *smtpSession) Reset() {
@@ -188,6 +217,10 @@ func (ss *smtpSession) Logout() error {
 	delete(ss.s.smtpConns, ss.c.Conn())
 	ss.s.mu.Unlock()
 	return nil
+}
+
+func replyLine(e *smtp.SMTPError) string {
+	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], e.Message)
 }
 
 // queueID is short and unique: 10 base32 characters of randomness.

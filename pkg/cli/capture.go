@@ -1,20 +1,25 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/capture"
+	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 	"github.com/mailprobe/mailprobe/pkg/termsafe"
 )
 
@@ -33,26 +38,51 @@ type captureOptions struct {
 	Delay         time.Duration
 	DropAfterData bool
 	Store         string
-	CAOut         string
-	MaxSize       int64
-	Count         int
-	NoDNS         bool
-	MaxConns      int
-	IdleTimeout   time.Duration
-	DataTimeout   time.Duration
+	MaxMessages   int
+	Expect        string
+
+	HTTP             string
+	HTTPAuth         string
+	HTTPPasswordEnv  string
+	HTTPPasswordFile string
+
+	ReleaseSMTP         string
+	ReleaseTLS          string
+	ReleaseCAFile       string
+	ReleaseServerName   string
+	ReleaseInsecure     bool
+	ReleaseUser         string
+	ReleasePasswordEnv  string
+	ReleasePasswordFile string
+	CAOut               string
+	MaxSize             int64
+	Count               int
+	NoDNS               bool
+	MaxConns            int
+	IdleTimeout         time.Duration
+	DataTimeout         time.Duration
 }
 
 func newCaptureCmd(env *Env) *cobra.Command {
 	o := &captureOptions{}
 	c := &cobra.Command{
 		Use:   "capture",
-		Short: "Run a local mail sink for apps in development, with reset-email analysis",
+		Short: "Run a local mail sink for apps in development: web view, HTTP API, reset-link extraction",
 		Long: `Accept mail from an app in development on a local SMTP port (STARTTLS and
 AUTH offered; any credentials unless --auth), print each message as it
-arrives with the reset-email analysis (link or code, HTTPS, token strength,
-expiry, text part, DKIM/SPF/DMARC), and serve the messages over IMAP so the
-app's tests can read them (log in with any user name and password, or with
-the --auth credentials).
+arrives with its analysis (DKIM/SPF/DMARC, parts, links, headers; for a
+reset email also the link or code, HTTPS, token strength and expiry), and
+serve the messages over IMAP so the app's tests can read them (log in with
+any user name and password, or with the --auth credentials).
+
+--http 127.0.0.1:8025 adds a web view (http://127.0.0.1:8025/, updated
+live) and a JSON API for end-to-end tests: GET /api/v1/messages/wait?to=…
+&subject=…&timeout=30s answers the message with its reset link as soon as
+it arrives (see docs/capture.md). A non-loopback --http needs --http-auth.
+
+The reset-email checks apply to messages that look like one (subject or
+text about a password reset or sign-in code), or to all with --expect
+reset; every message gets the generic checks.
 
 Fault injection tests how the app handles a server that says no:
 --reject-rcpt 550:5.1.1 answers every RCPT with that reply, --tempfail
@@ -61,8 +91,12 @@ answering DATA, --drop-after-data closes the connection without an answer.
 
 The certificate is made fresh at start by a throw-away CA; --ca-out writes
 that CA so the app can verify it. Stop with Ctrl-C: messages already
-acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
-		Example: `  mailprobe capture
+acknowledged are kept (--store DIR writes each as an .eml before the 250,
+and a restart with the same --store serves them again). At most
+--max-messages are kept; the oldest is dropped, and counted, for each new
+one over.`,
+		Example: `  mailprobe capture --http 127.0.0.1:8025
+  mailprobe capture
   mailprobe capture --smtp 127.0.0.1:2525 --imap 127.0.0.1:2143 --format json > mail.jsonl
   mailprobe capture --auth app --password-env SINK_PASSWORD --store ./mail
   mailprobe capture --reject-rcpt 550:5.1.1 --delay 3s`,
@@ -85,6 +119,9 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.DurationVar(&o.Delay, "delay", 0, "wait this long before answering the end of DATA")
 	f.BoolVar(&o.DropAfterData, "drop-after-data", false, "read the message, then close the connection without answering")
 	f.StringVar(&o.Store, "store", "", "write every accepted message to this directory as .eml")
+	f.IntVar(&o.MaxMessages, "max-messages", capture.DefaultMaxMessages, "messages kept in memory, over IMAP and HTTP; the oldest is dropped (and counted) for each new one over")
+	f.StringVar(&o.Expect, "expect", "", "judge every message as this kind: reset (a missing reset link is a failure); default: by the message's subject and text")
+	completeValues(c, "expect", "reset")
 	f.StringVar(&o.CAOut, "ca-out", "", "write the throw-away CA certificate (PEM) here, for clients that verify TLS")
 	f.Int64Var(&o.MaxSize, "max-size", 25<<20, "largest message accepted, in bytes (SIZE)")
 	f.IntVar(&o.MaxConns, "max-conns", capture.DefaultMaxConns, "connections open at once on each port; the next one gets 421 4.7.0 (IMAP: BYE) and is closed")
@@ -93,8 +130,86 @@ acknowledged are kept (--store DIR writes each as an .eml before the 250).`,
 	f.IntVar(&o.Count, "count", 0, "exit after this many messages (0: run until interrupted)")
 	f.BoolVar(&o.NoDNS, "no-dns", false, "do not look up DKIM keys, SPF and DMARC records in DNS (results say not checked)")
 	f.BoolVar(&o.NoColor, "no-color", false, "never colour the output")
+	f.StringVar(&o.HTTP, "http", "", "serve the HTTP API and the web view on this address, e.g. 127.0.0.1:8025 (off by default)")
+	f.StringVar(&o.HTTPAuth, "http-auth", "", "require this user name (HTTP Basic) on the API and the web view; the password from --http-password-env or --http-password-file. Required when --http is not loopback")
+	f.StringVar(&o.HTTPPasswordEnv, "http-password-env", "", "with --http-auth: read the password from this environment variable")
+	f.StringVar(&o.HTTPPasswordFile, "http-password-file", "", "with --http-auth: read the password from the first line of this file")
+	f.StringVar(&o.ReleaseSMTP, "release-smtp", "", "the SMTP server HOST:PORT that POST /api/v1/messages/{id}/release sends a captured message to")
+	f.StringVar(&o.ReleaseTLS, "release-tls", "auto", "TLS toward the release server: auto, starttls, implicit or none")
+	completeValues(c, "release-tls", netx.TLSModes...)
+	f.StringVar(&o.ReleaseCAFile, "release-ca-file", "", "PEM file of CA certificates to trust for the release server")
+	f.StringVar(&o.ReleaseServerName, "release-servername", "", "name to expect in the release server's certificate and send as SNI (default: its host)")
+	f.BoolVar(&o.ReleaseInsecure, "release-insecure", false, "do not require a trusted certificate from the release server")
+	f.StringVar(&o.ReleaseUser, "release-user", "", "AUTH user name at the release server (password from --release-password-env or --release-password-file)")
+	f.StringVar(&o.ReleasePasswordEnv, "release-password-env", "", "with --release-user: read the password from this environment variable")
+	f.StringVar(&o.ReleasePasswordFile, "release-password-file", "", "with --release-user: read the password from the first line of this file")
 	addResolverFlags(c, &o.resolverFlags)
 	return c
+}
+
+// httpOptions checks the HTTP flags: a non-loopback address needs
+// credentials, and the password never comes from a flag value.
+func (o *captureOptions) httpOptions(env *Env) (capture.HTTPOptions, error) {
+	ho := capture.HTTPOptions{Addr: o.HTTP, Version: Version}
+	if o.HTTP == "" {
+		if o.HTTPAuth != "" || o.HTTPPasswordEnv != "" || o.HTTPPasswordFile != "" || o.ReleaseSMTP != "" {
+			return ho, usageErrorf("--http-auth, --http-password-env/-file and --release-smtp need --http ADDR")
+		}
+		return ho, nil
+	}
+	if _, _, err := net.SplitHostPort(o.HTTP); err != nil {
+		return ho, usageErrorf("--http %q: want HOST:PORT, e.g. 127.0.0.1:8025", o.HTTP)
+	}
+	if o.HTTPAuth != "" {
+		if strings.Contains(o.HTTPAuth, ":") {
+			return ho, usageErrorf("--http-auth takes only the user name; the password comes from --http-password-env or --http-password-file")
+		}
+		if o.HTTPPasswordEnv == "" && o.HTTPPasswordFile == "" {
+			return ho, usageErrorf("--http-auth %s: give the password with --http-password-env VAR or --http-password-file FILE", o.HTTPAuth)
+		}
+		cf := credFlags{User: o.HTTPAuth, PasswordEnv: o.HTTPPasswordEnv, PasswordFile: o.HTTPPasswordFile}
+		pw, err := cf.resolve(env)
+		if err != nil {
+			return ho, err
+		}
+		if len(pw) < 8 {
+			return ho, usageErrorf("--http-auth: the password is shorter than 8 characters")
+		}
+		ho.User, ho.Password = o.HTTPAuth, pw
+	} else if o.HTTPPasswordEnv != "" || o.HTTPPasswordFile != "" {
+		return ho, usageErrorf("--http-password-env/--http-password-file need --http-auth USER")
+	}
+	if !capture.IsLoopback(o.HTTP) && ho.User == "" {
+		return ho, usageErrorf("--http %s is not a loopback address: captured mail holds live reset tokens, so add --http-auth USER with --http-password-env or --http-password-file", o.HTTP)
+	}
+	if o.ReleaseSMTP != "" {
+		host, port, err := netx.SplitHostPort(o.ReleaseSMTP, 25)
+		if err != nil {
+			return ho, usageErrorf("--release-smtp %q: want HOST:PORT", o.ReleaseSMTP)
+		}
+		mode, err := netx.ParseTLSMode(o.ReleaseTLS)
+		if err != nil {
+			return ho, usageErrorf("--release-tls: %v", err)
+		}
+		tf := tlsFlags{CAFile: o.ReleaseCAFile, Insecure: o.ReleaseInsecure}
+		pool, err := tf.pool()
+		if err != nil {
+			return ho, err
+		}
+		cf := credFlags{User: o.ReleaseUser, PasswordEnv: o.ReleasePasswordEnv, PasswordFile: o.ReleasePasswordFile}
+		pw, err := cf.resolve(env)
+		if err != nil {
+			return ho, err
+		}
+		ho.ReleaseTarget = net.JoinHostPort(host, strconv.Itoa(port))
+		ho.Release = func(ctx context.Context, raw []byte, from string, to []string) (*report.Report, error) {
+			return smtpprobe.Check(ctx, smtpprobe.Options{Host: host, Port: port, TLSMode: mode, RootCAs: pool, Insecure: o.ReleaseInsecure, ServerName: o.ReleaseServerName,
+				User: o.ReleaseUser, Password: pw, MailFrom: from, RcptTo: to, Message: raw, AllowNoTLS: true, Now: env.Now})
+		}
+	} else if o.ReleaseUser != "" || o.ReleaseCAFile != "" || o.ReleaseInsecure || o.ReleaseServerName != "" {
+		return ho, usageErrorf("--release-user, --release-ca-file, --release-servername and --release-insecure need --release-smtp HOST:PORT")
+	}
+	return ho, nil
 }
 
 func (o *captureOptions) options(env *Env) (capture.Options, error) {
@@ -103,7 +218,13 @@ func (o *captureOptions) options(env *Env) (capture.Options, error) {
 	}
 	co := capture.Options{Hostname: o.Hostname, SMTPAddr: o.SMTP, IMAPAddr: o.IMAP, AuthNeedsTLS: o.AuthNeedsTLS,
 		Delay: o.Delay, DropAfterData: o.DropAfterData, StoreDir: o.Store, MaxMessageBytes: o.MaxSize, Now: env.Now,
-		MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, DataTimeout: o.DataTimeout}
+		MaxConns: o.MaxConns, IdleTimeout: o.IdleTimeout, DataTimeout: o.DataTimeout, MaxMessages: o.MaxMessages, Expect: o.Expect}
+	if o.Expect != "" && o.Expect != capture.ExpectReset {
+		return co, usageErrorf("--expect must be reset (or left out), not %q", o.Expect)
+	}
+	if o.MaxMessages <= 0 {
+		return co, usageErrorf("--max-messages must be positive")
+	}
 	for _, a := range []struct{ flag, v string }{{"--smtp", o.SMTP}, {"--imap", o.IMAP}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return co, usageErrorf("%s %q: want HOST:PORT, e.g. 127.0.0.1:1025", a.flag, a.v)
@@ -168,15 +289,20 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	if err != nil {
 		return err
 	}
+	ho, err := o.httpOptions(env)
+	if err != nil {
+		return err
+	}
 	if env.inspected(o) {
 		return nil
 	}
 	p := &capturePrinter{out: env.IO.Out, json: o.Format == "json", st: render.NewStyles(env.IO.Out, !o.NoColor && env.IO.ColorEnabled())}
 	done := make(chan struct{})
 	var once sync.Once
+	var received atomic.Int64
 	co.OnMessage = func(m capture.Message) {
 		p.print(m)
-		if o.Count > 0 && m.Seq >= o.Count {
+		if n := received.Add(1); o.Count > 0 && n >= int64(o.Count) {
 			once.Do(func() { close(done) })
 		}
 	}
@@ -203,6 +329,23 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	}
 	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: SMTP on %s (%s; %s), IMAP on %s (%s)\n",
 		srv.SMTPAddr(), tlsNote, auth, srv.IMAPAddr(), auth)
+	if st := srv.Stats(); st.Messages > 0 {
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: %d message%s read back from %s\n", st.Messages, plural(st.Messages), o.Store)
+	}
+	if ho.Addr != "" {
+		addr, err := srv.StartHTTP(ho)
+		if err != nil {
+			return &exitError{code: report.ExitIncomplete, err: err}
+		}
+		who := "no credentials: loopback only"
+		if ho.User != "" {
+			who = "HTTP Basic as " + ho.User
+		}
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: web view http://%s/ and API http://%s/api/v1/ (%s)\n", addr, addr, who)
+		if ho.ReleaseTarget != "" {
+			fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: release sends to %s\n", ho.ReleaseTarget)
+		}
+	}
 	if faults := o.faultSummary(); faults != "" {
 		fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: fault injection: %s\n", faults)
 	}
@@ -215,8 +358,12 @@ func (o *captureOptions) run(cmd *cobra.Command, env *Env) error {
 	case <-done:
 	}
 	srv.Close()
-	n := len(srv.Messages())
-	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: stopped, %d message%s captured\n", n, plural(n))
+	st := srv.Stats()
+	dropped := ""
+	if st.Dropped > 0 {
+		dropped = fmt.Sprintf(" (%d oldest dropped for --max-messages %d)", st.Dropped, st.MaxMessages)
+	}
+	fmt.Fprintf(env.IO.ErrOut, "mailprobe capture: stopped, %d message%s captured%s\n", st.Received, plural(st.Received), dropped)
 	return nil
 }
 
@@ -285,8 +432,10 @@ func (p *capturePrinter) print(m capture.Message) {
 		row("token", fmt.Sprintf("%d characters, about %.0f bits", len(a.Token), a.TokenBits))
 	case a.Code != "":
 		row("code", fmt.Sprintf("%s (%d characters, about %.0f bits)", printable(a.Code), len(a.Code), a.TokenBits))
-	default:
+	case m.Kind == capture.KindReset:
 		row("link", "none found")
+	default:
+		row("kind", "not a reset email (generic checks only; --expect reset to judge it as one)")
 	}
 	parts := []string{}
 	if a.HasText {

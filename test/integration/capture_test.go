@@ -76,6 +76,7 @@ type captureProc struct {
 	cmd       *exec.Cmd
 	smtp      string // SMTP address it listens on
 	imap      string // IMAP address
+	web       string // http://ADDR of --http, when given
 	ca        string // --ca-out file
 	lines     chan string
 	exited    chan struct{}
@@ -85,7 +86,10 @@ type captureProc struct {
 	stdoutAll strings.Builder
 }
 
-var captureAddrRe = regexp.MustCompile(`SMTP on (\S+) \(.*\), IMAP on (\S+) \(`)
+var (
+	captureAddrRe = regexp.MustCompile(`SMTP on (\S+) \(.*\), IMAP on (\S+) \(`)
+	captureWebRe  = regexp.MustCompile(`web view (http://\S+)/ and API`)
+)
 
 // startCapture runs `mailprobe capture` on random free loopback ports
 // (port 0, read back from its first stderr line), with --ca-out, --format json
@@ -112,6 +116,7 @@ func startCapture(t *testing.T, extra ...string) *captureProc {
 	}
 	t.Logf("mailprobe %s (pid %d)", ShellJoin(args), p.cmd.Process.Pid)
 	ready := make(chan [2]string, 1)
+	webReady := make(chan string, 1)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
@@ -123,6 +128,9 @@ func startCapture(t *testing.T, extra ...string) *captureProc {
 			p.mu.Unlock()
 			if m := captureAddrRe.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- [2]string{m[1], m[2]}
+			}
+			if m := captureWebRe.FindStringSubmatch(sc.Text()); m != nil {
+				webReady <- m[1]
 			}
 		}
 	}()
@@ -174,6 +182,18 @@ func startCapture(t *testing.T, extra ...string) *captureProc {
 	}
 	if _, err := os.Stat(p.ca); err != nil {
 		t.Fatalf("--ca-out: %v (stderr: %s)", err, p.Stderr())
+	}
+	for _, a := range extra {
+		if a != "--http" {
+			continue
+		}
+		select {
+		case p.web = <-webReady:
+		case <-p.exited:
+			t.Fatalf("mailprobe capture exited (%d) before serving HTTP:\n%s", p.exitCode, p.Stderr())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("mailprobe capture did not say where it serves HTTP within 10s:\n%s", p.Stderr())
+		}
 	}
 	return p
 }

@@ -15,7 +15,8 @@ TEMPLATES="$HERE/templates"
 # libnet-ssleay-perl: swaks only Recommends it, and without it swaks has no TLS.
 # libxml2-utils: xmllint validates JUnit output against the Ant and Jenkins xunit XSDs.
 # dovecot-managesieved: ManageSieve (RFC 5804) for mailprobe audit.
-PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus libxml2-utils)
+# chromium: the capture web view driven headless (chromedp).
+PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus libxml2-utils chromium)
 
 SERVERNAME="mail.test.local"
 DOMAIN="test.local"
