@@ -13,6 +13,9 @@ type Options struct {
 	// (fail2ban's defaults: 5 in 10 minutes).
 	MaxRetry int
 	FindTime time.Duration
+	// BanTime is how long a ban lasts: failures during it are not
+	// counted towards another (the address was blocked). Default 10m.
+	BanTime time.Duration
 	// AlarmAfter is how many failures from an address before a
 	// successful login from it make the alarming pattern (default
 	// MaxRetry).
@@ -30,6 +33,7 @@ type Options struct {
 const (
 	DefaultMaxRetry     = 5
 	DefaultFindTime     = 10 * time.Minute
+	DefaultBanTime      = 10 * time.Minute
 	DefaultMaxSources   = 100_000
 	DefaultMaxAccounts  = 100_000
 	DefaultMaxLineBytes = 8 << 10
@@ -50,6 +54,9 @@ func (o Options) WithDefaults() Options {
 	o.MaxRetry = min(o.MaxRetry, 10_000)
 	if o.FindTime <= 0 {
 		o.FindTime = DefaultFindTime
+	}
+	if o.BanTime <= 0 {
+		o.BanTime = DefaultBanTime
 	}
 	if o.AlarmAfter <= 0 {
 		o.AlarmAfter = o.MaxRetry
@@ -85,9 +92,10 @@ type Source struct {
 	Banned time.Time `json:"banned,omitzero"`
 	Bans   int       `json:"bans,omitempty"`
 
-	window []time.Time // the last MaxRetry failure times (ring)
-	next   int
-	full   bool
+	window      []time.Time // the last MaxRetry failure times (ring)
+	bannedUntil time.Time
+	next        int
+	full        bool
 }
 
 // Account is what happened to one account.
@@ -222,7 +230,7 @@ func (a *Analyzer) Event(ev Event) {
 // window holds MaxRetry failures within FindTime the source is banned
 // and the window starts over (fail2ban forgets a banned IP's failures).
 func (a *Analyzer) fail2ban(s *Source, t time.Time) {
-	if t.IsZero() {
+	if t.IsZero() || t.Before(s.bannedUntil) {
 		return
 	}
 	if s.window == nil {
@@ -242,6 +250,7 @@ func (a *Analyzer) fail2ban(s *Source, t time.Time) {
 			s.Banned = t
 		}
 		s.Bans++
+		s.bannedUntil = t.Add(a.o.BanTime)
 		clear(s.window)
 		s.next, s.full = 0, false
 	}

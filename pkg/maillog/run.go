@@ -99,13 +99,14 @@ func Run(ctx context.Context, inputs []Input, o Options, parser Parser, now func
 	sum := a.Summary()
 	rep.Add(findings(sum)...)
 	rep.AddStage(report.Stage{Name: "analyse", Status: report.StatusInfo, Start: t0.Sub(start), Duration: now().Sub(t0),
-		Summary: fmt.Sprintf("%d failures, %d successes, %d sources, %d accounts", sum.Stats.Failures, sum.Stats.Successes, sum.AllSources, sum.AllAccounts)})
+		Summary: fmt.Sprintf("%d failures, %d successes, %d source%s, %d account%s", sum.Stats.Failures, sum.Stats.Successes,
+			sum.AllSources, plural(sum.AllSources, "s"), sum.AllAccounts, plural(sum.AllAccounts, "s"))})
 	rep.SetFact("lines", sum.Stats.Lines)
 	rep.SetFact("auth_failures", sum.Stats.Failures)
 	rep.SetFact("auth_successes", sum.Stats.Successes)
 	rep.SetFact("sources", sum.AllSources)
 	rep.SetFact("accounts", sum.AllAccounts)
-	rep.SetFact("fail2ban", map[string]any{"maxretry": a.o.MaxRetry, "findtime": a.o.FindTime.String(), "would_ban": a.BannedCount()})
+	rep.SetFact("fail2ban", map[string]any{"maxretry": a.o.MaxRetry, "findtime": fmtDur(a.o.FindTime), "bantime": fmtDur(a.o.BanTime), "would_ban": a.BannedCount()})
 	rep.SetFact("summary", sum)
 	rep.Duration = now().Sub(start)
 	rep.SortFindings()
@@ -207,7 +208,7 @@ func findings(s Summary) []report.Finding {
 		}
 		detail += fmt.Sprintf(" (%s)", strings.Join(src.Servers, ", "))
 		if src.Successes > 0 {
-			detail += fmt.Sprintf("; %d successful logins from it too", src.Successes)
+			detail += fmt.Sprintf("; %d successful login%s from it too", src.Successes, plural(src.Successes, "s"))
 		}
 		fs = append(fs, report.New(CodeSource, "analyse", detail+"."))
 	}
@@ -224,7 +225,7 @@ func findings(s Summary) []report.Finding {
 		}
 		detail := fmt.Sprintf("%s: %d failed authentications from %s address%s%s", acct.Name, acct.Failures, n, plural(acct.Sources, "es"), span(acct.First, acct.Last))
 		if acct.Successes > 0 {
-			detail += fmt.Sprintf("; %d successful logins", acct.Successes)
+			detail += fmt.Sprintf("; %d successful login%s", acct.Successes, plural(acct.Successes, "s"))
 		}
 		fs = append(fs, report.New(CodeAccount, "analyse", detail+"."))
 	}
@@ -236,7 +237,7 @@ func findings(s Summary) []report.Finding {
 		for _, b := range s.Banned {
 			parts = append(parts, fmt.Sprintf("%s%s (%d ban%s)", b.Addr, at(b.Banned), b.Bans, plural(b.Bans, "s")))
 		}
-		fs = append(fs, report.Newf(CodeWouldBan, "analyse", "With maxretry %d and findtime %s, a jail would have banned: %s.", o.MaxRetry, fmtDur(o.FindTime), strings.Join(parts, "; ")))
+		fs = append(fs, report.Newf(CodeWouldBan, "analyse", "With maxretry %d, findtime %s and bantime %s, a jail would have banned: %s.", o.MaxRetry, fmtDur(o.FindTime), fmtDur(o.BanTime), strings.Join(parts, "; ")))
 	case s.Stats.Failures > 0:
 		fs = append(fs, report.Newf(CodeWouldNotBan, "analyse", "No address failed %d times within %s.", o.MaxRetry, fmtDur(o.FindTime)))
 	}
