@@ -100,6 +100,16 @@ func TestParser_year(t *testing.T) {
 	if c.Format(time.DateOnly) != "2020-02-29" {
 		t.Errorf("--year 2020: %s", c)
 	}
+	// journalctl -o short-precise; malformed prefixes are not times.
+	d, rest := p.timestamp("Mar  3 04:05:06.123456 host x")
+	if d.Format(time.StampMicro) != "Mar  3 04:05:06.123456" || rest != "host x" {
+		t.Errorf("short-precise: %s %q", d.Format(time.StampMicro), rest)
+	}
+	for _, bad := range []string{"Dec 4 21:39 x", "Foo  4 21:39:20 x", "Dec 32 21:39:20 x", "Dec  4 25:39:20 x", "Dec  4 21:39:20.x y", "Dec  4 21:39:20"} {
+		if tm, _ := p.timestamp(bad); !tm.IsZero() {
+			t.Errorf("%q read as %s", bad, tm)
+		}
+	}
 }
 
 func analyzeFiles(t *testing.T, o Options, names ...string) Summary {

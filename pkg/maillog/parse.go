@@ -106,7 +106,6 @@ func (p *Parser) Parse(line string) (ev Event, ok bool) {
 
 var (
 	isoTS    = regexp.MustCompile(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d:?\d\d)? `)
-	bsdTS    = regexp.MustCompile(`^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? `)
 	eximPid  = regexp.MustCompile(`^\[\d+\] `)
 	tsLayout = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"}
 )
@@ -136,24 +135,67 @@ func (p *Parser) timestamp(line string) (time.Time, string) {
 		}
 		return t, eximPid.ReplaceAllString(rest, "")
 	}
-	if m := bsdTS.FindStringSubmatch(line); m != nil {
-		mon, ok := months[strings.ToLower(m[1])]
-		if !ok {
-			return time.Time{}, line
-		}
-		day, _ := strconv.Atoi(m[2])
-		hh, _ := strconv.Atoi(m[3])
-		mm, _ := strconv.Atoi(m[4])
-		ss, _ := strconv.Atoi(m[5])
-		ns := 0
-		if m[6] != "" {
-			frac := (m[6] + "000000000")[:9]
-			ns, _ = strconv.Atoi(frac)
-		}
-		t := time.Date(p.year(mon), mon, day, hh, mm, ss, ns, loc)
-		return t, line[len(m[0]):]
+	if t, n, ok := p.rfc3164(line, loc); ok {
+		return t, line[n:]
 	}
 	return time.Time{}, line
+}
+
+// rfc3164 reads "Dec  4 21:39:20 " and "Dec 04 21:39:20.123456 " without
+// a regexp (it is on every line read): the time and its length.
+func (p *Parser) rfc3164(line string, loc *time.Location) (time.Time, int, bool) {
+	if len(line) < 16 || line[3] != ' ' {
+		return time.Time{}, 0, false
+	}
+	mon, ok := months[strings.ToLower(line[:3])]
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	i := 4
+	if line[i] == ' ' {
+		i++
+	}
+	day, j := digits(line, i, 2)
+	if j == i || j >= len(line) || line[j] != ' ' {
+		return time.Time{}, 0, false
+	}
+	i = j + 1
+	var hms [3]int
+	for k := 0; k < 3; k++ {
+		v, e := digits(line, i, 2)
+		if e != i+2 || (k < 2 && (e >= len(line) || line[e] != ':')) {
+			return time.Time{}, 0, false
+		}
+		hms[k] = v
+		i = e + 1
+	}
+	i-- // at the byte after the seconds
+	ns := 0
+	if i < len(line) && line[i] == '.' {
+		v, e := digits(line, i+1, 9)
+		if e == i+1 {
+			return time.Time{}, 0, false
+		}
+		for k := e - (i + 1); k < 9; k++ {
+			v *= 10
+		}
+		ns, i = v, e
+	}
+	if i >= len(line) || line[i] != ' ' || day < 1 || day > 31 || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
+		return time.Time{}, 0, false
+	}
+	return time.Date(p.year(mon), mon, day, hms[0], hms[1], hms[2], ns, loc), i + 1, true
+}
+
+// digits reads up to max decimal digits of s from i: the value and the
+// index after them.
+func digits(s string, i, max int) (int, int) {
+	v, j := 0, i
+	for j < len(s) && j-i < max && s[j] >= '0' && s[j] <= '9' {
+		v = v*10 + int(s[j]-'0')
+		j++
+	}
+	return v, j
 }
 
 // year picks the year of an RFC 3164 timestamp: --year, else Now's year
@@ -208,9 +250,21 @@ var (
 )
 
 func parsePostfix(msg string) (Event, bool) {
-	if m := pfFail.FindStringSubmatch(msg); m != nil {
+	// Substring checks first: the regexps run only on lines that can
+	// match (most "auth" lines are disconnects with auth=0/N).
+	if strings.Contains(msg, "authentication failed") {
+		m := pfFail.FindStringSubmatch(msg)
+		if m == nil {
+			return Event{}, false
+		}
 		a, ok := addr(m[3])
 		return Event{Kind: AuthFail, Server: "postfix", Service: m[1], Source: a, Mechanism: m[4], User: m[5]}, ok
+	}
+	if !strings.Contains(msg, "sasl_username=") && !strings.Contains(msg, " auth=") {
+		return Event{}, false
+	}
+	if i := strings.Index(msg, " auth="); i >= 0 && strings.HasPrefix(msg[i:], " auth=0") {
+		return Event{}, false // auth=0/N: the failures were logged one by one
 	}
 	if m := pfOK.FindStringSubmatch(msg); m != nil {
 		a, ok := addr(m[3])
