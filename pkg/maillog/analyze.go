@@ -78,11 +78,12 @@ func (o Options) WithDefaults() Options {
 
 // Source is what one client address did.
 type Source struct {
-	Addr      string    `json:"address"`
-	Failures  int       `json:"failures"`
-	Successes int       `json:"successes"`
-	First     time.Time `json:"first,omitzero"`
-	Last      time.Time `json:"last,omitzero"`
+	Addr      string `json:"address"`
+	Failures  int    `json:"failures"`
+	Successes int    `json:"successes"`
+	// First and Last are the first and last failure.
+	First time.Time `json:"first_failure,omitzero"`
+	Last  time.Time `json:"last_failure,omitzero"`
 	// Accounts are the first accounts it tried (at most 16);
 	// AccountsTried counts them all up to that bound.
 	Accounts []string `json:"accounts,omitempty"`
@@ -107,8 +108,8 @@ type Account struct {
 	// to maxAccountSources (SourcesCapped: that many or more).
 	Sources       int       `json:"sources"`
 	SourcesCapped bool      `json:"sources_capped,omitempty"`
-	First         time.Time `json:"first,omitzero"`
-	Last          time.Time `json:"last,omitzero"`
+	First         time.Time `json:"first_failure,omitzero"`
+	Last          time.Time `json:"last_failure,omitzero"`
 
 	sources []netip.Addr
 }
@@ -190,8 +191,8 @@ func (a *Analyzer) Event(ev Event) {
 		}
 	}
 	a.Stats.Events++
-	src := a.source(ev.Source, ev.Time)
-	acct := a.account(ev.User, ev.Time)
+	src := a.source(ev.Source)
+	acct := a.account(ev.User)
 	switch ev.Kind {
 	case AuthFail:
 		a.Stats.Failures += int64(ev.Count)
@@ -200,6 +201,7 @@ func (a *Analyzer) Event(ev Event) {
 			a.hourly[ev.Time.UTC().Truncate(time.Hour)] += ev.Count
 		}
 		if src != nil {
+			touch(&src.First, &src.Last, ev.Time)
 			src.Failures += ev.Count
 			for i := 0; i < min(ev.Count, a.o.MaxRetry); i++ {
 				a.fail2ban(src, ev.Time)
@@ -208,6 +210,7 @@ func (a *Analyzer) Event(ev Event) {
 			src.addServer(ev.Server)
 		}
 		if acct != nil {
+			touch(&acct.First, &acct.Last, ev.Time)
 			acct.Failures += ev.Count
 			acct.addSource(ev.Source)
 		}
@@ -294,7 +297,7 @@ func (s *Source) addServer(n string) {
 	s.Servers = append(s.Servers, n)
 }
 
-func (a *Analyzer) source(ip netip.Addr, t time.Time) *Source {
+func (a *Analyzer) source(ip netip.Addr) *Source {
 	if !ip.IsValid() {
 		return nil
 	}
@@ -307,11 +310,10 @@ func (a *Analyzer) source(ip netip.Addr, t time.Time) *Source {
 		s = &Source{Addr: ip.String()}
 		a.sources[ip] = s
 	}
-	touch(&s.First, &s.Last, t)
 	return s
 }
 
-func (a *Analyzer) account(name string, t time.Time) *Account {
+func (a *Analyzer) account(name string) *Account {
 	if name == "" {
 		return nil
 	}
@@ -327,7 +329,6 @@ func (a *Analyzer) account(name string, t time.Time) *Account {
 		acct = &Account{Name: name}
 		a.accounts[name] = acct
 	}
-	touch(&acct.First, &acct.Last, t)
 	return acct
 }
 
