@@ -76,6 +76,30 @@ func (o Options) WithDefaults() Options {
 	return o
 }
 
+// Peak is the busiest hour of failures seen so far (logs run forward in
+// time; an hour that comes back after another starts a new count).
+type Peak struct {
+	Hour     time.Time `json:"peak_hour,omitzero"`
+	Failures int       `json:"peak_hour_failures,omitempty"`
+
+	cur   time.Time
+	count int
+}
+
+func (p *Peak) add(t time.Time, n int) {
+	if t.IsZero() {
+		return
+	}
+	h := t.UTC().Truncate(time.Hour)
+	if !h.Equal(p.cur) {
+		p.cur, p.count = h, 0
+	}
+	p.count += n
+	if p.count > p.Failures {
+		p.Hour, p.Failures = h, p.count
+	}
+}
+
 // Source is what one client address did.
 type Source struct {
 	Addr      string `json:"address"`
@@ -84,6 +108,7 @@ type Source struct {
 	// First and Last are the first and last failure.
 	First time.Time `json:"first_failure,omitzero"`
 	Last  time.Time `json:"last_failure,omitzero"`
+	Peak
 	// Accounts are the first accounts it tried (at most 16);
 	// AccountsTried counts them all up to that bound.
 	Accounts []string `json:"accounts,omitempty"`
@@ -110,6 +135,7 @@ type Account struct {
 	SourcesCapped bool      `json:"sources_capped,omitempty"`
 	First         time.Time `json:"first_failure,omitzero"`
 	Last          time.Time `json:"last_failure,omitzero"`
+	Peak
 
 	sources []netip.Addr
 }
@@ -202,6 +228,7 @@ func (a *Analyzer) Event(ev Event) {
 		}
 		if src != nil {
 			touch(&src.First, &src.Last, ev.Time)
+			src.Peak.add(ev.Time, ev.Count)
 			src.Failures += ev.Count
 			for i := 0; i < min(ev.Count, a.o.MaxRetry); i++ {
 				a.fail2ban(src, ev.Time)
@@ -211,6 +238,7 @@ func (a *Analyzer) Event(ev Event) {
 		}
 		if acct != nil {
 			touch(&acct.First, &acct.Last, ev.Time)
+			acct.Peak.add(ev.Time, ev.Count)
 			acct.Failures += ev.Count
 			acct.addSource(ev.Source)
 		}

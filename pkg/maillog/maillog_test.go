@@ -200,6 +200,14 @@ func TestAnalyze_fail2ban(t *testing.T) {
 	if a.BannedCount() != 1 || a.Summary().Banned[0].Banned.Format(time.TimeOnly) != "10:12:30" {
 		t.Errorf("not banned at 10:12:30: %+v", a.Summary().Banned)
 	}
+	// The busiest hour of the source.
+	a.Line(line("2026-12-04T11:00:00Z"))
+	if p := a.Summary().Sources[0].Peak; p.Failures != 6 || p.Hour.Format(time.TimeOnly) != "10:00:00" {
+		t.Errorf("peak %+v", p)
+	}
+	if f, _ := find(findings(a.Summary()), CodeSource); !strings.Contains(f.Detail, "busiest hour 2026-12-04 10:00 UTC with 6") {
+		t.Errorf("source detail: %s", f.Detail)
+	}
 	// Configurable: maxretry 3 in 1 minute.
 	a = feed(Options{MaxRetry: 3, FindTime: time.Minute}, "2026-12-04T10:00:00Z", "2026-12-04T10:00:20Z", "2026-12-04T10:00:59Z")
 	if a.BannedCount() != 1 {

@@ -207,6 +207,7 @@ func findings(s Summary) []report.Finding {
 			detail += fmt.Sprintf(" against %s", accountList(src.Accounts))
 		}
 		detail += fmt.Sprintf(" (%s)", strings.Join(src.Servers, ", "))
+		detail += peak(src.Peak, src.Failures)
 		if src.Successes > 0 {
 			detail += fmt.Sprintf("; %d successful login%s from it too", src.Successes, plural(src.Successes, "s"))
 		}
@@ -224,6 +225,7 @@ func findings(s Summary) []report.Finding {
 			n += " or more"
 		}
 		detail := fmt.Sprintf("%s: %d failed authentications from %s address%s%s", acct.Name, acct.Failures, n, plural(acct.Sources, "es"), span(acct.First, acct.Last))
+		detail += peak(acct.Peak, acct.Failures)
 		if acct.Successes > 0 {
 			detail += fmt.Sprintf("; %d successful login%s", acct.Successes, plural(acct.Successes, "s"))
 		}
@@ -252,6 +254,14 @@ func countAtLeast(s Summary, n int) int {
 		}
 	}
 	return c + s.MoreSources
+}
+
+// peak says the busiest hour when the failures spread over more than one.
+func peak(p Peak, total int) string {
+	if p.Failures == 0 || p.Failures == total {
+		return ""
+	}
+	return fmt.Sprintf("; busiest hour %s UTC with %d", p.Hour.Format("2006-01-02 15:04"), p.Failures)
 }
 
 func accountList(names []string) string {
