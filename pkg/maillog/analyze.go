@@ -147,6 +147,29 @@ type Alarm struct {
 	Server         string    `json:"server"`
 	Time           time.Time `json:"time,omitzero"`
 	FailuresBefore int       `json:"failures_before"`
+	// Logins counts the successful logins of this address and account
+	// after the threshold; Time and FailuresBefore are of the latest.
+	Logins int `json:"logins"`
+}
+
+// maxAlarms bounds the alarms kept (one per address, account and server).
+const maxAlarms = 1000
+
+// alarm records a login after failures: one alarm per address, account
+// and server, updated by later logins (so a login after more failures is
+// never hidden behind an earlier one).
+func (a *Analyzer) alarm(al Alarm) {
+	key := al.Addr + "|" + al.Account + "|" + al.Server
+	if i, ok := a.alarmIndex[key]; ok {
+		old := &a.alarms[i]
+		old.Time, old.FailuresBefore, old.Logins = al.Time, al.FailuresBefore, old.Logins+1
+		return
+	}
+	if len(a.alarms) >= maxAlarms {
+		return
+	}
+	a.alarmIndex[key] = len(a.alarms)
+	a.alarms = append(a.alarms, al)
 }
 
 // Stats counts what was read.
@@ -170,7 +193,9 @@ type Analyzer struct {
 	sources  map[netip.Addr]*Source
 	accounts map[string]*Account
 	alarms   []Alarm
-	sessions map[string]bool
+	// alarmIndex finds an address, account and server's alarm.
+	alarmIndex map[string]int
+	sessions   map[string]bool
 	// hourly counts failures per hour (UTC), bounded.
 	hourly map[time.Time]int
 }
@@ -179,7 +204,7 @@ type Analyzer struct {
 func NewAnalyzer(o Options) *Analyzer {
 	o = o.WithDefaults()
 	return &Analyzer{o: o, sources: map[netip.Addr]*Source{}, accounts: map[string]*Account{},
-		sessions: map[string]bool{}, hourly: map[time.Time]int{}, Stats: Stats{ByServer: map[string]int64{}}}
+		sessions: map[string]bool{}, alarmIndex: map[string]int{}, hourly: map[time.Time]int{}, Stats: Stats{ByServer: map[string]int64{}}}
 }
 
 // Options returns the options in effect.
@@ -245,8 +270,8 @@ func (a *Analyzer) Event(ev Event) {
 	case AuthOK:
 		a.Stats.Successes += int64(ev.Count)
 		if src != nil {
-			if src.Failures >= a.o.AlarmAfter && (len(a.alarms) == 0 || a.alarms[len(a.alarms)-1].Addr != src.Addr || a.alarms[len(a.alarms)-1].Account != ev.User) && len(a.alarms) < 1000 {
-				a.alarms = append(a.alarms, Alarm{Addr: src.Addr, Account: ev.User, Server: ev.Server, Time: ev.Time, FailuresBefore: src.Failures})
+			if src.Failures >= a.o.AlarmAfter {
+				a.alarm(Alarm{Addr: src.Addr, Account: ev.User, Server: ev.Server, Time: ev.Time, FailuresBefore: src.Failures, Logins: 1})
 			}
 			src.Successes += ev.Count
 			src.addServer(ev.Server)
@@ -401,7 +426,7 @@ type HourCount struct {
 // source the jail would have banned (top first, bounded by Top), and the
 // alarms.
 func (a *Analyzer) Summary() Summary {
-	s := Summary{Options: a.o, Stats: a.Stats, AllSources: len(a.sources), AllAccounts: len(a.accounts), Alarms: a.alarms}
+	s := Summary{Options: a.o, Stats: a.Stats, AllSources: len(a.sources), AllAccounts: len(a.accounts), Alarms: append([]Alarm(nil), a.alarms...)}
 	srcs := make([]*Source, 0, len(a.sources))
 	for _, x := range a.sources {
 		if x.Failures > 0 {

@@ -172,8 +172,18 @@ func TestAnalyze_exim(t *testing.T) {
 	if s.Sources[0].Addr != "203.0.113.9" || s.Sources[0].Failures != 5 {
 		t.Errorf("sources %+v", s.Sources)
 	}
-	if len(s.Alarms) != 1 || s.Alarms[0].Account != "admin@example.org" || s.Alarms[0].FailuresBefore != 5 {
+	if len(s.Alarms) != 1 || s.Alarms[0].Account != "admin@example.org" || s.Alarms[0].FailuresBefore != 5 || s.Alarms[0].Logins != 1 {
 		t.Errorf("alarms %+v", s.Alarms)
+	}
+	// A later login after more failures updates the alarm, never hides.
+	a := NewAnalyzer(Options{MaxRetry: 2})
+	fail := "2026-12-04T10:00:00Z mx dovecot: imap-login: Disconnected: Connection closed (auth failed, 3 attempts in 6 secs): user=<x>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.9"
+	ok := "2026-12-04T10:01:00Z mx dovecot: imap-login: Login: user=<x>, method=PLAIN, rip=192.0.2.1, lip=192.0.2.9"
+	for _, l := range []string{fail, ok, fail, fail, ok} {
+		a.Line(l)
+	}
+	if al := a.Summary().Alarms; len(al) != 1 || al[0].Logins != 2 || al[0].FailuresBefore != 9 {
+		t.Errorf("repeated alarm: %+v", al)
 	}
 }
 

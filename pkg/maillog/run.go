@@ -194,6 +194,9 @@ func findings(s Summary) []report.Finding {
 			who = al.Account
 		}
 		f := report.Newf(CodeAfterFailures, "analyse", "%s logged in as %s via %s%s after %d failed attempts from that address.", al.Addr, who, al.Server, at(al.Time), al.FailuresBefore)
+		if al.Logins > 1 {
+			f.Detail += fmt.Sprintf(" %d such logins in all (at least %d failures before each); the latest is shown.", al.Logins, o.AlarmAfter)
+		}
 		fs = append(fs, f)
 	}
 	listed := 0
