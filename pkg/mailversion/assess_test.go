@@ -152,6 +152,16 @@ func TestAssess(t *testing.T) {
 	if got := codes(fs); len(got) != 2 || got[1] != "version.vulnerable:warn" || !strings.Contains(fs[1].Detail, "smtpd_forbid_bare_newline") {
 		t.Errorf("Postfix 3.8.4: %v %+v", got, fs)
 	}
+	// An Exchange build from a Received header: ProxyLogon and ProxyShell.
+	a, fs, _ = Assess(nil, Input{Stage: "headers", Protocol: Any, Text: "Received: from EX01 (10.0.0.1) by EX02 (10.0.0.2) with Microsoft SMTP Server (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.1.2176.2; Fri, 4 Dec 2026"})
+	if a.Software.Product != Exchange || !hasCVE(a.Matches, "CVE-2021-26855", Affected) || !hasCVE(a.Matches, "CVE-2021-34473", Affected) || len(a.Matches) != 2 {
+		t.Errorf("Exchange 15.1.2176.2: %+v", a.Matches)
+	}
+	// IIS's SMTP service version is Windows', never matched as Exchange.
+	a, _, _ = Assess(nil, Input{Stage: "banner", Protocol: SMTP, Text: "220 mail Microsoft ESMTP MAIL Service, Version: 6.0.3790.4675 ready at Wed, 21 Jul 2010 19:04:24 -0700"})
+	if a.Software.Product != MSSMTP || len(a.Matches) != 0 {
+		t.Errorf("IIS SMTP: %+v", a)
+	}
 	// Every code used is registered.
 	for _, c := range []string{CodeDisclosed, CodeUnknown, CodeVulnerable, CodePossiblyVulnerable} {
 		if _, ok := report.Lookup(c); !ok {
