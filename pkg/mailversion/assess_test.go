@@ -43,6 +43,11 @@ func TestIdentify_more(t *testing.T) {
 		{SMTP, "220 mail.example.com ESMTP", "", "", false, ""},
 		{SMTP, "220 smtp.gmail.com ESMTP a640c23a62f3a-abc.0 - gsmtp", "", "", false, ""},
 		{SMTP, "", "", "", false, ""},
+		// A host name is not a product name.
+		{SMTP, "220 postfix-relay.example.org ESMTP Sendmail 8.14.4/8.14.4; Fri, 4 Dec 2026 10:00:00 +0100", Sendmail, "8.14.4", false, ""},
+		{SMTP, "220 exim.example.org ESMTP Postfix", Postfix, "", false, ""},
+		{IMAP, "* OK dovecot.example.org Cyrus IMAP4 v2.3.7 server ready", Cyrus, "2.3.7", false, ""},
+		{SMTP, "220 zimbra.example.org ESMTP", "", "", false, ""},
 		// A year is not a version: Courier's copyright line.
 		{IMAP, "* OK [CAPABILITY IMAP4rev1] Courier-IMAP ready. Copyright 1998-2018 Double Precision, Inc.", Courier, "", false, ""},
 	}

@@ -219,6 +219,12 @@ func identifyLine(proto Protocol, raw string) (Software, bool) {
 	}
 	evidence := line
 	line = stripProtocol(line)
+	// A greeting starts with the server's host name (RFC 5321 §4.3.1;
+	// IMAP and POP3 servers do the same by habit): a name such as
+	// postfix-relay.example.org must not name the product.
+	if first, rest, ok := strings.Cut(line, " "); ok && rest != "" && (strings.ContainsAny(first, ".[") || strings.Count(first, ":") >= 2) {
+		line = rest
+	}
 	if strings.HasPrefix(strings.ToUpper(evidence), "* ID ") {
 		return IdentifyID(evidence)
 	}
