@@ -45,8 +45,8 @@ account may be compromised), and whether a fail2ban-style jail
 Reads Postfix (smtpd "SASL ... authentication failed", sasl_username=),
 Dovecot (imap-login/pop3-login "auth failed, N attempts", "Login:") and Exim
 ("authenticator failed", A= on reception lines) lines, as syslog files, the
-servers' own log files, Exim's mainlog or journalctl output (-o short or
--o short-iso). FILE may be "-" for standard input; .gz files are unpacked.
+servers' own log files, Exim's mainlog or journalctl output (-o short,
+short-precise, short-iso, short-full or short-unix). FILE may be "-" for standard input; .gz files are unpacked.
 Timestamps without a year (Dec  4 21:39:20) take the current year, or
 --year; timestamps without a zone are local time.
 

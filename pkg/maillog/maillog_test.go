@@ -105,6 +105,15 @@ func TestParser_year(t *testing.T) {
 	if d.Format(time.StampMicro) != "Mar  3 04:05:06.123456" || rest != "host x" {
 		t.Errorf("short-precise: %s %q", d.Format(time.StampMicro), rest)
 	}
+	// journalctl -o short-full and -o short-unix.
+	e, rest := p.timestamp("Fri 2026-12-04 21:39:20 UTC mail postfix/smtpd[1]: x")
+	if e.Format(time.RFC3339) != "2026-12-04T21:39:20Z" || rest != "mail postfix/smtpd[1]: x" {
+		t.Errorf("short-full: %s %q", e.Format(time.RFC3339), rest)
+	}
+	u, rest := p.timestamp("1796420360.500000 mail dovecot[2]: x")
+	if u.UTC().Format(time.RFC3339Nano) != "2026-12-04T21:39:20.5Z" || rest != "mail dovecot[2]: x" {
+		t.Errorf("short-unix: %s %q", u.UTC().Format(time.RFC3339Nano), rest)
+	}
 	for _, bad := range []string{"Dec 4 21:39 x", "Foo  4 21:39:20 x", "Dec 32 21:39:20 x", "Dec  4 25:39:20 x", "Dec  4 21:39:20.x y", "Dec  4 21:39:20"} {
 		if tm, _ := p.timestamp(bad); !tm.IsZero() {
 			t.Errorf("%q read as %s", bad, tm)

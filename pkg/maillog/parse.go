@@ -107,6 +107,8 @@ func (p *Parser) Parse(line string) (ev Event, ok bool) {
 var (
 	isoTS    = regexp.MustCompile(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d:?\d\d)? `)
 	eximPid  = regexp.MustCompile(`^\[\d+\] `)
+	fullTS   = regexp.MustCompile(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) ([A-Z][A-Za-z0-9+-]{0,9}) `)
+	unixTS   = regexp.MustCompile(`^(\d{9,11})(?:\.(\d{1,9}))? `)
 	tsLayout = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"}
 )
 
@@ -118,6 +120,22 @@ func (p *Parser) timestamp(line string) (time.Time, string) {
 	loc := p.Location
 	if loc == nil {
 		loc = time.UTC
+	}
+	// journalctl -o short-full: "Fri 2026-12-04 21:39:20 UTC host ...".
+	if m := fullTS.FindStringSubmatch(line); m != nil {
+		t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", m[1], loc)
+		if err == nil {
+			if m[2] == "UTC" || m[2] == "GMT" {
+				t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+			}
+			return t, line[len(m[0]):]
+		}
+	}
+	// journalctl -o short-unix: "1796420360.123456 host ...".
+	if m := unixTS.FindStringSubmatch(line); m != nil {
+		sec, _ := strconv.ParseInt(m[1], 10, 64)
+		ns, _ := strconv.Atoi((m[2] + "000000000")[:9])
+		return time.Unix(sec, int64(ns)).In(loc), line[len(m[0]):]
 	}
 	if m := isoTS.FindStringSubmatch(line); m != nil {
 		rest := line[len(m[0]):]
