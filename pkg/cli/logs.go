@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailprobe/mailprobe/pkg/maillog"
+	"github.com/mailprobe/mailprobe/pkg/netx"
 )
 
 // mailprobe logs: brute force seen from the mail servers' own logs.
@@ -93,7 +96,18 @@ tools: top sources and accounts, bans, alarms and failures per hour.`,
 			}
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
+			// A large log takes seconds: one progress line on a terminal.
+			p := newProgress(env, o.Global.format)
+			var name atomic.Value
+			var lines atomic.Int64
+			name.Store(run.Files[0])
+			run.Options.Progress = func(in string, n int64) { name.Store(in); lines.Store(n) }
+			start := time.Now()
+			p.Tick(func() string {
+				return fmt.Sprintf("logs: reading %s, %d lines, %s…", netx.Clip(name.Load().(string)), lines.Load(), elapsed(start))
+			})
 			rep, err := maillog.Run(ctx, inputs, run.Options, maillog.Parser{Year: run.Year, Location: time.Local, Now: env.Now}, env.Now)
+			p.Done()
 			if err != nil {
 				return usageErrorf("%v", err)
 			}

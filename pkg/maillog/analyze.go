@@ -27,6 +27,9 @@ type Options struct {
 	MaxLineBytes int
 	// Top is how many sources and accounts the report lists.
 	Top int
+	// Progress, when set, is called from the reading goroutine every
+	// 4096 lines with the input's name and the lines read so far.
+	Progress func(input string, lines int64)
 }
 
 // Defaults.
@@ -196,6 +199,8 @@ type Analyzer struct {
 	// alarmIndex finds an address, account and server's alarm.
 	alarmIndex map[string]int
 	sessions   map[string]bool
+	// input is the name of the input being read, for Progress.
+	input string
 	// hourly counts failures per hour (UTC), bounded.
 	hourly map[time.Time]int
 }

@@ -79,6 +79,7 @@ func Run(ctx context.Context, inputs []Input, o Options, parser Parser, now func
 	for _, in := range inputs {
 		t0 := now()
 		before := a.Stats
+		a.input = in.Name
 		err := a.Read(ctx, in.R)
 		st := report.Stage{Name: "read " + in.Name, Start: t0.Sub(start), Duration: now().Sub(t0), Status: report.StatusOK}
 		lines, events := a.Stats.Lines-before.Lines, a.Stats.Events-before.Events
@@ -132,6 +133,9 @@ func (a *Analyzer) Read(ctx context.Context, r io.Reader) error {
 		if n&4095 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if a.o.Progress != nil && n > 0 {
+				a.o.Progress(a.input, a.Stats.Lines)
 			}
 		}
 		chunk, err := br.ReadSlice('\n')
