@@ -51,6 +51,9 @@ func TestParse_realLines(t *testing.T) {
 			AuthFail, "exim", "203.0.113.9", "admin@example.org", "plain", 1, "2026-12-04 10:16:02"},
 		{"2026-12-04 10:15:01 1rAbCd-000123-EF <= alice@example.org H=(laptop) [198.51.100.7]:51234 I=[192.0.2.1]:587 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=plain:alice@example.org S=1234",
 			AuthOK, "exim", "198.51.100.7", "alice@example.org", "plain", 1, "2026-12-04 10:15:01"},
+		// Exim 4.95+ with H= and the connection id.
+		{"2026-12-04 10:16:09 dovecot_login authenticator failed for H=(User) [203.0.113.9]:40218 I=[192.0.2.1]:587 Ci=4242: 535 Incorrect authentication data (set_id=root)",
+			AuthFail, "exim", "203.0.113.9", "root", "dovecot_login", 1, "2026-12-04 10:16:09"},
 		// Exim through syslog/journal: the journal's prefix, no own time.
 		{"2026-12-04T10:16:04+0000 mx exim[777]: login authenticator failed for (User) [203.0.113.9]:40214: 535 Incorrect authentication data (set_id=info@example.org)",
 			AuthFail, "exim", "203.0.113.9", "info@example.org", "login", 1, "2026-12-04 10:16:04"},
