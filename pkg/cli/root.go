@@ -251,6 +251,7 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		newResetCmd(env), newCaptureCmd(env),
 		newSMTPCmd(env), newMailboxCmd(env, imapaudit.IMAP), newMailboxCmd(env, imapaudit.POP3), newTLSCmd(env), newServerAuditCmd(env),
 		newDNSCmd(env), newSPFCmd(env), newDKIMCmd(env), newDMARCCmd(env), newARCCmd(env),
+		newLogsCmd(env),
 		newCheckCmd(env), newBatchCmd(env), newExporterCmd(env),
 		newExplainCmd(env), newVersionCmd(env), newManCmd(env),
 	)
@@ -262,7 +263,7 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		root.AddGroup(&cobra.Group{ID: g.id, Title: g.title})
 	}
 	groupOf := map[string]string{"reset": "reset", "capture": "reset", "smtp": "servers", "imap": "servers", "pop3": "servers",
-		"tls": "servers", "audit": "servers", "dns": "dns", "spf": "dns", "dkim": "dns", "dmarc": "dns", "arc": "dns", "check": "ci", "batch": "ci", "exporter": "ci", "explain": "ref", "version": "ref"}
+		"tls": "servers", "audit": "servers", "logs": "servers", "dns": "dns", "spf": "dns", "dkim": "dns", "dmarc": "dns", "arc": "dns", "check": "ci", "batch": "ci", "exporter": "ci", "explain": "ref", "version": "ref"}
 	for _, c := range root.Commands() {
 		c.GroupID = groupOf[c.Name()]
 	}
