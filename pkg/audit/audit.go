@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/imapaudit"
+	"github.com/mailprobe/mailprobe/pkg/mailversion"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resolver"
@@ -93,8 +94,11 @@ type PortResult struct {
 	// Grade is the worst severity of the port's findings (pass, info,
 	// warn, fail) or "incomplete".
 	Grade string `json:"grade,omitempty"`
-	// Software is what the greeting discloses, when it does.
-	Software string `json:"software,omitempty"`
+	// Software is the product (and version) the port's greetings name,
+	// when they do; Version is the whole assessment, with the known
+	// vulnerabilities of that version (pkg/mailversion).
+	Software string                  `json:"software,omitempty"`
+	Version  *mailversion.Assessment `json:"version,omitempty"`
 	// Stages are the port check's own stages, as its command reports them.
 	Stages []report.Stage `json:"stages,omitempty"`
 	Error  string         `json:"error,omitempty"`
@@ -253,11 +257,17 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 			continue
 		}
 		offset := len(entries)
-		entries = append(entries, renumber(sub.Transcript, offset)...)
+		own := renumber(sub.Transcript, offset)
+		entries = append(entries, own...)
 		describe(r, sub)
 		for _, st := range sub.Stages {
 			st.Seq = shiftSeq(st.Seq, offset)
 			r.Stages = append(r.Stages, st)
+		}
+		var versionFindings []report.Finding
+		r.Version, versionFindings = assessVersion(r, own)
+		if name := softwareName(r.Version); name != "" {
+			r.Software = name
 		}
 		rep.AddStage(portStage(r, sub, started))
 		for _, f := range sub.Findings {
@@ -268,6 +278,7 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 			rep.Add(f)
 		}
 		rep.Add(exposure(r, sub)...)
+		rep.Add(versionFindings...)
 	}
 	if len(entries) > transcript.MaxEntries {
 		entries = entries[:transcript.MaxEntries]

@@ -186,7 +186,7 @@ func TestAudit_plaintextServer(t *testing.T) {
 	if r := table[portOf(t, smtp)]; r.TLS != "starttls" || r.AuthBeforeTLS != "no" {
 		t.Errorf("submission row %+v", r)
 	}
-	if r := table[portOf(t, sieve)]; r.TLS != "none" || r.AuthBeforeTLS != "yes" || !strings.Contains(r.Software, "Pigeonhole") {
+	if r := table[portOf(t, sieve)]; r.TLS != "none" || r.AuthBeforeTLS != "yes" || r.Software != "Dovecot" {
 		t.Errorf("sieve row %+v", r)
 	}
 	// The exposure, each named by its port.
@@ -346,5 +346,51 @@ func TestTLSScanOnly(t *testing.T) {
 		if got := imapaudit.TLSScanOnly(code); got != want {
 			t.Errorf("%s: %v", code, got)
 		}
+	}
+}
+
+// The software a greeting names is matched against the table of critical
+// mail-server CVEs: Exim 4.91 is CVE-2019-10149 (and others), cited by
+// the greeting's line; a greeting that hides the version is unknown.
+func TestAudit_versionsAndKnownVulnerabilities(t *testing.T) {
+	exim := testserver.Start(t, testserver.SMTP{Banner: []string{"220 mx.test.example ESMTP Exim 4.91 #2 Fri, 04 Dec 2026 10:00:00 +0000"}}.Handler())
+	hidden := testserver.Start(t, testserver.SMTP{Banner: []string{"220 mx.test.example ESMTP"}}.Handler())
+	rep := run(t, audit.Options{Services: []audit.Service{svc(t, exim, "smtp"), svc(t, hidden, "submission")}, NoTLSScan: true})
+	table := rows(t, rep)
+	if r := table[portOf(t, exim)]; r.Software != "Exim 4.91" || r.Version == nil || len(r.Version.Matches) == 0 {
+		t.Fatalf("exim row %+v", r)
+	}
+	label := "smtp:" + strconv.Itoa(portOf(t, exim)) + "/banner"
+	var wizard *report.Finding
+	for i, f := range rep.Findings {
+		if f.Code == "version.vulnerable" && strings.Contains(f.Detail, "CVE-2019-10149") {
+			wizard = &rep.Findings[i]
+		}
+	}
+	if wizard == nil || wizard.Stage != label || wizard.Severity != report.Fail {
+		t.Fatalf("CVE-2019-10149: %+v; findings %v", wizard, rep.Findings)
+	}
+	seen := map[int]bool{}
+	for _, e := range rep.Transcript {
+		seen[e.Seq] = strings.Contains(e.Line, "Exim 4.91")
+	}
+	cited := false
+	for _, ev := range wizard.Evidence {
+		for _, s := range ev.Seq {
+			cited = cited || seen[s]
+		}
+	}
+	if !cited {
+		t.Errorf("the finding does not cite the greeting's line: %+v", wizard.Evidence)
+	}
+	if r := table[portOf(t, hidden)]; r.Software != "" {
+		t.Errorf("hidden version row %+v", r)
+	}
+	found := false
+	for _, f := range rep.Findings {
+		found = found || f.Code == "version.unknown" && strings.HasPrefix(f.Stage, "submission:")
+	}
+	if !found {
+		t.Errorf("no version.unknown for the hidden greeting: %v", rep.Findings)
 	}
 }
