@@ -270,7 +270,7 @@ func (rf *resolverFlags) resolver(env *Env, g *Global) (*resolver.Resolver, erro
 	if retries == 0 {
 		retries = -1 // resolver.Options: negative means none
 	}
-	o := resolver.Options{Server: rf.Resolver, Timeout: rf.DNSTimeout, Retries: retries, Dial: env.Dial}
+	o := resolver.Options{Server: rf.Resolver, Timeout: rf.DNSTimeout, Retries: retries, Dial: env.Dial, Shared: env.dnsShared}
 	if g.Timeout > 0 && g.Timeout < netx.DefaultTimeouts.DNS {
 		o.QueryTimeout = g.Timeout
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/termsafe"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -58,6 +59,10 @@ type Env struct {
 	exit func(int)
 	// interrupted reports whether the user stopped the run; set by Main.
 	interrupted func() bool
+	// dnsShared, when set, is the DNS cache, sockets and pacing every
+	// resolver of the run shares: batch sets it, so that its targets'
+	// checks ask a shared name once.
+	dnsShared *resolver.Shared
 }
 
 type secretSet struct {

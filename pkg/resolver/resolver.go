@@ -58,6 +58,9 @@ type Options struct {
 	// Dial opens connections (nil: net.Dialer). Injected so that tests and
 	// --local-addr need no global state.
 	Dial netx.DialFunc
+	// Shared, when set, is the cache, sockets and pacing this resolver
+	// shares with the resolvers of other runs (batch); nil: its own.
+	Shared *Shared
 }
 
 // Answer is the result of one question.
@@ -87,6 +90,9 @@ type Stats struct {
 	Exchanges int64 `json:"exchanges"` // packets exchanged, including retries and TCP fallbacks
 	CacheHits int64 `json:"cache_hits"`
 	Truncated int64 `json:"truncated"` // UDP answers that were truncated and retried over TCP
+	// RateLimited counts the answers a rate-limiting server slipped
+	// (truncated though they fit) or dropped (given on a retry).
+	RateLimited int64 `json:"rate_limited,omitempty"`
 }
 
 // Resolver asks DNS questions. It is safe for concurrent use.
@@ -101,6 +107,9 @@ type Resolver struct {
 	exchanges atomic.Int64
 	hits      atomic.Int64
 	trunc     atomic.Int64
+	limited   atomic.Int64
+
+	shared *Shared
 
 	// answered is set by the first response from any server. Until
 	// then, a query that times out or cannot reach the servers may mean
@@ -142,7 +151,10 @@ func New(o Options) (*Resolver, error) {
 	if o.UDPSize == 0 {
 		o.UDPSize = 1232
 	}
-	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{})}
+	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{}), shared: o.Shared}
+	if r.shared == nil {
+		r.shared = NewShared(SharedOptions{})
+	}
 	if o.Server != "" {
 		s, err := ParseServer(o.Server)
 		if err != nil {
@@ -188,7 +200,7 @@ func (r *Resolver) Servers() []string { return append([]string(nil), r.servers..
 
 // Stats returns the counters so far.
 func (r *Resolver) Stats() Stats {
-	return Stats{Lookups: r.lookups.Load(), Queries: r.queries.Load(), Exchanges: r.exchanges.Load(), CacheHits: r.hits.Load(), Truncated: r.trunc.Load()}
+	return Stats{Lookups: r.lookups.Load(), Queries: r.queries.Load(), Exchanges: r.exchanges.Load(), CacheHits: r.hits.Load(), Truncated: r.trunc.Load(), RateLimited: r.limited.Load()}
 }
 
 // Counter counts the questions one check asked. Attach it to a context
@@ -241,6 +253,9 @@ func (b *Budget) take() bool {
 	return true
 }
 
+// give returns a question taken but not sent.
+func (b *Budget) give() { b.used.Add(-1) }
+
 // Max is the budget; Used the questions sent within it; Refused those
 // not sent because it was spent.
 func (b *Budget) Max() int     { return int(b.max) }
@@ -283,6 +298,20 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	key := cacheKey{fqdn, qtype}
 	r.mu.Lock()
 	c, ok := r.cache[key]
+	if !ok {
+		// Not asked in this run: another run sharing the cache may have
+		// the answer, or be asking right now.
+		if se := r.shared.get(key); se != nil {
+			c = &call{done: make(chan struct{})}
+			r.cache[key] = c
+			go func() {
+				<-se.done // always closed: the asker has a deadline
+				c.ans, c.err = se.ans, se.err
+				close(c.done)
+			}()
+			ok = true
+		}
+	}
 	if ok {
 		r.mu.Unlock()
 		r.hits.Add(1)
@@ -293,7 +322,8 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		}
 		return c.ans, c.err
 	}
-	if b := budgetOf(ctx); b != nil && !b.take() {
+	b := budgetOf(ctx)
+	if b != nil && !b.take() {
 		// Not cached: the question was never asked.
 		r.mu.Unlock()
 		for _, cn := range cs {
@@ -301,9 +331,29 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		}
 		return nil, &Error{Kind: KindBudget, Name: fqdn, Type: qtype}
 	}
+	se, owner := r.shared.register(key)
 	c = &call{done: make(chan struct{})}
 	r.cache[key] = c
 	r.mu.Unlock()
+	if !owner {
+		// Another run started asking between the two looks: wait for
+		// it, and give the budget back.
+		if b != nil {
+			b.give()
+		}
+		r.hits.Add(1)
+		go func() {
+			<-se.done
+			c.ans, c.err = se.ans, se.err
+			close(c.done)
+		}()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
+		}
+		return c.ans, c.err
+	}
 
 	r.queries.Add(1)
 	for _, cn := range cs {
@@ -320,7 +370,9 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	qctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	go func() {
 		defer cancel()
-		c.ans, c.err = r.resolve(qctx, fqdn, qtype)
+		var ttl time.Duration
+		c.ans, c.err, ttl = r.resolve(qctx, fqdn, qtype)
+		r.shared.finish(se, c.ans, c.err, ttl)
 		close(c.done)
 	}()
 	select {
@@ -369,8 +421,9 @@ func canonicalName(name string) (string, bool) {
 
 // resolve sends the question: UDP first, again over TCP when the answer is
 // truncated (RFC 7766 §5), each attempt with its own deadline, retried on
-// timeout, trying each configured server in turn.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+// timeout, trying each configured server in turn. It also returns how
+// long the answer may be cached (cacheTTL).
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Answer, error, time.Duration) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
@@ -379,17 +432,21 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 		m.AuthenticatedData = true
 	}
 	var last *Error
+	timedOut := map[string]bool{} // servers that let an attempt time out
 	for attempt := 0; attempt <= r.opts.Retries; attempt++ {
 		for _, server := range r.servers {
 			if ctx.Err() != nil {
 				if last == nil {
 					last = &Error{Kind: KindTimeout, Name: name, Type: qtype, Server: server, Err: ctx.Err()}
 				}
-				return nil, last
+				return nil, last, 0
 			}
 			resp, tcp, rtt, err := r.exchangeUDPThenTCP(ctx, m, server)
 			if err != nil {
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
+				if last.Kind == KindTimeout && ctx.Err() == nil {
+					timedOut[server] = true
+				}
 				if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
 					// Probe while the retries go on, so that finding
 					// the resolver dead costs no extra wait.
@@ -398,15 +455,49 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 				continue
 			}
 			r.answered.Store(true)
-			return interpret(name, qtype, resp, server, tcp, rtt)
+			if timedOut[server] {
+				// Unanswered, then answered when asked again: the
+				// server dropped the first (a rate limit's drop, or
+				// a lost packet).
+				r.lost(server, false)
+			}
+			ans, aerr := interpret(name, qtype, resp, server, tcp, rtt)
+			return ans, aerr, cacheTTL(resp, aerr)
 		}
 	}
 	if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
 		if down := r.checkAlive(ctx, last); down != nil {
-			return nil, down.about(name, qtype)
+			return nil, down.about(name, qtype), 0
 		}
 	}
-	return nil, last
+	return nil, last, 0
+}
+
+// lost records an answer slipped or dropped by server and paces the
+// questions sent to it from now on.
+func (r *Resolver) lost(server string, slip bool) {
+	r.limited.Add(1)
+	first, rl := r.shared.pacer(server).loss(slip)
+	if first && r.shared.onLimit != nil {
+		rl.Server = server
+		r.shared.onLimit(rl)
+	}
+}
+
+// RateLimited returns, once per shared cache (so once per run, or once per
+// batch), what this resolver saw of a server limiting its answer rate:
+// the report of the run that first sees it says so, the others do not
+// repeat it.
+func (r *Resolver) RateLimited() (RateLimit, bool) {
+	if r.limited.Load() == 0 {
+		return RateLimit{}, false
+	}
+	for _, rl := range r.shared.RateLimits() {
+		if r.shared.claimLimitReport() {
+			return rl, true
+		}
+	}
+	return RateLimit{}, false
 }
 
 // Unreachable returns the error that showed the resolver dead (no server
@@ -487,38 +578,60 @@ func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server st
 	// Truncated: the full answer is only available over TCP.
 	r.trunc.Add(1)
 	resp, rtt2, err := r.exchange(ctx, "tcp", m, server)
+	if err == nil && resp.Len() <= int(r.opts.UDPSize) {
+		// The whole answer fits in the UDP size we offered: it was not
+		// truncated for its size but "slipped" by a rate limit (RRL
+		// answers a share of the questions over its limit with TC set
+		// and nothing else, so that real clients retry over TCP).
+		r.lost(server, true)
+	}
 	return resp, true, rtt + rtt2, err
 }
 
 // exchange sends one packet and waits for its answer, within the attempt
-// deadline; cancelling ctx closes the connection at once.
+// deadline; cancelling ctx closes the connection at once. Over UDP the
+// server's pace is kept (once it has been seen limiting its rate) and
+// sockets are reused.
 func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, server string) (*dns.Msg, time.Duration, error) {
+	if network == "udp" {
+		// The wait for the pace comes before the attempt's deadline:
+		// waiting for a turn is not the server being slow.
+		if err := r.shared.pacer(server).wait(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	r.exchanges.Add(1)
 	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	dial := r.opts.Dial
-	if dial == nil {
-		d := &net.Dialer{}
-		dial = d.DialContext
+	var pool *udpPool
+	var pc *pooledConn
+	if network == "udp" {
+		pool = r.shared.pool(server)
+		pc = pool.get()
 	}
-	nc, err := dial(actx, network, server)
-	if err != nil {
-		return nil, 0, err
+	if pc == nil {
+		dial := r.opts.Dial
+		if dial == nil {
+			d := &net.Dialer{}
+			dial = d.DialContext
+		}
+		nc, err := dial(actx, network, server)
+		if err != nil {
+			return nil, 0, err
+		}
+		pc = &pooledConn{nc: nc}
 	}
+	nc := pc.nc
 	co := &dns.Conn{Conn: nc, UDPSize: r.opts.UDPSize}
 	stop := context.AfterFunc(actx, func() { nc.Close() })
-	defer func() {
-		stop()
-		nc.Close()
-	}()
 	resp, rtt, err := exchangeMatching(actx, co, m)
+	if stop() && err == nil && pool != nil {
+		pool.put(pc) // a clean exchange: nothing more will arrive on it
+	} else {
+		nc.Close()
+	}
 	if err != nil && actx.Err() != nil {
 		err = actx.Err()
-	}
-	if err != nil && resp != nil && resp.Truncated {
-		// A truncated UDP answer may fail to unpack past the cut; the
-		// header is what matters.
-		return resp, rtt, err
 	}
 	return resp, rtt, err
 }
