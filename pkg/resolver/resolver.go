@@ -399,6 +399,17 @@ func CanonicalName(name string) string {
 // canonicalName also reports whether the name can be sent at all: every
 // label 1 to 63 octets, at most 255 octets in wire form.
 func canonicalName(name string) (string, bool) {
+	if plainName(name) {
+		// The common case, without packing and unpacking the name:
+		// letters, digits, hyphens and underscores in labels of 1 to
+		// 63 octets, already in the form the slow path would give.
+		return dns.Fqdn(name), true
+	}
+	return canonicalSlow(name)
+}
+
+// canonicalSlow is canonicalName by packing and unpacking the name.
+func canonicalSlow(name string) (string, bool) {
 	fq := dns.Fqdn(name)
 	ok := false
 	buf := make([]byte, 512)
@@ -417,6 +428,36 @@ func canonicalName(name string) (string, bool) {
 		}
 	}
 	return string(b), ok
+}
+
+// plainName reports whether name is lower-case LDH (and underscore)
+// labels of 1 to 63 octets, at most 253 octets without the final dot:
+// already canonical, escaped as miekg/dns would, and sendable.
+func plainName(name string) bool {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		label++
+		if label > 63 {
+			return false
+		}
+	}
+	return label > 0
 }
 
 // resolve sends the question: UDP first, again over TCP when the answer is
