@@ -363,15 +363,26 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	// being cancelled does not poison the cache entry others wait on. It
 	// keeps the caller's deadline when that is sooner than the query's
 	// own: within one run every check shares the run's deadline.
-	deadline := time.Now().Add(r.opts.QueryTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	qctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	go func() {
+		// A server being paced (it limits its rate) makes questions
+		// wait their turn; the wait is bounded by the caller's deadline
+		// but is not the query's time: its own deadline starts when it
+		// is sent.
+		pctx := context.WithoutCancel(ctx)
+		if d, ok := ctx.Deadline(); ok {
+			var pcancel context.CancelFunc
+			pctx, pcancel = context.WithDeadline(pctx, d)
+			defer pcancel()
+		}
+		paced := r.shared.pacer(r.servers[0]).wait(pctx) == nil
+		deadline := time.Now().Add(r.opts.QueryTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		qctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
 		var ttl time.Duration
-		c.ans, c.err, ttl = r.resolve(qctx, fqdn, qtype)
+		c.ans, c.err, ttl = r.resolve(qctx, fqdn, qtype, paced)
 		r.shared.finish(se, c.ans, c.err, ttl)
 		close(c.done)
 	}()
@@ -464,7 +475,10 @@ func plainName(name string) bool {
 // truncated (RFC 7766 §5), each attempt with its own deadline, retried on
 // timeout, trying each configured server in turn. It also returns how
 // long the answer may be cached (cacheTTL).
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Answer, error, time.Duration) {
+//
+// paced says the first attempt already waited its turn at the first
+// server's pace.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, paced bool) (*Answer, error, time.Duration) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
@@ -482,7 +496,21 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 				}
 				return nil, last, 0
 			}
-			resp, tcp, rtt, err := r.exchangeUDPThenTCP(ctx, m, server)
+			var resp *dns.Msg
+			var tcp bool
+			var rtt time.Duration
+			var err error
+			if timedOut[server] && r.shared.pacer(server).limiting() {
+				// A question dropped by a server that limits its
+				// rate is asked again over TCP, which rate limits
+				// leave alone (RRL only limits UDP): asked over UDP
+				// it could be dropped again and again.
+				resp, rtt, err = r.exchange(ctx, "tcp", m, server, false)
+				tcp = true
+			} else {
+				resp, tcp, rtt, err = r.exchangeUDPThenTCP(ctx, m, server, !paced)
+			}
+			paced = false
 			if err != nil {
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
 				if last.Kind == KindTimeout && ctx.Err() == nil {
@@ -600,7 +628,7 @@ func (r *Resolver) probeServers(ctx context.Context) bool {
 		if r.answered.Load() {
 			return true // a slow answer to another question arrived meanwhile
 		}
-		if resp, _, err := r.exchange(ctx, "udp", m, server); err == nil || resp != nil {
+		if resp, _, err := r.exchange(ctx, "udp", m, server, true); err == nil || resp != nil {
 			r.answered.Store(true)
 			return true
 		}
@@ -608,8 +636,8 @@ func (r *Resolver) probeServers(ctx context.Context) bool {
 	return r.answered.Load()
 }
 
-func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, bool, time.Duration, error) {
-	resp, rtt, err := r.exchange(ctx, "udp", m, server)
+func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string, pace bool) (*dns.Msg, bool, time.Duration, error) {
+	resp, rtt, err := r.exchange(ctx, "udp", m, server, pace)
 	if err == nil && !resp.Truncated {
 		return resp, false, rtt, nil
 	}
@@ -618,7 +646,7 @@ func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server st
 	}
 	// Truncated: the full answer is only available over TCP.
 	r.trunc.Add(1)
-	resp, rtt2, err := r.exchange(ctx, "tcp", m, server)
+	resp, rtt2, err := r.exchange(ctx, "tcp", m, server, false)
 	if err == nil && resp.Len() <= int(r.opts.UDPSize) {
 		// The whole answer fits in the UDP size we offered: it was not
 		// truncated for its size but "slipped" by a rate limit (RRL
@@ -631,10 +659,10 @@ func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server st
 
 // exchange sends one packet and waits for its answer, within the attempt
 // deadline; cancelling ctx closes the connection at once. Over UDP the
-// server's pace is kept (once it has been seen limiting its rate) and
-// sockets are reused.
-func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, server string) (*dns.Msg, time.Duration, error) {
-	if network == "udp" {
+// server's pace is kept (with pace, once it has been seen limiting its
+// rate) and sockets are reused.
+func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, server string, pace bool) (*dns.Msg, time.Duration, error) {
+	if network == "udp" && pace {
 		// The wait for the pace comes before the attempt's deadline:
 		// waiting for a turn is not the server being slow.
 		if err := r.shared.pacer(server).wait(ctx); err != nil {

@@ -391,6 +391,13 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 }
 
+// limiting reports whether the server has been seen limiting its rate.
+func (p *pacer) limiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.engaged
+}
+
 // answered is an answer received: the pace grows by paceIncrease
 // questions per second each second.
 func (p *pacer) answered() {
