@@ -185,11 +185,28 @@ func (o *batchOptions) runAll(ctx context.Context, env *Env, p *progress, comman
 	slots := make(chan struct{}, window)
 	sem := make(chan struct{}, o.Parallel)
 	pending := make(chan chan *report.Report, window)
+	stop := make(chan struct{}) // closed when the printer gives up
+	defer close(stop)
 	go func() {
 		defer close(pending)
 		for _, t := range targets {
-			slots <- struct{}{}
-			sem <- struct{}{}
+			// After Ctrl-C no new target starts: those running finish
+			// (interrupted) and are printed; --resume picks up the rest.
+			select {
+			case slots <- struct{}{}:
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-stop:
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
 			res := make(chan *report.Report, 1)
 			pending <- res
 			go func() {
@@ -229,6 +246,12 @@ func (o *batchOptions) runAll(ctx context.Context, env *Env, p *progress, comman
 		if err != nil {
 			return &exitError{code: report.ExitIncomplete, err: fmt.Errorf("writing output: %w", err)}
 		}
+	}
+	if done < len(targets) {
+		// Stopped (Ctrl-C) before every target ran.
+		p.Done()
+		fmt.Fprintf(env.IO.ErrOut, "mailprobe batch: stopped after %d of %d targets; run again with --resume FILE (the output so far) to go on.\n", done, len(targets))
+		code = worseExit(code, report.ExitInterrupted)
 	}
 	if code != 0 {
 		return &exitError{code: code}

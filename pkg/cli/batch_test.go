@@ -249,3 +249,28 @@ func TestBatchProgress(t *testing.T) {
 		t.Errorf("no progress on a terminal: %q", errOut.String())
 	}
 }
+
+// Ctrl-C stops a batch: the target running is printed (interrupted), no
+// other starts, stderr says how to go on, and the exit code is 130.
+func TestBatch_interruptStopsStartingTargets(t *testing.T) {
+	addr, accepted := stallingServer(t)
+	input := writeSuite(t, addr+"\n"+addr+"\n"+addr+"\n")
+	io, _, out, errOut := iostreams.Test()
+	sigs := make(chan os.Signal, 2)
+	done := make(chan int, 1)
+	go func() {
+		done <- Main([]string{"batch", "-i", input, "--parallel", "1", "--", "smtp", "check", "{}", "--no-ptr", "--tls", "none"}, &Env{IO: io, Signals: sigs})
+	}()
+	<-accepted
+	sigs <- os.Interrupt
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(20 * time.Second): // a bound against a hang, not a timing assertion
+		t.Fatal("batch did not stop within 20 s of Ctrl-C")
+	}
+	recs := batchRecords(t, out.String())
+	if code != ExitInterrupted || len(recs) != 1 || !strings.Contains(errOut.String(), "stopped after 1 of 3 targets") {
+		t.Fatalf("exit %d, %d records\n%s\n%s", code, len(recs), out.String(), errOut.String())
+	}
+}
