@@ -368,13 +368,8 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		// wait their turn; the wait is bounded by the caller's deadline
 		// but is not the query's time: its own deadline starts when it
 		// is sent.
-		pctx := context.WithoutCancel(ctx)
-		if d, ok := ctx.Deadline(); ok {
-			var pcancel context.CancelFunc
-			pctx, pcancel = context.WithDeadline(pctx, d)
-			defer pcancel()
-		}
-		paced := r.shared.pacer(r.servers[0]).wait(pctx) == nil
+		runDeadline, _ := ctx.Deadline()
+		paced := r.shared.pacer(r.servers[0]).waitTurn(runDeadline) == nil
 		deadline := time.Now().Add(r.opts.QueryTimeout)
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d

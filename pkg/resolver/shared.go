@@ -354,6 +354,28 @@ func (s *Shared) pacer(server string) *pacer {
 	return p
 }
 
+// waitTurn is wait bounded by a deadline alone (zero: none): the wait of
+// a question that others may be waiting for too, so that no one caller
+// giving up cancels it.
+func (p *pacer) waitTurn(deadline time.Time) error {
+	if deadline.IsZero() {
+		return p.wait(context.Background())
+	}
+	if !p.paced() {
+		return p.wait(context.Background()) // counts the question, never waits
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	return p.wait(ctx)
+}
+
+// paced reports whether questions are being paced.
+func (p *pacer) paced() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rate > 0
+}
+
 // wait blocks until a question may be sent to the server.
 func (p *pacer) wait(ctx context.Context) error {
 	p.mu.Lock()
