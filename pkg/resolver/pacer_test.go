@@ -27,10 +27,21 @@ func TestPacer_AIMD(t *testing.T) {
 		t.Fatalf("a later burst: rate %v, want 100", p.rate)
 	}
 	for i := 0; i < 100; i++ { // a second's worth of answers at 100/s
-		p.answered()
+		p.answered(time.Millisecond)
 	}
 	if p.rate < 140 || p.rate > 150 {
 		t.Fatalf("after a second of answers: rate %v, want about 100+%v", p.rate, paceIncrease)
+	}
+	// Answers in a millisecond: a drop is presumed after minDropWait,
+	// never later than the configured timeout.
+	if got := p.attemptTimeout(2 * time.Second); got != minDropWait {
+		t.Errorf("attempt timeout %v, want %v", got, minDropWait)
+	}
+	if got := p.attemptTimeout(100 * time.Millisecond); got != 100*time.Millisecond {
+		t.Errorf("attempt timeout %v, want the configured 100ms", got)
+	}
+	if got := (&pacer{}).attemptTimeout(2 * time.Second); got != 2*time.Second {
+		t.Errorf("before any loss: %v, want the configured 2s", got)
 	}
 	for i := 0; i < 20; i++ {
 		p.lastCut = time.Time{}

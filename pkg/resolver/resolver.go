@@ -519,6 +519,9 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, paced
 				continue
 			}
 			r.answered.Store(true)
+			if !tcp {
+				r.shared.pacer(server).answered(rtt)
+			}
 			if timedOut[server] {
 				// Unanswered, then answered when asked again: the
 				// server dropped the first (a rate limit's drop, or
@@ -665,7 +668,11 @@ func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, ser
 		}
 	}
 	r.exchanges.Add(1)
-	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	timeout := r.opts.Timeout
+	if network == "udp" {
+		timeout = r.shared.pacer(server).attemptTimeout(timeout)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var pool *udpPool
 	var pc *pooledConn

@@ -332,12 +332,16 @@ type pacer struct {
 	slipped   int64
 	dropped   int64
 	engaged   bool
+	srtt      time.Duration // smoothed round trip of UDP answers
 }
 
 const (
 	minPace      = 10.0                   // questions per second, the slowest pace
 	paceIncrease = 50.0                   // questions per second gained each second without loss
 	cutInterval  = 250 * time.Millisecond // one cut per burst of losses
+	// minDropWait is the shortest a UDP attempt waits once the server
+	// is known to drop answers (attemptTimeout).
+	minDropWait = 250 * time.Millisecond
 	// lossesToEngage is how many answers must be lost before the server
 	// is taken to limit its rate.
 	lossesToEngage = 2
@@ -420,14 +424,35 @@ func (p *pacer) limiting() bool {
 	return p.engaged
 }
 
-// answered is an answer received: the pace grows by paceIncrease
-// questions per second each second.
-func (p *pacer) answered() {
+// answered is an answer received over UDP after rtt: the pace grows by
+// paceIncrease questions per second each second, and the smoothed round
+// trip time is updated (RFC 6298 §2's 1/8 gain).
+func (p *pacer) answered(rtt time.Duration) {
 	p.mu.Lock()
 	if p.rate > 0 {
 		p.rate += paceIncrease / p.rate
 	}
+	if p.srtt == 0 {
+		p.srtt = rtt
+	} else {
+		p.srtt += (rtt - p.srtt) / 8
+	}
 	p.mu.Unlock()
+}
+
+// attemptTimeout is how long a UDP attempt waits for its answer: the
+// configured time, but once the server is known to drop answers past its
+// rate, no longer than a few round trips (at least minDropWait): a server
+// that answers in a millisecond and says nothing for a quarter second has
+// dropped the question, and it is asked again over TCP at once instead of
+// after the whole --dns-timeout.
+func (p *pacer) attemptTimeout(configured time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.engaged || p.srtt == 0 {
+		return configured
+	}
+	return min(configured, max(minDropWait, 8*p.srtt))
 }
 
 // loss is an answer slipped or dropped: the pace is halved (at most once
