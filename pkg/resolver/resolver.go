@@ -304,11 +304,17 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		if se := r.shared.get(key); se != nil {
 			c = &call{done: make(chan struct{})}
 			r.cache[key] = c
-			go func() {
-				<-se.done // always closed: the asker has a deadline
+			select {
+			case <-se.done: // answered: the common case, no goroutine
 				c.ans, c.err = se.ans, se.err
 				close(c.done)
-			}()
+			default:
+				go func() {
+					<-se.done // always closed: the asker has a deadline
+					c.ans, c.err = se.ans, se.err
+					close(c.done)
+				}()
+			}
 			ok = true
 		}
 	}
