@@ -30,6 +30,12 @@
 //
 // Answers also truncate naturally when they exceed the client's EDNS0
 // buffer size (or 512 octets without EDNS0), as real servers do.
+//
+// SetRateLimit makes the server limit its UDP answer rate the way
+// authoritative servers with response rate limiting (RRL: NSD, BIND, Knot)
+// do: past the limit, a share of the answers "slip" (sent truncated and
+// empty, so that a real client asks again over TCP) and the rest are
+// dropped.
 package dnstest
 
 import (
@@ -269,6 +275,69 @@ type Server struct {
 	total    atomic.Int64
 	mu       sync.Mutex
 	counts   map[markKey]int
+
+	rlMu    sync.Mutex
+	rl      *RateLimit
+	tokens  float64
+	last    time.Time
+	limited int64
+	slipped atomic.Int64
+	dropped atomic.Int64
+}
+
+// RateLimit is a response rate limit over UDP (TCP is never limited, as
+// with RRL): a token bucket of Burst answers refilled at PerSecond; past
+// it, every Slip-th limited answer slips (TC set, no records) and the
+// others are dropped (Slip 0: all dropped; 1: all slipped). Now is the
+// bucket's clock (nil: time.Now); a clock that never moves makes the
+// limit a count, for tests that must not depend on timing.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
+	Slip      int
+	Now       func() time.Time
+}
+
+// SetRateLimit starts limiting the answer rate (nil: stops).
+func (s *Server) SetRateLimit(rl *RateLimit) {
+	s.rlMu.Lock()
+	defer s.rlMu.Unlock()
+	s.rl, s.limited = rl, 0
+	if rl != nil {
+		if rl.Now == nil {
+			rl.Now = time.Now
+		}
+		s.tokens, s.last = float64(rl.Burst), rl.Now()
+	}
+}
+
+// Slipped and Dropped count the UDP answers the rate limit slipped and
+// dropped.
+func (s *Server) Slipped() int64 { return s.slipped.Load() }
+func (s *Server) Dropped() int64 { return s.dropped.Load() }
+
+// limit decides the fate of one UDP answer: "" (send it), "slip" or
+// "drop".
+func (s *Server) limit() string {
+	s.rlMu.Lock()
+	defer s.rlMu.Unlock()
+	if s.rl == nil {
+		return ""
+	}
+	now := s.rl.Now()
+	s.tokens = min(float64(s.rl.Burst), s.tokens+now.Sub(s.last).Seconds()*s.rl.PerSecond)
+	s.last = now
+	if s.tokens >= 1 {
+		s.tokens--
+		return ""
+	}
+	s.limited++
+	if s.rl.Slip > 0 && s.limited%int64(s.rl.Slip) == 0 {
+		s.slipped.Add(1)
+		return "slip"
+	}
+	s.dropped.Add(1)
+	return "drop"
 }
 
 // Start serves z on 127.0.0.1 and stops the server when the test ends.
@@ -406,6 +475,16 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		s.mu.Lock()
 		s.counts[markKey{name, q.Qtype}]++
 		s.mu.Unlock()
+		switch s.limit() {
+		case "drop":
+			return
+		case "slip":
+			t := new(dns.Msg)
+			t.SetReply(req)
+			t.Truncated = true
+			_ = w.WriteMsg(t)
+			return
+		}
 	}
 
 	z := s.Zone

@@ -254,8 +254,9 @@ func validateLine(env *Env, args []string) error {
 // parseLine is validateLine returning the command's path (without
 // "mailprobe") and its first argument, the target, for naming the check.
 func parseLine(env *Env, args []string) (path, target string, err error) {
-	root := NewRootCmd(env)
-	c, rest, err := root.Find(legacyArgs(env, args))
+	args = legacyArgs(env, args)
+	root := newRootCmd(env, false, firstArg(args))
+	c, rest, err := root.Find(args)
 	if err != nil {
 		return "", "", err
 	}
@@ -310,8 +311,9 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	io.Out = discard{}
 	io.StderrTTY = false // the suite draws the one progress line
 	sub.IO = &io
-	root := NewRootCmd(&sub)
-	root.SetArgs(legacyArgs(&sub, r.Args))
+	args := legacyArgs(&sub, r.Args)
+	root := newRootCmd(&sub, false, firstArg(args))
+	root.SetArgs(args)
 	root.SetOut(discard{})
 	root.SetErr(env.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
@@ -338,6 +340,14 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	got.Name = netx.Clip(r.Name)
 	got.Target = netx.Clip(got.Target)
 	return got
+}
+
+// firstArg is args[0], or "".
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 type discard struct{}

@@ -52,6 +52,12 @@ func completeFlagValues(root *cobra.Command) {
 			if _, ok := c.GetFlagCompletionFunc(f.Name); ok {
 				return
 			}
+			if values, ok := f.Annotations[valuesAnnotation]; ok {
+				_ = c.RegisterFlagCompletionFunc(f.Name, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+					return values, cobra.ShellCompDirectiveNoFileComp
+				})
+				return
+			}
 			if exts, ok := fileFlags[f.Name]; ok || strings.HasSuffix(f.Name, "-file") {
 				if len(exts) > 0 {
 					_ = c.MarkFlagFilename(f.Name, exts...)

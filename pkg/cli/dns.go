@@ -86,6 +86,7 @@ type dnsOptions struct {
 	resolverFlags
 	Domain     string
 	Selectors  []string
+	DKIMSweep  bool
 	IP         string
 	Sender     string
 	Helo       string
@@ -141,6 +142,7 @@ MTA-STS policy host (mta-sts.DOMAIN) and the MX addresses --connect dials;
 	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
 	f.StringSliceVarP(&o.Selectors, "selector", "s", nil, "DKIM selector to check (repeat or comma-separate; default: a list of common selectors)")
+	f.BoolVar(&o.DKIMSweep, "dkim-sweep", true, "without --selector, look for DKIM keys at a list of common selectors (batch turns this off)")
 	f.StringVar(&o.IP, "ip", "", "a sending IP: evaluate SPF for it and check its reverse DNS (and blocklists with --dnsbl)")
 	f.StringVar(&o.Sender, "from", "", "MAIL FROM address for the SPF evaluation with --ip (default postmaster@DOMAIN)")
 	alias(c, env, "sender", "from")
@@ -180,7 +182,7 @@ func (o *dnsOptions) options(env *Env) (dnsauth.AuditOptions, error) {
 	}
 	httpOpts.Dial = env.Dial
 	ao = dnsauth.AuditOptions{
-		Selectors: cleanSelectors(o.Selectors), IP: ip, Sender: o.Sender, Helo: o.Helo,
+		Selectors: cleanSelectors(o.Selectors), NoDKIMSweep: !o.DKIMSweep, IP: ip, Sender: o.Sender, Helo: o.Helo,
 		DNSBL: o.DNSBL, DNSBLLists: o.DNSBLLists, HTTP: httpOpts, Now: env.Now,
 		DANE: dnsauth.DANEOptions{Connect: o.Connect, Port: o.DANEPort, Dial: env.Dial, Helo: o.Helo, Now: env.Now,
 			Timeouts: netx.Timeouts{Total: o.Timeout}},

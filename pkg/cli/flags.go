@@ -105,12 +105,14 @@ func orList(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
-// completeValues makes the shell complete a flag's value from a fixed list.
+// completeValues makes the shell complete a flag's value from a fixed
+// list. The list is kept on the flag (an annotation) and registered with
+// cobra by completeFlagValues, only for the tree that may complete.
 func completeValues(c *cobra.Command, flag string, values ...string) {
-	_ = c.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return values, cobra.ShellCompDirectiveNoFileComp
-	})
+	_ = c.Flags().SetAnnotation(flag, valuesAnnotation, values)
 }
+
+const valuesAnnotation = "mailprobe_values"
 
 // addGlobalFlags adds the output and exit-code flags every check command has.
 func addGlobalFlags(c *cobra.Command, g *Global) {
@@ -271,7 +273,7 @@ func (rf *resolverFlags) resolver(env *Env, g *Global) (*resolver.Resolver, erro
 	if retries == 0 {
 		retries = -1 // resolver.Options: negative means none
 	}
-	o := resolver.Options{Server: rf.Resolver, Timeout: rf.DNSTimeout, Retries: retries, Dial: env.Dial}
+	o := resolver.Options{Server: rf.Resolver, Timeout: rf.DNSTimeout, Retries: retries, Dial: env.Dial, Shared: env.dnsShared}
 	if g.Timeout > 0 && g.Timeout < netx.DefaultTimeouts.DNS {
 		o.QueryTimeout = g.Timeout
 	}

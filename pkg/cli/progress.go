@@ -48,6 +48,23 @@ func (p *progress) Set(msg string) {
 	fmt.Fprintf(p.env.IO.ErrOut, "\r\x1b[K%s", termsafe.Line(p.env.scrubString(msg)))
 }
 
+// Notice prints msg on its own line of stderr, above the progress line
+// (which the next Set redraws). Without a progress line it is printed
+// all the same: a notice is for everyone reading stderr.
+func (p *progress) Notice(env *Env, msg string) {
+	msg = termsafe.Line(env.scrubString(msg))
+	if p == nil {
+		fmt.Fprintln(env.IO.ErrOut, msg)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.env.IO.ErrOut, "\r\x1b[K")
+	}
+	fmt.Fprintln(p.env.IO.ErrOut, msg)
+}
+
 // Stage is the callback shape of smtpprobe.Options.Progress: "TARGET:
 // STAGE…".
 func (p *progress) Stage(target string) func(string) {

@@ -22,6 +22,7 @@ import (
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/render"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/resolver"
 	"github.com/mailprobe/mailprobe/pkg/termsafe"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
@@ -64,6 +65,10 @@ type Env struct {
 	started time.Time
 	// stdin records which flag read stdin ("-"), which only one may.
 	stdin *stdinOnce
+	// dnsShared, when set, is the DNS cache, sockets and pacing every
+	// resolver of the run shares: batch sets it, so that its targets'
+	// checks ask a shared name once.
+	dnsShared *resolver.Shared
 }
 
 type secretSet struct {
@@ -222,7 +227,16 @@ func errorText(env *Env, err error) string {
 }
 
 // NewRootCmd builds the command tree.
-func NewRootCmd(env *Env) *cobra.Command {
+func NewRootCmd(env *Env) *cobra.Command { return newRootCmd(env, true, "") }
+
+// newRootCmd builds the command tree; with completion, the shell
+// completions of flag values are registered too. Cobra keeps those in a
+// process-wide map keyed by flag that is never emptied, so a tree built
+// to run one line of batch, check -f or the exporter (thousands in a
+// run, forever in a service) is built without them: else every tree
+// would stay in memory for good. only, when it names a top-level
+// command, builds that command alone.
+func newRootCmd(env *Env, completion bool, only string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mailprobe",
 		Short: "Tell exactly why mail does not arrive, or is not safe",
@@ -247,14 +261,42 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 	})
 	// The whole tree, in one place: a command exists when it is listed
 	// here, and nowhere else (no init-time registration).
-	root.AddCommand(
-		newResetCmd(env), newCaptureCmd(env),
-		newSMTPCmd(env), newMailboxCmd(env, imapaudit.IMAP), newMailboxCmd(env, imapaudit.POP3), newTLSCmd(env), newServerAuditCmd(env),
-		newDNSCmd(env), newSPFCmd(env), newDKIMCmd(env), newDMARCCmd(env), newARCCmd(env),
-		newLogsCmd(env),
-		newCheckCmd(env), newBatchCmd(env), newExporterCmd(env),
-		newExplainCmd(env), newVersionCmd(env), newManCmd(env),
-	)
+	commands := []struct {
+		name string
+		make func() *cobra.Command
+	}{
+		{"reset", func() *cobra.Command { return newResetCmd(env) }},
+		{"capture", func() *cobra.Command { return newCaptureCmd(env) }},
+		{"smtp", func() *cobra.Command { return newSMTPCmd(env) }},
+		{"imap", func() *cobra.Command { return newMailboxCmd(env, imapaudit.IMAP) }},
+		{"pop3", func() *cobra.Command { return newMailboxCmd(env, imapaudit.POP3) }},
+		{"tls", func() *cobra.Command { return newTLSCmd(env) }},
+		{"audit", func() *cobra.Command { return newServerAuditCmd(env) }},
+		{"logs", func() *cobra.Command { return newLogsCmd(env) }},
+		{"dns", func() *cobra.Command { return newDNSCmd(env) }},
+		{"spf", func() *cobra.Command { return newSPFCmd(env) }},
+		{"dkim", func() *cobra.Command { return newDKIMCmd(env) }},
+		{"dmarc", func() *cobra.Command { return newDMARCCmd(env) }},
+		{"arc", func() *cobra.Command { return newARCCmd(env) }},
+		{"check", func() *cobra.Command { return newCheckCmd(env) }},
+		{"batch", func() *cobra.Command { return newBatchCmd(env) }},
+		{"exporter", func() *cobra.Command { return newExporterCmd(env) }},
+		{"explain", func() *cobra.Command { return newExplainCmd(env) }},
+		{"version", func() *cobra.Command { return newVersionCmd(env) }},
+		{"man", func() *cobra.Command { return newManCmd(env) }},
+	}
+	// A tree built to run one line holds only that line's command when
+	// it is named plainly (batch builds one per target: the rest of the
+	// tree would be most of its work). Anything else gets the whole tree.
+	named := false
+	for _, c := range commands {
+		named = named || c.name == only
+	}
+	for _, c := range commands {
+		if !named || c.name == only {
+			root.AddCommand(c.make())
+		}
+	}
 	groups := []struct{ id, title string }{
 		{"reset", "Password-reset email:"}, {"servers", "Mail servers:"}, {"dns", "Domains (DNS):"},
 		{"ci", "CI:"}, {"ref", "Reference:"},
@@ -267,7 +309,9 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 	for _, c := range root.Commands() {
 		c.GroupID = groupOf[c.Name()]
 	}
-	completeFlagValues(root)
+	if completion {
+		completeFlagValues(root)
+	}
 	return root
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/mailprobe/mailprobe/internal/dnstest"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
@@ -249,10 +251,16 @@ func TestCheckDKIM_commonSelectors(t *testing.T) {
 	}
 	// Missing keys at guessed selectors are not failures.
 	expectCodes(t, dc.Findings(), []string{"dkim.key.ok"}, []string{"dkim.key.missing", "dkim.selector.none-found"})
-	dc = dnsauth.CheckDKIM(context.Background(), newResolver(t, srv), "nokeys.test", nil)
+	nr := newResolver(t, srv)
+	dc = dnsauth.CheckDKIM(context.Background(), nr, "nokeys.test", nil)
 	f, ok := find(dc.Findings(), "dkim.selector.none-found")
 	if !ok || !strings.Contains(f.Detail, "NXDOMAIN") {
 		t.Errorf("want dkim.selector.none-found with the RFC 8020 hint, got %v", dc.Findings())
+	}
+	// _domainkey.nokeys.test does not exist: no selector below it is
+	// asked (RFC 8020), one question instead of 38.
+	if st := nr.Stats(); st.Queries != 1 || srv.Count("default._domainkey.nokeys.test", dns.TypeTXT) != 0 {
+		t.Errorf("the sweep asked %d questions under an NXDOMAIN _domainkey", st.Queries)
 	}
 	// Concurrent: every selector asked once.
 	if st := r.Stats(); st.Queries < int64(len(dnsauth.CommonDKIMSelectors)) {

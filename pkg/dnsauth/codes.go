@@ -145,6 +145,7 @@ func init() {
 		// DNSSEC, reverse DNS, blocklists
 		// The resolver itself
 		c("dns.resolver.unreachable", F, "The DNS resolver does not answer", "Check --resolver HOST[:PORT]: the server must answer DNS queries from this machine over UDP (and TCP). Without --resolver, the nameservers of the system's configuration are asked.", "RFC 1035 §4.2", "RFC 7766"),
+		c("dns.resolver.rate-limited", I, "The DNS server limits its answer rate", "Nothing to fix in the domain. The server slips and drops answers past a rate (response rate limiting, as NSD, BIND and Knot do): mailprobe retries over TCP and paces itself. For large batches, ask a resolver that does not limit you, or lower --parallel.", "RFC 7766 §1"),
 		c("dnssec.signed", P, "DNS answers are DNSSEC-validated", ""),
 		c("dnssec.unsigned", I, "DNS answers are not DNSSEC-validated", "Sign the zone with DNSSEC (needed for DANE); or check with a validating resolver (--resolver).", "RFC 4033"),
 		c("ptr.ok", P, "Forward-confirmed reverse DNS", ""),

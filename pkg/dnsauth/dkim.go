@@ -199,6 +199,14 @@ func CheckDKIM(ctx context.Context, r resolver.Interface, domain string, selecto
 	if len(selectors) == 0 {
 		selectors = CommonDKIMSelectors
 		c.Guessed = true
+		// The sweep is bounded by the tree first: when _domainkey.DOMAIN
+		// does not exist (NXDOMAIN), nothing below it does (RFC 8020
+		// §2), so no selector can hold a key and none is asked. One
+		// question instead of len(CommonDKIMSelectors).
+		if _, err := r.Query(ctx, "_domainkey."+domain, dns.TypeTXT); resolver.KindOf(err) == resolver.KindNXDomain {
+			c.findings = append(c.findings, report.New("dkim.selector.none-found", dkimStage, fmt.Sprintf("_domainkey.%s does not exist at all (NXDOMAIN), so the domain publishes no DKIM key under any selector (RFC 8020) and none of the %d common selectors was asked. If its mail is signed, the key is missing: give the selector from a DKIM-Signature header (s=) with --selector.", domain, len(selectors))))
+			return c
+		}
 	}
 	c.Selectors = selectors
 	type res struct {
@@ -230,11 +238,7 @@ func CheckDKIM(ctx context.Context, r resolver.Interface, domain string, selecto
 		}
 	}
 	if c.Guessed && len(c.Keys) == 0 && c.DNSError == "" {
-		hint := ""
-		if _, err := r.Query(ctx, "_domainkey."+domain, dns.TypeTXT); resolver.KindOf(err) == resolver.KindNXDomain {
-			hint = fmt.Sprintf(" _domainkey.%s does not exist at all (NXDOMAIN), so the domain publishes no DKIM key under any selector (RFC 8020).", domain)
-		}
-		c.findings = append(c.findings, report.New("dkim.selector.none-found", dkimStage, fmt.Sprintf("No DKIM key at any of %d common selectors of %s.%s DKIM selectors cannot be listed: give the selector from a DKIM-Signature header (s=) with --selector.", len(selectors), domain, hint)))
+		c.findings = append(c.findings, report.New("dkim.selector.none-found", dkimStage, fmt.Sprintf("No DKIM key at any of %d common selectors of %s. DKIM selectors cannot be listed: give the selector from a DKIM-Signature header (s=) with --selector.", len(selectors), domain)))
 	}
 	if len(c.Keys) > 0 {
 		var types []string

@@ -22,8 +22,13 @@ type AuditOptions struct {
 	Resolver resolver.Interface
 	// Domain is the domain whose mail posture is checked.
 	Domain string
-	// Selectors are the DKIM selectors to check (none: the common list).
+	// Selectors are the DKIM selectors to check (none: the common list,
+	// unless NoDKIMSweep).
 	Selectors []string
+	// NoDKIMSweep skips the DKIM area when no selector is given, instead
+	// of trying the common list (`batch` sets it: the sweep is most of
+	// the questions of a run, and its guesses prove nothing).
+	NoDKIMSweep bool
 	// IP, when valid, is a sending address: SPF is evaluated for it
 	// (with Sender and Helo) and it gets the PTR and DNSBL checks too.
 	IP     netip.Addr
@@ -152,6 +157,10 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 		}
 	})
 	run(&wg, areas[dkimStage], func(ctx context.Context, a *area) {
+		if len(o.Selectors) == 0 && o.NoDKIMSweep {
+			a.skipped = "no selector given (--selector; in batch, --dkim-selectors)"
+			return
+		}
 		dk := CheckDKIM(ctx, r, domain, o.Selectors)
 		a.findings, a.dnsError, a.fact = dk.Findings(), dk.DNSError != "", dk
 		a.summary = fmt.Sprintf("%d key(s) at %d selector(s) tried", len(dk.Keys), len(dk.Selectors))
@@ -353,10 +362,38 @@ func Audit(ctx context.Context, o AuditOptions) (*report.Report, error) {
 	if b := runBudgetArea(areas, budget, deadlinePassed(ctx), deadlinePassed(parent), limit, rep.StartedAt, now); b != nil {
 		areas[b.name] = b
 	}
+	if a := rateLimitArea(r, rep.StartedAt, now); a != nil {
+		areas[a.name] = a
+	}
 	assemble(rep, areas, now)
 	rep.SetFact("resolver", map[string]any{"servers": r.Servers(), "stats": r.Stats()})
 	rep.Duration = now().Sub(rep.StartedAt)
 	return rep, nil
+}
+
+// rateLimiter is the part of *resolver.Resolver that tells whether a
+// server limited its answer rate during the run.
+type rateLimiter interface {
+	RateLimited() (resolver.RateLimit, bool)
+}
+
+// rateLimitArea is the stage that says the DNS server limits its answer
+// rate, in the one report of a run (or of a whole batch) that first saw
+// it; nil otherwise.
+func rateLimitArea(r resolver.Interface, start time.Time, now func() time.Time) *area {
+	rl, ok := r.(rateLimiter)
+	if !ok {
+		return nil
+	}
+	lim, ok := rl.RateLimited()
+	if !ok {
+		return nil
+	}
+	f := report.Newf("dns.resolver.rate-limited", resolverStage,
+		"The DNS server %s limits its answer rate (response rate limiting): %d answer(s) slipped (sent truncated; asked again over TCP) and %d dropped (asked again). Questions to it are now paced, at %.0f a second; answers that still failed are reported where they were needed.",
+		lim.Server, lim.Slipped, lim.Dropped, lim.Rate)
+	return &area{name: resolverStage, start: start, dur: now().Sub(start), findings: []report.Finding{f},
+		summary: fmt.Sprintf("%s limits its rate: paced to %.0f questions/s", lim.Server, lim.Rate)}
 }
 
 // budgetStage is the stage of the run's own budget, shown when spent.

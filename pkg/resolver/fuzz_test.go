@@ -109,11 +109,17 @@ func FuzzTXTEscape(f *testing.F) {
 // panicking, and that a valid one is fully qualified, at most 255 octets
 // on the wire and unchanged by a second pass.
 func FuzzCanonicalName(f *testing.F) {
-	for _, s := range []string{"Example.COM", "a..b", "a\\.b.example", "\\255.x", "", "."} {
+	for _, s := range []string{"Example.COM", "a..b", "a\\.b.example", "\\255.x", "", ".", "_dmarc.d0.example.", "-a.b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		c, valid := canonicalName(name)
+		if plainName(name) {
+			// The fast path gives what the slow one would.
+			if slow, ok := canonicalSlow(name); !ok || slow != c || !valid {
+				t.Fatalf("%q: fast %q %v, slow %q %v", name, c, valid, slow, ok)
+			}
+		}
 		if !valid {
 			return
 		}

@@ -58,6 +58,9 @@ type Options struct {
 	// Dial opens connections (nil: net.Dialer). Injected so that tests and
 	// --local-addr need no global state.
 	Dial netx.DialFunc
+	// Shared, when set, is the cache, sockets and pacing this resolver
+	// shares with the resolvers of other runs (batch); nil: its own.
+	Shared *Shared
 }
 
 // Answer is the result of one question.
@@ -87,6 +90,9 @@ type Stats struct {
 	Exchanges int64 `json:"exchanges"` // packets exchanged, including retries and TCP fallbacks
 	CacheHits int64 `json:"cache_hits"`
 	Truncated int64 `json:"truncated"` // UDP answers that were truncated and retried over TCP
+	// RateLimited counts the answers a rate-limiting server slipped
+	// (truncated though they fit) or dropped (given on a retry).
+	RateLimited int64 `json:"rate_limited,omitempty"`
 }
 
 // Resolver asks DNS questions. It is safe for concurrent use.
@@ -101,6 +107,9 @@ type Resolver struct {
 	exchanges atomic.Int64
 	hits      atomic.Int64
 	trunc     atomic.Int64
+	limited   atomic.Int64
+
+	shared *Shared
 
 	// answered is set by the first response from any server. Until
 	// then, a query that times out or cannot reach the servers may mean
@@ -142,7 +151,10 @@ func New(o Options) (*Resolver, error) {
 	if o.UDPSize == 0 {
 		o.UDPSize = 1232
 	}
-	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{})}
+	r := &Resolver{opts: o, cache: map[cacheKey]*call{}, downCh: make(chan struct{}), shared: o.Shared}
+	if r.shared == nil {
+		r.shared = NewShared(SharedOptions{})
+	}
 	if o.Server != "" {
 		s, err := ParseServer(o.Server)
 		if err != nil {
@@ -188,7 +200,7 @@ func (r *Resolver) Servers() []string { return append([]string(nil), r.servers..
 
 // Stats returns the counters so far.
 func (r *Resolver) Stats() Stats {
-	return Stats{Lookups: r.lookups.Load(), Queries: r.queries.Load(), Exchanges: r.exchanges.Load(), CacheHits: r.hits.Load(), Truncated: r.trunc.Load()}
+	return Stats{Lookups: r.lookups.Load(), Queries: r.queries.Load(), Exchanges: r.exchanges.Load(), CacheHits: r.hits.Load(), Truncated: r.trunc.Load(), RateLimited: r.limited.Load()}
 }
 
 // Counter counts the questions one check asked. Attach it to a context
@@ -241,6 +253,9 @@ func (b *Budget) take() bool {
 	return true
 }
 
+// give returns a question taken but not sent.
+func (b *Budget) give() { b.used.Add(-1) }
+
 // Max is the budget; Used the questions sent within it; Refused those
 // not sent because it was spent.
 func (b *Budget) Max() int     { return int(b.max) }
@@ -283,6 +298,26 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	key := cacheKey{fqdn, qtype}
 	r.mu.Lock()
 	c, ok := r.cache[key]
+	if !ok {
+		// Not asked in this run: another run sharing the cache may have
+		// the answer, or be asking right now.
+		if se := r.shared.get(key); se != nil {
+			c = &call{done: make(chan struct{})}
+			r.cache[key] = c
+			select {
+			case <-se.done: // answered: the common case, no goroutine
+				c.ans, c.err = se.ans, se.err
+				close(c.done)
+			default:
+				go func() {
+					<-se.done // always closed: the asker has a deadline
+					c.ans, c.err = se.ans, se.err
+					close(c.done)
+				}()
+			}
+			ok = true
+		}
+	}
 	if ok {
 		r.mu.Unlock()
 		r.hits.Add(1)
@@ -293,7 +328,8 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		}
 		return c.ans, c.err
 	}
-	if b := budgetOf(ctx); b != nil && !b.take() {
+	b := budgetOf(ctx)
+	if b != nil && !b.take() {
 		// Not cached: the question was never asked.
 		r.mu.Unlock()
 		for _, cn := range cs {
@@ -301,9 +337,29 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 		}
 		return nil, &Error{Kind: KindBudget, Name: fqdn, Type: qtype}
 	}
+	se, owner := r.shared.register(key)
 	c = &call{done: make(chan struct{})}
 	r.cache[key] = c
 	r.mu.Unlock()
+	if !owner {
+		// Another run started asking between the two looks: wait for
+		// it, and give the budget back.
+		if b != nil {
+			b.give()
+		}
+		r.hits.Add(1)
+		go func() {
+			<-se.done
+			c.ans, c.err = se.ans, se.err
+			close(c.done)
+		}()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, &Error{Kind: KindTimeout, Name: fqdn, Type: qtype, Err: ctx.Err()}
+		}
+		return c.ans, c.err
+	}
 
 	r.queries.Add(1)
 	for _, cn := range cs {
@@ -313,14 +369,22 @@ func (r *Resolver) Query(ctx context.Context, name string, qtype uint16) (*Answe
 	// being cancelled does not poison the cache entry others wait on. It
 	// keeps the caller's deadline when that is sooner than the query's
 	// own: within one run every check shares the run's deadline.
-	deadline := time.Now().Add(r.opts.QueryTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	qctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	go func() {
+		// A server being paced (it limits its rate) makes questions
+		// wait their turn; the wait is bounded by the caller's deadline
+		// but is not the query's time: its own deadline starts when it
+		// is sent.
+		runDeadline, _ := ctx.Deadline()
+		paced := r.shared.pacer(r.servers[0]).waitTurn(runDeadline) == nil
+		deadline := time.Now().Add(r.opts.QueryTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		qctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		defer cancel()
-		c.ans, c.err = r.resolve(qctx, fqdn, qtype)
+		var ttl time.Duration
+		c.ans, c.err, ttl = r.resolve(qctx, fqdn, qtype, paced)
+		r.shared.finish(se, c.ans, c.err, ttl)
 		close(c.done)
 	}()
 	select {
@@ -347,6 +411,17 @@ func CanonicalName(name string) string {
 // canonicalName also reports whether the name can be sent at all: every
 // label 1 to 63 octets, at most 255 octets in wire form.
 func canonicalName(name string) (string, bool) {
+	if plainName(name) {
+		// The common case, without packing and unpacking the name:
+		// letters, digits, hyphens and underscores in labels of 1 to
+		// 63 octets, already in the form the slow path would give.
+		return dns.Fqdn(name), true
+	}
+	return canonicalSlow(name)
+}
+
+// canonicalSlow is canonicalName by packing and unpacking the name.
+func canonicalSlow(name string) (string, bool) {
 	fq := dns.Fqdn(name)
 	ok := false
 	buf := make([]byte, 512)
@@ -367,10 +442,44 @@ func canonicalName(name string) (string, bool) {
 	return string(b), ok
 }
 
+// plainName reports whether name is lower-case LDH (and underscore)
+// labels of 1 to 63 octets, at most 253 octets without the final dot:
+// already canonical, escaped as miekg/dns would, and sendable.
+func plainName(name string) bool {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		label++
+		if label > 63 {
+			return false
+		}
+	}
+	return label > 0
+}
+
 // resolve sends the question: UDP first, again over TCP when the answer is
 // truncated (RFC 7766 §5), each attempt with its own deadline, retried on
-// timeout, trying each configured server in turn.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+// timeout, trying each configured server in turn. It also returns how
+// long the answer may be cached (cacheTTL).
+//
+// paced says the first attempt already waited its turn at the first
+// server's pace.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, paced bool) (*Answer, error, time.Duration) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
@@ -379,17 +488,35 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 		m.AuthenticatedData = true
 	}
 	var last *Error
+	timedOut := map[string]bool{} // servers that let an attempt time out
 	for attempt := 0; attempt <= r.opts.Retries; attempt++ {
 		for _, server := range r.servers {
 			if ctx.Err() != nil {
 				if last == nil {
 					last = &Error{Kind: KindTimeout, Name: name, Type: qtype, Server: server, Err: ctx.Err()}
 				}
-				return nil, last
+				return nil, last, 0
 			}
-			resp, tcp, rtt, err := r.exchangeUDPThenTCP(ctx, m, server)
+			var resp *dns.Msg
+			var tcp bool
+			var rtt time.Duration
+			var err error
+			if timedOut[server] && r.shared.pacer(server).limiting() {
+				// A question dropped by a server that limits its
+				// rate is asked again over TCP, which rate limits
+				// leave alone (RRL only limits UDP): asked over UDP
+				// it could be dropped again and again.
+				resp, rtt, err = r.exchange(ctx, "tcp", m, server, false)
+				tcp = true
+			} else {
+				resp, tcp, rtt, err = r.exchangeUDPThenTCP(ctx, m, server, !paced)
+			}
+			paced = false
 			if err != nil {
 				last = &Error{Kind: classifyNet(err), Name: name, Type: qtype, Server: server, Err: err}
+				if last.Kind == KindTimeout && ctx.Err() == nil {
+					timedOut[server] = true
+				}
 				if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
 					// Probe while the retries go on, so that finding
 					// the resolver dead costs no extra wait.
@@ -398,15 +525,52 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*Ans
 				continue
 			}
 			r.answered.Store(true)
-			return interpret(name, qtype, resp, server, tcp, rtt)
+			if !tcp {
+				r.shared.pacer(server).answered(rtt)
+			}
+			if timedOut[server] {
+				// Unanswered, then answered when asked again: the
+				// server dropped the first (a rate limit's drop, or
+				// a lost packet).
+				r.lost(server, false)
+			}
+			ans, aerr := interpret(name, qtype, resp, server, tcp, rtt)
+			return ans, aerr, cacheTTL(resp, aerr)
 		}
 	}
 	if (last.Kind == KindTimeout || last.Kind == KindNetwork) && !r.answered.Load() && ctx.Err() == nil {
 		if down := r.checkAlive(ctx, last); down != nil {
-			return nil, down.about(name, qtype)
+			return nil, down.about(name, qtype), 0
 		}
 	}
-	return nil, last
+	return nil, last, 0
+}
+
+// lost records an answer slipped or dropped by server and paces the
+// questions sent to it from now on.
+func (r *Resolver) lost(server string, slip bool) {
+	r.limited.Add(1)
+	first, rl := r.shared.pacer(server).loss(slip)
+	if first && r.shared.onLimit != nil {
+		rl.Server = server
+		r.shared.onLimit(rl)
+	}
+}
+
+// RateLimited returns, once per shared cache (so once per run, or once per
+// batch), what this resolver saw of a server limiting its answer rate:
+// the report of the run that first sees it says so, the others do not
+// repeat it.
+func (r *Resolver) RateLimited() (RateLimit, bool) {
+	if r.limited.Load() == 0 {
+		return RateLimit{}, false
+	}
+	for _, rl := range r.shared.RateLimits() {
+		if r.shared.claimLimitReport() {
+			return rl, true
+		}
+	}
+	return RateLimit{}, false
 }
 
 // Unreachable returns the error that showed the resolver dead (no server
@@ -468,7 +632,7 @@ func (r *Resolver) probeServers(ctx context.Context) bool {
 		if r.answered.Load() {
 			return true // a slow answer to another question arrived meanwhile
 		}
-		if resp, _, err := r.exchange(ctx, "udp", m, server); err == nil || resp != nil {
+		if resp, _, err := r.exchange(ctx, "udp", m, server, true); err == nil || resp != nil {
 			r.answered.Store(true)
 			return true
 		}
@@ -476,8 +640,8 @@ func (r *Resolver) probeServers(ctx context.Context) bool {
 	return r.answered.Load()
 }
 
-func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, bool, time.Duration, error) {
-	resp, rtt, err := r.exchange(ctx, "udp", m, server)
+func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server string, pace bool) (*dns.Msg, bool, time.Duration, error) {
+	resp, rtt, err := r.exchange(ctx, "udp", m, server, pace)
 	if err == nil && !resp.Truncated {
 		return resp, false, rtt, nil
 	}
@@ -486,39 +650,65 @@ func (r *Resolver) exchangeUDPThenTCP(ctx context.Context, m *dns.Msg, server st
 	}
 	// Truncated: the full answer is only available over TCP.
 	r.trunc.Add(1)
-	resp, rtt2, err := r.exchange(ctx, "tcp", m, server)
+	resp, rtt2, err := r.exchange(ctx, "tcp", m, server, false)
+	if err == nil && resp.Len() <= int(r.opts.UDPSize) {
+		// The whole answer fits in the UDP size we offered: it was not
+		// truncated for its size but "slipped" by a rate limit (RRL
+		// answers a share of the questions over its limit with TC set
+		// and nothing else, so that real clients retry over TCP).
+		r.lost(server, true)
+	}
 	return resp, true, rtt + rtt2, err
 }
 
 // exchange sends one packet and waits for its answer, within the attempt
-// deadline; cancelling ctx closes the connection at once.
-func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, server string) (*dns.Msg, time.Duration, error) {
+// deadline; cancelling ctx closes the connection at once. Over UDP the
+// server's pace is kept (with pace, once it has been seen limiting its
+// rate) and sockets are reused.
+func (r *Resolver) exchange(ctx context.Context, network string, m *dns.Msg, server string, pace bool) (*dns.Msg, time.Duration, error) {
+	if network == "udp" && pace {
+		// The wait for the pace comes before the attempt's deadline:
+		// waiting for a turn is not the server being slow.
+		if err := r.shared.pacer(server).wait(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	r.exchanges.Add(1)
-	actx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	timeout := r.opts.Timeout
+	if network == "udp" {
+		timeout = r.shared.pacer(server).attemptTimeout(timeout)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dial := r.opts.Dial
-	if dial == nil {
-		d := &net.Dialer{}
-		dial = d.DialContext
+	var pool *udpPool
+	var pc *pooledConn
+	if network == "udp" {
+		pool = r.shared.pool(server)
+		pc = pool.get()
 	}
-	nc, err := dial(actx, network, server)
-	if err != nil {
-		return nil, 0, err
+	if pc == nil {
+		dial := r.opts.Dial
+		if dial == nil {
+			d := &net.Dialer{}
+			dial = d.DialContext
+		}
+		nc, err := dial(actx, network, server)
+		if err != nil {
+			return nil, 0, err
+		}
+		pc = &pooledConn{nc: nc}
 	}
+	nc := pc.nc
 	co := &dns.Conn{Conn: nc, UDPSize: r.opts.UDPSize}
 	stop := context.AfterFunc(actx, func() { nc.Close() })
-	defer func() {
-		stop()
-		nc.Close()
-	}()
 	resp, rtt, err := exchangeMatching(actx, co, m)
+	if stop() && err == nil && pool != nil {
+		pool.put(pc) // a clean exchange: nothing more will arrive on it
+	} else {
+		nc.Close()
+	}
 	if err != nil && actx.Err() != nil {
 		err = actx.Err()
-	}
-	if err != nil && resp != nil && resp.Truncated {
-		// A truncated UDP answer may fail to unpack past the cut; the
-		// header is what matters.
-		return resp, rtt, err
 	}
 	return resp, rtt, err
 }
