@@ -50,7 +50,8 @@ type sendClientFlags struct {
 	SMTPUTF8                    bool
 	RequireTLSExt               bool
 	BDAT                        bool
-	Pipeline                    string
+	PipelineOn, PipelineForce   bool
+	PipelineOff                 bool
 
 	Silent int
 	Dump   bool
@@ -95,12 +96,12 @@ func addSendClientFlags(c *cobra.Command, s *sendClientFlags) {
 	f.BoolVar(&s.SMTPUTF8, "smtputf8", false, "send SMTPUTF8 even when the addresses are ASCII (it is sent for non-ASCII addresses whenever offered)")
 	f.BoolVar(&s.RequireTLSExt, "requiretls", false, "the REQUIRETLS MAIL parameter (RFC 8689): the message must travel over TLS all the way; not sent when not offered")
 	f.BoolVar(&s.BDAT, "bdat", false, "send the message with BDAT (CHUNKING, RFC 3030) when offered, instead of DATA")
-	f.StringVar(&s.Pipeline, "pipeline", "auto", "PIPELINING: auto (when offered), on (require it), force (even when not offered) or off")
-	f.Lookup("pipeline").NoOptDefVal = "on"
-	completeValues(c, "pipeline", "auto", "on", "force", "off")
+	// PIPELINING is used whenever offered; these change that.
+	f.BoolVar(&s.PipelineOn, "pipeline", false, "require PIPELINING: without it the message is not sent (MAIL, RCPT and DATA go in one write)")
+	f.BoolVar(&s.PipelineForce, "force-pipeline", false, "pipeline MAIL, RCPT and DATA even when PIPELINING is not offered")
+	f.BoolVar(&s.PipelineOff, "no-pipeline", false, "never pipeline: one command, one reply")
 
-	f.IntVar(&s.Silent, "silent", 0, "1: print the report only when the exit code is not 0; 2: print nothing (the exit code says it)")
-	f.Lookup("silent").NoOptDefVal = "1"
+	f.CountVar(&s.Silent, "silent", "--silent: print the report only when the exit code is not 0; --silent=2: print nothing (the exit code says it)")
 	f.BoolVar(&s.Dump, "dump", false, "print the effective options (secrets masked) and exit without connecting")
 }
 
@@ -236,12 +237,18 @@ func (s *sendClientFlags) clientOptions(env *Env, ctx context.Context) (smtpprob
 		return o, usageErrorf("--body-type must be 7bit, 8bitmime or binarymime, not %q", s.BodyType)
 	}
 	o.SMTPUTF8, o.RequireTLS, o.Chunking = s.SMTPUTF8, s.RequireTLSExt, s.BDAT
-	switch p := strings.ToLower(s.Pipeline); p {
-	case "auto", "":
-	case "on", "force", "off":
-		o.Pipeline = p
-	default:
-		return o, usageErrorf("--pipeline must be auto, on, force or off, not %q", s.Pipeline)
+	n := 0
+	for _, p := range []struct {
+		set  bool
+		mode string
+	}{{s.PipelineOn, "on"}, {s.PipelineForce, "force"}, {s.PipelineOff, "off"}} {
+		if p.set {
+			o.Pipeline = p.mode
+			n++
+		}
+	}
+	if n > 1 {
+		return o, usageErrorf("give one of --pipeline, --force-pipeline and --no-pipeline")
 	}
 	if s.Silent < 0 || s.Silent > 3 {
 		return o, usageErrorf("--silent must be 1, 2 or 3")
@@ -404,7 +411,7 @@ func dumpOptions(w io.Writer, c *cobra.Command, extra [][2]string) error {
 			return
 		}
 		v := f.Value.String()
-		if isSecretFlag("--"+f.Name) && v != "" {
+		if isSecretFlag("--"+f.Name) && f.Changed {
 			v = "********"
 		}
 		if v == "" || v == "[]" {

@@ -406,6 +406,13 @@ func (c *checker) do(ctx context.Context) {
 			if ok {
 				secure = true
 				trusted = c.certTrusted()
+				if c.pinFailed {
+					c.skipRest("ehlo-tls", "the certificate is not the pinned one")
+					return
+				}
+				if c.stopAfter(ctx, "starttls") {
+					return
+				}
 				if !c.ehlo(ctx, "ehlo-tls") {
 					return
 				}
