@@ -308,7 +308,7 @@ func TestCompareSwaks_sendLMTPSocket(t *testing.T) {
 		[]string{"--socket", sock, "--protocol", "LMTP", "--ehlo", compareHelo, "--from", "lmtp@example.net", "--to", E.User2}, E.User2)
 	f := rep.WantFinding(t, "smtp.lmtp.delivered", "pass")
 	want := "250 2.0.0 <" + E.User2 + ">"
-	if !regexp.MustCompile(`(?m)^<- +` + regexp.QuoteMeta(want)).MatchString(out) || !strings.HasPrefix(evidence(t, f), want) {
+	if !regexp.MustCompile(`(?m)^<- +`+regexp.QuoteMeta(want)).MatchString(out) || !strings.HasPrefix(evidence(t, f), want) {
 		t.Errorf("LMTP delivery replies: mailprobe %q; swaks's transcript:\n%s", evidence(t, f), out)
 	}
 }
