@@ -426,3 +426,57 @@ func dumpOptions(w io.Writer, c *cobra.Command, extra [][2]string) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// oauthFlags take an OAuth 2.0 access token for a login, from one of an
+// environment variable, a file or a command (prefix "" for the main
+// login, "imap-" for reset send's mailbox).
+type oauthFlags struct {
+	Env, File, Cmd string
+	Mech           string
+	prefix         string
+}
+
+func addOAuthFlags(c *cobra.Command, o *oauthFlags, prefix, what string) {
+	o.prefix = prefix
+	f := c.Flags()
+	f.StringVar(&o.Env, prefix+"oauth2-token-env", "", "OAuth 2.0 access token for "+what+" from this environment variable (instead of a password)")
+	f.StringVar(&o.File, prefix+"oauth2-token-file", "", "OAuth 2.0 access token for "+what+" from the first line of this file")
+	f.StringVar(&o.Cmd, prefix+"oauth2-token-cmd", "", "OAuth 2.0 access token for "+what+" printed by this command (/bin/sh -c, 30 s at most), e.g. \"gcloud auth print-access-token\"")
+	f.StringVar(&o.Mech, prefix+"oauth2-mech", "", "XOAUTH2 or OAUTHBEARER (default: OAUTHBEARER when offered, else XOAUTH2)")
+}
+
+// token resolves the token (registered as a secret), "" when no flag was
+// given; hasPassword says a password flag was given too, which is a
+// usage error.
+func (o *oauthFlags) token(ctx context.Context, env *Env, user string, hasPassword bool) (string, error) {
+	n := 0
+	for _, v := range []string{o.Env, o.File, o.Cmd} {
+		if v != "" {
+			n++
+		}
+	}
+	p := "--" + o.prefix
+	switch {
+	case n == 0:
+		if o.Mech != "" {
+			return "", usageErrorf("%soauth2-mech needs a token (%soauth2-token-env, -file or -cmd)", p, p)
+		}
+		return "", nil
+	case n > 1:
+		return "", usageErrorf("give only one of %soauth2-token-env, %soauth2-token-file and %soauth2-token-cmd", p, p, p)
+	case hasPassword:
+		return "", usageErrorf("give a password or an OAuth 2.0 token, not both")
+	case user == "":
+		return "", usageErrorf("an OAuth 2.0 token needs the user it was issued for (%suser)", p)
+	}
+	if m := strings.ToUpper(o.Mech); m != "" && !smtpclient.IsOAuth(m) {
+		return "", usageErrorf("%soauth2-mech must be XOAUTH2 or OAUTHBEARER, not %q", p, o.Mech)
+	}
+	o.Mech = strings.ToUpper(o.Mech)
+	tok, err := OAuthToken(ctx, env, o.Env, o.File, o.Cmd)
+	if err != nil {
+		return "", err
+	}
+	env.addSecret(user, tok)
+	return tok, nil
+}

@@ -74,6 +74,8 @@ type smtpCheckOptions struct {
 	// oauthToken, when set, is the OAuth 2.0 access token that stands
 	// for the password (smtp send's --oauth2-token-*).
 	oauthToken string
+	// checkOAuth are smtp check's --oauth2-token-* flags.
+	checkOAuth oauthFlags
 }
 
 // smtpRoles are the --role values of smtp check and send.
@@ -99,16 +101,26 @@ Credentials are sent only over a trusted TLS connection.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]
+			tok, err := o.checkOAuth.token(cmd.Context(), env, o.User, o.PasswordEnv != "" || o.PasswordFile != "" || o.Password != "")
+			if err != nil {
+				return err
+			}
+			o.oauthToken = tok
+			if tok != "" && o.checkOAuth.Mech != "" {
+				o.AuthMech = o.checkOAuth.Mech
+			}
 			opts, err := o.engineOptions(env)
 			if err != nil {
 				return err
 			}
+			opts.Client.OAuth = tok != ""
 			return runSMTPProbe(cmd.Context(), env, &o.Global, opts)
 		},
 	}
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addOAuthFlags(c, &o.checkOAuth, "", "AUTH")
 	addTLSModeFlags(c, &o.tlsModeFlags, true)
 	addEnvelopeFlags(c, &o.envelopeFlags,
 		"probe MAIL FROM with this address (ended by RSET; never sends DATA)",

@@ -410,3 +410,48 @@ func ExplainOAuthError(raw string) (info OAuthErrorInfo, explanation string, ok 
 	}
 	return info, explanation, true
 }
+
+// OAuthInitialResponse is the first message of XOAUTH2 (Google's and
+// Microsoft's format) or OAUTHBEARER (RFC 7628 §3.1) for user and token:
+// what every protocol (SMTP AUTH, IMAP AUTHENTICATE, POP3 AUTH) sends,
+// base64-encoded, as the initial response.
+func OAuthInitialResponse(mech, user, token, host string, port int) []byte {
+	if strings.EqualFold(mech, "OAUTHBEARER") {
+		_, ir, _ := sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{Username: user, Token: token, Host: host, Port: port}).Start()
+		return ir
+	}
+	return []byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01")
+}
+
+// OAuthErrorResponse is what a client answers to an OAuth error
+// challenge: %x01 for OAUTHBEARER (RFC 7628 §3.2.3), an empty response
+// for XOAUTH2. The server then fails the exchange.
+func OAuthErrorResponse(mech string) []byte {
+	if strings.EqualFold(mech, "OAUTHBEARER") {
+		return []byte{1}
+	}
+	return []byte{}
+}
+
+// OAuthClient is a go-sasl client for XOAUTH2 or OAUTHBEARER (for
+// go-imap's Authenticate) that keeps the server's error challenge
+// (Err) instead of failing on it, so the error can be explained.
+type OAuthClient struct {
+	Mech, User, Token, Host string
+	Port                    int
+	Err                     string // the decoded error challenge, if any
+}
+
+// Start implements sasl.Client.
+func (c *OAuthClient) Start() (string, []byte, error) {
+	return strings.ToUpper(c.Mech), OAuthInitialResponse(c.Mech, c.User, c.Token, c.Host, c.Port), nil
+}
+
+// Next implements sasl.Client: any challenge is the error.
+func (c *OAuthClient) Next(chal []byte) ([]byte, error) {
+	if len(chal) > 4096 {
+		chal = chal[:4096]
+	}
+	c.Err = string(chal)
+	return OAuthErrorResponse(c.Mech), nil
+}
