@@ -164,7 +164,7 @@ type fakeIMAP struct {
 	failureDelay  time.Duration
 	blockAfter    int
 	loginAttempts int
-	implicit      bool // TLS from the first byte (RFC 8314 §3)
+	implicit      bool   // TLS from the first byte (RFC 8314 §3)
 	oauthToken    string // AUTHENTICATE OAUTHBEARER/XOAUTH2 accepts this token (oauth_test.go)
 	authLines     []string
 }

@@ -34,8 +34,8 @@ type IMAPOptions struct {
 	// in netx.ParseTLSMode's spellings. Auto takes the mode of a port in
 	// netx.MailPorts (993 implicit, 143 STARTTLS) and detects it on any
 	// other port.
-	TLS                string
-	User, Password     string
+	TLS            string
+	User, Password string
 	// OAuth says Password is an OAuth 2.0 access token: the login is
 	// AUTHENTICATE OAuthMech (XOAUTH2 or OAUTHBEARER; "" = OAUTHBEARER
 	// when advertised, else XOAUTH2), as Microsoft 365 and Gmail need.
