@@ -235,8 +235,14 @@ func (c *checker) tlsExtras(stage string, ts *tls.ConnectionState) bool {
 	cl, r := c.o.Client, c.r
 	if cl.PeerChain {
 		var certs []map[string]any
-		f := report.Newf("smtp.tls.peer-chain", stage, "%s, %s; SNI %q; ALPN %q; %d certificate(s) sent by the server.",
-			tls.VersionName(ts.Version), tls.CipherSuiteName(ts.CipherSuite), ts.ServerName, ts.NegotiatedProtocol, len(ts.PeerCertificates))
+		orNone := func(s string) string {
+			if s == "" {
+				return "none"
+			}
+			return s
+		}
+		f := report.Newf("smtp.tls.peer-chain", stage, "%s, %s; SNI %s; ALPN %s; %d certificate(s) sent by the server.",
+			tls.VersionName(ts.Version), tls.CipherSuiteName(ts.CipherSuite), orNone(ts.ServerName), orNone(ts.NegotiatedProtocol), len(ts.PeerCertificates))
 		for i, cert := range ts.PeerCertificates {
 			fp := Fingerprint(cert.Raw)
 			f = f.With("certificate", fmt.Sprintf("#%d subject %s; issuer %s; not after %s; sha256:%s", i, cert.Subject, cert.Issuer, cert.NotAfter.UTC().Format(time.RFC3339), fp))
