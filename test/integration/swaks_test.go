@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -354,5 +355,24 @@ func TestCompareSwaks_sendQuitAfterRcpt(t *testing.T) {
 	}
 	if mp, sw := strings.Join(mailprobeVerbs(rep), " "), strings.Join(swaksVerbs(out), " "); mp != sw || mp != "EHLO MAIL RCPT QUIT" {
 		t.Errorf("mailprobe %s, swaks %s", mp, sw)
+	}
+}
+
+// --pipe: Postfix's own `sendmail -bs` (SMTP on stdin/stdout, no
+// network) takes the message from both tools with the same commands, and
+// Postfix delivers both.
+func TestCompareSwaks_sendPipeSendmail(t *testing.T) {
+	conf := os.Getenv("MP_IT_POSTFIX_CONFIG")
+	if conf == "" {
+		t.Fatal("MP_IT_POSTFIX_CONFIG is not set")
+	}
+	pipe := "/usr/sbin/sendmail -bs -C " + conf
+	from := "pipe@example.net"
+	rep, out := compareSend(t, "EHLO MAIL RCPT DATA QUIT",
+		[]string{"--pipe", pipe, "--tls", "none", "--role", "mx", "--helo", compareHelo, "--from", from, "--to", E.User2},
+		[]string{"--pipe", pipe, "--ehlo", compareHelo, "--from", from, "--to", E.User2}, E.User2)
+	rep.WantStage(t, "queued", "ok")
+	if !strings.Contains(out, "<- ") {
+		t.Errorf("swaks's transcript:\n%s", out)
 	}
 }
