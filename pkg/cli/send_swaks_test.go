@@ -25,6 +25,9 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/mailprobe/mailprobe/internal/testserver"
+	"github.com/mailprobe/mailprobe/pkg/imapaudit"
+	"github.com/mailprobe/mailprobe/pkg/iostreams"
+	"github.com/mailprobe/mailprobe/pkg/resetmail"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
@@ -950,5 +953,40 @@ func TestSend_dump(t *testing.T) {
 		if !strings.Contains(r.out, want) {
 			t.Fatalf("dump lacks %q:\n%s", want, r.out)
 		}
+	}
+}
+
+// The OAuth flags of smtp check, imap audit and reset send --imap reach
+// their engines: the token as the password, marked as a token, the
+// mechanism chosen.
+func TestOAuthFlags_reachTheEngines(t *testing.T) {
+	var seen sasl.OAuthBearerOptions
+	addr := startSendServer(t, oauthBackend("tok-check-1", &seen), nil)
+	r := run(t, map[string]string{"T": "tok-check-1"}, "smtp", "check", addr, "--no-ptr", "--tls", "none", "--allow-plaintext-auth", "--role", "mx",
+		"--user", "alice@test.example", "--oauth2-token-env", "T", "--format", "json")
+	if !strings.Contains(r.out, `"smtp.auth.ok"`) || seen.Token != "tok-check-1" || strings.Contains(r.out, "tok-check-1") {
+		t.Fatalf("smtp check: exit %d seen %+v\n%s%s", r.code, seen, r.out, r.errOut)
+	}
+
+	io, _, _, errOut := iostreams.Test()
+	io.Getenv = func(k string) string { return map[string]string{"T": "tok-imap-2"}[k] }
+	var got any
+	env := &Env{IO: io, inspect: func(v any) { got = v }}
+	if code := Main([]string{"imap", "audit", "127.0.0.1:1", "--user", "me@test.example", "--oauth2-token-env", "T", "--oauth2-mech", "xoauth2"}, env); code != 0 {
+		t.Fatalf("imap audit: exit %d %s", code, errOut)
+	}
+	if o := got.(imapaudit.Options); !o.OAuth || o.Password != "tok-imap-2" || o.OAuthMech != "XOAUTH2" {
+		t.Fatalf("imap audit options %+v", o)
+	}
+	if code := Main([]string{"reset", "send", "--smtp", "127.0.0.1:1", "--from", "a@test.example", "--to", "me@test.example", "--imap", "127.0.0.1:2",
+		"--imap-oauth2-token-cmd", "echo tok-reset-3"}, env); code != 0 {
+		t.Fatalf("reset send: exit %d %s", code, errOut)
+	}
+	if o := got.(resetmail.Options); !o.IMAP.OAuth || o.IMAP.Password != "tok-reset-3" || o.IMAP.User != "me@test.example" {
+		t.Fatalf("reset send IMAP options %+v", o.IMAP)
+	}
+	_, r2 := send(t, nil, "", "127.0.0.1:1", "--user", "a@test.example", "--password", "pw-x", "--oauth2-token-cmd", "echo t")
+	if r2.code != 2 || !strings.Contains(r2.errOut, "not both") {
+		t.Fatalf("password and token: exit %d %s", r2.code, r2.errOut)
 	}
 }
