@@ -458,10 +458,18 @@ func TestSend_pipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := "MP_PIPE_SERVER=1 exec '" + exe + "' -test.run='^TestHelperPipeServer$'"
-	rep, r := send(t, nil, "", "--pipe", cmd, "--tls", "none", "--role", "mx")
+	// Each start of the program leaves a line in starts. The program is
+	// silent for longer than netx.GreetingWait, after which an explicit
+	// --tls starttls on a TCP port probes a second connection for
+	// implicit TLS: a program must not be started a second time for it.
+	starts := filepath.Join(t.TempDir(), "starts")
+	cmd := "echo x >> '" + starts + "'; sleep 1; MP_PIPE_SERVER=1 exec '" + exe + "' -test.run='^TestHelperPipeServer$'"
+	rep, r := send(t, nil, "", "--pipe", cmd, "--tls", "starttls", "--role", "mx")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s%s", r.code, r.out, r.errOut)
+	}
+	if b, _ := os.ReadFile(starts); string(b) != "x\n" {
+		t.Fatalf("the program was started %d times", strings.Count(string(b), "x"))
 	}
 	if rep.stage("queued") != "ok" || rep.stage("resolve") != "skipped" {
 		t.Fatalf("stages %+v", rep.Stages)

@@ -546,6 +546,11 @@ func (c *checker) greetingOptions(t netx.Timeouts) smtpclient.GreetingOptions {
 	case c.o.NoSTARTTLS:
 		mode = netx.TLSNone
 	}
+	if c.o.Client.localTransport() != "" {
+		// A socket or a program is asked nothing on a second connection
+		// (for --pipe that would start the program again): no detection.
+		mode = netx.TLSNone
+	}
 	return smtpclient.GreetingOptions{Mode: mode, Port: c.o.Port, Wait: t.Banner, TLS: c.tlsConfig(), Dial: c.o.Dial, Timeouts: c.o.Timeouts}
 }
 
