@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -375,4 +376,33 @@ func TestCompareSwaks_sendPipeSendmail(t *testing.T) {
 	if !strings.Contains(out, "<- ") {
 		t.Errorf("swaks's transcript:\n%s", out)
 	}
+}
+
+// A Postfix listener behind a load balancer (PROXY protocol required,
+// XCLIENT allowed to the proxied client): both tools send a PROXY v2
+// header naming a client in 192.0.2.0/24 and then XCLIENT, with the same
+// commands; Postfix records the XCLIENT name and address in the
+// delivered message's Received header, which only works when it parsed
+// the PROXY header and authorized the proxied client.
+func TestCompareSwaks_sendProxyXClient(t *testing.T) {
+	port, err := strconv.Atoi(os.Getenv("MP_IT_PROXY_PORT"))
+	if err != nil {
+		t.Fatalf("MP_IT_PROXY_PORT: %v", err)
+	}
+	from := "proxied@example.net"
+	rep, _ := compareSend(t, "EHLO XCLIENT EHLO MAIL RCPT DATA QUIT",
+		[]string{E.Addr(port), "--role", "mx", "--tls", "none", "--helo", compareHelo, "--from", from, "--to", E.User2,
+			"--proxy", "v2", "--proxy-source", "192.0.2.7:4242", "--proxy-dest", "127.0.0.1:25",
+			"--xclient", "NAME=xclient.example", "--xclient", "ADDR=192.0.2.9"},
+		append(swaksBase(port), "--from", from, "--to", E.User2, "--proxy-version", "2", "--proxy-family", "AF_INET", "--proxy-protocol", "STREAM", "--proxy-source", "192.0.2.7", "--proxy-source-port", "4242",
+			"--proxy-dest", "127.0.0.1", "--proxy-dest-port", "25", "--xclient-name", "xclient.example", "--xclient-addr", "192.0.2.9"), "")
+	sendQueued(t, rep)
+	token := ""
+	for _, e := range rep.Transcript {
+		if v, ok := strings.CutPrefix(e.Line, "X-Mailprobe-Test: "); ok && e.Dir == "C" {
+			token = v
+		}
+	}
+	msg := WaitForMessage(t, E.User2, E.Pass2, "X-Mailprobe-Test", token, 20*time.Second)
+	WantContains(t, "Received header", string(msg.Raw), "(xclient.example [192.0.2.9])")
 }
