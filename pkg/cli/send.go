@@ -41,7 +41,12 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
       --from me@example.com --to you@example.org --subject "hello" --body "test"
   mailprobe smtp send mx.example.org --from me@example.com --to you@example.org --eml message.eml
   mailprobe smtp send smtp.example.com:465 --tls implicit --user me --password-file ~/.smtp-pass \
-      --from me@example.com --to you@example.org --attach report.pdf`,
+      --from me@example.com --to you@example.org --attach report.pdf
+  mailprobe smtp send mx.example.org --from me@example.com --to you@example.org --quit-after rcpt
+  mailprobe smtp send --socket /run/dovecot/lmtp --protocol lmtp --from me@example.com --to you@example.org
+  mailprobe smtp send smtp.gmail.com:587 --user me@gmail.com --oauth2-token-cmd "gcloud auth print-access-token" \
+      --from me@gmail.com --to you@example.org
+  (swaks options and their mailprobe flags: docs/smtp-send.md)`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			local := o.client.Socket != "" || o.client.Pipe != ""
