@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ type auditOptions struct {
 	Global
 	tlsFlags
 	credFlags
+	oauth oauthFlags
 	tlsModeFlags
 	resolverFlags
 	Ports              []int
@@ -93,6 +95,7 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addOAuthFlags(c, &o.oauth, "", "the login test")
 	addTLSModeFlags(c, &o.tlsModeFlags, false)
 	addResolverFlags(c, &o.resolverFlags)
 	f := c.Flags()
@@ -137,8 +140,12 @@ func (o *auditOptions) options(env *Env, proto imapaudit.Protocol, target string
 	if err != nil {
 		return opts, err
 	}
-	var password string
-	if o.LockoutTest == 0 || o.PasswordEnv != "" || o.PasswordFile != "" || o.Password != "" {
+	token, err := o.oauth.token(context.Background(), env, o.User, o.PasswordEnv != "" || o.PasswordFile != "" || o.Password != "")
+	if err != nil {
+		return opts, err
+	}
+	password := token
+	if token == "" && (o.LockoutTest == 0 || o.PasswordEnv != "" || o.PasswordFile != "" || o.Password != "") {
 		// The lockout test needs only the account name.
 		if password, err = o.credFlags.resolve(env); err != nil {
 			return opts, err
@@ -151,7 +158,7 @@ func (o *auditOptions) options(env *Env, proto imapaudit.Protocol, target string
 	return imapaudit.Options{
 		Protocol: proto, Host: host, Ports: ports, ImplicitTLS: o.ImplicitPorts, TLSMode: mode,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure,
-		User: o.User, Password: password, AllowPlaintextAuth: o.AllowPlaintextAuth, LockoutTest: o.LockoutTest, NoTLSScan: o.NoTLSScan,
+		User: o.User, Password: password, OAuth: token != "", OAuthMech: o.oauth.Mech, AllowPlaintextAuth: o.AllowPlaintextAuth, LockoutTest: o.LockoutTest, NoTLSScan: o.NoTLSScan,
 		Dial: n.Dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }

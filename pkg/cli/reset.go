@@ -51,6 +51,7 @@ type resetSendOptions struct {
 	IMAPUser               string
 	IMAPPasswordEnv        string
 	IMAPPasswordFile       string
+	imapOAuth              oauthFlags
 	IMAPTLS                string
 	IMAPServerName         string
 	IMAPCAFile             string
@@ -133,6 +134,7 @@ delivers into an in-process IMAP mailbox: no setup at all.`,
 	f.StringVar(&o.IMAPUser, "imap-user", "", "IMAP user (default: the --to address)")
 	f.StringVar(&o.IMAPPasswordEnv, "imap-password-env", "", "read the IMAP password from this environment variable")
 	f.StringVar(&o.IMAPPasswordFile, "imap-password-file", "", "read the IMAP password from the first line of this file")
+	addOAuthFlags(c, &o.imapOAuth, "imap-", "the IMAP mailbox (Microsoft 365, Gmail)")
 	f.StringVar(&o.IMAPServerName, "imap-servername", "", "name to expect in the IMAP server's certificate (default: the --imap host)")
 	f.StringVar(&o.IMAPCAFile, "imap-ca-file", "", "PEM CA certificates for the IMAP server (default: --ca-file, else the system roots)")
 	f.StringVar(&o.IMAPTLS, "imap-tls", string(netx.TLSAuto), "how the IMAP connection gets TLS: auto (from the port), starttls, implicit or none")
@@ -226,9 +228,16 @@ func (o *resetSendOptions) options(ctx context.Context, env *Env) (resetmail.Opt
 		if io.User == "" {
 			io.User = addrOnly(o.To)
 		}
-		cf := credFlags{User: io.User, PasswordEnv: o.IMAPPasswordEnv, PasswordFile: o.IMAPPasswordFile}
-		if io.Password, err = cf.resolve(env); err != nil {
+		tok, err := o.imapOAuth.token(context.Background(), env, io.User, o.IMAPPasswordEnv != "" || o.IMAPPasswordFile != "")
+		if err != nil {
 			return ro, stop, err
+		}
+		io.Password, io.OAuth, io.OAuthMech = tok, tok != "", o.imapOAuth.Mech
+		cf := credFlags{User: io.User, PasswordEnv: o.IMAPPasswordEnv, PasswordFile: o.IMAPPasswordFile}
+		if tok == "" {
+			if io.Password, err = cf.resolve(env); err != nil {
+				return ro, stop, err
+			}
 		}
 		ro.IMAP = io
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/dkimkey"
 	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
@@ -24,6 +25,10 @@ type smtpSendOptions struct {
 	DKIMSel    string
 	DKIMDomain string
 	PrintOnly  bool
+	Cc, Bcc    []string
+	AddHeaders []string
+	BodySize   int
+	client     sendClientFlags
 }
 
 func newSMTPSendCmd(env *Env) *cobra.Command {
@@ -35,44 +40,99 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
       --from me@example.com --to you@example.org --subject "hello" --body "test"
   mailprobe smtp send mx.example.org --from me@example.com --to you@example.org --eml message.eml
   mailprobe smtp send smtp.example.com:465 --tls implicit --user me --password-file ~/.smtp-pass \
-      --from me@example.com --to you@example.org --attach report.pdf`,
-		Args: cobra.ExactArgs(1),
+      --from me@example.com --to you@example.org --attach report.pdf
+  mailprobe smtp send mx.example.org --from me@example.com --to you@example.org --quit-after rcpt
+  mailprobe smtp send --socket /run/dovecot/lmtp --protocol lmtp --from me@example.com --to you@example.org
+  mailprobe smtp send smtp.gmail.com:587 --user me@gmail.com --oauth2-token-cmd "gcloud auth print-access-token" \
+      --from me@gmail.com --to you@example.org
+  (swaks options and their mailprobe flags: docs/smtp-send.md)`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Target = args[0]
+			local := o.client.Socket != "" || o.client.Pipe != ""
+			switch {
+			case len(args) == 1:
+				o.Target = args[0]
+			case local:
+				// A socket or a program has no host: name the server
+				// "localhost" for EHLO's sake and certificate checks.
+				o.Target = "localhost"
+			default:
+				return usageErrorf("name the server, HOST[:PORT] (or give --socket PATH or --pipe COMMAND)")
+			}
+			if o.client.Protocol == "lmtp" && len(args) == 1 && !strings.Contains(strings.TrimPrefix(o.Target, "["), ":") {
+				o.Target += ":24" // LMTP's port (RFC 2033 §4, swaks' default)
+			}
 			if len(o.To) == 0 || o.From == "" {
 				return usageErrorf("--from and --to are required")
 			}
 			// The envelope takes bare addresses; display names stay in
-			// the headers ("Alice <alice@example.com>").
+			// the headers ("Alice <alice@example.com>"). Bcc is
+			// envelope only.
 			var rcpts []string
-			for _, t := range o.To {
-				a, err := mail.ParseAddress(t)
-				if err != nil {
-					return usageErrorf("--to %q: %v", t, err)
+			for _, list := range []struct {
+				flag  string
+				addrs []string
+			}{{"--to", o.To}, {"--cc", o.Cc}, {"--bcc", o.Bcc}} {
+				for _, t := range list.addrs {
+					a, err := mail.ParseAddress(t)
+					if err != nil {
+						return usageErrorf("%s %q: %v", list.flag, t, err)
+					}
+					rcpts = append(rcpts, a.Address)
 				}
-				rcpts = append(rcpts, a.Address)
 			}
-			if o.PrintOnly {
-				// Nothing is sent: no password, no connection.
+			client, err := o.client.clientOptions(env, cmd.Context())
+			if err != nil {
+				return err
+			}
+			if o.PrintOnly || o.client.Dump {
+				// Nothing is sent: no password, no token, no connection.
 				o.User, o.PasswordEnv, o.PasswordFile, o.Password = "", "", "", ""
+				o.client.OAuthTokenEnv, o.client.OAuthTokenFile, o.client.OAuthTokenCmd = "", "", ""
+			}
+			token, err := o.client.oauthToken(cmd.Context(), env, o.User)
+			if err != nil {
+				return err
+			}
+			if token != "" {
+				if o.User == "" {
+					return usageErrorf("an OAuth 2.0 token needs --user, the account it was issued for")
+				}
+				if o.PasswordEnv != "" || o.PasswordFile != "" || o.Password != "" {
+					return usageErrorf("give a password or an OAuth 2.0 token, not both")
+				}
+				if o.AuthMech != "" && !smtpclient.IsOAuth(o.AuthMech) {
+					return usageErrorf("an OAuth 2.0 token goes with --auth-mech XOAUTH2 or OAUTHBEARER, not %s", o.AuthMech)
+				}
+				client.OAuth = true
+				o.oauthToken = token
+			}
+			if client.Protocol == "lmtp" && o.Role == "" {
+				o.Role = "mx" // LMTP delivers; nobody logs in to it
 			}
 			opts, err := o.smtpCheckOptions.engineOptions(env)
 			if err != nil {
 				return err
 			}
+			opts.Client = client
 			from, err := mail.ParseAddress(o.From)
 			if err != nil {
 				return usageErrorf("--from %q: %v", o.From, err)
 			}
 			opts.MailFrom, opts.RcptTo = from.Address, rcpts
-			if opts.Message, err = o.message(env, opts); err != nil {
+			if opts.Message, err = o.message(opts, env); err != nil {
 				return err
 			}
 			if o.PrintOnly {
 				_, err := env.IO.Out.Write(opts.Message)
 				return err
 			}
-			return runSMTPProbe(cmd.Context(), env, &o.Global, opts)
+			if o.client.Dump {
+				return dumpOptions(env.IO.Out, cmd, [][2]string{
+					{"server", o.Target}, {"envelope from", opts.MailFrom}, {"envelope to", strings.Join(opts.RcptTo, ", ")},
+					{"message bytes", fmt.Sprint(len(opts.Message))}, {"credentials", credSummary(opts.User, opts.Password != "", client.OAuth)}})
+			}
+			return o.run(cmd.Context(), env, opts)
 		},
 	}
 	addGlobalFlags(c, &o.Global)
@@ -84,11 +144,16 @@ func newSMTPSendCmd(env *Env) *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&o.Subject, "subject", "mailprobe test", "subject")
 	f.StringVar(&o.Body, "body", "This is a test message sent by mailprobe.\n", "message body text")
-	f.StringVar(&o.BodyFile, "body-file", "", "read the body from this file (- for stdin)")
-	f.StringArrayVar(&o.Headers, "header", nil, "extra header \"Name: value\" (repeatable)")
-	f.StringArrayVar(&o.Attach, "attach", nil, "attach this file (repeatable; - for stdin)")
-	f.StringVar(&o.EML, "eml", "", "send this raw RFC 5322 message file as is (headers and body; - for stdin)")
-	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
+	f.StringVar(&o.BodyFile, "body-file", "", "read the body from this file (\"-\": standard input)")
+	f.StringArrayVar(&o.Headers, "header", nil, "header \"Name: value\", replacing the message's header of that name or added (repeatable); values may use %DATE%, %MESSAGEID%, %FROM_ADDRESS%, %TO_ADDRESS%")
+	f.StringArrayVar(&o.Attach, "attach", nil, "attach this file (repeatable; \"-\": standard input)")
+	f.StringVar(&o.EML, "eml", "", "send this raw RFC 5322 message file (\"-\": standard input) as is, tokens like %DATE% replaced")
+	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: "+strings.Join(smtpclient.Mechanisms, ", ")+" (default: the best offered; with an OAuth token OAUTHBEARER, else XOAUTH2)")
+	f.StringSliceVar(&o.Cc, "cc", nil, "Cc recipient: in the Cc header and the envelope (repeatable)")
+	f.StringSliceVar(&o.Bcc, "bcc", nil, "Bcc recipient: in the envelope only (repeatable)")
+	f.StringArrayVar(&o.AddHeaders, "add-header", nil, "header \"Name: value\" added even when the message has one of that name (repeatable)")
+	f.IntVar(&o.BodySize, "body-size", 0, "send a body of exactly this many bytes (a SIZE test) instead of --body")
+	addSendClientFlags(c, &o.client)
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO")
 	f.StringVar(&o.LocalAddr, "local-addr", "", "source IP address to connect from")
@@ -119,14 +184,18 @@ func (o *smtpSendOptions) setOldTLSMode(v string) error {
 	return nil
 }
 
-func (o *smtpSendOptions) message(env *Env, opts smtpprobe.Options) ([]byte, error) {
+func (o *smtpSendOptions) message(opts smtpprobe.Options, env *Env) ([]byte, error) {
 	var msg []byte
+	tok := newTokens(o.From, append(append([]string{}, o.To...), o.Cc...), opts.Helo, env)
+	if o.EML != "" && o.BodySize > 0 {
+		return nil, usageErrorf("--body-size makes its own body; it does not go with --eml")
+	}
 	if o.EML != "" {
 		b, err := readInput(env, "--eml", o.EML, maxMessageSize)
 		if err != nil {
 			return nil, err
 		}
-		msg = b
+		msg = []byte(tok.replace(string(b)))
 	} else {
 		body := o.Body
 		if o.BodyFile != "" {
@@ -136,7 +205,16 @@ func (o *smtpSendOptions) message(env *Env, opts smtpprobe.Options) ([]byte, err
 			}
 			body = string(b)
 		}
-		sm := smtpprobe.SimpleMessage{From: o.From, To: o.To, Subject: o.Subject, Body: body, Headers: o.Headers, HeloDomain: opts.Helo}
+		if o.BodySize < 0 || o.BodySize > 100<<20 {
+			return nil, usageErrorf("--body-size must be between 0 and 104857600")
+		} else if o.BodySize > 0 {
+			body = sizedBody(o.BodySize)
+		}
+		var headers []string
+		if len(o.Cc) > 0 {
+			headers = append(headers, "Cc: "+strings.Join(o.Cc, ", "))
+		}
+		sm := smtpprobe.SimpleMessage{From: o.From, To: o.To, Subject: tok.replace(o.Subject), Body: tok.replace(body), Headers: headers, HeloDomain: opts.Helo, Date: tok.date, MessageID: tok.messageID}
 		for _, p := range o.Attach {
 			b, err := readInput(env, "--attach", p, maxMessageSize)
 			if err != nil {
@@ -148,6 +226,10 @@ func (o *smtpSendOptions) message(env *Env, opts smtpprobe.Options) ([]byte, err
 		if msg, err = smtpprobe.Compose(sm); err != nil {
 			return nil, usageErrorf("%v", err)
 		}
+	}
+	var err error
+	if msg, err = editHeaders(msg, tok.replaceAll(o.Headers), tok.replaceAll(o.AddHeaders)); err != nil {
+		return nil, err
 	}
 	if o.DKIMKey != "" || o.DKIMSel != "" {
 		if o.DKIMKey == "" || o.DKIMSel == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/smtpprobe"
 )
 
@@ -70,6 +71,11 @@ type smtpCheckOptions struct {
 	LocalAddr          string
 	NoPTR              bool
 	resolverFlags
+	// oauthToken, when set, is the OAuth 2.0 access token that stands
+	// for the password (smtp send's --oauth2-token-*).
+	oauthToken string
+	// checkOAuth are smtp check's --oauth2-token-* flags.
+	checkOAuth oauthFlags
 }
 
 // smtpRoles are the --role values of smtp check and send.
@@ -95,16 +101,26 @@ Credentials are sent only over a trusted TLS connection.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Target = args[0]
+			tok, err := o.checkOAuth.token(cmd.Context(), env, o.User, o.PasswordEnv != "" || o.PasswordFile != "" || o.Password != "")
+			if err != nil {
+				return err
+			}
+			o.oauthToken = tok
+			if tok != "" && o.checkOAuth.Mech != "" {
+				o.AuthMech = o.checkOAuth.Mech
+			}
 			opts, err := o.engineOptions(env)
 			if err != nil {
 				return err
 			}
+			opts.Client.OAuth = tok != ""
 			return runSMTPProbe(cmd.Context(), env, &o.Global, opts)
 		},
 	}
 	addGlobalFlags(c, &o.Global)
 	addTLSFlags(c, &o.tlsFlags)
 	addCredFlags(c, &o.credFlags)
+	addOAuthFlags(c, &o.checkOAuth, "", "AUTH")
 	addTLSModeFlags(c, &o.tlsModeFlags, true)
 	addEnvelopeFlags(c, &o.envelopeFlags,
 		"probe MAIL FROM with this address (ended by RSET; never sends DATA)",
@@ -113,7 +129,7 @@ Credentials are sent only over a trusted TLS connection.`,
 	f := c.Flags()
 	f.BoolVar(&o.AllowNoTLS, "allow-no-tls", false, "a missing STARTTLS on submission is a warning, not a failure")
 	f.StringVar(&o.Helo, "helo", "", "name to send in EHLO (default: this machine's name if it is fully qualified)")
-	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2 (default: the best offered)")
+	f.StringVar(&o.AuthMech, "auth-mech", "", "AUTH mechanism: "+strings.Join(smtpclient.Mechanisms, ", ")+" (default: the best offered)")
 	f.BoolVar(&o.AllowPlaintextAuth, "allow-plaintext-auth", false, "allow sending credentials over an unencrypted connection")
 	f.BoolVar(&o.ProbeVRFY, "probe-vrfy", false, "test whether VRFY and EXPN disclose addresses")
 	f.BoolVar(&o.ProbeSmuggling, "probe-smuggling", false, "test SMTP smuggling: 8 end-of-data look-alikes (<LF>.<LF>, <CR>.<CR>, ...), each on its own connection, each delivering 1 or 2 test messages to the first --to (required)")
@@ -144,19 +160,20 @@ func (o *smtpCheckOptions) engineOptions(env *Env) (smtpprobe.Options, error) {
 	if err != nil {
 		return opts, err
 	}
-	switch m := strings.ToUpper(o.AuthMech); m {
-	case "", "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2":
+	if m := strings.ToUpper(o.AuthMech); m == "" || smtpclient.IsMechanism(m) {
 		o.AuthMech = m
-	default:
-		return opts, usageErrorf("--auth-mech must be PLAIN, LOGIN, CRAM-MD5 or XOAUTH2, not %q", o.AuthMech)
+	} else {
+		return opts, usageErrorf("--auth-mech must be one of %s, not %q", strings.Join(smtpclient.Mechanisms, ", "), o.AuthMech)
 	}
 	pool, err := o.tlsFlags.pool()
 	if err != nil {
 		return opts, err
 	}
-	password, err := o.credFlags.resolve(env)
-	if err != nil {
-		return opts, err
+	password := o.oauthToken
+	if password == "" {
+		if password, err = o.credFlags.resolve(env); err != nil {
+			return opts, err
+		}
 	}
 	// The target's name, and with --resolver every other, is resolved
 	// through the run's one resolver.

@@ -75,6 +75,11 @@ type Options struct {
 
 	// User and Password, when set, test a real login over TLS.
 	User, Password string
+	// OAuth says Password is an OAuth 2.0 access token: the login test
+	// uses AUTHENTICATE (IMAP) or AUTH (POP3) with OAuthMech, XOAUTH2 or
+	// OAUTHBEARER ("" = OAUTHBEARER when advertised, else XOAUTH2).
+	OAuth     bool
+	OAuthMech string
 	// AllowPlaintextAuth also tries the real login before TLS on the
 	// plaintext port, to prove whether the server accepts it.
 	AllowPlaintextAuth bool

@@ -164,7 +164,9 @@ type fakeIMAP struct {
 	failureDelay  time.Duration
 	blockAfter    int
 	loginAttempts int
-	implicit      bool // TLS from the first byte (RFC 8314 §3)
+	implicit      bool   // TLS from the first byte (RFC 8314 §3)
+	oauthToken    string // AUTHENTICATE OAUTHBEARER/XOAUTH2 accepts this token (oauth_test.go)
+	authLines     []string
 }
 
 func (f *fakeIMAP) handler(c *testserver.Conn) {
@@ -223,6 +225,8 @@ func (f *fakeIMAP) handler(c *testserver.Conn) {
 			} else {
 				c.Send(tag + " NO [AUTHENTICATIONFAILED] Authentication failed.")
 			}
+		case "AUTHENTICATE":
+			f.authenticate(c, tag, rest)
 		case "ID":
 			c.Send(f.idReply, tag+" OK ID completed")
 		case "LOGOUT":
@@ -394,6 +398,7 @@ type fakePOP3 struct {
 	// handshake, as Dovecot does: the handshake then fails.
 	feedPipelined bool
 	implicit      bool // TLS from the first byte (RFC 8314 §3)
+	oauthToken    string
 }
 
 type prefixed struct {
@@ -460,6 +465,8 @@ func (f *fakePOP3) handler(c *testserver.Conn) {
 			}
 		case "PASS":
 			c.Send("-ERR [AUTH] Authentication failed.")
+		case "AUTH":
+			f.auth(c, line)
 		case "QUIT":
 			c.Send("+OK Logging out.")
 			return

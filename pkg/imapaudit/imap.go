@@ -205,7 +205,7 @@ func (a *auditor) imapPlaintextChecks(ctx context.Context, c *lineConn, port int
 	// explicitly allowed sending the real one.
 	st := a.begin("login-probe", port)
 	user, pass, real := probeUser(), "not-a-password", false
-	if a.o.AllowPlaintextAuth && a.o.User != "" && a.o.Password != "" {
+	if a.o.AllowPlaintextAuth && !a.o.OAuth && a.o.User != "" && a.o.Password != "" {
 		user, pass, real = a.o.User, a.o.Password, true
 	}
 	tag := a.tag()
@@ -280,6 +280,10 @@ func (a *auditor) imapLogin(ctx context.Context, c *lineConn, port int, trusted 
 	st := a.begin("login", port)
 	if c.tls == nil || (!trusted && !a.o.Insecure) {
 		st.end(report.StatusSkipped, "no trusted TLS: the password is not sent")
+		return
+	}
+	if a.o.OAuth {
+		a.imapOAuthLogin(ctx, c, st, caps)
 		return
 	}
 	tag := a.tag()

@@ -163,7 +163,7 @@ func (a *auditor) pop3PlaintextChecks(ctx context.Context, c *lineConn, port int
 	}
 	st := a.begin("login-probe", port)
 	user, pass, real := probeUser(), "not-a-password", false
-	if a.o.AllowPlaintextAuth && a.o.User != "" && a.o.Password != "" {
+	if a.o.AllowPlaintextAuth && !a.o.OAuth && a.o.User != "" && a.o.Password != "" {
 		user, pass, real = a.o.User, a.o.Password, true
 	}
 	reply, err := c.pop3Cmd(ctx, a, "USER "+user)
@@ -201,6 +201,10 @@ func (a *auditor) pop3Login(ctx context.Context, c *lineConn, port int, trusted 
 	st := a.begin("login", port)
 	if c.tls == nil || (!trusted && !a.o.Insecure) {
 		st.end(report.StatusSkipped, "no trusted TLS: the password is not sent")
+		return
+	}
+	if a.o.OAuth {
+		a.pop3OAuthLogin(ctx, c, st)
 		return
 	}
 	reply, err := c.pop3Cmd(ctx, a, "USER "+a.o.User)

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
+	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
 )
 
@@ -33,8 +34,13 @@ type IMAPOptions struct {
 	// in netx.ParseTLSMode's spellings. Auto takes the mode of a port in
 	// netx.MailPorts (993 implicit, 143 STARTTLS) and detects it on any
 	// other port.
-	TLS                string
-	User, Password     string
+	TLS            string
+	User, Password string
+	// OAuth says Password is an OAuth 2.0 access token: the login is
+	// AUTHENTICATE OAuthMech (XOAUTH2 or OAUTHBEARER; "" = OAUTHBEARER
+	// when advertised, else XOAUTH2), as Microsoft 365 and Gmail need.
+	OAuth              bool
+	OAuthMech          string
 	ServerName         string
 	RootCAs            *x509.CertPool
 	Insecure           bool
@@ -210,6 +216,31 @@ func (m *Mailbox) Login(ctx context.Context, user, password string, timeout time
 	m.rec.AddCredential(user, password)
 	if err := m.run(ctx, timeout, func() error { return m.c.Login(user, password).Wait() }); err != nil {
 		return err
+	}
+	caps := m.c.Caps()
+	m.idle = caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2)
+	return nil
+}
+
+// LoginOAuth authenticates with an OAuth 2.0 access token (XOAUTH2 or
+// OAUTHBEARER over AUTHENTICATE, RFC 7628); the token is registered as
+// a secret first. A refused token's JSON error challenge is decoded and
+// explained in the error.
+func (m *Mailbox) LoginOAuth(ctx context.Context, user, token, mech, host string, timeout time.Duration) error {
+	m.rec.AddCredential(user, token)
+	if mech == "" {
+		mech = "XOAUTH2"
+		if m.c.Caps().Has(imap.Cap("AUTH=OAUTHBEARER")) {
+			mech = "OAUTHBEARER"
+		}
+	}
+	cl := &smtpclient.OAuthClient{Mech: mech, User: user, Token: token, Host: host}
+	err := m.run(ctx, timeout, func() error { return m.c.Authenticate(cl) })
+	if err != nil {
+		if _, why, ok := smtpclient.ExplainOAuthError(cl.Err); ok {
+			return fmt.Errorf("AUTHENTICATE %s: %v; %s", mech, err, why)
+		}
+		return fmt.Errorf("AUTHENTICATE %s: %v", mech, err)
 	}
 	caps := m.c.Caps()
 	m.idle = caps.Has(imap.CapIdle) || caps.Has(imap.CapIMAP4rev2)

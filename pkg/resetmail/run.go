@@ -249,9 +249,16 @@ func openMailbox(ctx context.Context, o Options, rep *report.Report, rec *transc
 	st.End(report.StatusOK, "%s", summary)
 
 	st = stages.Begin("imap-login")
-	if err := mb.Login(ctx, o.IMAP.User, o.IMAP.Password, t.Command); err != nil {
+	login, verb := func() error { return mb.Login(ctx, o.IMAP.User, o.IMAP.Password, t.Command) }, "LOGIN"
+	if o.IMAP.OAuth {
+		login = func() error {
+			return mb.LoginOAuth(ctx, o.IMAP.User, o.IMAP.Password, o.IMAP.OAuthMech, o.IMAP.ServerName, t.Command)
+		}
+		verb = "AUTHENTICATE"
+	}
+	if err := login(); err != nil {
 		st.End(report.StatusFail, "%s", err.Error())
-		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "LOGIN as %s: %s.", o.IMAP.User, strings.TrimSuffix(err.Error(), ".")))
+		rep.Add(report.Newf("reset.imap.login-failed", "imap-login", "%s as %s: %s.", verb, o.IMAP.User, strings.TrimSuffix(err.Error(), ".")))
 		mb.Close()
 		return nil
 	}

@@ -29,6 +29,9 @@ type Session struct {
 	// the verb of the command the next reply answers.
 	observe   func(verb string, r Reply)
 	answering string
+	// serverName names the server to SASL (SetServerName); oauthErr is
+	// the last OAuth error challenge, decoded (OAuthError).
+	serverName, oauthErr string
 }
 
 // Observe makes fn see every reply the session reads, complete or not,
@@ -242,6 +245,7 @@ func (s *Session) Auth(ctx context.Context, mech, user, password string) (Reply,
 
 func (s *Session) auth(ctx context.Context, mech, user, password string) (Reply, error) {
 	s.rec.AddCredential(user, password)
+	s.oauthErr = ""
 	switch mech {
 	case "PLAIN":
 		// RFC 4616: authzid NUL authcid NUL passwd, sent as an initial
@@ -254,8 +258,11 @@ func (s *Session) auth(ctx context.Context, mech, user, password string) (Reply,
 		s.rec.AddSecret(ir)
 		r, err := s.Cmd(ctx, "AUTH XOAUTH2 "+ir)
 		if err == nil && r.Code == 334 {
-			// Google sends a JSON error as a challenge; an empty response
-			// ends the exchange with the real error code.
+			// Google and Microsoft send a JSON error as a challenge; an
+			// empty response ends the exchange with the real error code.
+			if b, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(r.Text())); derr == nil {
+				s.oauthErr = string(b)
+			}
 			return s.Cmd(ctx, "")
 		}
 		return r, err
@@ -286,7 +293,11 @@ func (s *Session) auth(ctx context.Context, mech, user, password string) (Reply,
 		s.rec.AddSecret(resp)
 		return s.Cmd(ctx, resp)
 	}
-	return Reply{}, fmt.Errorf("unsupported AUTH mechanism %q (supported: PLAIN, LOGIN, CRAM-MD5, XOAUTH2)", mech)
+	c, err := s.saslClient(mech, user, password)
+	if err != nil {
+		return Reply{}, err
+	}
+	return s.saslExchange(ctx, mech, c)
 }
 
 // Data sends DATA, the message with dot-stuffing (RFC 5321 §4.5.2) and
@@ -304,6 +315,15 @@ func (s *Session) Data(ctx context.Context, msg []byte) (first, final Reply, err
 // sendBody sends the message after a 354 (RFC 5321 §4.1.1.4) and reads
 // the final reply, both within the data timeout.
 func (s *Session) sendBody(ctx context.Context, msg []byte) (Reply, error) {
+	if err := s.writeBody(ctx, msg); err != nil {
+		return Reply{}, err
+	}
+	s.answering = "."
+	return s.ReadReply(ctx, s.Timeouts().Data)
+}
+
+// writeBody sends the message, dot-stuffed, and the final dot.
+func (s *Session) writeBody(ctx context.Context, msg []byte) error {
 	t := s.Timeouts().Data
 	body := DotStuff(msg)
 	s.conn.SetData(true)
@@ -312,11 +332,7 @@ func (s *Session) sendBody(ctx context.Context, msg []byte) (Reply, error) {
 	if werr == nil {
 		werr = s.conn.Write(ctx, t, body[len(body)-3:]) // the final ".\r\n"
 	}
-	if werr != nil {
-		return Reply{}, werr
-	}
-	s.answering = "."
-	return s.ReadReply(ctx, t)
+	return werr
 }
 
 // DotStuff converts msg to CRLF line endings, doubles leading dots and

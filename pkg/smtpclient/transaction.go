@@ -2,6 +2,7 @@ package smtpclient
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -17,6 +18,26 @@ type Transaction struct {
 	// (RFC 2920 §3.1: DATA may be the last command of a group). Set it
 	// when the server advertised PIPELINING.
 	Pipeline bool
+	// RcptParams, when set, holds the ESMTP parameters of each RCPT
+	// (RFC 3461 NOTIFY and ORCPT), parallel to To; "" for none.
+	RcptParams []string
+	// StopAfter ends the transaction early, for --quit-after: "mail"
+	// after MAIL's reply, "rcpt" after the RCPT replies, "data" after
+	// DATA's 354 (the message is not sent, and since nothing but the
+	// message can follow a 354, the connection is closed: Dropped). The
+	// caller decides what follows (QUIT or hanging up).
+	StopAfter string
+	// DropAfterSend writes the message and its final dot and closes the
+	// connection without reading the reply (swaks' --drop-after-send):
+	// how a server treats a client that vanishes after the dot.
+	DropAfterSend bool
+	// LMTP reads one reply per accepted recipient after the message
+	// (RFC 2033 §4.2) instead of one.
+	LMTP bool
+	// Chunking sends the message with BDAT (RFC 3030) instead of DATA,
+	// as one chunk marked LAST, unstuffed: the server must have offered
+	// CHUNKING. BINARYMIME bodies need it.
+	Chunking bool
 }
 
 // TxResult holds each command's reply, matched to its command: a reply
@@ -37,6 +58,13 @@ type TxResult struct {
 	// Stage names where an error stopped the transaction: "mail", "rcpt",
 	// "data" or "rset".
 	Stage string
+	// LMTP holds one reply per accepted recipient after the message
+	// (RFC 2033 §4.2), in RCPT order; Final is the first of them.
+	LMTP []Reply
+	// Stopped is set when Transaction.StopAfter ended the transaction,
+	// Dropped when the connection was closed on purpose (StopAfter
+	// "data", DropAfterSend).
+	Stopped, Dropped bool
 }
 
 // Accepted reports whether MAIL and every RCPT were accepted.
@@ -74,13 +102,21 @@ func (s *Session) Transact(ctx context.Context, tx Transaction) (TxResult, error
 	}
 	if res.Mail.Code == 250 {
 		res.Stage = "rcpt"
-		for _, to := range tx.To {
-			rp, err := s.Cmd(ctx, "RCPT TO:<"+to+">")
+		if tx.StopAfter == "mail" {
+			res.Stage, res.Stopped = "", true
+			return res, nil
+		}
+		for i := range tx.To {
+			rp, err := s.Cmd(ctx, tx.rcptLine(i))
 			if err != nil {
 				return res, err
 			}
 			res.Rcpt = append(res.Rcpt, rp)
 		}
+	}
+	if tx.StopAfter == "rcpt" {
+		res.Stage, res.Stopped = "", true
+		return res, nil
 	}
 	if !send {
 		return s.rset(ctx, res)
@@ -90,11 +126,117 @@ func (s *Session) Transact(ctx context.Context, tx Transaction) (TxResult, error
 		return res, nil
 	}
 	res.Stage = "data"
-	res.Data, res.Final, err = s.Data(ctx, tx.Message)
+	if tx.Chunking {
+		err = s.bdat(ctx, tx, &res)
+	} else {
+		res.Data, err = s.Cmd(ctx, "DATA")
+		if err == nil && res.Data.Code == 354 {
+			err = s.afterData(ctx, tx, &res)
+		}
+	}
 	if err == nil {
 		res.Stage = ""
 	}
 	return res, err
+}
+
+// rcptLine is the RCPT command for recipient i, with its parameters.
+func (tx Transaction) rcptLine(i int) string {
+	line := "RCPT TO:<" + tx.To[i] + ">"
+	if i < len(tx.RcptParams) && strings.TrimSpace(tx.RcptParams[i]) != "" {
+		line += " " + strings.TrimSpace(tx.RcptParams[i])
+	}
+	return line
+}
+
+// afterData goes on after a 354: stop there (StopAfter "data"), send the
+// message and drop (DropAfterSend), or send it and read the final
+// reply, one per recipient over LMTP.
+func (s *Session) afterData(ctx context.Context, tx Transaction, res *TxResult) error {
+	switch {
+	case tx.StopAfter == "data":
+		// Nothing but the message may follow a 354 (RFC 5321 §4.1.1.4):
+		// even QUIT would become a line of it. Hanging up is the only
+		// way out, and the server discards the unfinished transaction.
+		s.rec.Event("closing after the 354 without sending the message (--quit-after data)")
+		res.Stopped, res.Dropped = true, true
+		return s.Close()
+	case tx.DropAfterSend:
+		if err := s.writeBody(ctx, tx.Message); err != nil {
+			return err
+		}
+		s.rec.Event("closing right after the final dot without reading the reply (--drop-after data)")
+		res.Stopped, res.Dropped = true, true
+		return s.Close()
+	}
+	if err := s.writeBody(ctx, tx.Message); err != nil {
+		return err
+	}
+	return s.finalReplies(ctx, tx, res, ".")
+}
+
+// finalReplies reads the reply after the message: one, or over LMTP one
+// per accepted recipient (RFC 2033 §4.2), each naming its recipient's
+// fate. Final is the first.
+func (s *Session) finalReplies(ctx context.Context, tx Transaction, res *TxResult, verb string) error {
+	n := 1
+	if tx.LMTP {
+		n = 0
+		for _, rp := range res.Rcpt {
+			if rp.Class() == 2 {
+				n++
+			}
+		}
+	}
+	t := s.Timeouts().Data
+	for i := 0; i < n; i++ {
+		s.answering = verb
+		rp, err := s.ReadReply(ctx, t)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			res.Final = rp
+		}
+		if tx.LMTP {
+			res.LMTP = append(res.LMTP, rp)
+		}
+	}
+	return nil
+}
+
+// bdat sends the message as one BDAT chunk marked LAST (RFC 3030 §2):
+// the size is counted, so the body is sent exactly as given, without
+// dot-stuffing, which is what lets BINARYMIME carry any byte. The BDAT
+// reply stands where DATA's 354 and the final reply stand otherwise
+// (Data is left zero).
+func (s *Session) bdat(ctx context.Context, tx Transaction, res *TxResult) error {
+	if tx.StopAfter == "data" {
+		// BDAT has no intermediate reply: stopping "after DATA" is
+		// stopping before the chunk, so QUIT is still possible.
+		res.Stopped = true
+		return nil
+	}
+	msg := tx.Message
+	if err := s.unsolicited("BDAT"); err != nil {
+		return err
+	}
+	t := s.Timeouts().Data
+	if err := s.conn.WriteLine(ctx, t, fmt.Sprintf("BDAT %d LAST", len(msg))); err != nil {
+		return err
+	}
+	s.conn.SetData(true)
+	err := s.conn.Write(ctx, t, msg)
+	s.conn.SetData(false)
+	if err != nil {
+		return err
+	}
+	if tx.DropAfterSend {
+		s.rec.Event("closing right after the last chunk without reading the reply (--drop-after data)")
+		res.Stopped, res.Dropped = true, true
+		return s.Close()
+	}
+	return s.finalReplies(ctx, tx, res, "BDAT")
 }
 
 // transactPipelined writes the whole group at once and reads the replies
@@ -103,10 +245,12 @@ func (s *Session) Transact(ctx context.Context, tx Transaction) (TxResult, error
 func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail string, send bool, res TxResult) (TxResult, error) {
 	var group strings.Builder
 	group.WriteString(mail + "\r\n")
-	for _, to := range tx.To {
-		group.WriteString("RCPT TO:<" + to + ">\r\n")
+	if tx.StopAfter != "mail" {
+		for i := range tx.To {
+			group.WriteString(tx.rcptLine(i) + "\r\n")
+		}
 	}
-	if send {
+	if send && tx.StopAfter != "mail" && tx.StopAfter != "rcpt" && !tx.Chunking {
 		group.WriteString("DATA\r\n")
 	}
 	res.Stage = "mail"
@@ -123,6 +267,10 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 	if res.Mail, err = s.ReadReply(ctx, 0); err != nil {
 		return res, err
 	}
+	if tx.StopAfter == "mail" {
+		res.Stage, res.Stopped = "", true
+		return res, nil
+	}
 	res.Stage = "rcpt"
 	for range tx.To {
 		s.answering = "RCPT"
@@ -132,10 +280,27 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		}
 		res.Rcpt = append(res.Rcpt, rp)
 	}
+	if tx.StopAfter == "rcpt" {
+		res.Stage, res.Stopped = "", true
+		return res, nil
+	}
 	if !send {
 		return s.rset(ctx, res)
 	}
 	res.Stage = "data"
+	if tx.Chunking {
+		// BDAT is never part of a group here: its chunk may only follow
+		// an accepted envelope.
+		if !res.Accepted(len(tx.To)) {
+			res.Stage = ""
+			return res, nil
+		}
+		if err := s.bdat(ctx, tx, &res); err != nil {
+			return res, err
+		}
+		res.Stage = ""
+		return res, nil
+	}
 	s.answering = "DATA"
 	if res.Data, err = s.ReadReply(ctx, 0); err != nil {
 		return res, err
@@ -152,7 +317,7 @@ func (s *Session) transactPipelined(ctx context.Context, tx Transaction, mail st
 		res.Stage = ""
 		return res, s.Close()
 	}
-	if res.Final, err = s.sendBody(ctx, tx.Message); err != nil {
+	if err = s.afterData(ctx, tx, &res); err != nil {
 		return res, err
 	}
 	res.Stage = ""

@@ -63,6 +63,9 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 		return true
 	}
 	mech := strings.ToUpper(o.AuthMech)
+	if mech == "" && o.Client.OAuth {
+		mech = c.oauthMech(mechs)
+	}
 	if mech == "" {
 		for _, m := range preferredMechs {
 			if contains(mechs, m) {
@@ -77,6 +80,7 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 	}
 	st := r.begin("auth")
 	rp, err := c.s.Auth(ctx, mech, o.User, o.Password)
+	c.oauthFinding()
 	var unfinished *smtpclient.AuthUnfinishedError
 	if errors.As(err, &unfinished) {
 		// Neither accepted nor refused: the verdict on the credentials
@@ -118,6 +122,10 @@ func (c *checker) auth(ctx context.Context, secure, trusted bool) bool {
 	st.End(report.StatusFail, "%s", rp.Short())
 	f := replyFinding("smtp.auth.failed", "auth", rp)
 	f.Detail = fmt.Sprintf("AUTH %s as %s refused. %s", mech, o.User, f.Detail)
+	if o.Client.AuthOptional {
+		f = f.WithSeverity(report.Warn)
+		f.Detail += " (--auth-optional: going on without authentication.)"
+	}
 	r.rep.Add(f)
 	return true
 }
@@ -217,7 +225,15 @@ func (c *checker) rcptReplies(rcpts []string, replies []smtpclient.Reply, relayT
 	return status, sums, accepted
 }
 
-func (c *checker) pipelining() bool { return c.caps.Has("PIPELINING") }
+func (c *checker) pipelining() bool {
+	switch c.o.Client.Pipeline {
+	case "off":
+		return false
+	case "force":
+		return true
+	}
+	return c.caps.Has("PIPELINING")
+}
 
 func statusFor(rp smtpclient.Reply) report.Status {
 	if rp.Class() == 4 {

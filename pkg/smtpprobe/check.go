@@ -114,6 +114,10 @@ type Options struct {
 	// it on a terminal's stderr: a slow server can take 30 s a stage).
 	Progress func(stage string)
 
+	// Client holds swaks' knobs: stop points, protocol, transport, TLS
+	// control, AUTH and envelope extensions (client.go).
+	Client ClientOptions
+
 	Dial netx.DialFunc
 	// LookupIP resolves Host (the --resolver's, so that nothing else is
 	// asked); nil: the operating system's resolver, which also reads the
@@ -141,7 +145,11 @@ func Check(ctx context.Context, o Options) (*report.Report, error) {
 	if o.Message != nil {
 		command = "smtp send"
 	}
-	rep := report.NewReport(command, net.JoinHostPort(o.Host, strconv.Itoa(port)), rec.Start())
+	target := net.JoinHostPort(o.Host, strconv.Itoa(port))
+	if lt := o.Client.localTransport(); lt != "" {
+		target = lt
+	}
+	rep := report.NewReport(command, target, rec.Start())
 	Run(ctx, o, rep, rec)
 	rep.Transcript = rec.Entries()
 	rep.Duration = o.Now().Sub(rep.StartedAt)
@@ -182,6 +190,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		o.ServerName = strings.TrimSuffix(o.Host, ".")
 	}
 	rec.AddCredential(o.User, o.Password)
+	o.Dial = o.dialer(rec)
 	if o.Insecure && !rep.Has("cert.verify-skipped") {
 		// The engine owns what its options mean: --insecure weakens the
 		// certificate verdict (RFC 8314 §3 wants it verified before AUTH),
@@ -200,7 +209,7 @@ func Run(ctx context.Context, o Options, rep *report.Report, rec *transcript.Rec
 		// 7435) makes its certificate a warning too.
 		for i := before; i < len(rep.Findings); i++ {
 			f := &rep.Findings[i]
-			if f.Severity > report.Warn && (postureCodes[f.Code] || (o.Role == RoleMX && strings.HasPrefix(f.Code, "cert."))) {
+			if f.Severity > report.Warn && (postureCodes[f.Code] || ((o.Role == RoleMX || c.pinMatched) && strings.HasPrefix(f.Code, "cert."))) {
 				f.Severity = report.Warn
 			}
 		}
@@ -219,7 +228,12 @@ type checker struct {
 	trusted   bool
 	authed    bool
 	completed bool
-	stage     string // the stage running, for findings the session raises (auth.go)
+	stopped   bool // --quit-after or --drop-after ended the run
+	pinFailed bool // the certificate is not the pinned one
+	// pinMatched: the certificate is the pinned one, which makes its
+	// chain's verdict a warning when sending.
+	pinMatched bool
+	stage      string // the stage running, for findings the session raises (auth.go)
 }
 
 func (c *checker) certTrusted() bool { return c.trusted || c.o.Insecure }
@@ -232,12 +246,22 @@ var postureCodes = map[string]bool{
 	"smtp.auth.not-offered": true, "smtp.starttls.missing": true, "smtp.starttls.injection": true,
 }
 
-var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "relay", "auth", "mail", "rcpt", "data", "queued", "smuggling", "quit"}
+var remaining = []string{"connect", "banner", "ehlo", "starttls", "certificate", "ehlo-tls", "xclient", "relay", "auth", "mail", "rcpt", "data", "queued", "smuggling", "quit"}
 
 // skipRest marks every stage after from as skipped with why.
-func (c *checker) skipRest(from, why string) {
+func (c *checker) skipRest(from, why string) { c.skipRestExcept(from, why, "") }
+
+// skipRestExcept is skipRest leaving out keep (the QUIT that follows a
+// --quit-after stop).
+func (c *checker) skipRestExcept(from, why, keep string) {
 	after := false
 	for _, s := range remaining {
+		if s == keep {
+			continue
+		}
+		if s == "xclient" && len(c.o.Client.XClient) == 0 {
+			continue
+		}
 		if c.o.Message == nil && (s == "data" || s == "queued") {
 			continue // a check never sends a message
 		}
@@ -258,23 +282,32 @@ func (c *checker) do(ctx context.Context) {
 	t := o.Timeouts.WithDefaults()
 
 	// resolve: every address, so the report shows what a sender would try.
-	st := r.begin("resolve")
-	ips, err := c.resolve(ctx, t.DNS)
-	if err != nil {
-		st.End(report.StatusError, "%v", err)
-		r.rep.Add(report.Newf("smtp.resolve.failed", "resolve", "%s: %v.", o.Host, err))
-		c.skipRest("resolve", "host did not resolve")
-		return
+	var ips []net.IP
+	local := o.Client.localTransport()
+	if local != "" {
+		// A socket or a program: nothing to resolve, one "address".
+		r.skip("resolve", local)
+		ips = []net.IP{nil}
+	} else {
+		st := r.begin("resolve")
+		var err error
+		ips, err = c.resolve(ctx, t.DNS)
+		if err != nil {
+			st.End(report.StatusError, "%v", err)
+			r.rep.Add(report.Newf("smtp.resolve.failed", "resolve", "%s: %v.", o.Host, err))
+			c.skipRest("resolve", "host did not resolve")
+			return
+		}
+		addrs := make([]string, len(ips))
+		for i, ip := range ips {
+			addrs[i] = ip.String()
+		}
+		r.rep.SetFact("addresses", addrs)
+		st.End(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
 	}
-	addrs := make([]string, len(ips))
-	for i, ip := range ips {
-		addrs[i] = ip.String()
-	}
-	r.rep.SetFact("addresses", addrs)
-	st.End(report.StatusOK, "%s → %s", o.Host, strings.Join(addrs, ", "))
 
 	// connect: addresses in order, like an MTA; the first that answers.
-	st = r.begin("connect")
+	st := r.begin("connect")
 	var dialErrs []string
 	dopts := smtpclient.DialOptions{Dial: o.Dial, Timeouts: o.Timeouts}
 	if o.ImplicitTLS {
@@ -282,6 +315,9 @@ func (c *checker) do(ctx context.Context) {
 	}
 	for _, ip := range ips {
 		addr := net.JoinHostPort(ip.String(), strconv.Itoa(o.Port))
+		if ip == nil {
+			addr = local
+		}
 		s, err := smtpclient.Dial(ctx, addr, r.rec, dopts)
 		if err == nil {
 			c.s = s
@@ -316,6 +352,7 @@ func (c *checker) do(ctx context.Context) {
 	// c.s may be replaced (implicit TLS detected): close the last one.
 	defer func() { c.s.Close() }()
 	c.s.Observe(c.observe)
+	c.s.SetServerName(o.ServerName)
 	r.rep.SetFact("connected_to", c.s.RemoteAddr().String())
 	st.End(report.StatusOK, "%s", c.s.RemoteAddr())
 	if o.Message == nil {
@@ -324,12 +361,21 @@ func (c *checker) do(ctx context.Context) {
 	if o.ImplicitTLS {
 		c.tlsEstablished("tls", false, 0)
 	}
+	if c.stopAfter(ctx, "connect") {
+		return
+	}
 
 	if !c.banner(ctx, t) {
 		return
 	}
+	if c.stopAfter(ctx, "banner") {
+		return
+	}
 	o = c.o // the banner stage may have found implicit TLS
 	if !c.ehlo(ctx, "ehlo") {
+		return
+	}
+	if c.stopAfter(ctx, "ehlo") {
 		return
 	}
 	if o.Resolver != nil {
@@ -360,6 +406,13 @@ func (c *checker) do(ctx context.Context) {
 			if ok {
 				secure = true
 				trusted = c.certTrusted()
+				if c.pinFailed {
+					c.skipRest("ehlo-tls", "the certificate is not the pinned one")
+					return
+				}
+				if c.stopAfter(ctx, "starttls") {
+					return
+				}
 				if !c.ehlo(ctx, "ehlo-tls") {
 					return
 				}
@@ -369,7 +422,19 @@ func (c *checker) do(ctx context.Context) {
 	} else {
 		r.skip("ehlo-tls", "implicit TLS: the first EHLO was already inside TLS")
 	}
-	c.checkSize()
+	if c.pinFailed {
+		c.skipRest("ehlo-tls", "the certificate is not the pinned one")
+		return
+	}
+	if c.stopAfter(ctx, "starttls") {
+		return
+	}
+	if len(o.Client.XClient) > 0 && !c.xclient(ctx) {
+		return
+	}
+	if o.Client.Protocol != "smtp" {
+		c.checkSize()
+	}
 	if o.RequireTLS && !secure {
 		c.r.rep.Add(report.Newf("smtp.send.tls-required", "starttls", "TLS could not be set up with %s, and sending without it was not allowed.", o.Host))
 		c.skipRest("ehlo-tls", "TLS required")
@@ -389,7 +454,10 @@ func (c *checker) do(ctx context.Context) {
 	if !c.auth(ctx, secure, trusted) {
 		return
 	}
-	if o.Message != nil && o.User != "" && !c.authed {
+	if c.stopAfter(ctx, "auth") {
+		return
+	}
+	if o.Message != nil && o.User != "" && !c.authed && !o.Client.AuthOptional {
 		// Credentials were given for a reason: never fall back to
 		// sending the message unauthenticated.
 		c.skipRest("auth", "not authenticated, so the message was not sent")
@@ -399,7 +467,7 @@ func (c *checker) do(ctx context.Context) {
 		c.vrfy(ctx)
 	}
 	if o.Message != nil {
-		if !c.send(ctx) {
+		if !c.send(ctx) || c.stopped {
 			return
 		}
 	} else if !c.probeRcpt(ctx) {
@@ -454,7 +522,9 @@ func (c *checker) tlsConfig() *tls.Config {
 	// Verification is done after the handshake (certTrusted), so that a
 	// bad certificate is reported with everything else about it instead
 	// of ending the check; credentials are never sent unless it passed.
-	return &tls.Config{ServerName: c.o.ServerName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // verified explicitly below
+	cfg := &tls.Config{ServerName: c.o.ServerName, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10} //nolint:gosec // verified explicitly below
+	c.o.Client.applyTLS(cfg)
+	return cfg
 }
 
 // softwareRe finds product names in greetings; versionRe a version number
@@ -474,6 +544,11 @@ func (c *checker) greetingOptions(t netx.Timeouts) smtpclient.GreetingOptions {
 	case c.o.ImplicitTLS:
 		mode = netx.TLSImplicit
 	case c.o.NoSTARTTLS:
+		mode = netx.TLSNone
+	}
+	if c.o.Client.localTransport() != "" {
+		// A socket or a program is asked nothing on a second connection
+		// (for --pipe that would start the program again): no detection.
 		mode = netx.TLSNone
 	}
 	return smtpclient.GreetingOptions{Mode: mode, Port: c.o.Port, Wait: t.Banner, TLS: c.tlsConfig(), Dial: c.o.Dial, Timeouts: c.o.Timeouts}
@@ -568,21 +643,34 @@ func (c *checker) noteProblems(stage string, rp smtpclient.Reply) {
 func (c *checker) ehlo(ctx context.Context, stage string) bool {
 	r := c.r
 	st := r.begin(stage)
-	rp, err := c.s.Cmd(ctx, "EHLO "+c.o.Helo)
+	verb := c.o.Client.helloVerb()
+	rp, err := c.s.Cmd(ctx, verb+" "+c.o.Helo)
 	if err != nil {
 		st.failed(err)
 		c.skipRest(stage, "EHLO failed")
 		return false
 	}
 	c.noteProblems(stage, rp)
+	if rp.Code == 250 && verb == "HELO" {
+		// --protocol smtp: HELO asked for, so no extensions (RFC 5321
+		// §4.1.1.1) and nothing to judge about their absence.
+		c.caps = smtpclient.Capabilities{Params: map[string][]string{}}
+		st.End(report.StatusOK, "HELO: %s", rp.Short())
+		return true
+	}
 	if rp.Code == 250 {
 		c.caps = smtpclient.ParseEHLO(rp)
 		st.End(report.StatusOK, "%s", strings.Join(c.caps.Keywords, " "))
 		return true
 	}
-	if rp.Class() == 4 {
+	if rp.Class() == 4 || verb != "EHLO" {
 		st.End(report.StatusError, "%s", rp.Short())
-		r.rep.Add(replyFinding("smtp.reply.temporary", stage, rp))
+		if rp.Class() == 4 {
+			r.rep.Add(replyFinding("smtp.reply.temporary", stage, rp))
+		} else {
+			r.rep.Add(replyFinding("smtp.ehlo.rejected", stage, rp))
+			_, _ = c.s.Quit(ctx)
+		}
 		c.skipRest(stage, "server refused service")
 		return false
 	}
@@ -716,8 +804,14 @@ func (c *checker) tlsEstablished(stage string, starttls bool, discarded int) {
 	if len(ts.PeerCertificates) > 0 {
 		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
 	}
-	st.End(status, "%s", summary)
 	c.trusted = res.Trusted
+	if !c.tlsExtras("certificate", ts) {
+		c.pinFailed = true
+		status = report.StatusFail
+	} else if c.trusted {
+		status = report.StatusOK // a matching pin trusts a private certificate
+	}
+	st.End(status, "%s", summary)
 }
 
 // ptr checks forward-confirmed reverse DNS of the server's address and

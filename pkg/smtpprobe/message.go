@@ -32,6 +32,7 @@ type SimpleMessage struct {
 	Attachments []Attachment
 	Date        time.Time
 	HeloDomain  string // for the Message-ID when From has no domain
+	MessageID   string // "<id@domain>"; "" = a random one
 }
 
 // Compose builds an RFC 5322 message: a text/plain body (quoted-printable
@@ -64,7 +65,10 @@ func Compose(m SimpleMessage) ([]byte, error) {
 	h("From", from.String())
 	h("To", strings.Join(to, ", "))
 	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
-	h("Message-ID", fmt.Sprintf("<%s@%s>", base64.RawURLEncoding.EncodeToString(idb), domain))
+	if m.MessageID == "" {
+		m.MessageID = fmt.Sprintf("<%s@%s>", base64.RawURLEncoding.EncodeToString(idb), domain)
+	}
+	h("Message-ID", m.MessageID)
 	h("MIME-Version", "1.0")
 	for _, line := range m.Headers {
 		k, v, ok := strings.Cut(line, ":")

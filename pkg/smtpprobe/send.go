@@ -56,22 +56,32 @@ func QueueID(text string) string {
 // partial recipient list silently.
 func (c *checker) send(ctx context.Context) bool {
 	o, r := c.o, c.r
+	params, chunking, ok := c.mailParams()
+	pipeline, pok := c.pipelineMode()
+	if !ok || !pok {
+		r.skip("mail", "not sent")
+		c.skipRest("mail", "not sent")
+		_, _ = c.s.Quit(ctx)
+		return false
+	}
 	st := r.begin("mail")
-	var params []string
-	if limit, ok := c.caps.Size(); ok && limit >= 0 {
-		// RFC 1870 §6: declaring the size lets the server refuse early.
-		params = append(params, fmt.Sprintf("SIZE=%d", len(o.Message)))
-	}
-	if c.caps.Has("SMTPUTF8") && !isASCII(o.MailFrom+strings.Join(o.RcptTo, "")) {
-		params = append(params, "SMTPUTF8") // RFC 6531 §3.4
-	}
 	msg := o.Message
 	if msg == nil {
 		msg = []byte{}
 	}
+	tx := smtpclient.Transaction{From: o.MailFrom, MailParams: strings.Join(params, " "), To: o.RcptTo, RcptParams: c.rcptParams(),
+		Message: msg, Pipeline: pipeline, LMTP: o.Client.Protocol == "lmtp", Chunking: chunking}
+	for _, stop := range []string{"mail", "rcpt", "data"} {
+		if o.Client.QuitAfter == stop || o.Client.DropAfter == stop {
+			tx.StopAfter = stop
+		}
+	}
+	if o.Client.DropAfter == "data" {
+		tx.StopAfter, tx.DropAfterSend = "", true
+	}
 	// With PIPELINING the replies come back together; each stage is
 	// ended as its replies are judged.
-	res, err := c.s.Transact(ctx, smtpclient.Transaction{From: o.MailFrom, MailParams: strings.Join(params, " "), To: o.RcptTo, Message: msg, Pipeline: c.pipelining()})
+	res, err := c.s.Transact(ctx, tx)
 	if err != nil && res.Stage == "mail" {
 		st.failed(err)
 		c.skipRest("mail", "MAIL failed")
@@ -86,6 +96,9 @@ func (c *checker) send(ctx context.Context) bool {
 		return false
 	}
 	st.End(report.StatusOK, "%s", rp.Short())
+	if res.Stopped && tx.StopAfter == "mail" {
+		return !c.stopAfter(ctx, "mail")
+	}
 
 	st = r.begin("rcpt")
 	// A send is never a relay test: the recipients are the user's own.
@@ -109,6 +122,9 @@ func (c *checker) send(ctx context.Context) bool {
 		return false
 	}
 	st.End(report.StatusOK, "%s", strings.Join(sums, "; "))
+	if res.Stopped && tx.StopAfter == "rcpt" {
+		return !c.stopAfter(ctx, "rcpt")
+	}
 
 	st = r.begin("data")
 	first, final := res.Data, res.Final
@@ -117,12 +133,21 @@ func (c *checker) send(ctx context.Context) bool {
 		c.skipRest("data", "DATA failed")
 		return false
 	}
-	if first.Code != 354 {
+	if res.Stopped {
+		return c.stoppedInData(ctx, st, tx, res)
+	}
+	if tx.Chunking {
+		first = final // BDAT has no 354: its one reply is the verdict
+	}
+	if first.Code != 354 && !tx.Chunking {
 		st.End(statusFor(first), "%s", first.Short())
 		r.rep.Add(refusal("smtp.data.rejected", "data", first))
 		c.skipRest("data", "DATA refused")
 		c.quit(ctx, res)
 		return false
+	}
+	if tx.LMTP {
+		return c.lmtpResults(ctx, st, res)
 	}
 	if final.Code != 250 {
 		st.End(statusFor(final), "%s", final.Short())
@@ -141,6 +166,60 @@ func (c *checker) send(ctx context.Context) bool {
 		st.End(report.StatusOK, "%s", final.Short())
 	}
 	r.rep.Add(report.Newf("smtp.data.queued", "queued", "%s", final.Short()).With("reply", final.String(), final.Seq...))
+	return true
+}
+
+// stoppedInData ends the data stage of a run that --quit-after data or
+// --drop-after data stopped there.
+func (c *checker) stoppedInData(ctx context.Context, st *stageRun, tx smtpclient.Transaction, res smtpclient.TxResult) bool {
+	r := c.r
+	c.stopped = true
+	switch {
+	case tx.DropAfterSend:
+		st.End(report.StatusOK, "%d bytes sent; closed without reading the reply", len(c.o.Message))
+		r.rep.Add(report.Newf("smtp.send.stopped", "data", "Sent the message and its final dot, then closed the connection without reading the reply, as --drop-after data asked: whether the server queued it is unknown here (look in its log)."))
+		c.skipRest("data", "--drop-after data")
+	case res.Dropped:
+		st.End(report.StatusOK, "%s; closed without sending the message", res.Data.Short())
+		r.rep.Add(report.Newf("smtp.send.stopped", "data", "Stopped after DATA's %d, as --quit-after data asked. Nothing but the message may follow a 354, not even QUIT, so the connection was closed; the server discards the unfinished transaction.", res.Data.Code))
+		c.skipRest("data", "--quit-after data")
+	default: // BDAT: stopped before the chunk, QUIT still possible
+		st.End(report.StatusOK, "stopped before the BDAT chunk")
+		c.o.Client.QuitAfter = "data"
+		c.stopAfter(ctx, "data")
+	}
+	return true
+}
+
+// lmtpResults judges LMTP's reply per recipient (RFC 2033 §4.2): the
+// message is delivered to those whose reply is 2xx and to no other.
+func (c *checker) lmtpResults(ctx context.Context, st *stageRun, res smtpclient.TxResult) bool {
+	r := c.r
+	delivered := 0
+	var sums []string
+	for i, rp := range res.LMTP {
+		to := ""
+		if i < len(c.o.RcptTo) {
+			to = c.o.RcptTo[i]
+		}
+		sums = append(sums, to+": "+rp.Short())
+		if rp.Class() == 2 {
+			delivered++
+			r.rep.Add(report.Newf("smtp.lmtp.delivered", "data", "Delivered to <%s>: %s.", to, rp.Short()).With("reply", rp.String(), rp.Seq...))
+			continue
+		}
+		f := refusal("smtp.lmtp.rejected", "data", rp)
+		f.Detail = fmt.Sprintf("<%s>: %s", to, f.Detail)
+		r.rep.Add(f)
+	}
+	if delivered < len(res.LMTP) {
+		st.End(report.StatusFail, "%s", strings.Join(sums, "; "))
+		c.skipRest("data", "a recipient was refused")
+		c.quit(ctx, res)
+		return false
+	}
+	st.End(report.StatusOK, "%d bytes delivered to %d recipient(s)", len(c.o.Message), delivered)
+	r.skip("queued", "LMTP delivers at once: no queue")
 	return true
 }
 
