@@ -133,14 +133,25 @@ func TestResetSend_latencyMatchesPostfix(t *testing.T) {
 			t.Errorf("Received: header latency %v (%v)", rep.Fact("latency", "received_header_latency_s"), ok)
 		}
 		// Postfix writes the delivery line when LMTP answers; wait for it.
+		// Its delay= runs from the message's arrival, during DATA, which a
+		// loaded machine stretches; reset send times from the final 250.
+		// The part of Postfix's delay after the 250 is delays=a/b/c/d
+		// without a (the time before the queue manager): b+c+d.
 		var delay float64 = -1
 		deadline := time.Now().Add(10 * time.Second)
 		for delay < 0 && time.Now().Before(deadline) {
 			b, _ := os.ReadFile(E.PostfixLog)
 			for _, l := range strings.Split(string(b), "\n") {
 				if strings.Contains(l, qid+":") && strings.Contains(l, "status=sent") {
-					if _, rest, ok := strings.Cut(l, " delay="); ok {
-						delay, _ = strconv.ParseFloat(strings.TrimSuffix(strings.Fields(rest)[0], ","), 64)
+					if _, rest, ok := strings.Cut(l, " delays="); ok {
+						parts := strings.Split(strings.TrimSuffix(strings.Fields(rest)[0], ","), "/")
+						if len(parts) == 4 {
+							delay = 0
+							for _, p := range parts[1:] {
+								v, _ := strconv.ParseFloat(p, 64)
+								delay += v
+							}
+						}
 					}
 				}
 			}
@@ -151,15 +162,16 @@ func TestResetSend_latencyMatchesPostfix(t *testing.T) {
 		if delay < 0 {
 			t.Fatalf("no delivery line for %s in the Postfix log:\n%s", qid, tail(E.PostfixLog, 10))
 		}
-		// Postfix logs delay with 10 ms resolution (two decimals); the
-		// report states its own (the interval between two searches). The
-		// two agree within 50 ms, or within what the report says it can
-		// resolve when a loaded machine stretched the searches.
-		tol := max(0.05, res/1000+0.01)
+		// Postfix logs each delay with 10 ms resolution (two decimals,
+		// three summed); the report states its own (the interval between
+		// two searches). The two agree within 50 ms, or within what the
+		// report says it can resolve when a loaded machine stretched the
+		// searches.
+		tol := max(0.05, res/1000+0.03)
 		if diff := ms/1000 - delay; diff > tol || diff < -tol {
-			t.Errorf("run %d: reset send reports %.1f ms, Postfix logged delay=%.2f s for %s (off by %.0f ms)", i, ms, delay, qid, diff*1000)
+			t.Errorf("run %d: reset send reports %.1f ms, Postfix logged %.2f s after the queue manager took %s (off by %.0f ms)", i, ms, delay, qid, diff*1000)
 		} else {
-			t.Logf("run %d: reported %.1f ms, Postfix delay=%.2f s", i, ms, delay)
+			t.Logf("run %d: reported %.1f ms, Postfix b+c+d %.2f s", i, ms, delay)
 		}
 	}
 }
