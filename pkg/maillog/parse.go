@@ -298,7 +298,7 @@ func parsePostfix(msg string) (Event, bool) {
 
 var (
 	dcLogin    = regexp.MustCompile(`\b((?:imap|pop3|managesieve|submission|lmtp)-login): (?:Info: )?(.*)$`)
-	dcUser     = regexp.MustCompile(`\buser=<([^>]{0,256})>`)
+	dcUser     = regexp.MustCompile(`\buser=<([^>]*)>`)
 	dcRip      = regexp.MustCompile(`\brip=([0-9A-Fa-f.:]+)`)
 	dcMethod   = regexp.MustCompile(`\bmethod=([\w-]+)`)
 	dcAttempts = regexp.MustCompile(`\bauth failed, (\d+) attempts?\b`)
@@ -346,7 +346,7 @@ func parseDovecot(msg string) (Event, bool) {
 
 var (
 	// login authenticator failed for (helo) [1.2.3.4]:51234 I=[5.6.7.8]:587: 535 Incorrect authentication data (set_id=alice)
-	exFail = regexp.MustCompile(`\b([\w-]+) authenticator failed for (?:\S+ )?(?:\([^)]{0,256}\) )?\[([0-9A-Fa-f.:]+)\](?::\d+)?(?: [A-Za-z]+=\S+)*: 535 .*?(?:\(set_id=([^)]{0,256})\))?$`)
+	exFail = regexp.MustCompile(`\b([\w-]+) authenticator failed for (?:\S+ )?(?:\([^)]*\) )?\[([0-9A-Fa-f.:]+)\](?::\d+)?(?: [A-Za-z]+=\S+)*: 535 .*?(?:\(set_id=([^)]*)\))?$`)
 	// 1rABCD-000123-EF <= alice@example.org H=(helo) [1.2.3.4]:51234 P=esmtpsa X=... A=plain:alice S=1234
 	exOK = regexp.MustCompile(`<= \S+ .*?\bH=[^\[]*\[([0-9A-Fa-f.:]+)\](?::\d+)?.*? A=([\w-]+):(\S+)`)
 )

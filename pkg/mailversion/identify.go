@@ -16,6 +16,7 @@ package mailversion
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Protocol says where a text came from; it narrows what a text can mean
@@ -80,9 +81,9 @@ const (
 
 // Products lists every product Identify can name.
 func Products() []string {
-	out := make([]string, 0, len(rules))
+	out := make([]string, 0, len(rules()))
 	seen := map[string]bool{}
-	for _, r := range rules {
+	for _, r := range rules() {
 		if !seen[r.product] {
 			seen[r.product] = true
 			out = append(out, r.product)
@@ -107,70 +108,75 @@ type rule struct {
 	clean func(string) string
 }
 
-var rules = []rule{
-	// Exchange's own words first: its SMTP banner hides the version,
-	// its Received header and OWA do not.
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bwith Microsoft SMTP Server\b.*?\bid (\d+\.\d+\.\d+\.\d+)\b`), ver: 1},
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bX-OWA-Version:\s*(\d+\.\d+\.\d+\.\d+)\b`), ver: 1},
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft Exchange (?:Server )?(?:(2000|2003|2007|2010|2013|2016|2019) )?(?:IMAP4(?:rev1)?|POP3)(?:rev1)?(?:-Server)?,? (?:server |service )?version (\d+\.\d+\.\d+\.\d+)`), ver: 2, detail: 1},
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bDer Microsoft Exchange Server (2003) IMAP4rev1-Server, Version (\d+\.\d+\.\d+\.\d+)`), ver: 2, detail: 1},
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft Exchange Server (2007|2010|2013|2016|2019) (?:IMAP4|POP3) service ready`), detail: 1},
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bThe? Microsoft Exchange (?:IMAP4|POP3) service is ready`)},
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft Exchange Internet Mail Service (\d+\.\d+\.\d+\.\d+)`), ver: 1},
-	// IIS's SMTP service (Windows; Exchange 2000/2003 used it too): the
-	// version is the Windows build, not Exchange's.
-	{product: MSSMTP, re: regexp.MustCompile(`(?i)\bMicrosoft E?SMTP MAIL(?: Service)?,? (?:ready at .*? )?Version: +(\d+\.\d+\.\d+\.\d+(?:\.\d+)?)`), ver: 1, fixDetail: "IIS SMTP service"},
-	// Exchange 2007 and later: "Microsoft ESMTP MAIL Service ready at <date>".
-	{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft ESMTP MAIL Service ready at\b`), fixDetail: "Exchange 2007 or later (the banner hides the build)"},
+// rules are compiled on first use, not at start-up: 50-odd
+// case-insensitive patterns cost every mailprobe command about 17 ms
+// (a third of its start-up) before it did anything.
+var rules = sync.OnceValue(func() []rule {
+	return []rule{
+		// Exchange's own words first: its SMTP banner hides the version,
+		// its Received header and OWA do not.
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bwith Microsoft SMTP Server\b.*?\bid (\d+\.\d+\.\d+\.\d+)\b`), ver: 1},
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bX-OWA-Version:\s*(\d+\.\d+\.\d+\.\d+)\b`), ver: 1},
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft Exchange (?:Server )?(?:(2000|2003|2007|2010|2013|2016|2019) )?(?:IMAP4(?:rev1)?|POP3)(?:rev1)?(?:-Server)?,? (?:server |service )?version (\d+\.\d+\.\d+\.\d+)`), ver: 2, detail: 1},
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bDer Microsoft Exchange Server (2003) IMAP4rev1-Server, Version (\d+\.\d+\.\d+\.\d+)`), ver: 2, detail: 1},
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft Exchange Server (2007|2010|2013|2016|2019) (?:IMAP4|POP3) service ready`), detail: 1},
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bThe? Microsoft Exchange (?:IMAP4|POP3) service is ready`)},
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft Exchange Internet Mail Service (\d+\.\d+\.\d+\.\d+)`), ver: 1},
+		// IIS's SMTP service (Windows; Exchange 2000/2003 used it too): the
+		// version is the Windows build, not Exchange's.
+		{product: MSSMTP, re: regexp.MustCompile(`(?i)\bMicrosoft E?SMTP MAIL(?: Service)?,? (?:ready at .*? )?Version: +(\d+\.\d+\.\d+\.\d+(?:\.\d+)?)`), ver: 1, fixDetail: "IIS SMTP service"},
+		// Exchange 2007 and later: "Microsoft ESMTP MAIL Service ready at <date>".
+		{product: Exchange, re: regexp.MustCompile(`(?i)\bMicrosoft ESMTP MAIL Service ready at\b`), fixDetail: "Exchange 2007 or later (the banner hides the build)"},
 
-	{product: Postfix, re: regexp.MustCompile(`(?i)\bPostfix \((?:Postfix-)?(\d+\.\d+[\w.]*(?:-\d{8})?)\)`), ver: 1},
-	{product: Postfix, re: regexp.MustCompile(`(?i)\bPostfix[ /-]v?(\d+\.\d+(?:\.\d+)*)\b`), ver: 1},
-	{product: Postfix, re: regexp.MustCompile(`(?i)\bPostfix\b(?: \((Ubuntu|Debian/GNU|Debian|FreeBSD|Raspbian)\))?`), detail: 1},
+		{product: Postfix, re: regexp.MustCompile(`(?i)\bPostfix \((?:Postfix-)?(\d+\.\d+[\w.]*(?:-\d{8})?)\)`), ver: 1},
+		{product: Postfix, re: regexp.MustCompile(`(?i)\bPostfix[ /-]v?(\d+\.\d+(?:\.\d+)*)\b`), ver: 1},
+		{product: Postfix, re: regexp.MustCompile(`(?i)\bPostfix\b(?: \((Ubuntu|Debian/GNU|Debian|FreeBSD|Raspbian)\))?`), detail: 1},
 
-	{product: Exim, re: regexp.MustCompile(`(?i)\bExim\)? ?(?:v(?:ersion)? ?)?(\d+\.\d+[\w.~+\-]*)`), ver: 1},
-	{product: Exim, re: regexp.MustCompile(`(?i)\bExim\b`)},
+		{product: Exim, re: regexp.MustCompile(`(?i)\bExim\)? ?(?:v(?:ersion)? ?)?(\d+\.\d+[\w.~+\-]*)`), ver: 1},
+		{product: Exim, re: regexp.MustCompile(`(?i)\bExim\b`)},
 
-	{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail\b.*?\(Berkeley (\d+\.\d+[\w.+]*)\)`), ver: 1},
-	{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail version (\d+\.\d+[\w.+]*)`), ver: 1},
-	{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail AIX ?[\d.]+/(?:UCB )?(\d+\.\d+[\w.+]*)`), ver: 1},
-	{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail SMI-(\d+\.\d+[\w.+]*)`), ver: 1},
-	{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail +(\d+\.\d+[^/ ;()]*)`), ver: 1, clean: dropSunTag},
-	{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail\b`)},
+		{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail\b.*?\(Berkeley (\d+\.\d+[\w.+]*)\)`), ver: 1},
+		{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail version (\d+\.\d+[\w.+]*)`), ver: 1},
+		{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail AIX ?[\d.]+/(?:UCB )?(\d+\.\d+[\w.+]*)`), ver: 1},
+		{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail SMI-(\d+\.\d+[\w.+]*)`), ver: 1},
+		{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail +(\d+\.\d+[^/ ;()]*)`), ver: 1, clean: dropSunTag},
+		{product: Sendmail, re: regexp.MustCompile(`(?i)\bSendmail\b`)},
 
-	{product: Dovecot, re: regexp.MustCompile(`(?i)\bDovecot(?: \(\w+\))? v?(\d+\.\d+(?:\.\d+)*)\b`), ver: 1},
-	{product: Dovecot, re: regexp.MustCompile(`(?i)\bDovecot\b(?: (?:DA|\((Ubuntu|Debian|Raspbian|FreeBSD)\)))?`), detail: 1},
+		{product: Dovecot, re: regexp.MustCompile(`(?i)\bDovecot(?: \(\w+\))? v?(\d+\.\d+(?:\.\d+)*)\b`), ver: 1},
+		{product: Dovecot, re: regexp.MustCompile(`(?i)\bDovecot\b(?: (?:DA|\((Ubuntu|Debian|Raspbian|FreeBSD)\)))?`), detail: 1},
 
-	{product: Courier, re: regexp.MustCompile(`(?i)\bCourier-(?:IMAP|POP3|MTA|ESMTP)\b,? ?(?:v(?:ersion)? ?)?(\d+\.\d+[\w.]*)?`), ver: 1},
-	{product: Courier, proto: POP3, re: regexp.MustCompile(`^Hello there\.?$`), fixDetail: "Courier POP3 greeting"},
+		{product: Courier, re: regexp.MustCompile(`(?i)\bCourier-(?:IMAP|POP3|MTA|ESMTP)\b,? ?(?:v(?:ersion)? ?)?(\d+\.\d+[\w.]*)?`), ver: 1},
+		{product: Courier, proto: POP3, re: regexp.MustCompile(`^Hello there\.?$`), fixDetail: "Courier POP3 greeting"},
 
-	{product: Cyrus, re: regexp.MustCompile(`(?i)\bCyrus (?:IMAP4?|POP3)(?: Murder)? v?(\d+\.\d+\S*?)(?:-OS X|\s|$)`), ver: 1},
-	{product: Cyrus, re: regexp.MustCompile(`(?i)\bCyrus (?:IMAP4?|POP3)\b`)},
+		{product: Cyrus, re: regexp.MustCompile(`(?i)\bCyrus (?:IMAP4?|POP3)(?: Murder)? v?(\d+\.\d+\S*?)(?:-OS X|\s|$)`), ver: 1},
+		{product: Cyrus, re: regexp.MustCompile(`(?i)\bCyrus (?:IMAP4?|POP3)\b`)},
 
-	{product: Zimbra, re: regexp.MustCompile(`(?i)\bZimbra (\d+\.\d+\.\d+[\w.]*)`), ver: 1, partial: true},
-	{product: Zimbra, re: regexp.MustCompile(`(?i)\bZimbra\b`)},
+		{product: Zimbra, re: regexp.MustCompile(`(?i)\bZimbra (\d+\.\d+\.\d+[\w.]*)`), ver: 1, partial: true},
+		{product: Zimbra, re: regexp.MustCompile(`(?i)\bZimbra\b`)},
 
-	{product: HMailServer, re: regexp.MustCompile(`(?i)\bhMailServer(?: v?(\d+\.\d+[\w.\-]*))?`), ver: 1},
-	{product: Qmail, re: regexp.MustCompile(`(?i)\b(?:net)?qmail\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: OpenSMTPD, re: regexp.MustCompile(`(?i)\bOpenSMTPD\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: MDaemon, re: regexp.MustCompile(`(?i)\bMDaemon v?(\d+\.\d+[\w.]*)`), ver: 1},
-	{product: MDaemon, re: regexp.MustCompile(`(?i)\bMDaemon\b`)},
-	{product: Kerio, re: regexp.MustCompile(`(?i)\bKerio Connect (\d+\.\d+[\w.]*(?: patch \d+)?)`), ver: 1},
-	{product: Kerio, re: regexp.MustCompile(`(?i)\bKerio (?:Connect|MailServer)\b`)},
-	// IceWarp was called Merak until version 9.
-	{product: IceWarp, re: regexp.MustCompile(`(?i)\b(?:IceWarp|Merak)(?: Mail Server)? v?(\d+\.\d+[\w.]*)`), ver: 1, clean: trimDot},
-	{product: IceWarp, re: regexp.MustCompile(`(?i)\b(?:IceWarp|Merak)\b`)},
-	{product: Haraka, re: regexp.MustCompile(`(?i)\bHaraka(?:[/ ]v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: CommuniGate, re: regexp.MustCompile(`(?i)\bCommuniGate Pro (\d+\.\w+(?:\.\w+)*)`), ver: 1, clean: trimDot},
-	{product: CommuniGate, re: regexp.MustCompile(`(?i)\bCommuniGate Pro\b`)},
-	{product: SmarterMail, re: regexp.MustCompile(`(?i)\bSmarterMail\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: Axigen, re: regexp.MustCompile(`(?i)\bAxigen\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: ApacheJames, re: regexp.MustCompile(`(?i)\bJAMES\b.*?(?:Server )?(\d+\.\d+[\w.\-]*)?`), ver: 1},
-	{product: Chasquid, re: regexp.MustCompile(`(?i)\bchasquid\b`)},
-	{product: Maddy, re: regexp.MustCompile(`(?i)\bmaddy\b`)},
-	{product: Stalwart, re: regexp.MustCompile(`(?i)\bStalwart\b(?: (?:SMTP|IMAP|Mail Server) v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: Mox, re: regexp.MustCompile(`\bmox\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
-	{product: UWIMAP, re: regexp.MustCompile(`(?i)\bIMAP4rev1 (?:Service|server) (20\d\d\.[\w.\-]+) at\b`), ver: 1},
-}
+		{product: HMailServer, re: regexp.MustCompile(`(?i)\bhMailServer(?: v?(\d+\.\d+[\w.\-]*))?`), ver: 1},
+		{product: Qmail, re: regexp.MustCompile(`(?i)\b(?:net)?qmail\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: OpenSMTPD, re: regexp.MustCompile(`(?i)\bOpenSMTPD\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: MDaemon, re: regexp.MustCompile(`(?i)\bMDaemon v?(\d+\.\d+[\w.]*)`), ver: 1},
+		{product: MDaemon, re: regexp.MustCompile(`(?i)\bMDaemon\b`)},
+		{product: Kerio, re: regexp.MustCompile(`(?i)\bKerio Connect (\d+\.\d+[\w.]*(?: patch \d+)?)`), ver: 1},
+		{product: Kerio, re: regexp.MustCompile(`(?i)\bKerio (?:Connect|MailServer)\b`)},
+		// IceWarp was called Merak until version 9.
+		{product: IceWarp, re: regexp.MustCompile(`(?i)\b(?:IceWarp|Merak)(?: Mail Server)? v?(\d+\.\d+[\w.]*)`), ver: 1, clean: trimDot},
+		{product: IceWarp, re: regexp.MustCompile(`(?i)\b(?:IceWarp|Merak)\b`)},
+		{product: Haraka, re: regexp.MustCompile(`(?i)\bHaraka(?:[/ ]v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: CommuniGate, re: regexp.MustCompile(`(?i)\bCommuniGate Pro (\d+\.\w+(?:\.\w+)*)`), ver: 1, clean: trimDot},
+		{product: CommuniGate, re: regexp.MustCompile(`(?i)\bCommuniGate Pro\b`)},
+		{product: SmarterMail, re: regexp.MustCompile(`(?i)\bSmarterMail\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: Axigen, re: regexp.MustCompile(`(?i)\bAxigen\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: ApacheJames, re: regexp.MustCompile(`(?i)\bJAMES\b.*?(?:Server )?(\d+\.\d+[\w.\-]*)?`), ver: 1},
+		{product: Chasquid, re: regexp.MustCompile(`(?i)\bchasquid\b`)},
+		{product: Maddy, re: regexp.MustCompile(`(?i)\bmaddy\b`)},
+		{product: Stalwart, re: regexp.MustCompile(`(?i)\bStalwart\b(?: (?:SMTP|IMAP|Mail Server) v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: Mox, re: regexp.MustCompile(`\bmox\b(?: v?(\d+\.\d+[\w.]*))?`), ver: 1},
+		{product: UWIMAP, re: regexp.MustCompile(`(?i)\bIMAP4rev1 (?:Service|server) (20\d\d\.[\w.\-]+) at\b`), ver: 1},
+	}
+})
 
 func trimDot(s string) string { return strings.TrimRight(s, ".") }
 
@@ -228,7 +234,7 @@ func identifyLine(proto Protocol, raw string) (Software, bool) {
 	if strings.HasPrefix(strings.ToUpper(evidence), "* ID ") {
 		return IdentifyID(evidence)
 	}
-	for _, r := range rules {
+	for _, r := range rules() {
 		// A rule for one protocol needs to know the text came from it.
 		if r.proto != Any && r.proto != proto {
 			continue
@@ -258,8 +264,8 @@ func identifyLine(proto Protocol, raw string) (Software, bool) {
 
 var (
 	smtpCode = regexp.MustCompile(`^\d{3}[ -](?:\d\.\d{1,3}\.\d{1,3} )?`)
-	imapCode = regexp.MustCompile(`^(?:\*|[A-Za-z0-9.]+) (?:OK|PREAUTH|BYE|NO) (?:\[[^\]]{0,1000}\] ?)?`)
-	respCode = regexp.MustCompile(`^\[CAPABILITY [^\]]{0,1000}\] ?`)
+	imapCode = regexp.MustCompile(`^(?:\*|[A-Za-z0-9.]+) (?:OK|PREAUTH|BYE|NO) (?:\[[^\]]*\] ?)?`)
+	respCode = regexp.MustCompile(`^\[CAPABILITY [^\]]*\] ?`)
 )
 
 // stripProtocol removes the reply code, tag or status word a caller may
@@ -278,7 +284,7 @@ func stripProtocol(s string) string {
 
 var (
 	idRe     = regexp.MustCompile(`(?i)^\* ID \((.*)\)\s*$`)
-	idPairRe = regexp.MustCompile(`"((?:[^"\\]|\\.){0,256})"\s+(?:"((?:[^"\\]|\\.){0,256})"|NIL)`)
+	idPairRe = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"\s+(?:"((?:[^"\\]|\\.)*)"|NIL)`)
 )
 
 // IdentifyID reads an IMAP ID response (RFC 2971 §3.3): `* ID ("name"
