@@ -38,3 +38,16 @@ func init() {
 			Refs: []string{"RFC 7507"}},
 	)
 }
+
+func init() {
+	untestable := "The detail says why (a refused or dropped connection, often a connection-rate limit, or a server this check cannot speak to); run the scan again later or from an allowed address. This is not a \"not vulnerable\"."
+	report.Register(
+		report.Code{Code: "tls.vuln.client-renegotiation", Severity: report.Warn, Title: "Client-initiated renegotiation accepted (DoS)",
+			Fix:  "Refuse renegotiation started by clients: each one costs the server a private-key operation, so one client can tie up its CPU. OpenSSL 3 refuses it unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set; Postfix 3.4 and later set SSL_OP_NO_RENEGOTIATION (tls_ssl_options = NO_RENEGOTIATION on older ones); Dovecot 2.3 refuses it. Upgrading the server and OpenSSL fixes it; allowing TLS 1.3 only removes renegotiation altogether.",
+			Refs: []string{"CVE-2011-1473", "RFC 5746", "testssl.sh: secure_client_renego"}},
+		report.Code{Code: "tls.vuln.client-renegotiation.ok", Severity: report.Pass, Title: "Client-initiated renegotiation refused",
+			Refs: []string{"CVE-2011-1473"}},
+		report.Code{Code: "tls.vuln.client-renegotiation.untestable", Severity: report.Info, Title: "Client-initiated renegotiation: could not be tested",
+			Fix: untestable, Refs: []string{"CVE-2011-1473"}},
+	)
+}

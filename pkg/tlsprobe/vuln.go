@@ -38,6 +38,9 @@ type VulnResult struct {
 	Budget      int    `json:"budget"`
 	// graded: the finding comes from elsewhere (grade.go), not from here.
 	graded bool
+	// failHard raises the vulnerable finding to a failure (an
+	// aggravating circumstance, such as no RFC 5746).
+	failHard bool
 }
 
 // vulnWait bounds the wait for an answer to a probe record sent after the
@@ -187,6 +190,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
 		p.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni),
 		sc.secureRenegotiation(),
+		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
 	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
@@ -230,6 +234,12 @@ func vulnFinding(r VulnResult) (report.Finding, bool) {
 		return report.Finding{}, false
 	}
 	f := report.New(code, "vulnerabilities", r.Detail)
+	if r.Status == VulnVulnerable && r.failHard {
+		f = f.WithSeverity(report.Fail)
+	}
+	if r.Budget > 0 {
+		f = f.With("connections", fmt.Sprintf("%d of a budget of %d", r.Connections, r.Budget))
+	}
 	return f, true
 }
 
@@ -273,6 +283,12 @@ func (sc *scanner) secureRenegotiation() VulnResult {
 		r.Status, r.Detail = VulnVulnerable, "no renegotiation_info in the ServerHello: RFC 5746 secure renegotiation not supported"
 	}
 	return r
+}
+
+// accepts reports whether version v was accepted.
+func (sc *scanner) accepts(v uint16) bool {
+	x := sc.res.Version(v)
+	return x != nil && x.Supported
 }
 
 // acceptedVersions lists every accepted version, SSL 3.0 to TLS 1.3.
