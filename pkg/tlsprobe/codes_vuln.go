@@ -51,3 +51,19 @@ func init() {
 			Fix: untestable, Refs: []string{"CVE-2011-1473"}},
 	)
 }
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.protocol.sslv2", Severity: report.Fail, Title: "SSL 2.0 accepted",
+			Fix:  "Turn SSLv2 off; no current OpenSSL can speak it (removed in 1.1.0), so a server that does runs a very old library: upgrade it. Until then, Postfix: smtpd_tls_protocols = !SSLv2, !SSLv3 and smtpd_tls_mandatory_protocols = !SSLv2, !SSLv3; Dovecot: ssl_protocols = !SSLv2 !SSLv3. A failure on port 25 too: DROWN makes SSLv2 a way into the port's TLS sessions.",
+			Refs: []string{"RFC 6176", "CVE-2016-0800 (DROWN)", "testssl.sh: SSLv2"}},
+		report.Code{Code: "tls.vuln.drown", Severity: report.Fail, Title: "DROWN: the server speaks SSLv2, exposing TLS sessions that use its key",
+			Fix:  "Turn SSLv2 off on every server that uses this certificate's key (tls.protocol.sslv2 says how), then replace the key: it may have been attacked already. Check other hosts and ports sharing the key too (a web or POP3 server with the same certificate).",
+			Refs: []string{"CVE-2016-0800", "CVE-2016-0703", "RFC 6176", "testssl.sh: DROWN"}},
+		report.Code{Code: "tls.vuln.drown.ok", Severity: report.Pass, Title: "DROWN: no SSLv2 on this port",
+			Refs: []string{"CVE-2016-0800"}},
+		report.Code{Code: "tls.vuln.drown.untestable", Severity: report.Info, Title: "DROWN: could not be tested",
+			Fix:  "The SSLv2 probe connection failed (the detail says how); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2016-0800"}},
+	)
+}

@@ -21,6 +21,7 @@
 package tlsprobe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -173,6 +174,8 @@ type Result struct {
 	// current client.
 	Negotiated *Negotiated      `json:"negotiated,omitempty"`
 	Versions   []*VersionResult `json:"versions,omitempty"`
+	// SSLv2 is the hand-built SSLv2 probe (sslv2.go).
+	SSLv2 *SSLv2Result `json:"sslv2,omitempty"`
 	// Groups are the TLS 1.3 key exchange groups; ECDHEGroups the curves
 	// used for ECDHE in TLS 1.2 and older.
 	Groups      []GroupResult `json:"groups_tls13,omitempty"`
@@ -240,6 +243,9 @@ func groupResult(id uint16) GroupResult {
 // Supported lists the accepted versions, oldest first.
 func (r *Result) Supported() []string {
 	var out []string
+	if r.SSLv2 != nil && r.SSLv2.Supported {
+		out = append(out, "SSLv2")
+	}
 	for _, v := range r.Versions {
 		if v.Supported {
 			out = append(out, v.Version)
@@ -350,6 +356,12 @@ func (sc *scanner) enumerate(ctx context.Context) {
 	versions := AllVersions
 	scans := make([]*versionScan, len(versions))
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := p.sslv2(ctx)
+		mu.Lock()
+		sc.res.SSLv2 = r
+		mu.Unlock()
+	})
 	for i, v := range versions {
 		wg.Go(func() {
 			var onFirst func(pick)
@@ -433,6 +445,10 @@ func (sc *scanner) enumerate(ctx context.Context) {
 		if certs := sc.rawCerts(); len(certs) > 0 {
 			sc.analyzeCert(tls.ConnectionState{PeerCertificates: certs}, "Certificates read from a raw ServerHello flight: crypto/tls could not complete a handshake with this server.")
 		}
+	}
+	if s := sc.res.SSLv2; s != nil && s.cert != nil && sc.certState != nil && len(sc.certState.PeerCertificates) > 0 {
+		same := bytes.Equal(s.cert.RawSubjectPublicKeyInfo, sc.certState.PeerCertificates[0].RawSubjectPublicKeyInfo)
+		s.SameKey = &same
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -51,6 +52,12 @@ const vulnWait = 3 * time.Second
 // may be sent: the pinned address, the plaintext upgrade when the port
 // uses STARTTLS. The caller closes it with the returned function.
 func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
+	return p.rawConn(ctx, "vulnerabilities")
+}
+
+// rawConn is vulnConn for a probe of another phase (the progress line
+// names it).
+func (p *prober) rawConn(ctx context.Context, phase string) (net.Conn, func(), error) {
 	rec := transcript.New(nil)
 	s, err := dialSession(ctx, p.dial, p.addr, rec, p.t)
 	if err != nil {
@@ -66,7 +73,7 @@ func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
 	raw, _ := s.c.Detach()
 	disarm := s.c.Arm(ctx, p.t.TLS)
 	if n := p.count.Add(1); p.progress != nil {
-		p.progress(Progress{Handshakes: int(n), Phase: "vulnerabilities"})
+		p.progress(Progress{Handshakes: int(n), Phase: phase})
 	}
 	return raw, func() { disarm(); s.close() }, nil
 }
@@ -190,6 +197,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
 		p.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni),
 		sc.secureRenegotiation(),
+		sc.drown(),
 		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
 	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
@@ -300,4 +308,30 @@ func (sc *scanner) acceptedVersions() []uint16 {
 		}
 	}
 	return out
+}
+
+// drown restates the SSLv2 probe (sslv2.go) as testssl.sh's DROWN: no
+// connection of its own. It covers this port only: the same key used
+// with SSLv2 on another host or port (an old POP3 or web server) makes
+// this port vulnerable too, which no scan of this port can see.
+func (sc *scanner) drown() VulnResult {
+	r := VulnResult{Check: "drown", Testssl: "DROWN"}
+	s := sc.res.SSLv2
+	switch {
+	case s == nil:
+		r.Status, r.Detail = VulnNotTestable, "the SSLv2 probe did not run"
+	case s.Supported:
+		r.Status = VulnVulnerable
+		r.Detail = fmt.Sprintf("the server speaks SSLv2 (%d cipher kinds): recorded TLS sessions using its RSA key can be decrypted", len(s.Ciphers))
+		if s.SameKey != nil && *s.SameKey {
+			r.Detail += "; its SSLv2 certificate has the same public key as the TLS certificate"
+		} else if s.SameKey != nil {
+			r.Detail += "; its SSLv2 certificate has a different key from the TLS certificate, so the TLS sessions of this port are exposed only if that key is used elsewhere with SSLv2"
+		}
+	case strings.HasPrefix(s.Note, "connection failed"), s.Note == "canceled":
+		r.Status, r.Detail = VulnNotTestable, "SSLv2 probe: "+s.Note
+	default:
+		r.Status, r.Detail = VulnNotVulnerable, "no SSLv2 on this port ("+s.Note+"); a server elsewhere speaking SSLv2 with the same RSA key would still expose it"
+	}
+	return r
 }
