@@ -67,3 +67,16 @@ func init() {
 			Refs: []string{"CVE-2016-0800"}},
 	)
 }
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.vuln.ticketbleed", Severity: report.Fail, Title: "Ticketbleed: the server echoes its memory in session IDs",
+			Fix:  "Upgrade the TLS front end (F5 BIG-IP: the fixes of K05121675), or turn session tickets off on its SSL profile until then.",
+			Refs: []string{"CVE-2016-9244", "RFC 5077 §3.4", "testssl.sh: ticketbleed"}},
+		report.Code{Code: "tls.vuln.ticketbleed.ok", Severity: report.Pass, Title: "Ticketbleed: not vulnerable",
+			Refs: []string{"CVE-2016-9244"}},
+		report.Code{Code: "tls.vuln.ticketbleed.untestable", Severity: report.Info, Title: "Ticketbleed: could not be tested",
+			Fix:  "The detail says why (a refused or dropped connection, often a connection-rate limit); run the scan again later. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2016-9244"}},
+	)
+}

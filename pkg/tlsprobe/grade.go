@@ -256,6 +256,7 @@ func (sc *scanner) grade() {
 		f := report.New("tls.renegotiation.insecure", "protocols", "The ServerHello lacks renegotiation_info: the server does not support RFC 5746 secure renegotiation.")
 		sc.add(weak(f, report.Warn, ""))
 	}
+	sc.gradeResumption()
 	sc.incomplete()
 }
 

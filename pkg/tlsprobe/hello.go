@@ -86,6 +86,10 @@ type ClientHello struct {
 	// Ticket is the session_ticket extension's content (RFC 5077 §3.2):
 	// empty asks for a ticket, a ticket offers it for resumption.
 	Ticket []byte
+	// NoTicket leaves the session_ticket extension out: a server that
+	// issues tickets sends no session ID to a client that asks for one
+	// (RFC 5077 §3.4), so session IDs are checked without it.
+	NoTicket bool
 	// RenegInfo is renegotiation_info's content: empty on a first
 	// handshake, the previous client Finished verify_data when
 	// renegotiating (RFC 5746 §3.5).
@@ -270,8 +274,10 @@ func (h ClientHello) extensions(rnd io.Reader) ([]byte, error) {
 	ext(extRenegotiationInfo, func(b *cryptobyte.Builder) {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(h.RenegInfo) })
 	})
-	ext(extExtendedMasterSecret, func(b *cryptobyte.Builder) {})                // RFC 7627
-	ext(extSessionTicket, func(b *cryptobyte.Builder) { b.AddBytes(h.Ticket) }) // RFC 5077: many stacks expect it
+	ext(extExtendedMasterSecret, func(b *cryptobyte.Builder) {}) // RFC 7627
+	if !h.NoTicket {
+		ext(extSessionTicket, func(b *cryptobyte.Builder) { b.AddBytes(h.Ticket) }) // RFC 5077: many stacks expect it
+	}
 	if h.Version >= VersionTLS13 {
 		ext(extSupportedVersions, func(b *cryptobyte.Builder) {
 			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(VersionTLS13) })

@@ -174,6 +174,8 @@ type Result struct {
 	// current client.
 	Negotiated *Negotiated      `json:"negotiated,omitempty"`
 	Versions   []*VersionResult `json:"versions,omitempty"`
+	// Resumption is the session resumption check (resumption.go).
+	Resumption *ResumptionResult `json:"resumption,omitempty"`
 	// SSLv2 is the hand-built SSLv2 probe (sslv2.go).
 	SSLv2 *SSLv2Result `json:"sslv2,omitempty"`
 	// Groups are the TLS 1.3 key exchange groups; ECDHEGroups the curves
@@ -340,6 +342,7 @@ func (sc *scanner) run(ctx context.Context) {
 		return
 	}
 	sc.enumerate(ctx)
+	sc.resume(ctx)
 	sc.vulns(ctx)
 	sc.grade()
 }

@@ -102,6 +102,8 @@ type conn12 struct {
 	br  *bufio.Reader
 	sni string
 	rnd io.Reader
+	// noTicket: do not offer session_ticket (session-ID checks).
+	noTicket bool
 
 	suite        suite12
 	hs           []byte // this handshake's messages, for Finished and EMS
@@ -364,7 +366,7 @@ func (k *conn12) readFinished() error {
 // handshake runs one handshake (the first, or a renegotiation when keys
 // are active), resuming resume when it is set.
 func (k *conn12) handshake(resume *session12, sessionID []byte) error {
-	h := ClientHello{Version: VersionTLS12, Suites: suite12IDs(), Groups: groups12, ServerName: k.sni, Rand: k.rnd}
+	h := ClientHello{Version: VersionTLS12, Suites: suite12IDs(), Groups: groups12, ServerName: k.sni, Rand: k.rnd, NoTicket: k.noTicket}
 	if k.clientVerify != nil {
 		h.RenegInfo = slices.Clone(k.clientVerify) // RFC 5746 §3.5
 	}
@@ -559,6 +561,22 @@ func (k *conn12) keyExchange(ske []byte) (pms, cke []byte, err error) {
 	}
 	pub := priv.PublicKey().Bytes()
 	return pms, handshakeMsg(hsClientKeyExchange, append([]byte{byte(len(pub))}, pub...)), nil
+}
+
+// close sends close_notify and reads until the server's own, or the
+// first other record, or an error, bounded by the caller's deadline and
+// maxSession12. Only a clean close keeps a session resumable on
+// OpenSSL (RFC 5246 §7.2.1).
+func (k *conn12) close() {
+	if k.writeRecord(recordAlert, []byte{1, 0}) != nil {
+		return
+	}
+	for range 8 {
+		typ, _, err := k.readRecord()
+		if err != nil || typ == recordAlert {
+			return
+		}
+	}
 }
 
 func handshakeMsg(typ uint8, body []byte) []byte {

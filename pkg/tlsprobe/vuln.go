@@ -170,6 +170,33 @@ func (sc *scanner) vulnVersions() []uint16 {
 	return out
 }
 
+// serialProber is a prober for the checks after the enumeration: one
+// connection at a time. Counting on from the enumeration's probes keeps
+// the progress line and res.Handshakes one running total of connections.
+func (sc *scanner) serialProber() *prober {
+	p := &prober{
+		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
+		sem: make(chan struct{}, 1), width: 1, progress: sc.o.Progress,
+	}
+	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
+	return p
+}
+
+// resume runs the session resumption check (resumption.go) as its own
+// stage.
+func (sc *scanner) resume(ctx context.Context) {
+	p := sc.serialProber()
+	st := sc.begin("resumption")
+	r := p.resumption(ctx, sc.accepts(VersionTLS12), sc.sni)
+	sc.res.Resumption = r
+	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
+	status := report.StatusInfo
+	if r.SessionID == ResumeNotTested && r.Ticket == ResumeNotTested {
+		status = report.StatusSkipped
+	}
+	st.End(status, "session ID %s, ticket %s (%d connections)", r.SessionID, r.Ticket, r.Connections)
+}
+
 // vulns runs the vulnerability checks after the enumeration, which says
 // which versions to test. The results go to facts.vulnerabilities and to
 // findings.
@@ -178,13 +205,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		sc.skip("--no-vulns", "vulnerabilities")
 		return
 	}
-	p := &prober{
-		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
-		sem: make(chan struct{}, 1), width: 1, progress: sc.o.Progress,
-	}
-	// Counting on from the enumeration's probes keeps the progress line
-	// and res.Handshakes one running total of connections.
-	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
+	p := sc.serialProber()
 	st := sc.begin("vulnerabilities")
 	vs := sc.vulnVersions()
 	ssl3 := false
@@ -199,6 +220,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		sc.secureRenegotiation(),
 		sc.drown(),
 		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
+		p.ticketbleed(ctx, sc.res.Resumption, sc.sni),
 	}
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
