@@ -80,3 +80,16 @@ func init() {
 			Refs: []string{"CVE-2016-9244"}},
 	)
 }
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.ocsp.not-stapled", Severity: report.Info, Title: "No OCSP response stapled",
+			Fix:  "Optional for mail: few mail clients check revocation. Postfix's smtpd has no stapling; Dovecot has none either; a TLS proxy in front (HAProxy, nginx stream) can staple.",
+			Refs: []string{"RFC 6066 §8", "RFC 6961", "testssl.sh: OCSP_stapling"}},
+		report.Code{Code: "tls.ct.none", Severity: report.Info, Title: "No Certificate Transparency timestamps",
+			Fix:  "Public CAs embed SCTs in every certificate since 2018; a certificate without them is from a private CA or very old. Mail clients do not require CT.",
+			Refs: []string{"RFC 6962 §3.3", "testssl.sh: certificate_transparency"}},
+		report.Code{Code: "tls.ct.ok", Severity: report.Pass, Title: "Certificate Transparency timestamps present",
+			Refs: []string{"RFC 6962 §3.3", "testssl.sh: certificate_transparency"}},
+	)
+}

@@ -3,6 +3,7 @@ package tlsprobe
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
@@ -95,4 +96,29 @@ func TestTicketbleed_flips(t *testing.T) {
 	if f, _ := vulnFinding(r); f.Code != "tls.vuln.ticketbleed" || f.Severity != report.Fail {
 		t.Errorf("finding %+v", f)
 	}
+}
+
+// A stapled OCSP response and SCTs in the TLS extension are seen; a
+// server without them gets the two information findings.
+func TestScan_ocspAndCT(t *testing.T) {
+	pki := getPKI(t)
+	cert := pki.rsa
+	cert.OCSPStaple = []byte{0x30, 0x03, 0x0a, 0x01, 0x00}
+	cert.SignedCertificateTimestamps = [][]byte{{0, 1, 2}, {3, 4, 5}}
+	f := startFront(t, frontOpts{proto: ProtoSMTP, backend: goBackend(&tls.Config{Certificates: []tls.Certificate{cert}})})
+	o := testOptions(t, f.port(), ProtoSMTP)
+	o.Quick = true
+	rep, _ := runScan(t, o)
+	wantFinding(t, rep, "cert.ocsp-stapled", report.Info)
+	if f := wantFinding(t, rep, "tls.ct.ok", report.Pass); !strings.Contains(f.Detail, "2 in the TLS extension") {
+		t.Errorf("ct: %s", f.Detail)
+	}
+	noFinding(t, rep, "tls.ocsp.not-stapled")
+
+	plain := startFront(t, frontOpts{proto: ProtoSMTP, backend: goBackend(&tls.Config{Certificates: []tls.Certificate{pki.rsa}})})
+	o = testOptions(t, plain.port(), ProtoSMTP)
+	o.Quick = true
+	rep, _ = runScan(t, o)
+	wantFinding(t, rep, "tls.ocsp.not-stapled", report.Info)
+	wantFinding(t, rep, "tls.ct.none", report.Info)
 }

@@ -90,6 +90,10 @@ type Options struct {
 	Quick bool
 	// NoVulns skips the vulnerability checks (vuln.go).
 	NoVulns bool
+	// CertWarnDays is the certificate expiry warning window in days
+	// (0 = certcheck's default, 21); within 7 days (or CertWarnDays
+	// when smaller) expiry is a failure.
+	CertWarnDays int
 	// Parallel bounds concurrent connections (default 4). Mail servers
 	// rate-limit connections per client; a small number is both polite
 	// and, on a LAN, fast enough.
@@ -133,6 +137,9 @@ func Scan(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
+	}
+	if o.CertWarnDays < 0 || o.CertWarnDays > 3650 {
+		return nil, fmt.Errorf("--cert-warn-days %d out of range (0 to 3650)", o.CertWarnDays)
 	}
 	if o.Parallel > 32 {
 		o.Parallel = 32
