@@ -93,3 +93,29 @@ func init() {
 			Refs: []string{"RFC 6962 §3.3", "testssl.sh: certificate_transparency"}},
 	)
 }
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.vuln.beast", Severity: report.Info, Title: "BEAST: CBC suites with TLS 1.0 or SSL 3.0",
+			Fix:  "Clients have worked around BEAST since 2012 (1/n-1 record splitting), and a server that also speaks TLS 1.2 is used with it by current clients; the lasting fix is to allow TLS 1.2 and 1.3 only. " + fixProtocols,
+			Refs: []string{"CVE-2011-3389", "RFC 7457 §2.3", "testssl.sh: BEAST"}},
+		report.Code{Code: "tls.vuln.beast.ok", Severity: report.Pass, Title: "BEAST: no CBC suites with TLS 1.0 or SSL 3.0",
+			Refs: []string{"CVE-2011-3389"}},
+		report.Code{Code: "tls.vuln.beast.untestable", Severity: report.Info, Title: "BEAST: could not be judged",
+			Fix: "No cipher suites were enumerated; see the enumeration's findings.", Refs: []string{"CVE-2011-3389"}},
+		report.Code{Code: "tls.vuln.lucky13", Severity: report.Info, Title: "LUCKY13: CBC suites accepted",
+			Fix:  "Current OpenSSL is constant-time and not practically affected; testssl.sh still names any CBC suite \"potentially vulnerable\". Prefer AEAD suites (AES-GCM, ChaCha20-Poly1305). " + fixCiphers,
+			Refs: []string{"CVE-2013-0169", "RFC 7457 §2.4", "testssl.sh: LUCKY13"}},
+		report.Code{Code: "tls.vuln.lucky13.ok", Severity: report.Pass, Title: "LUCKY13: no CBC suites",
+			Refs: []string{"CVE-2013-0169"}},
+		report.Code{Code: "tls.vuln.lucky13.untestable", Severity: report.Info, Title: "LUCKY13: could not be judged",
+			Fix: "No cipher suites were enumerated; see the enumeration's findings.", Refs: []string{"CVE-2013-0169"}},
+		report.Code{Code: "tls.vuln.logjam", Severity: report.Fail, Title: "LOGJAM: export Diffie-Hellman suites accepted",
+			Fix:  "Remove the export suites (any current OpenSSL has none) and use 2048-bit DH groups or ECDHE. " + fixCiphers,
+			Refs: []string{"CVE-2015-4000", "RFC 7919", "testssl.sh: LOGJAM"}},
+		report.Code{Code: "tls.vuln.logjam.ok", Severity: report.Pass, Title: "LOGJAM: no export Diffie-Hellman suites",
+			Refs: []string{"CVE-2015-4000"}},
+		report.Code{Code: "tls.vuln.logjam.untestable", Severity: report.Info, Title: "LOGJAM: could not be judged",
+			Fix: "No cipher suites were enumerated; see the enumeration's findings.", Refs: []string{"CVE-2015-4000"}},
+	)
+}

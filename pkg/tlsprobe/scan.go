@@ -189,6 +189,9 @@ type Result struct {
 	// used for ECDHE in TLS 1.2 and older.
 	Groups      []GroupResult `json:"groups_tls13,omitempty"`
 	ECDHEGroups []GroupResult `json:"groups_ecdhe,omitempty"`
+	// GroupOrder is the server's group preference for TLS 1.3 and for
+	// ECDHE in TLS 1.2 and older (categories.go).
+	GroupOrder []*GroupOrder `json:"group_order,omitempty"`
 	// DHBits is the smallest DHE prime seen (0: no DHE).
 	DHBits int `json:"dh_bits,omitempty"`
 	// ExportRSABits is the temporary RSA key of export suites (FREAK).
@@ -418,10 +421,25 @@ func (sc *scanner) enumerate(ctx context.Context) {
 			}
 		}
 	}
+	sc.buildResult()
+	// Group order: two probes per family, once the groups are known.
+	if g := p.groupOrder(ctx, VersionTLS13, SuitesFor(VersionTLS13), sc.res.Groups, sc.sni); g != nil {
+		sc.res.GroupOrder = append(sc.res.GroupOrder, g)
+	}
+	if sc.ecdhe != nil {
+		for _, vs := range scans {
+			if vs.version == sc.ecdhe.version {
+				if suites, _ := ecdheOf(vs); len(suites) > 0 {
+					if g := p.groupOrder(ctx, vs.version, suites, sc.res.ECDHEGroups, sc.sni); g != nil {
+						sc.res.GroupOrder = append(sc.res.GroupOrder, g)
+					}
+				}
+			}
+		}
+	}
 	end := sc.o.Now()
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.probeRefusals = int(p.refusals.Load())
-	sc.buildResult()
 
 	// Stages: protocols and ciphers come from the same chains.
 	status := report.StatusOK
@@ -599,6 +617,37 @@ func (sc *scanner) setFacts() {
 			ciphers[versionKey(v.Code)] = strings.Join(names, ", ") + order
 		}
 		sc.rep.SetFact("ciphers", ciphers)
+	}
+	// Server cipher order per protocol (testssl.sh cipher_order-<proto>):
+	// who decides, and the suite the server prefers when it does.
+	order := map[string]string{}
+	for _, v := range r.Versions {
+		switch {
+		case !v.Supported || v.ServerPreference == nil:
+		case *v.ServerPreference && len(v.Suites) > 0:
+			order[versionKey(v.Code)] = "server order, prefers " + suiteOf(v.Suites[0].ID).ShortName()
+		case !*v.ServerPreference:
+			order[versionKey(v.Code)] = "client order"
+		}
+	}
+	if len(order) > 0 {
+		sc.rep.SetFact("cipher_order", order)
+	}
+	gorder := map[string]string{}
+	for _, g := range r.GroupOrder {
+		switch {
+		case g.ServerOrder != nil && *g.ServerOrder:
+			gorder[g.Version] = "server order, prefers " + g.Preferred
+		case g.ServerOrder != nil:
+			gorder[g.Version] = "client order"
+		case g.Preferred != "":
+			gorder[g.Version] = g.Preferred + " (" + g.Note + ")"
+		default:
+			gorder[g.Version] = "undecided: " + g.Note
+		}
+	}
+	if len(gorder) > 0 {
+		sc.rep.SetFact("group_order", gorder)
 	}
 	var groups []string
 	for _, g := range r.Groups {

@@ -40,8 +40,11 @@ type VulnResult struct {
 	// graded: the finding comes from elsewhere (grade.go), not from here.
 	graded bool
 	// failHard raises the vulnerable finding to a failure (an
-	// aggravating circumstance, such as no RFC 5746).
-	failHard bool
+	// aggravating circumstance, such as no RFC 5746); warn to a warning.
+	failHard, warn bool
+	// mxInfo: on a port-25 MX the vulnerable finding is information
+	// (a weak suite, not a bug: opportunistic TLS, grade.go's mxReason).
+	mxInfo bool
 }
 
 // vulnWait bounds the wait for an answer to a probe record sent after the
@@ -222,6 +225,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
 		p.ticketbleed(ctx, sc.res.Resumption, sc.sni),
 	}
+	results = append(results, sc.categoryResults()...)
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
 	worst := report.StatusOK
@@ -229,6 +233,10 @@ func (sc *scanner) vulns(ctx context.Context) {
 	for _, r := range results {
 		sum = append(sum, r.Check+": "+r.Status)
 		if f, ok := vulnFinding(r); ok && !r.graded {
+			if r.mxInfo && sc.role == RoleMX && f.Severity > report.Info {
+				f = f.WithSeverity(report.Info)
+				f.Detail += " " + mxReason
+			}
 			sc.add(f)
 		}
 		if r.Status == VulnNotTestable {
@@ -264,8 +272,11 @@ func vulnFinding(r VulnResult) (report.Finding, bool) {
 		return report.Finding{}, false
 	}
 	f := report.New(code, "vulnerabilities", r.Detail)
-	if r.Status == VulnVulnerable && r.failHard {
+	switch {
+	case r.Status == VulnVulnerable && r.failHard:
 		f = f.WithSeverity(report.Fail)
+	case r.Status == VulnVulnerable && r.warn:
+		f = f.WithSeverity(report.Warn)
 	}
 	if r.Budget > 0 {
 		f = f.With("connections", fmt.Sprintf("%d of a budget of %d", r.Connections, r.Budget))
