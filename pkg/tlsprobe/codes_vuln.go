@@ -119,3 +119,16 @@ func init() {
 			Fix: "No cipher suites were enumerated; see the enumeration's findings.", Refs: []string{"CVE-2015-4000"}},
 	)
 }
+
+func init() {
+	report.Register(
+		report.Code{Code: "tls.vuln.robot", Severity: report.Warn, Title: "ROBOT: the server is a Bleichenbacher padding oracle",
+			Fix:  "Upgrade the TLS stack (the fixed versions are listed at robotattack.org) and, until then or for good, turn off static-RSA key exchange: offer only ECDHE and DHE suites. Postfix: smtpd_tls_exclude_ciphers = kRSA (and smtpd_tls_mandatory_exclude_ciphers); Dovecot: ssl_cipher_list = ...:!kRSA. A strong oracle is a failure: recorded sessions can be decrypted and the key used to sign.",
+			Refs: []string{"CVE-2017-13099", "CVE-2017-17382", "CVE-2017-6168", "RFC 5246 §7.4.7.1", "testssl.sh: ROBOT"}},
+		report.Code{Code: "tls.vuln.robot.ok", Severity: report.Pass, Title: "ROBOT: no padding oracle",
+			Refs: []string{"CVE-2017-13099"}},
+		report.Code{Code: "tls.vuln.robot.untestable", Severity: report.Info, Title: "ROBOT: could not be tested",
+			Fix:  "The detail says why: a connection refused or a hello flight missing part way (often a connection-rate limit; retry later or from an allowed address), answers that did not repeat, or the connection budget. This is not a \"not vulnerable\".",
+			Refs: []string{"CVE-2017-13099"}},
+	)
+}

@@ -225,6 +225,8 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
 		p.ticketbleed(ctx, sc.res.Resumption, sc.sni),
 	}
+	rv, rsaOK := sc.robotVersion()
+	results = append(results, p.robot(ctx, rv, rsaOK, sc.o.Parallel, sc.sni))
 	results = append(results, sc.categoryResults()...)
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
