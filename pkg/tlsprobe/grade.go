@@ -55,6 +55,7 @@ func (sc *scanner) grade() {
 	if sc.state == nil {
 		sc.handshakeFailed()
 	}
+	defer sc.gradeProfile(sc.certFacts)
 	if r.Quick {
 		sc.gradeQuick(weak)
 		return

@@ -338,6 +338,8 @@ func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 		}
 	}
 	sc.rep.SetFact("certificate", res.Facts)
+	facts := res.Facts
+	sc.certFacts = &facts
 	st.End(res.Status, "%s", res.Summary)
 }
 

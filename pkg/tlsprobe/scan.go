@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailprobe/mailprobe/pkg/certcheck"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
@@ -90,6 +91,9 @@ type Options struct {
 	Quick bool
 	// NoVulns skips the vulnerability checks (vuln.go).
 	NoVulns bool
+	// Profile grades the port under a published guideline
+	// (profile.go): "" (none), ProfileInternetNL or ProfileBSI.
+	Profile string
 	// CertWarnDays is the certificate expiry warning window in days
 	// (0 = certcheck's default, 21); within 7 days (or CertWarnDays
 	// when smaller) expiry is a failure.
@@ -138,6 +142,11 @@ func Scan(ctx context.Context, o Options) (*report.Report, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
 	}
+	p, err := ParseProfile(o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	o.Profile = p
 	if o.CertWarnDays < 0 || o.CertWarnDays > 3650 {
 		return nil, fmt.Errorf("--cert-warn-days %d out of range (0 to 3650)", o.CertWarnDays)
 	}
@@ -189,6 +198,8 @@ type Result struct {
 	// used for ECDHE in TLS 1.2 and older.
 	Groups      []GroupResult `json:"groups_tls13,omitempty"`
 	ECDHEGroups []GroupResult `json:"groups_ecdhe,omitempty"`
+	// Grade is the --profile grade (profile.go).
+	Grade *Grade `json:"grade,omitempty"`
 	// GroupOrder is the server's group preference for TLS 1.3 and for
 	// ECDHE in TLS 1.2 and older (categories.go).
 	GroupOrder []*GroupOrder `json:"group_order,omitempty"`
@@ -304,6 +315,9 @@ type scanner struct {
 	versions []*versionScan
 	groups13 *groupScan
 	ecdhe    *groupScan
+
+	vulnResults []VulnResult // what vulns() found, for the profile grade
+	certFacts   *certcheck.Facts
 }
 
 // begin starts timing a stage with the one stage timer (report.Stages):

@@ -230,6 +230,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 	results = append(results, sc.categoryResults()...)
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
+	sc.vulnResults = results
 	worst := report.StatusOK
 	var sum []string
 	for _, r := range results {
