@@ -53,7 +53,7 @@ func runTestssl(l tlsListener, dir string) testsslRun {
 		args = append(args, "--starttls", l.starttls)
 	}
 	args = append(args, E.Addr(l.port))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	start := time.Now()
 	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
