@@ -177,7 +177,7 @@ func (sc *scanner) gradeNL(cert *certcheck.Facts) Grade {
 	}
 	for _, l := range []string{LevelInsufficient, LevelPhaseOut, LevelSufficient} {
 		if len(worst[l]) > 0 {
-			gr.hit("cipher suites", l, strings.Join(worst[l], ", "))
+			gr.hit("cipher suites", l, shortList(worst[l], 5))
 		}
 	}
 	// Cipher order: required once anything below good is accepted.
@@ -261,10 +261,10 @@ func (sc *scanner) gradeBSI(cert *certcheck.Facts) Grade {
 		}
 	}
 	if len(nonPFS) > 0 {
-		bad("forward secrecy (TR-03108-1, TR-02102-2 §3.3.1)", strings.Join(nonPFS, ", "))
+		bad("forward secrecy (TR-03108-1, TR-02102-2 §3.3.1)", shortList(nonPFS, 5))
 	}
 	if len(badEnc) > 0 {
-		bad("recommended suites (TR-02102-2 §3.3.1 table 1)", strings.Join(badEnc, ", "))
+		bad("recommended suites (TR-02102-2 §3.3.1 table 1)", shortList(badEnc, 5))
 	}
 	if r.DHBits > 0 && r.DHBits < 3000 {
 		bad("DH of 3000 bits or more (TR-02102-2 §3.6)", fmt.Sprintf("%d-bit DH group", r.DHBits))
@@ -307,6 +307,14 @@ func (sc *scanner) gradeBSI(cert *certcheck.Facts) Grade {
 		}
 	}
 	return gr.g
+}
+
+// shortList joins at most n items and counts the rest.
+func shortList(s []string, n int) string {
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:n], ", "), len(s)-n)
 }
 
 func appendUnique(s []string, x string) []string {

@@ -232,9 +232,14 @@ func (sc *scanner) vulns(ctx context.Context) {
 	sc.rep.SetFact("vulnerabilities", results)
 	sc.vulnResults = results
 	worst := report.StatusOK
-	var sum []string
+	var vulnerable, untestable []string
 	for _, r := range results {
-		sum = append(sum, r.Check+": "+r.Status)
+		switch r.Status {
+		case VulnVulnerable:
+			vulnerable = append(vulnerable, r.Check)
+		case VulnNotTestable:
+			untestable = append(untestable, r.Check)
+		}
 		if f, ok := vulnFinding(r); ok && !r.graded {
 			if r.mxInfo && sc.role == RoleMX && f.Severity > report.Info {
 				f = f.WithSeverity(report.Info)
@@ -246,7 +251,14 @@ func (sc *scanner) vulns(ctx context.Context) {
 			worst = report.StatusError
 		}
 	}
-	st.End(worst, "%s", joinComma(sum))
+	summary := fmt.Sprintf("%d checks, none vulnerable", len(results))
+	if len(vulnerable) > 0 {
+		summary = fmt.Sprintf("%d checks, vulnerable: %s", len(results), joinComma(vulnerable))
+	}
+	if len(untestable) > 0 {
+		summary += "; not testable: " + joinComma(untestable)
+	}
+	st.End(worst, "%s", summary)
 }
 
 func joinComma(s []string) string {
