@@ -97,6 +97,11 @@ func testsslVulnerable(e testsslEntry) bool {
 }
 
 func TestTLS_testsslAgreement(t *testing.T) {
+	// testssl.sh needs about ten minutes here beside the rest of the
+	// suite: more than go test's default 10 m (the Makefile gives 25 m).
+	if d, ok := t.Deadline(); ok && time.Until(d) < 15*time.Minute {
+		t.Fatalf("go test -timeout leaves %s; testssl.sh needs up to 15 min here: run with -timeout 25m (make integration does)", time.Until(d).Round(time.Second))
+	}
 	weak, _ := strconv.Atoi(os.Getenv("MP_IT_WEAKTLS_PORT"))
 	if weak == 0 {
 		t.Fatal("MP_IT_WEAKTLS_PORT is not set: env.sh is too old for this test")
