@@ -38,6 +38,7 @@ for spec in "Postfix MX:$MP_IT_SMTP_PORT:smtp:mx" "Postfix weak TLS:$MP_IT_WEAKT
   ss=$(ms sslscan --no-colour $sflag 127.0.0.1:$port)
   line="$name: mailprobe tls ${mp} ms, sslscan ${ss} ms ($(ratio "$mp" "$ss"))"
   # 20 ms of round-trip time through the proxy.
+  rm -f /tmp/bench-proxy.$$
   "$PROXY" -target 127.0.0.1:$port > /tmp/bench-proxy.$$ & proxies+=($!)
   for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/bench-proxy.$$ ] && break; sleep 0.1; done
   paddr=$(cat /tmp/bench-proxy.$$)
