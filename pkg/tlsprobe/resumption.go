@@ -137,8 +137,15 @@ func (p *prober) full12(ctx context.Context, resume *session12, noTicket bool, s
 		return nil, renegWhy(err)
 	}
 	p.rec.Event("probe resumption, %s: session ID of %d bytes, ticket of %d bytes, resumed %v", what, len(k.sess.id), len(k.sess.ticket), k.resumed)
-	// close_notify: OpenSSL drops a session from its cache when the
-	// connection ends without one (an "unclean shutdown").
+	// The protocol's goodbye, then close_notify: OpenSSL drops a session
+	// from its cache when the connection ends without close_notify, and
+	// Postfix when the SMTP session ends without QUIT.
+	switch p.proto {
+	case ProtoSMTP, ProtoPOP3:
+		k.writeRecord(recordApplicationData, []byte("QUIT\r\n"))
+	case ProtoIMAP:
+		k.writeRecord(recordApplicationData, []byte("z LOGOUT\r\n"))
+	}
 	k.close()
 	return k, ""
 }

@@ -853,7 +853,8 @@ func scanListener(t *testing.T, l tlsListener) {
 		}
 		for _, check := range []string{"heartbleed", "ccs-injection", "compression", "fallback-scsv", "secure-renegotiation",
 			"client-renegotiation", "drown", "robot", "logjam", "freak", "rc4", "sweet32", "null"} {
-			if seen[check] != "not vulnerable" {
+			// ROBOT is not applicable to Dovecot, which has no static RSA.
+			if seen[check] != "not vulnerable" && !(check == "robot" && !l.postfix && seen[check] == "not applicable") {
 				t.Errorf("%s: %q, want \"not vulnerable\" (all: %v)", check, seen[check], seen)
 			}
 		}

@@ -224,7 +224,15 @@ func compareTestssl(t *testing.T, l tlsListener, rep *Report, ts map[string]test
 			t.Errorf("ticket resumption: testssl.sh %q, mailprobe %q", e.Finding, res.Ticket)
 		}
 	}
-	if e, ok := get("sessionresumption_ID"); ok {
+	// testssl.sh's "ID" resumption uses its best protocol with -no_ticket:
+	// against a TLS 1.3 server that issues tickets that is a TLS 1.3
+	// stateful-PSK resumption, which Postfix supports, not a TLS 1.2
+	// session ID, which Postfix without smtpd_tls_session_cache_database
+	// does not resume. mailprobe checks TLS 1.2 session IDs, so the two
+	// are compared only where testssl.sh's test is the same one.
+	_, tickets := ts["TLS_session_ticket"]
+	tls13 := strings.HasPrefix(ts["TLS1_3"].Finding, "offered")
+	if e, ok := get("sessionresumption_ID"); ok && !(tickets && tls13 && res.Ticket != "not issued") {
 		if (e.Finding == "supported") != (res.SessionID == "resumed") {
 			t.Errorf("session ID resumption: testssl.sh %q, mailprobe %q", e.Finding, res.SessionID)
 		}
