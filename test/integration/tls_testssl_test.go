@@ -141,6 +141,13 @@ func compareTestssl(t *testing.T, l tlsListener, rep *Report, ts map[string]test
 		if !ok {
 			t.Errorf("testssl.sh reported no %s", id)
 		}
+		if ok && e.Severity == "WARN" {
+			// testssl.sh's own failure ("check failed because of connect
+			// problem": a Postfix smtpd busy with the other scans): no
+			// verdict to compare with, not a disagreement.
+			t.Logf("%s: testssl.sh could not test it: %q", id, e.Finding)
+			return e, false
+		}
 		return e, ok
 	}
 	// Protocols.
