@@ -63,7 +63,7 @@ fuzz:
 IT_FLAGS ?=
 integration: build
 	MAILPROBE_BIN=$(CURDIR)/$(BIN) bash test/integration/env/env.sh run -- \
-		env CGO_ENABLED=0 $(GO) test -trimpath -tags integration -count=1 $(IT_FLAGS) ./test/integration/...
+		env CGO_ENABLED=0 $(GO) test -trimpath -tags integration -count=1 -timeout 25m $(IT_FLAGS) ./test/integration/...
 
 # Man pages (section 1) and shell completions, as the release archives
 # carry them.

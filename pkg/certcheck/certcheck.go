@@ -58,6 +58,9 @@ type Options struct {
 	Now        time.Time
 	Stage      string        // stage name for the findings; default "certificate"
 	WarnBefore time.Duration // expiring warning window; default 21 days
+	// FailBefore: an expiry this close is a failure, not a warning;
+	// default 7 days (or WarnBefore, when that is shorter).
+	FailBefore time.Duration
 }
 
 // Result is the analysis of one handshake.
@@ -71,21 +74,26 @@ type Result struct {
 
 // Facts describe the leaf certificate for reports.
 type Facts struct {
-	Subject      string    `json:"subject"`
-	Issuer       string    `json:"issuer"`
-	DNSNames     []string  `json:"dns_names,omitempty"`
-	NotBefore    time.Time `json:"not_before"`
-	NotAfter     time.Time `json:"not_after"`
-	DaysLeft     int       `json:"days_left"`
-	KeyType      string    `json:"key_type"`
-	KeyBits      int       `json:"key_bits"`
-	Signature    string    `json:"signature_algorithm"`
-	ChainLength  int       `json:"chain_length"`
-	SelfSigned   bool      `json:"self_signed"`
-	OCSPStapled  bool      `json:"ocsp_stapled"`
-	Verified     bool      `json:"verified"`
-	VerifyError  string    `json:"verify_error,omitempty"`
-	SerialNumber string    `json:"serial"`
+	Subject     string    `json:"subject"`
+	Issuer      string    `json:"issuer"`
+	DNSNames    []string  `json:"dns_names,omitempty"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	DaysLeft    int       `json:"days_left"`
+	KeyType     string    `json:"key_type"`
+	KeyBits     int       `json:"key_bits"`
+	Signature   string    `json:"signature_algorithm"`
+	ChainLength int       `json:"chain_length"`
+	SelfSigned  bool      `json:"self_signed"`
+	OCSPStapled bool      `json:"ocsp_stapled"`
+	MustStaple  bool      `json:"must_staple,omitempty"`
+	// SCTs are the Certificate Transparency timestamps seen: embedded in
+	// the certificate and sent in the TLS extension (RFC 6962 §3.3).
+	SCTsEmbedded int    `json:"scts_embedded"`
+	SCTsTLS      int    `json:"scts_tls"`
+	Verified     bool   `json:"verified"`
+	VerifyError  string `json:"verify_error,omitempty"`
+	SerialNumber string `json:"serial"`
 	// Chain is every certificate the server sent, leaf first, in the
 	// order sent (the exporter's mailprobe_cert_not_after_seconds).
 	Chain []ChainCert `json:"chain,omitempty"`
@@ -113,6 +121,9 @@ func Analyze(st tls.ConnectionState, o Options) Result {
 	if o.WarnBefore == 0 {
 		o.WarnBefore = 21 * 24 * time.Hour
 	}
+	if o.FailBefore == 0 {
+		o.FailBefore = min(7*24*time.Hour, o.WarnBefore)
+	}
 	var res Result
 	add := func(f report.Finding) { res.Findings = append(res.Findings, f) }
 	if len(st.PeerCertificates) == 0 {
@@ -126,6 +137,7 @@ func Analyze(st tls.ConnectionState, o Options) Result {
 		DaysLeft:  int(leaf.NotAfter.Sub(o.Now).Hours() / 24),
 		Signature: leaf.SignatureAlgorithm.String(), ChainLength: len(st.PeerCertificates),
 		OCSPStapled: len(st.OCSPResponse) > 0, SerialNumber: leaf.SerialNumber.Text(16),
+		MustStaple: mustStaple(leaf), SCTsEmbedded: embeddedSCTs(leaf), SCTsTLS: len(st.SignedCertificateTimestamps),
 	}
 	f.KeyType, f.KeyBits = keyInfo(leaf)
 	for _, c := range st.PeerCertificates {
@@ -160,8 +172,12 @@ func Analyze(st tls.ConnectionState, o Options) Result {
 	case o.Now.Before(leaf.NotBefore):
 		timeOK = false
 		add(report.Newf("cert.not-yet-valid", o.Stage, "The certificate is valid only from %s.", f.NotBefore.Format("2006-01-02 15:04 MST")).With("certificate", ev))
+	case leaf.NotAfter.Sub(o.Now) < o.FailBefore:
+		// Days, not weeks: a renewal that has not happened by now is
+		// not going to happen by itself.
+		add(report.Newf("cert.expiring", o.Stage, "The certificate expires on %s, in %d days (less than %d).", f.NotAfter.Format("2006-01-02"), f.DaysLeft, int(o.FailBefore.Hours()/24)).With("certificate", ev).WithSeverity(report.Fail))
 	case leaf.NotAfter.Sub(o.Now) < o.WarnBefore:
-		add(report.Newf("cert.expiring", o.Stage, "The certificate expires on %s, in %d days.", f.NotAfter.Format("2006-01-02"), f.DaysLeft).With("certificate", ev))
+		add(report.Newf("cert.expiring", o.Stage, "The certificate expires on %s, in %d days (less than %d).", f.NotAfter.Format("2006-01-02"), f.DaysLeft, int(o.WarnBefore.Hours()/24)).With("certificate", ev))
 	}
 	var ie x509.CertificateInvalidError
 	if errors.As(verr, &ie) && ie.Reason == x509.Expired {
@@ -187,12 +203,16 @@ func Analyze(st tls.ConnectionState, o Options) Result {
 	if weak, why := weakKey(f); weak {
 		add(report.Newf("cert.key-weak", o.Stage, "%s.", why).With("certificate", ev))
 	}
-	switch leaf.SignatureAlgorithm {
-	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1, x509.MD2WithRSA:
+	if weakSignature(leaf.SignatureAlgorithm) {
 		add(report.Newf("cert.signature-weak", o.Stage, "The certificate is signed with %s.", leaf.SignatureAlgorithm).With("certificate", ev))
+	}
+	for _, x := range chainFindings(st.PeerCertificates, chainOK, o.Stage) {
+		add(x)
 	}
 	if f.OCSPStapled {
 		add(report.New("cert.ocsp-stapled", o.Stage, "The server stapled an OCSP response."))
+	} else if f.MustStaple {
+		add(report.New("cert.must-staple.missing", o.Stage, "The certificate carries the TLS Feature extension with status_request (must-staple), and the server stapled no OCSP response.").With("certificate", ev))
 	}
 	res.Trusted = chainOK && nameOK && timeOK
 	clean := true

@@ -99,7 +99,8 @@ func TestAnalyze_Cases(t *testing.T) {
 		{"wrong name", c.leaf(t, leafOpts{names: []string{"other.example.com"}}), "mail.example.com", []string{"cert.name-mismatch"}, false},
 		{"expired", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, from: now.Add(-100 * 24 * time.Hour), to: now.Add(-24 * time.Hour)}), "mail.example.com", []string{"cert.expired"}, false},
 		{"not yet valid", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, from: now.Add(24 * time.Hour), to: now.Add(100 * 24 * time.Hour)}), "mail.example.com", []string{"cert.not-yet-valid"}, false},
-		{"expiring", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, from: now.Add(-80 * 24 * time.Hour), to: now.Add(5 * 24 * time.Hour)}), "mail.example.com", []string{"cert.expiring", "cert.ok"}, true},
+		{"expiring", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, from: now.Add(-80 * 24 * time.Hour), to: now.Add(14 * 24 * time.Hour)}), "mail.example.com", []string{"cert.expiring", "cert.ok"}, true},
+		{"expiring in days", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, from: now.Add(-80 * 24 * time.Hour), to: now.Add(5 * 24 * time.Hour)}), "mail.example.com", []string{"cert.expiring"}, true},
 		{"self-signed", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, selfSign: true}), "mail.example.com", []string{"cert.self-signed"}, false},
 		{"weak rsa", c.leaf(t, leafOpts{names: []string{"mail.example.com"}, rsaBits: 1024}), "mail.example.com", []string{"cert.key-weak"}, true},
 		{"no cert", tls.ConnectionState{}, "mail.example.com", []string{"cert.missing"}, false},
@@ -115,6 +116,9 @@ func TestAnalyze_Cases(t *testing.T) {
 			}
 			if r.Trusted != tc.trusted {
 				t.Errorf("trusted = %v, want %v (%v)", r.Trusted, tc.trusted, got)
+			}
+			if tc.name == "expiring in days" && !(r.Findings[0].Severity == report.Fail) {
+				t.Errorf("5 days left: %+v, want a failure", r.Findings[0])
 			}
 			if tc.name != "good" && tc.name != "expiring" && got["cert.ok"] {
 				t.Errorf("cert.ok with problems: %v", got)

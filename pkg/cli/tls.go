@@ -24,6 +24,8 @@ type tlsOptions struct {
 	startTLSProto string
 	Quick         bool
 	NoVulns       bool
+	CertWarnDays  int
+	Profile       string
 	Parallel      int
 	Role          string
 	Helo          string
@@ -86,7 +88,9 @@ IMAP and POP3, where passwords travel, they are warnings and failures.`,
 	addRoleFlag(c, &o.Role, netx.RoleMX, netx.RoleSubmission, netx.RoleIMAP, netx.RolePOP3)
 	f := c.Flags()
 	f.BoolVar(&o.Quick, "quick", false, "one handshake: negotiated protocol and suite, certificate, STARTTLS behaviour; no enumeration")
-	f.BoolVar(&o.NoVulns, "no-vulns", false, "skip the vulnerability checks (Heartbleed, CCS injection, compression, TLS_FALLBACK_SCSV)")
+	f.BoolVar(&o.NoVulns, "no-vulns", false, "skip the vulnerability checks (Heartbleed, CCS injection, compression, TLS_FALLBACK_SCSV, renegotiation, Ticketbleed, DROWN)")
+	f.StringVar(&o.Profile, "profile", "", "also grade the port under a guideline: internet.nl (NCSC-NL good/sufficient/phase out/insufficient) or bsi (TR-03108-1)")
+	f.IntVar(&o.CertWarnDays, "cert-warn-days", 21, "warn when the certificate expires within this many days (a failure within 7, or within this many when fewer)")
 	f.IntVar(&o.Parallel, "parallel", tlsprobe.DefaultParallel, "connections at once (1-32); mail servers rate-limit clients, so keep it small")
 	deprecate(c, env, "starttls", "use --tls starttls (with --role imap or pop3 for those protocols) or --tls implicit", false, func(v string) error {
 		if _, err := tlsprobe.ParseProto(v); err != nil {
@@ -179,7 +183,7 @@ func (o *tlsOptions) engineOptions(env *Env) (tlsprobe.Options, error) {
 	return tlsprobe.Options{
 		Host: host, Port: port, StartTLS: proto, Role: role,
 		ServerName: o.ServerName, RootCAs: pool, Insecure: o.Insecure, Helo: heloName(o.Helo),
-		Quick: o.Quick, NoVulns: o.NoVulns, Parallel: o.Parallel,
+		Quick: o.Quick, NoVulns: o.NoVulns, Parallel: o.Parallel, CertWarnDays: o.CertWarnDays, Profile: o.Profile,
 		Dial: n.Dial, Timeouts: netx.Timeouts{Total: o.Global.Timeout}, Now: env.Now,
 	}, nil
 }

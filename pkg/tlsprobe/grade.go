@@ -55,6 +55,7 @@ func (sc *scanner) grade() {
 	if sc.state == nil {
 		sc.handshakeFailed()
 	}
+	defer sc.gradeProfile(sc.certFacts)
 	if r.Quick {
 		sc.gradeQuick(weak)
 		return
@@ -68,6 +69,15 @@ func (sc *scanner) grade() {
 		}
 	}
 	has := func(v uint16) bool { return containsU16(sup, v) }
+	if s := r.SSLv2; s != nil && s.Supported {
+		// A failure on every port, MX too: DROWN turns SSLv2 into a way
+		// to decrypt the port's TLS sessions, whatever their version.
+		f := report.Newf("tls.protocol.sslv2", "protocols", "The server answered an SSLv2 CLIENT-HELLO with a SERVER-HELLO offering %d cipher kinds.", len(s.Ciphers))
+		for _, c := range s.Ciphers {
+			f = f.With("cipher", c)
+		}
+		sc.add(f)
+	}
 	old := map[uint16]string{VersionSSL30: "tls.protocol.sslv3", VersionTLS10: "tls.protocol.tls10", VersionTLS11: "tls.protocol.tls11"}
 	oldSev := map[uint16]report.Severity{VersionSSL30: report.Fail, VersionTLS10: report.Warn, VersionTLS11: report.Warn}
 	anyOld := false
@@ -80,6 +90,14 @@ func (sc *scanner) grade() {
 		f := report.Newf(old[v], "protocols", "The server accepts %s (%d cipher suites).", VersionName(v), len(vr.Suites))
 		for _, s := range vr.Suites {
 			f = f.With("cipher", suiteOf(s.ID).Display())
+		}
+		if v == VersionSSL30 && mx {
+			// SSL 3.0 stays a failure on an MX: no sender in use needs
+			// it (OpenSSL builds have left it out since 1.1.0), and
+			// POODLE makes it no better than plaintext.
+			f.Detail += " Even on a port-25 MX this is a failure: no current sender needs SSL 3.0, and POODLE (CVE-2014-3566) breaks it."
+			sc.add(f.WithFix(fixProtocolsMX))
+			continue
 		}
 		sc.add(weak(f, oldSev[v], fixProtocolsMX))
 	}
@@ -239,6 +257,7 @@ func (sc *scanner) grade() {
 		f := report.New("tls.renegotiation.insecure", "protocols", "The ServerHello lacks renegotiation_info: the server does not support RFC 5746 secure renegotiation.")
 		sc.add(weak(f, report.Warn, ""))
 	}
+	sc.gradeResumption()
 	sc.incomplete()
 }
 

@@ -100,6 +100,7 @@ func ecGroupsFor(v uint16) []uint16 {
 const (
 	groupX25519    uint16 = 29
 	groupSecp256r1 uint16 = 23
+	groupSecp384r1 uint16 = 24
 )
 
 // defaultSigAlgs is the signature_algorithms list (RFC 8446 §4.2.3, RFC

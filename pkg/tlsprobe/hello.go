@@ -79,6 +79,21 @@ type ClientHello struct {
 	// Extra are further extensions, sent after the standard ones and
 	// before the padding (the heartbeat check's heartbeat extension).
 	Extra []Extension
+	// SessionID, when set, is offered for resumption (RFC 5246
+	// §7.4.1.2); otherwise TLS 1.3 sends 32 random bytes and older
+	// versions none.
+	SessionID []byte
+	// Ticket is the session_ticket extension's content (RFC 5077 §3.2):
+	// empty asks for a ticket, a ticket offers it for resumption.
+	Ticket []byte
+	// NoTicket leaves the session_ticket extension out: a server that
+	// issues tickets sends no session ID to a client that asks for one
+	// (RFC 5077 §3.4), so session IDs are checked without it.
+	NoTicket bool
+	// RenegInfo is renegotiation_info's content: empty on a first
+	// handshake, the previous client Finished verify_data when
+	// renegotiating (RFC 5746 §3.5).
+	RenegInfo []byte
 	// Rand supplies the random, the session ID and key shares; nil =
 	// crypto/rand.
 	Rand io.Reader
@@ -141,8 +156,8 @@ func (h ClientHello) handshakeMessage() ([]byte, error) {
 	// A 32-byte session ID makes a TLS 1.3 hello look like a resumption
 	// attempt to middleboxes (RFC 8446 §D.4); older versions send none,
 	// so no server tries to resume anything.
-	var sessionID []byte
-	if h.Version >= VersionTLS13 {
+	sessionID := h.SessionID
+	if sessionID == nil && h.Version >= VersionTLS13 {
 		sessionID = make([]byte, 32)
 		if _, err := io.ReadFull(rnd, sessionID); err != nil {
 			return nil, err
@@ -256,9 +271,13 @@ func (h ClientHello) extensions(rnd io.Reader) ([]byte, error) {
 	}
 	// Empty renegotiation_info: RFC 5746 §3.4. Its echo in the
 	// ServerHello shows the server supports secure renegotiation.
-	ext(extRenegotiationInfo, func(b *cryptobyte.Builder) { b.AddUint8(0) })
+	ext(extRenegotiationInfo, func(b *cryptobyte.Builder) {
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(h.RenegInfo) })
+	})
 	ext(extExtendedMasterSecret, func(b *cryptobyte.Builder) {}) // RFC 7627
-	ext(extSessionTicket, func(b *cryptobyte.Builder) {})        // RFC 5077: many stacks expect it
+	if !h.NoTicket {
+		ext(extSessionTicket, func(b *cryptobyte.Builder) { b.AddBytes(h.Ticket) }) // RFC 5077: many stacks expect it
+	}
 	if h.Version >= VersionTLS13 {
 		ext(extSupportedVersions, func(b *cryptobyte.Builder) {
 			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint16(VersionTLS13) })

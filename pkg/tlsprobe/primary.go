@@ -318,12 +318,28 @@ func (sc *scanner) tlsHandshake(ctx context.Context, s *session) (pre []byte, st
 func (sc *scanner) analyzeCert(state tls.ConnectionState, note string) {
 	st := sc.begin("certificate")
 	res := certcheck.Stage(state, certcheck.StageOptions{
-		Options:  certcheck.Options{ServerName: sc.o.ServerName, Roots: sc.o.RootCAs, Now: sc.o.Now()},
+		Options: certcheck.Options{ServerName: sc.o.ServerName, Roots: sc.o.RootCAs, Now: sc.o.Now(),
+			WarnBefore: time.Duration(sc.o.CertWarnDays) * 24 * time.Hour},
 		Insecure: sc.o.Insecure, Note: note})
 	for _, f := range res.Findings {
 		sc.add(f)
 	}
+	if len(state.PeerCertificates) > 0 && note == "" {
+		// What testssl.sh reports as OCSP_stapling and
+		// certificate_transparency: neither is required of a mail
+		// server, so their absence is information.
+		if !res.Facts.OCSPStapled && !res.Facts.MustStaple {
+			sc.add(report.New("tls.ocsp.not-stapled", "certificate", "The server sent no OCSP response (status_request was offered): clients that check revocation must ask the CA themselves."))
+		}
+		if n := res.Facts.SCTsEmbedded + res.Facts.SCTsTLS; n == 0 {
+			sc.add(report.New("tls.ct.none", "certificate", "No Certificate Transparency timestamps: none embedded in the certificate, none in the TLS extension (the certificate is not from a public CA, or predates CT)."))
+		} else {
+			sc.add(report.Newf("tls.ct.ok", "certificate", "%d Certificate Transparency timestamps (%d embedded in the certificate, %d in the TLS extension).", n, res.Facts.SCTsEmbedded, res.Facts.SCTsTLS))
+		}
+	}
 	sc.rep.SetFact("certificate", res.Facts)
+	facts := res.Facts
+	sc.certFacts = &facts
 	st.End(res.Status, "%s", res.Summary)
 }
 

@@ -21,6 +21,7 @@
 package tlsprobe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -31,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailprobe/mailprobe/pkg/certcheck"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
@@ -89,6 +91,13 @@ type Options struct {
 	Quick bool
 	// NoVulns skips the vulnerability checks (vuln.go).
 	NoVulns bool
+	// Profile grades the port under a published guideline
+	// (profile.go): "" (none), ProfileInternetNL or ProfileBSI.
+	Profile string
+	// CertWarnDays is the certificate expiry warning window in days
+	// (0 = certcheck's default, 21); within 7 days (or CertWarnDays
+	// when smaller) expiry is a failure.
+	CertWarnDays int
 	// Parallel bounds concurrent connections (default 4). Mail servers
 	// rate-limit connections per client; a small number is both polite
 	// and, on a LAN, fast enough.
@@ -133,6 +142,14 @@ func Scan(ctx context.Context, o Options) (*report.Report, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
 	}
+	p, err := ParseProfile(o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	o.Profile = p
+	if o.CertWarnDays < 0 || o.CertWarnDays > 3650 {
+		return nil, fmt.Errorf("--cert-warn-days %d out of range (0 to 3650)", o.CertWarnDays)
+	}
 	if o.Parallel > 32 {
 		o.Parallel = 32
 	}
@@ -173,10 +190,19 @@ type Result struct {
 	// current client.
 	Negotiated *Negotiated      `json:"negotiated,omitempty"`
 	Versions   []*VersionResult `json:"versions,omitempty"`
+	// Resumption is the session resumption check (resumption.go).
+	Resumption *ResumptionResult `json:"resumption,omitempty"`
+	// SSLv2 is the hand-built SSLv2 probe (sslv2.go).
+	SSLv2 *SSLv2Result `json:"sslv2,omitempty"`
 	// Groups are the TLS 1.3 key exchange groups; ECDHEGroups the curves
 	// used for ECDHE in TLS 1.2 and older.
 	Groups      []GroupResult `json:"groups_tls13,omitempty"`
 	ECDHEGroups []GroupResult `json:"groups_ecdhe,omitempty"`
+	// Grade is the --profile grade (profile.go).
+	Grade *Grade `json:"grade,omitempty"`
+	// GroupOrder is the server's group preference for TLS 1.3 and for
+	// ECDHE in TLS 1.2 and older (categories.go).
+	GroupOrder []*GroupOrder `json:"group_order,omitempty"`
 	// DHBits is the smallest DHE prime seen (0: no DHE).
 	DHBits int `json:"dh_bits,omitempty"`
 	// ExportRSABits is the temporary RSA key of export suites (FREAK).
@@ -240,6 +266,9 @@ func groupResult(id uint16) GroupResult {
 // Supported lists the accepted versions, oldest first.
 func (r *Result) Supported() []string {
 	var out []string
+	if r.SSLv2 != nil && r.SSLv2.Supported {
+		out = append(out, "SSL 2.0")
+	}
 	for _, v := range r.Versions {
 		if v.Supported {
 			out = append(out, v.Version)
@@ -286,6 +315,9 @@ type scanner struct {
 	versions []*versionScan
 	groups13 *groupScan
 	ecdhe    *groupScan
+
+	vulnResults []VulnResult // what vulns() found, for the profile grade
+	certFacts   *certcheck.Facts
 }
 
 // begin starts timing a stage with the one stage timer (report.Stages):
@@ -334,6 +366,7 @@ func (sc *scanner) run(ctx context.Context) {
 		return
 	}
 	sc.enumerate(ctx)
+	sc.resume(ctx)
 	sc.vulns(ctx)
 	sc.grade()
 }
@@ -350,6 +383,12 @@ func (sc *scanner) enumerate(ctx context.Context) {
 	versions := AllVersions
 	scans := make([]*versionScan, len(versions))
 	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := p.sslv2(ctx)
+		mu.Lock()
+		sc.res.SSLv2 = r
+		mu.Unlock()
+	})
 	for i, v := range versions {
 		wg.Go(func() {
 			var onFirst func(pick)
@@ -396,10 +435,25 @@ func (sc *scanner) enumerate(ctx context.Context) {
 			}
 		}
 	}
+	sc.buildResult()
+	// Group order: two probes per family, once the groups are known.
+	if g := p.groupOrder(ctx, VersionTLS13, SuitesFor(VersionTLS13), sc.res.Groups, sc.sni); g != nil {
+		sc.res.GroupOrder = append(sc.res.GroupOrder, g)
+	}
+	if sc.ecdhe != nil {
+		for _, vs := range scans {
+			if vs.version == sc.ecdhe.version {
+				if suites, _ := ecdheOf(vs); len(suites) > 0 {
+					if g := p.groupOrder(ctx, vs.version, suites, sc.res.ECDHEGroups, sc.sni); g != nil {
+						sc.res.GroupOrder = append(sc.res.GroupOrder, g)
+					}
+				}
+			}
+		}
+	}
 	end := sc.o.Now()
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.probeRefusals = int(p.refusals.Load())
-	sc.buildResult()
 
 	// Stages: protocols and ciphers come from the same chains.
 	status := report.StatusOK
@@ -433,6 +487,10 @@ func (sc *scanner) enumerate(ctx context.Context) {
 		if certs := sc.rawCerts(); len(certs) > 0 {
 			sc.analyzeCert(tls.ConnectionState{PeerCertificates: certs}, "Certificates read from a raw ServerHello flight: crypto/tls could not complete a handshake with this server.")
 		}
+	}
+	if s := sc.res.SSLv2; s != nil && s.cert != nil && sc.certState != nil && len(sc.certState.PeerCertificates) > 0 {
+		same := bytes.Equal(s.cert.RawSubjectPublicKeyInfo, sc.certState.PeerCertificates[0].RawSubjectPublicKeyInfo)
+		s.SameKey = &same
 	}
 }
 
@@ -573,6 +631,37 @@ func (sc *scanner) setFacts() {
 			ciphers[versionKey(v.Code)] = strings.Join(names, ", ") + order
 		}
 		sc.rep.SetFact("ciphers", ciphers)
+	}
+	// Server cipher order per protocol (testssl.sh cipher_order-<proto>):
+	// who decides, and the suite the server prefers when it does.
+	order := map[string]string{}
+	for _, v := range r.Versions {
+		switch {
+		case !v.Supported || v.ServerPreference == nil:
+		case *v.ServerPreference && len(v.Suites) > 0:
+			order[versionKey(v.Code)] = "server order, prefers " + suiteOf(v.Suites[0].ID).ShortName()
+		case !*v.ServerPreference:
+			order[versionKey(v.Code)] = "client order"
+		}
+	}
+	if len(order) > 0 {
+		sc.rep.SetFact("cipher_order", order)
+	}
+	gorder := map[string]string{}
+	for _, g := range r.GroupOrder {
+		switch {
+		case g.ServerOrder != nil && *g.ServerOrder:
+			gorder[g.Version] = "server order, prefers " + g.Preferred
+		case g.ServerOrder != nil:
+			gorder[g.Version] = "client order"
+		case g.Preferred != "":
+			gorder[g.Version] = g.Preferred + " (" + g.Note + ")"
+		default:
+			gorder[g.Version] = "undecided: " + g.Note
+		}
+	}
+	if len(gorder) > 0 {
+		sc.rep.SetFact("group_order", gorder)
 	}
 	var groups []string
 	for _, g := range r.Groups {

@@ -225,8 +225,8 @@ func TestHostileServers(t *testing.T) {
 			if len(res.Supported()) != 0 {
 				t.Errorf("versions %v from a server that refuses everything", res.Supported())
 			}
-			if res.Handshakes != 1+len(AllVersions) {
-				t.Errorf("%d handshakes, want one per version plus crypto/tls", res.Handshakes)
+			if res.Handshakes != 1+len(AllVersions)+1 {
+				t.Errorf("%d handshakes, want one per version, the SSLv2 probe and crypto/tls", res.Handshakes)
 			}
 		}},
 		{name: "reset after ClientHello", o: frontOpts{proto: ProtoIMAP, backend: func(f *front, c net.Conn, _ []byte) {

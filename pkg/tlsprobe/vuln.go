@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -38,6 +39,12 @@ type VulnResult struct {
 	Budget      int    `json:"budget"`
 	// graded: the finding comes from elsewhere (grade.go), not from here.
 	graded bool
+	// failHard raises the vulnerable finding to a failure (an
+	// aggravating circumstance, such as no RFC 5746); warn to a warning.
+	failHard, warn bool
+	// mxInfo: on a port-25 MX the vulnerable finding is information
+	// (a weak suite, not a bug: opportunistic TLS, grade.go's mxReason).
+	mxInfo bool
 }
 
 // vulnWait bounds the wait for an answer to a probe record sent after the
@@ -48,6 +55,12 @@ const vulnWait = 3 * time.Second
 // may be sent: the pinned address, the plaintext upgrade when the port
 // uses STARTTLS. The caller closes it with the returned function.
 func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
+	return p.rawConn(ctx, "vulnerabilities")
+}
+
+// rawConn is vulnConn for a probe of another phase (the progress line
+// names it).
+func (p *prober) rawConn(ctx context.Context, phase string) (net.Conn, func(), error) {
 	rec := transcript.New(nil)
 	s, err := dialSession(ctx, p.dial, p.addr, rec, p.t)
 	if err != nil {
@@ -63,7 +76,7 @@ func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
 	raw, _ := s.c.Detach()
 	disarm := s.c.Arm(ctx, p.t.TLS)
 	if n := p.count.Add(1); p.progress != nil {
-		p.progress(Progress{Handshakes: int(n), Phase: "vulnerabilities"})
+		p.progress(Progress{Handshakes: int(n), Phase: phase})
 	}
 	return raw, func() { disarm(); s.close() }, nil
 }
@@ -160,6 +173,33 @@ func (sc *scanner) vulnVersions() []uint16 {
 	return out
 }
 
+// serialProber is a prober for the checks after the enumeration: one
+// connection at a time. Counting on from the enumeration's probes keeps
+// the progress line and res.Handshakes one running total of connections.
+func (sc *scanner) serialProber() *prober {
+	p := &prober{
+		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
+		sem: make(chan struct{}, 1), width: 1, progress: sc.o.Progress,
+	}
+	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
+	return p
+}
+
+// resume runs the session resumption check (resumption.go) as its own
+// stage.
+func (sc *scanner) resume(ctx context.Context) {
+	p := sc.serialProber()
+	st := sc.begin("resumption")
+	r := p.resumption(ctx, sc.accepts(VersionTLS12), sc.sni)
+	sc.res.Resumption = r
+	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
+	status := report.StatusInfo
+	if r.SessionID == ResumeNotTested && r.Ticket == ResumeNotTested {
+		status = report.StatusSkipped
+	}
+	st.End(status, "session ID %s, ticket %s (%d connections)", r.SessionID, r.Ticket, r.Connections)
+}
+
 // vulns runs the vulnerability checks after the enumeration, which says
 // which versions to test. The results go to facts.vulnerabilities and to
 // findings.
@@ -168,13 +208,7 @@ func (sc *scanner) vulns(ctx context.Context) {
 		sc.skip("--no-vulns", "vulnerabilities")
 		return
 	}
-	p := &prober{
-		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
-		sem: make(chan struct{}, 1), width: 1, progress: sc.o.Progress,
-	}
-	// Counting on from the enumeration's probes keeps the progress line
-	// and res.Handshakes one running total of connections.
-	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
+	p := sc.serialProber()
 	st := sc.begin("vulnerabilities")
 	vs := sc.vulnVersions()
 	ssl3 := false
@@ -187,21 +221,44 @@ func (sc *scanner) vulns(ctx context.Context) {
 		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
 		p.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni),
 		sc.secureRenegotiation(),
+		sc.drown(),
+		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
+		p.ticketbleed(ctx, sc.res.Resumption, sc.sni),
 	}
+	rv, rsaOK := sc.robotVersion()
+	results = append(results, p.robot(ctx, rv, rsaOK, sc.o.Parallel, sc.sni))
+	results = append(results, sc.categoryResults()...)
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)
+	sc.vulnResults = results
 	worst := report.StatusOK
-	var sum []string
+	var vulnerable, untestable []string
 	for _, r := range results {
-		sum = append(sum, r.Check+": "+r.Status)
+		switch r.Status {
+		case VulnVulnerable:
+			vulnerable = append(vulnerable, r.Check)
+		case VulnNotTestable:
+			untestable = append(untestable, r.Check)
+		}
 		if f, ok := vulnFinding(r); ok && !r.graded {
+			if r.mxInfo && sc.role == RoleMX && f.Severity > report.Info {
+				f = f.WithSeverity(report.Info)
+				f.Detail += " " + mxReason
+			}
 			sc.add(f)
 		}
 		if r.Status == VulnNotTestable {
 			worst = report.StatusError
 		}
 	}
-	st.End(worst, "%s", joinComma(sum))
+	summary := fmt.Sprintf("%d checks, none vulnerable", len(results))
+	if len(vulnerable) > 0 {
+		summary = fmt.Sprintf("%d checks, vulnerable: %s", len(results), joinComma(vulnerable))
+	}
+	if len(untestable) > 0 {
+		summary += "; not testable: " + joinComma(untestable)
+	}
+	st.End(worst, "%s", summary)
 }
 
 func joinComma(s []string) string {
@@ -230,6 +287,15 @@ func vulnFinding(r VulnResult) (report.Finding, bool) {
 		return report.Finding{}, false
 	}
 	f := report.New(code, "vulnerabilities", r.Detail)
+	switch {
+	case r.Status == VulnVulnerable && r.failHard:
+		f = f.WithSeverity(report.Fail)
+	case r.Status == VulnVulnerable && r.warn:
+		f = f.WithSeverity(report.Warn)
+	}
+	if r.Budget > 0 {
+		f = f.With("connections", fmt.Sprintf("%d of a budget of %d", r.Connections, r.Budget))
+	}
 	return f, true
 }
 
@@ -275,6 +341,12 @@ func (sc *scanner) secureRenegotiation() VulnResult {
 	return r
 }
 
+// accepts reports whether version v was accepted.
+func (sc *scanner) accepts(v uint16) bool {
+	x := sc.res.Version(v)
+	return x != nil && x.Supported
+}
+
 // acceptedVersions lists every accepted version, SSL 3.0 to TLS 1.3.
 func (sc *scanner) acceptedVersions() []uint16 {
 	var out []uint16
@@ -284,4 +356,30 @@ func (sc *scanner) acceptedVersions() []uint16 {
 		}
 	}
 	return out
+}
+
+// drown restates the SSLv2 probe (sslv2.go) as testssl.sh's DROWN: no
+// connection of its own. It covers this port only: the same key used
+// with SSLv2 on another host or port (an old POP3 or web server) makes
+// this port vulnerable too, which no scan of this port can see.
+func (sc *scanner) drown() VulnResult {
+	r := VulnResult{Check: "drown", Testssl: "DROWN"}
+	s := sc.res.SSLv2
+	switch {
+	case s == nil:
+		r.Status, r.Detail = VulnNotTestable, "the SSLv2 probe did not run"
+	case s.Supported:
+		r.Status = VulnVulnerable
+		r.Detail = fmt.Sprintf("the server speaks SSLv2 (%d cipher kinds): recorded TLS sessions using its RSA key can be decrypted", len(s.Ciphers))
+		if s.SameKey != nil && *s.SameKey {
+			r.Detail += "; its SSLv2 certificate has the same public key as the TLS certificate"
+		} else if s.SameKey != nil {
+			r.Detail += "; its SSLv2 certificate has a different key from the TLS certificate, so the TLS sessions of this port are exposed only if that key is used elsewhere with SSLv2"
+		}
+	case strings.HasPrefix(s.Note, "connection failed"), s.Note == "canceled":
+		r.Status, r.Detail = VulnNotTestable, "SSLv2 probe: "+s.Note
+	default:
+		r.Status, r.Detail = VulnNotVulnerable, "no SSLv2 on this port ("+s.Note+"); a server elsewhere speaking SSLv2 with the same RSA key would still expose it"
+	}
+	return r
 }

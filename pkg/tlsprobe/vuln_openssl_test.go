@@ -2,7 +2,10 @@ package tlsprobe
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
 // Against a real OpenSSL 3 s_server: current OpenSSL has neither bug, so
@@ -32,4 +35,29 @@ func TestOpenSSL_vulnerabilities(t *testing.T) {
 	comp := startOpenSSL(t, "-tls1_2", "-comp")
 	r := vulnProber(comp).compression(ctx, VersionTLS12, "mail.test")
 	t.Logf("compression with -comp: %+v", r)
+}
+
+// Client-initiated renegotiation: OpenSSL 3 refuses it unless
+// -client_renegotiation sets SSL_OP_ALLOW_CLIENT_RENEGOTIATION.
+func TestOpenSSL_clientRenegotiation(t *testing.T) {
+	ctx := context.Background()
+	secure := true
+	vuln := vulnProber(startOpenSSL(t, "-tls1_2", "-client_renegotiation"))
+	r := vuln.clientRenegotiation(ctx, true, true, &secure, "mail.test")
+	if r.Status != VulnVulnerable || !strings.Contains(r.Detail, "completed 4 client-initiated renegotiations") || r.Connections != 1 {
+		t.Errorf("-client_renegotiation: %+v", r)
+	}
+	if f, _ := vulnFinding(r); f.Code != "tls.vuln.client-renegotiation" || f.Severity != report.Warn {
+		t.Errorf("finding %+v", f)
+	}
+	fixed := vulnProber(startOpenSSL(t, "-tls1_2"))
+	r = fixed.clientRenegotiation(ctx, true, true, &secure, "mail.test")
+	if r.Status != VulnNotVulnerable || !strings.Contains(r.Detail, "refused") {
+		t.Errorf("default s_server: %+v", r)
+	}
+	t.Logf("refused: %s", r.Detail)
+	none := vulnProber(startOpenSSL(t, "-tls1_2", "-no_renegotiation"))
+	if r := none.clientRenegotiation(ctx, true, true, &secure, "mail.test"); r.Status != VulnNotVulnerable || !strings.Contains(r.Detail, "no_renegotiation") {
+		t.Errorf("-no_renegotiation: %+v", r)
+	}
 }

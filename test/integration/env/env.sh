@@ -243,7 +243,11 @@ gen_keys() {
 	# most DKIM tooling write it.
 	openssl genrsa -traditional -out "$dir/dkim/$DKIM_SELECTOR.key" 2048 2>/dev/null &
 	local p3=$!
-	{ wait "$p1" && wait "$p2" && wait "$p3"; } || die "openssl key generation failed"
+	# A 1024-bit DH group for the weakened TLS listener (DSA-style
+	# parameters: generated in a second instead of a minute).
+	openssl dhparam -dsaparam -out "$dir/dh1024.pem" 1024 2>/dev/null &
+	local p4=$!
+	{ wait "$p1" && wait "$p2" && wait "$p3" && wait "$p4"; } || die "openssl key generation failed"
 	umask 022
 	local cnf="$dir/openssl.cnf"
 	render "$TEMPLATES/openssl.cnf" "$cnf" "SERVERNAME=$SERVERNAME"
@@ -310,12 +314,12 @@ cmd_start() {
 	gen_keys "$dir"
 
 	local ports=()
-	mapfile -t ports < <(pick_ports 12)
-	((${#ports[@]} == 12)) || die "could not pick free ports"
+	mapfile -t ports < <(pick_ports 13)
+	((${#ports[@]} == 13)) || die "could not pick free ports"
 	local smtp_port="${ports[0]}" submission_port="${ports[1]}" submissions_port="${ports[2]}"
 	local imap_port="${ports[3]}" imaps_port="${ports[4]}" pop3_port="${ports[5]}"
 	local pop3s_port="${ports[6]}" dns_port="${ports[7]}"
-	local openrelay_port="${ports[8]}" strict_port="${ports[9]}" sieve_port="${ports[10]}" proxy_port="${ports[11]}"
+	local openrelay_port="${ports[8]}" strict_port="${ports[9]}" sieve_port="${ports[10]}" proxy_port="${ports[11]}" weaktls_port="${ports[12]}"
 
 	local ssl_dh_line="# no ssl_dh file found"
 	if [[ -r /usr/share/dovecot/dh.pem ]]; then
@@ -332,7 +336,7 @@ cmd_start() {
 		"DIR=$dir" "DOVECOT_RUN=$dir/dovecot/run" "SERVERNAME=$SERVERNAME" "DOMAIN=$DOMAIN"
 		"SMTP_PORT=$smtp_port" "SUBMISSION_PORT=$submission_port" "SUBMISSIONS_PORT=$submissions_port"
 		"IMAP_PORT=$imap_port" "IMAPS_PORT=$imaps_port" "POP3_PORT=$pop3_port" "POP3S_PORT=$pop3s_port"
-		"DNS_PORT=$dns_port" "OPENRELAY_PORT=$openrelay_port" "STRICT_PORT=$strict_port" "SIEVE_PORT=$sieve_port" "PROXY_PORT=$proxy_port" "USER1=$user1" "USER2=$user2" "USER1_LOCAL=${user1%@*}" "USER2_LOCAL=${user2%@*}"
+		"DNS_PORT=$dns_port" "OPENRELAY_PORT=$openrelay_port" "STRICT_PORT=$strict_port" "SIEVE_PORT=$sieve_port" "PROXY_PORT=$proxy_port" "WEAKTLS_PORT=$weaktls_port" "USER1=$user1" "USER2=$user2" "USER1_LOCAL=${user1%@*}" "USER2_LOCAL=${user2%@*}"
 		"SSL_DH_LINE=$ssl_dh_line" "RUNID=$runid" "SERIAL=$SERIAL" "DKIM_SELECTOR=$DKIM_SELECTOR"
 		"DKIM_TXT=$dkim_txt_rdata" "TLSA=$tlsa" "AUTH_PENALTY_MODE=$auth_penalty_mode"
 	)
@@ -382,7 +386,7 @@ cmd_start() {
 	fi
 
 	local tcp_ports=("$smtp_port" "$submission_port" "$submissions_port" "$imap_port" "$imaps_port"
-		"$pop3_port" "$pop3s_port" "$dns_port" "$openrelay_port" "$strict_port" "$sieve_port" "$proxy_port")
+		"$pop3_port" "$pop3s_port" "$dns_port" "$openrelay_port" "$strict_port" "$sieve_port" "$proxy_port" "$weaktls_port")
 	local deadline=$((SECONDS + START_TIMEOUT)) p pending
 	while :; do
 		pending=()
@@ -425,6 +429,7 @@ cmd_start() {
 			"MP_IT_STRICT_PORT=$strict_port" \
 			"MP_IT_SIEVE_PORT=$sieve_port" \
 			"MP_IT_PROXY_PORT=$proxy_port" \
+			"MP_IT_WEAKTLS_PORT=$weaktls_port" \
 			"MP_IT_USER1=$user1" \
 			"MP_IT_PASS1=$pass1" \
 			"MP_IT_USER2=$user2" \
@@ -456,7 +461,7 @@ cmd_start() {
 	[[ -n "$RUN_MODE" ]] || STOP_DIR=""
 	log "started in $dir (smtp $smtp_port, submission $submission_port, submissions $submissions_port," \
 		"imap $imap_port, imaps $imaps_port, pop3 $pop3_port, pop3s $pop3s_port, dns $dns_port," \
-		"open relay $openrelay_port, strict $strict_port, sieve $sieve_port, proxy $proxy_port)"
+		"open relay $openrelay_port, strict $strict_port, sieve $sieve_port, proxy $proxy_port, weak TLS $weaktls_port)"
 }
 
 # ---------------------------------------------------------------- stop
