@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -81,13 +78,7 @@ password is never printed.`,
 			ctx, cancel := o.Global.context(cmd.Context())
 			defer cancel()
 			p := newProgress(env, o.Global.format)
-			start := time.Now()
-			var stage atomic.Value
-			stage.Store("probing ports")
-			opts.Progress = func(s string) { stage.Store(s) }
-			p.Tick(func() string {
-				return fmt.Sprintf("audit %s: %s, %s…", opts.Host, stage.Load().(string), elapsed(start))
-			})
+			opts.Progress = p.Ticking("audit "+opts.Host, "probing ports")
 			rep, err := audit.Audit(ctx, opts)
 			p.Done()
 			if err != nil {

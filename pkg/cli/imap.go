@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -77,13 +75,7 @@ port where passwords travel (--no-tls-scan skips it).`, name, plain, stls, impli
 			// The stage the audit is in, and for how long the run has
 			// taken (the TLS scans run beside it and report no stages).
 			p := newProgress(env, o.Global.format)
-			start := time.Now()
-			var stage atomic.Value
-			stage.Store("connecting")
-			opts.Progress = func(s string) { stage.Store(s) }
-			p.Tick(func() string {
-				return fmt.Sprintf("%s audit %s: %s, %s…", proto, opts.Host, stage.Load().(string), elapsed(start))
-			})
+			opts.Progress = p.Ticking(fmt.Sprintf("%s audit %s", proto, opts.Host), "connecting")
 			rep, err := imapaudit.Audit(ctx, opts)
 			p.Done()
 			if err != nil {

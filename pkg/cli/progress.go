@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/render"
@@ -72,6 +73,25 @@ func (p *progress) Stage(target string) func(string) {
 		return nil
 	}
 	return func(stage string) { p.Set(target + ": " + stage + "…") }
+}
+
+// Ticking shows "label: STAGE, 3.2 s…", refreshed by Tick, for engines
+// whose stages overlap work that reports none (the audits' TLS scans):
+// the line names the latest stage and how long the run has taken. It
+// returns the engine's Progress callback (safe from several goroutines;
+// nil when there is no progress line), first being the stage shown
+// before the engine names one.
+func (p *progress) Ticking(label, first string) func(stage string) {
+	if p == nil {
+		return nil
+	}
+	start := time.Now()
+	var stage atomic.Value
+	stage.Store(first)
+	p.Tick(func() string {
+		return fmt.Sprintf("%s: %s, %s…", label, stage.Load().(string), elapsed(start))
+	})
+	return func(s string) { stage.Store(s) }
 }
 
 // Tick shows what(), refreshed every 200 ms, once the run has taken a
