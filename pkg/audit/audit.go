@@ -570,52 +570,7 @@ func checkSMTP(ctx context.Context, o *Options, s Service, mode netx.TLSMode, pr
 	case scanErr != nil:
 		rep.AddStage(report.Stage{Name: "tls", Status: report.StatusSkipped, Summary: scanErr.Error()})
 	case scan != nil:
-		mergeScan(rep, scan)
+		tlsprobe.Merge(rep, scan, "tls")
 	}
 	return rep, nil
-}
-
-// mergeScan adds the TLS scan's stage, result and the findings only it
-// makes to an smtp check's report (its transcript stays out: hundreds of
-// handshakes, none of them a dialogue a reader follows).
-func mergeScan(rep, scan *report.Report) {
-	res := tlsprobe.ResultOf(scan)
-	var protos []string
-	if res != nil {
-		for _, v := range res.Versions {
-			if v.Supported {
-				protos = append(protos, fmt.Sprintf("%s (%d suites)", v.Version, len(v.Suites)))
-			}
-		}
-	}
-	summary := strings.Join(protos, ", ")
-	if summary == "" {
-		summary = "no TLS version accepted, or the scan could not run (see the findings)"
-	}
-	status := report.StatusOK
-	if scan.Incomplete {
-		status = report.StatusInfo
-	}
-	rep.AddStage(report.Stage{Name: "tls", Status: status, Start: scan.StartedAt.Sub(rep.StartedAt), Duration: scan.Duration, Summary: summary})
-	if res != nil {
-		rep.SetFact("tls", res)
-	}
-	for _, f := range scan.Findings {
-		if imapaudit.TLSScanOnly(f.Code) {
-			f.Stage = "tls"
-			f.Evidence = dropSeq(f.Evidence)
-			rep.Add(f)
-		}
-	}
-}
-
-// dropSeq removes transcript references from evidence whose transcript
-// is not carried.
-func dropSeq(ev []report.Evidence) []report.Evidence {
-	out := make([]report.Evidence, len(ev))
-	for i, e := range ev {
-		e.Seq = nil
-		out[i] = e
-	}
-	return out
 }

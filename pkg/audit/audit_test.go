@@ -11,7 +11,6 @@ import (
 
 	"github.com/mailprobe/mailprobe/internal/testserver"
 	"github.com/mailprobe/mailprobe/pkg/audit"
-	"github.com/mailprobe/mailprobe/pkg/imapaudit"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
@@ -333,19 +332,6 @@ func TestAudit_badOptions(t *testing.T) {
 	}
 	if _, err := audit.Audit(context.Background(), audit.Options{}); err == nil {
 		t.Error("no host accepted")
-	}
-}
-
-// The TLS scan's vulnerability findings reach the mailbox audits (the
-// list of scan areas once left tls.vuln.* out).
-func TestTLSScanOnly(t *testing.T) {
-	for code, want := range map[string]bool{
-		"tls.vuln.heartbleed": true, "tls.protocol.tls10": true, "tls.cipher.weak": true,
-		"tls.starttls.injection": false, "tls.handshake.failed": false, "cert.expired": false, "smtp.starttls.ok": false,
-	} {
-		if got := imapaudit.TLSScanOnly(code); got != want {
-			t.Errorf("%s: %v", code, got)
-		}
 	}
 }
 

@@ -3,7 +3,6 @@ package imapaudit
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -57,30 +56,6 @@ func (a *auditor) startTLSScans(ctx context.Context) *tlsScans {
 	return ts
 }
 
-// protocolAudited are the finding areas a protocol audit judges itself
-// (the certificate, STARTTLS and its injection test, the connection and
-// the greeting); every other tls.* finding is one only the TLS scan
-// knows. Listing what to leave out, not what to keep, means a new kind
-// of scan finding (a vulnerability check) reaches the audit without a
-// change here: the list of areas to keep once missed tls.vuln.*, so
-// Heartbleed never showed in imap audit.
-var protocolAudited = []string{"tls.starttls.", "tls.conn.", "tls.connect.", "tls.handshake.", "tls.banner.", "tls.server."}
-
-// TLSScanOnly reports whether a finding of tlsprobe.Scan is one a
-// protocol audit (imap, pop3, smtp check) does not make itself, and so
-// belongs in the audit's report beside its own.
-func TLSScanOnly(code string) bool {
-	if !strings.HasPrefix(code, "tls.") {
-		return false
-	}
-	for _, p := range protocolAudited {
-		if strings.HasPrefix(code, p) {
-			return false
-		}
-	}
-	return true
-}
-
 func (a *auditor) mergeTLSScans(ts *tlsScans) {
 	ts.wg.Wait()
 	for _, port := range a.o.Ports {
@@ -95,30 +70,6 @@ func (a *auditor) mergeTLSScans(ts *tlsScans) {
 		case r == nil:
 			continue
 		}
-		res := tlsprobe.ResultOf(r)
-		var protos []string
-		if res != nil {
-			for _, v := range res.Versions {
-				if v.Supported {
-					protos = append(protos, fmt.Sprintf("%s (%d suites)", v.Version, len(v.Suites)))
-				}
-			}
-		}
-		status := report.StatusOK
-		if r.Incomplete {
-			status = report.StatusInfo
-		}
-		summary := strings.Join(protos, ", ")
-		if summary == "" {
-			summary = "no TLS version accepted, or the scan could not run (see the findings)"
-		}
-		a.rep.AddStage(report.Stage{Name: name, Status: status, Duration: r.Duration, Summary: summary})
-		a.rep.SetFact(name, res)
-		for _, f := range r.Findings {
-			if TLSScanOnly(f.Code) {
-				f.Stage = name
-				a.rep.Add(f)
-			}
-		}
+		tlsprobe.Merge(a.rep, r, name)
 	}
 }
