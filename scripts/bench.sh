@@ -9,24 +9,10 @@ N=${N:-20}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-# time_n CMD...: mean wall time of N runs in milliseconds.
-time_n() {
-  local start end
-  start=$(date +%s%N)
-  for _ in $(seq "$N"); do "$@" >/dev/null 2>&1 || true; done
-  end=$(date +%s%N)
-  echo $(( (end - start) / N / 1000000 ))
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == 0) a = 1; printf "%.1fx", b / a }'; }
+. "$(dirname "$0")/lib-bench.sh"
 
 # A local submission server: mailprobe capture with STARTTLS and AUTH.
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-SP=$(port); IP=$(port)
-export BENCH_PW=bench-password
-"$BIN" capture --smtp 127.0.0.1:"$SP" --imap 127.0.0.1:"$IP" --auth bench --password-env BENCH_PW \
-  --auth-needs-tls --ca-out "$tmp/ca.pem" --no-dns >/dev/null 2>&1 &
-for _ in $(seq 50); do [ -s "$tmp/ca.pem" ] && break; sleep 0.1; done
+start_capture
 
 echo "== smtp check with STARTTLS + AUTH against a local server, mean of $N runs"
 mp=$(time_n "$BIN" smtp check 127.0.0.1:"$SP" --role submission --user bench --password-env BENCH_PW \
