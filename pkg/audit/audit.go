@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -287,27 +286,11 @@ func Audit(ctx context.Context, o Options) (*report.Report, error) {
 	return finish(rep, rows, o), nil
 }
 
-// finish sorts the findings (worst first, then port order) and sets the
-// facts and duration.
+// finish sorts the findings (worst first, then port order: report's
+// SortFindings ranks "imap:143/capability" with its port's stage) and
+// sets the facts and duration.
 func finish(rep *report.Report, rows []PortResult, o Options) *report.Report {
-	order := map[string]int{stagePorts: -1}
-	for i, r := range rows {
-		order[r.Label()] = i
-	}
-	rank := func(stage string) int {
-		port, _, _ := strings.Cut(stage, "/")
-		if i, ok := order[port]; ok {
-			return i
-		}
-		return len(order)
-	}
-	sort.SliceStable(rep.Findings, func(i, j int) bool {
-		a, b := rep.Findings[i], rep.Findings[j]
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
-		}
-		return rank(a.Stage) < rank(b.Stage)
-	})
+	rep.SortFindings()
 	rep.SetFact("ports", rows)
 	rep.Duration = o.Now().Sub(rep.StartedAt)
 	return rep

@@ -350,7 +350,8 @@ func (r *Report) Stage(name string) (Stage, bool) {
 	return Stage{}, false
 }
 
-// SortFindings orders findings worst first, then by stage order, then code,
+// SortFindings orders findings worst first, then by stage order (a nested
+// stage "a/b" where a is a stage in a's place), then code,
 // so that the first line a user reads is the most important one. The sort
 // is stable: findings of equal rank keep the order the engine found them.
 func (r *Report) SortFindings() {
@@ -363,6 +364,13 @@ func (r *Report) SortFindings() {
 	rank := func(stage string) int {
 		if i, ok := order[stage]; ok {
 			return i
+		}
+		// A nested stage ("imap:143/capability" in mailprobe audit,
+		// whose stages are its ports) ranks with its parent.
+		if parent, _, ok := strings.Cut(stage, "/"); ok {
+			if i, ok := order[parent]; ok {
+				return i
+			}
 		}
 		return len(order)
 	}

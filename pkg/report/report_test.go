@@ -72,6 +72,23 @@ func TestSortFindings_WorstFirstThenStageOrder(t *testing.T) {
 	}
 }
 
+// A nested stage ("imap:143/capability" under audit's port stage
+// "imap:143") ranks with its parent; an unknown stage still ranks last.
+func TestSortFindings_nestedStagesRankWithTheirParent(t *testing.T) {
+	r := NewReport("t", "x", time.Unix(0, 0))
+	r.AddStage(Stage{Name: "a:1"})
+	r.AddStage(Stage{Name: "b:2"})
+	r.Add(New("test.thing.bad", "zzz/x", "1"), New("test.thing.bad", "b:2/x", "2"), New("test.thing.bad", "a:1/y", "3"), New("test.thing.bad", "a:1", "4"))
+	r.SortFindings()
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.Detail)
+	}
+	if strings.Join(got, ",") != "3,4,2,1" {
+		t.Fatalf("order %v", got)
+	}
+}
+
 func TestJSON_SchemaAndMillis(t *testing.T) {
 	r := NewReport("smtp check", "h:25", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	r.Duration = 1500 * time.Microsecond
