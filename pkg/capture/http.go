@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
 )
@@ -358,7 +358,7 @@ func (h *api) filterFrom(q url.Values) (filter, error) {
 	return f, nil
 }
 
-var queryToken = regexp.MustCompile(`(\w+:)?("[^"]*"|\S+)`)
+var queryToken = lazyre.New(`(\w+:)?("[^"]*"|\S+)`)
 
 // mergeQuery reads Mailpit's search syntax: to:addr from:addr
 // subject:"two words" and free words searched in the text.
@@ -591,7 +591,7 @@ type Reset struct {
 	Findings       []report.Finding `json:"findings"`
 }
 
-var expirySentence = regexp.MustCompile(`(?i)[^.!?\n]*\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b[^.!?\n]*[.!?]?`)
+var expirySentence = lazyre.New(`(?i)[^.!?\n]*\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b[^.!?\n]*[.!?]?`)
 
 func resetOf(m *Message, p parts) *Reset {
 	a := m.Analysis

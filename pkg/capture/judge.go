@@ -6,9 +6,9 @@ import (
 	"net/mail"
 	"net/textproto"
 	"net/url"
-	"regexp"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/resetmail"
 )
@@ -78,9 +78,9 @@ const (
 // resetSubject and resetText say a message is about a password reset or
 // a sign-in code, in the wordings apps use.
 var (
-	resetSubject = regexp.MustCompile(`(?i)\b(reset|forgot|forgotten|recover|recovery|password|passcode|one[- ]time (code|password|link)|verification code|security code|sign[- ]?in (link|code)|log[- ]?in (link|code)|magic link)\b`)
-	resetText    = regexp.MustCompile(`(?i)\b(reset (your|the|my) password|forgot (your|my) password|password reset|recover (your|the) account|change your password|sign[- ]?in link|magic link|one[- ]time (code|password))\b`)
-	bulkBody     = regexp.MustCompile(`(?i)\bunsubscribe\b`)
+	resetSubject = lazyre.New(`(?i)\b(reset|forgot|forgotten|recover|recovery|password|passcode|one[- ]time (code|password|link)|verification code|security code|sign[- ]?in (link|code)|log[- ]?in (link|code)|magic link)\b`)
+	resetText    = lazyre.New(`(?i)\b(reset (your|the|my) password|forgot (your|my) password|password reset|recover (your|the) account|change your password|sign[- ]?in link|magic link|one[- ]time (code|password))\b`)
+	bulkBody     = lazyre.New(`(?i)\bunsubscribe\b`)
 )
 
 // textLimit bounds the body text kept for search and the kind decision.

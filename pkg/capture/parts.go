@@ -5,13 +5,14 @@ import (
 	"bytes"
 	"io"
 	"mime"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode the charsets apps send (ISO-8859-x, Windows-125x)
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // Header is one header field, in the order of the message.
@@ -119,8 +120,8 @@ func parseParts(raw []byte) parts {
 }
 
 var (
-	tagRe    = regexp.MustCompile(`(?s)<(script|style|head)\b.*?</(script|style|head)>|<[^>]*>`)
-	spacesRe = regexp.MustCompile(`[ \t\r\n]+`)
+	tagRe    = lazyre.New(`(?s)<(script|style|head)\b.*?</(script|style|head)>|<[^>]*>`)
+	spacesRe = lazyre.New(`[ \t\r\n]+`)
 )
 
 // htmlText is the HTML part's text, roughly: for search and for telling

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // DefaultMaxMessages is how many messages a capture server keeps in
@@ -225,7 +226,7 @@ func (s *Server) forget(ms []*Message) {
 
 // Stored files are NNNN-ID.eml, with the envelope, transcript and
 // analysis beside them in NNNN-ID.json.
-var storedName = regexp.MustCompile(`^(\d+)-([A-Z2-7]{4,32})\.eml$`)
+var storedName = lazyre.New(`^(\d+)-([A-Z2-7]{4,32})\.eml$`)
 
 func metaName(eml string) string { return eml[:len(eml)-len(".eml")] + ".json" }
 

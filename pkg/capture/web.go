@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // The web view: server-rendered pages (html/template) and one small
@@ -18,10 +19,14 @@ import (
 //go:embed web/*.html web/*.css web/*.js
 var webFS embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"join":  strings.Join,
-	"bytes": humanSize,
-}).ParseFS(webFS, "web/*.html"))
+// pages parses the view's templates on first use, not at the start of
+// every mailprobe command.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		"join":  strings.Join,
+		"bytes": humanSize,
+	}).ParseFS(webFS, "web/*.html"))
+})
 
 func humanSize(n int) string {
 	switch {
@@ -72,7 +77,7 @@ func (s *Server) webRoutes(mux *http.ServeMux, h *api) {
 func (h *api) render(w http.ResponseWriter, status int, name string, d pageData) {
 	d.Stats, d.SMTP, d.IMAP = h.s.Stats(), h.s.SMTPAddr(), h.s.IMAPAddr()
 	var b strings.Builder
-	if err := pages.ExecuteTemplate(&b, name, d); err != nil {
+	if err := pages().ExecuteTemplate(&b, name, d); err != nil {
 		h.s.o.Logf("capture: web view %s: %v", name, err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return

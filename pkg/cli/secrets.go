@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
-	"regexp"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/suite"
 	"github.com/mailprobe/mailprobe/pkg/transcript"
@@ -121,7 +121,7 @@ func (e *Env) registerLineSecrets(raw string, args []string, getenv func(string)
 	}
 }
 
-var bracedVarRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var bracedVarRef = lazyre.New(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // secretValues returns the secret-bearing values in args.
 func secretValues(args []string) []string {

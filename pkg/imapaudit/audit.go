@@ -14,12 +14,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/certcheck"
 	"github.com/mailprobe/mailprobe/pkg/netx"
 	"github.com/mailprobe/mailprobe/pkg/report"
@@ -363,8 +363,8 @@ func (a *auditor) certificate(c *lineConn, port int) bool {
 }
 
 var (
-	softwareRe = regexp.MustCompile(`(?i)\b(dovecot|courier|cyrus|zimbra|microsoft exchange|exchange|uw imap|hmailserver|mdaemon|kerio|icewarp|qpopper|stalker|communigate|axigen|surgemail|gmail|gimap|yandex|zoho|imapfront)\b`)
-	versionRe  = regexp.MustCompile(`\b\d+\.\d+(\.\d+)*\b`)
+	softwareRe = lazyre.New(`(?i)\b(dovecot|courier|cyrus|zimbra|microsoft exchange|exchange|uw imap|hmailserver|mdaemon|kerio|icewarp|qpopper|stalker|communigate|axigen|surgemail|gmail|gimap|yandex|zoho|imapfront)\b`)
+	versionRe  = lazyre.New(`\b\d+\.\d+(\.\d+)*\b`)
 )
 
 // banner reports software and version disclosure in a greeting.

@@ -13,8 +13,8 @@ func init() {
 		{"imap", "IMAP", "STARTTLS", "LOGINDISABLED", "LOGIN", "ssl = required"},
 		{"pop3", "POP3", "STLS", "USER (offered before TLS)", "USER/PASS", "ssl = required"},
 	} {
+		r := strings.NewReplacer("{P}", p.name, "{STLS}", p.stls, "{LOGIN}", p.plainLogin)
 		c := func(code string, sev report.Severity, title, fix string, refs ...string) report.Code {
-			r := strings.NewReplacer("{P}", p.name, "{STLS}", p.stls, "{LOGIN}", p.plainLogin)
 			return report.Code{Code: p.prefix + "." + code, Severity: sev, Title: r.Replace(title), Fix: r.Replace(fix), Refs: refs}
 		}
 		tlsRef := "RFC 8314 §3"

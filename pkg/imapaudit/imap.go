@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
-var literalRe = regexp.MustCompile(`\{(\d{1,9})\+?\}$`)
+var literalRe = lazyre.New(`\{(\d{1,9})\+?\}$`)
 
 // imapResponse reads the answer to the command tagged tag: untagged
 // lines until the tagged one, literals folded in, under one deadline and
@@ -244,7 +244,7 @@ func (a *auditor) imapPlaintextChecks(ctx context.Context, c *lineConn, port int
 	return true
 }
 
-var idVersionRe = regexp.MustCompile(`(?i)"(version|os|os-version)"\s+"([^"]+)"`)
+var idVersionRe = lazyre.New(`(?i)"(version|os|os-version)"\s+"([^"]+)"`)
 
 func (a *auditor) imapID(ctx context.Context, c *lineConn, port int) {
 	t := a.o.Timeouts.WithDefaults()

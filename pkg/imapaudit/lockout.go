@@ -6,19 +6,19 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
 // blockedRe recognises a server saying it stopped accepting attempts:
 // Dovecot, Courier, Exchange and Gmail wordings, and the IMAP response
 // codes for it (RFC 5530 [LIMIT], [UNAVAILABLE]).
-var blockedRe = regexp.MustCompile(`\btoo many\b|\b(account|user|login|address|ip) (is |has been )?(temporarily )?(locked|blocked|disabled|banned)\b|\btry again later\b|\brate[- ]?limit|\[limit\]|\[unavailable\]|\bblocked\b`)
+var blockedRe = lazyre.New(`\btoo many\b|\b(account|user|login|address|ip) (is |has been )?(temporarily )?(locked|blocked|disabled|banned)\b|\btry again later\b|\brate[- ]?limit|\[limit\]|\[unavailable\]|\bblocked\b`)
 
 // session opens a connection on port ready for a login: greeted and, on a
 // STARTTLS port, upgraded.

@@ -13,10 +13,11 @@ package maillog
 
 import (
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // Kind is what a log line says happened.
@@ -105,10 +106,10 @@ func (p *Parser) Parse(line string) (ev Event, ok bool) {
 }
 
 var (
-	isoTS    = regexp.MustCompile(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d:?\d\d)? `)
-	eximPid  = regexp.MustCompile(`^\[\d+\] `)
-	fullTS   = regexp.MustCompile(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) ([A-Z][A-Za-z0-9+-]{0,9}) `)
-	unixTS   = regexp.MustCompile(`^(\d{9,11})(?:\.(\d{1,9}))? `)
+	isoTS    = lazyre.New(`^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d:?\d\d)? `)
+	eximPid  = lazyre.New(`^\[\d+\] `)
+	fullTS   = lazyre.New(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,9})?) ([A-Z][A-Za-z0-9+-]{0,9}) `)
+	unixTS   = lazyre.New(`^(\d{9,11})(?:\.(\d{1,9}))? `)
 	tsLayout = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"}
 )
 
@@ -260,11 +261,11 @@ func parseZone(z string) (*time.Location, error) {
 
 var (
 	// warning: unknown[1.2.3.4]: SASL PLAIN authentication failed: UGFzc3dvcmQ6, sasl_username=alice
-	pfFail = regexp.MustCompile(`(postfix[\w/.-]*)\[(\d+)\]: warning: [^\s\[]*\[([0-9A-Fa-f.:]+)\]: SASL ([\w-]+) authentication failed(?:: .*?)?(?:, sasl_username=(\S+))?$`)
+	pfFail = lazyre.New(`(postfix[\w/.-]*)\[(\d+)\]: warning: [^\s\[]*\[([0-9A-Fa-f.:]+)\]: SASL ([\w-]+) authentication failed(?:: .*?)?(?:, sasl_username=(\S+))?$`)
 	// 4F2B81C0A: client=unknown[1.2.3.4], sasl_method=PLAIN, sasl_username=alice
-	pfOK = regexp.MustCompile(`(postfix[\w/.-]*)\[(\d+)\]: (?:\w+: )?client=[^\s\[]*\[([0-9A-Fa-f.:]+)\](?::\d+)?, sasl_method=([\w-]+), sasl_username=(\S+)`)
+	pfOK = lazyre.New(`(postfix[\w/.-]*)\[(\d+)\]: (?:\w+: )?client=[^\s\[]*\[([0-9A-Fa-f.:]+)\](?::\d+)?, sasl_method=([\w-]+), sasl_username=(\S+)`)
 	// disconnect from unknown[1.2.3.4] ehlo=2 starttls=1 auth=1 quit=1 commands=5
-	pfDisc = regexp.MustCompile(`(postfix[\w/.-]*)\[(\d+)\]: disconnect from [^\s\[]*\[([0-9A-Fa-f.:]+)\].* auth=(\d+)(?:/\d+)?\b`)
+	pfDisc = lazyre.New(`(postfix[\w/.-]*)\[(\d+)\]: disconnect from [^\s\[]*\[([0-9A-Fa-f.:]+)\].* auth=(\d+)(?:/\d+)?\b`)
 )
 
 func parsePostfix(msg string) (Event, bool) {
@@ -297,11 +298,11 @@ func parsePostfix(msg string) (Event, bool) {
 }
 
 var (
-	dcLogin    = regexp.MustCompile(`\b((?:imap|pop3|managesieve|submission|lmtp)-login): (?:Info: )?(.*)$`)
-	dcUser     = regexp.MustCompile(`\buser=<([^>]*)>`)
-	dcRip      = regexp.MustCompile(`\brip=([0-9A-Fa-f.:]+)`)
-	dcMethod   = regexp.MustCompile(`\bmethod=([\w-]+)`)
-	dcAttempts = regexp.MustCompile(`\bauth failed, (\d+) attempts?\b`)
+	dcLogin    = lazyre.New(`\b((?:imap|pop3|managesieve|submission|lmtp)-login): (?:Info: )?(.*)$`)
+	dcUser     = lazyre.New(`\buser=<([^>]*)>`)
+	dcRip      = lazyre.New(`\brip=([0-9A-Fa-f.:]+)`)
+	dcMethod   = lazyre.New(`\bmethod=([\w-]+)`)
+	dcAttempts = lazyre.New(`\bauth failed, (\d+) attempts?\b`)
 )
 
 // parseDovecot reads the login processes' lines, logged at info level by
@@ -346,9 +347,9 @@ func parseDovecot(msg string) (Event, bool) {
 
 var (
 	// login authenticator failed for (helo) [1.2.3.4]:51234 I=[5.6.7.8]:587: 535 Incorrect authentication data (set_id=alice)
-	exFail = regexp.MustCompile(`\b([\w-]+) authenticator failed for (?:\S+ )?(?:\([^)]*\) )?\[([0-9A-Fa-f.:]+)\](?::\d+)?(?: [A-Za-z]+=\S+)*: 535 .*?(?:\(set_id=([^)]*)\))?$`)
+	exFail = lazyre.New(`\b([\w-]+) authenticator failed for (?:\S+ )?(?:\([^)]*\) )?\[([0-9A-Fa-f.:]+)\](?::\d+)?(?: [A-Za-z]+=\S+)*: 535 .*?(?:\(set_id=([^)]*)\))?$`)
 	// 1rABCD-000123-EF <= alice@example.org H=(helo) [1.2.3.4]:51234 P=esmtpsa X=... A=plain:alice S=1234
-	exOK = regexp.MustCompile(`<= \S+ .*?\bH=[^\[]*\[([0-9A-Fa-f.:]+)\](?::\d+)?.*? A=([\w-]+):(\S+)`)
+	exOK = lazyre.New(`<= \S+ .*?\bH=[^\[]*\[([0-9A-Fa-f.:]+)\](?::\d+)?.*? A=([\w-]+):(\S+)`)
 )
 
 func parseExim(msg string) (Event, bool) {

@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // Protocol says where a text came from; it narrows what a text can mean
@@ -263,9 +265,9 @@ func identifyLine(proto Protocol, raw string) (Software, bool) {
 }
 
 var (
-	smtpCode = regexp.MustCompile(`^\d{3}[ -](?:\d\.\d{1,3}\.\d{1,3} )?`)
-	imapCode = regexp.MustCompile(`^(?:\*|[A-Za-z0-9.]+) (?:OK|PREAUTH|BYE|NO) (?:\[[^\]]*\] ?)?`)
-	respCode = regexp.MustCompile(`^\[CAPABILITY [^\]]*\] ?`)
+	smtpCode = lazyre.New(`^\d{3}[ -](?:\d\.\d{1,3}\.\d{1,3} )?`)
+	imapCode = lazyre.New(`^(?:\*|[A-Za-z0-9.]+) (?:OK|PREAUTH|BYE|NO) (?:\[[^\]]*\] ?)?`)
+	respCode = lazyre.New(`^\[CAPABILITY [^\]]*\] ?`)
 )
 
 // stripProtocol removes the reply code, tag or status word a caller may
@@ -283,8 +285,8 @@ func stripProtocol(s string) string {
 }
 
 var (
-	idRe     = regexp.MustCompile(`(?i)^\* ID \((.*)\)\s*$`)
-	idPairRe = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"\s+(?:"((?:[^"\\]|\\.)*)"|NIL)`)
+	idRe     = lazyre.New(`(?i)^\* ID \((.*)\)\s*$`)
+	idPairRe = lazyre.New(`"((?:[^"\\]|\\.)*)"\s+(?:"((?:[^"\\]|\\.)*)"|NIL)`)
 )
 
 // IdentifyID reads an IMAP ID response (RFC 2971 §3.3): `* ID ("name"

@@ -5,13 +5,13 @@ import (
 	_ "embed"
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
@@ -54,7 +54,7 @@ type DB struct {
 }
 
 var (
-	cveID      = regexp.MustCompile(`^CVE-\d{4}-\d{4,7}$`)
+	cveID      = lazyre.New(`^CVE-\d{4}-\d{4,7}$`)
 	severities = map[string]bool{"critical": true, "high": true, "medium": true, "low": true}
 )
 

@@ -4,10 +4,11 @@ import (
 	_ "embed"
 	"encoding/xml"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // The IANA registry is embedded rather than transcribed so that it can be
@@ -79,7 +80,7 @@ type innerXML struct {
 }
 
 // xrefRE finds references such as `<xref type="rfc" data="rfc7372"/>, Section 3.3`.
-var xrefRE = regexp.MustCompile(`<xref\s+type="([a-z]+)"\s+data="([^"]+)"\s*/>(\s*,\s*Section\s+([0-9.]+))?`)
+var xrefRE = lazyre.New(`<xref\s+type="([a-z]+)"\s+data="([^"]+)"\s*/>(\s*,\s*Section\s+([0-9.]+))?`)
 
 func parseRegistry(b []byte) (*registryTable, error) {
 	var doc xmlRegistry
@@ -168,7 +169,7 @@ func richText(inner string) string {
 }
 
 var (
-	tagRE          = regexp.MustCompile(`<[^>]*>`)
+	tagRE          = lazyre.New(`<[^>]*>`)
 	entityReplacer = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&quot;", `"`, "&apos;", "'", "&amp;", "&")
 )
 

@@ -9,8 +9,9 @@ import (
 	"mime/multipart"
 	"net/mail"
 	"net/textproto"
-	"regexp"
 	"strings"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // Pasted is one reply found in what a user pasted: a reply line, a DSN
@@ -34,14 +35,14 @@ const MaxPaste = 10 << 20
 
 var (
 	// Postfix: "... said: 550 5.1.1 <x>: Recipient address rejected (in reply to RCPT TO command)"
-	postfixSaid = regexp.MustCompile(`(?i)(?:host\s+(\S+)\s+)?said:\s*([2-5][0-5][0-9][ -].*?)\s*(?:\(in reply to [^)]*\))?\)?\s*$`)
-	postfixTo   = regexp.MustCompile(`\bto=<([^>]*)>`)
-	postfixStat = regexp.MustCompile(`\bstatus=(\w+)`)
-	postfixDSN  = regexp.MustCompile(`\bdsn=([245]\.\d{1,3}\.\d{1,3})`)
+	postfixSaid = lazyre.New(`(?i)(?:host\s+(\S+)\s+)?said:\s*([2-5][0-5][0-9][ -].*?)\s*(?:\(in reply to [^)]*\))?\)?\s*$`)
+	postfixTo   = lazyre.New(`\bto=<([^>]*)>`)
+	postfixStat = lazyre.New(`\bstatus=(\w+)`)
+	postfixDSN  = lazyre.New(`\bdsn=([245]\.\d{1,3}\.\d{1,3})`)
 	// Exim: "** bob@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.1]: SMTP error from remote mail server after RCPT TO:<bob@example.com>: 550 5.1.1 ..."
-	eximError = regexp.MustCompile(`(?i)SMTP error from remote (?:mail server|mailer|server) after [^:]*(?::<[^>]*>)?(?:\s+\S+)*?:\s*([2-5][0-5][0-9][ -].*)$`)
-	eximRcpt  = regexp.MustCompile(`^(?:\S+\s+\S+\s+)?(?:\S+\s+)?(?:\*\*|==|->|=>)\s+(\S+@\S+)`)
-	eximHost  = regexp.MustCompile(`\bH=(\S+)`)
+	eximError = lazyre.New(`(?i)SMTP error from remote (?:mail server|mailer|server) after [^:]*(?::<[^>]*>)?(?:\s+\S+)*?:\s*([2-5][0-5][0-9][ -].*)$`)
+	eximRcpt  = lazyre.New(`^(?:\S+\s+\S+\s+)?(?:\S+\s+)?(?:\*\*|==|->|=>)\s+(\S+@\S+)`)
+	eximHost  = lazyre.New(`\bH=(\S+)`)
 )
 
 // ParsePaste finds the replies in pasted text: every line that is a DSN

@@ -9,10 +9,10 @@ import (
 	"net/mail"
 	"net/textproto"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/report"
 )
@@ -74,18 +74,18 @@ type Analysis struct {
 }
 
 var (
-	linkRe = regexp.MustCompile(`(?i)\b(?:https?)://[^\s"'<>()\[\]{}]+`)
+	linkRe = lazyre.New(`(?i)\b(?:https?)://[^\s"'<>()\[\]{}]+`)
 	// A token: a run of URL-safe characters long enough not to be a word.
-	tokenRe = regexp.MustCompile(`[A-Za-z0-9_\-.~%]{16,}`)
+	tokenRe = lazyre.New(`[A-Za-z0-9_\-.~%]{16,}`)
 	// "Your code is: 7KQ2M9XP", "Code: 123456", the code on a line of its own.
-	codeRe   = regexp.MustCompile(`\b(?:[Cc]ode|CODE)(?:\s+(?:is|was))?\s*[:\-]?\s*([A-Z0-9]{6,12})\b`)
-	expiryRe = regexp.MustCompile(`(?i)\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b`)
+	codeRe   = lazyre.New(`\b(?:[Cc]ode|CODE)(?:\s+(?:is|was))?\s*[:\-]?\s*([A-Z0-9]{6,12})\b`)
+	expiryRe = lazyre.New(`(?i)\b(expire[sd]?|expiry|expiration|valid (?:for|until)|only (?:valid|works) for|within \d+ (?:minutes?|hours?))\b`)
 	// "your password is X", "temporary password: X", "new password: X".
 	// On one line, and the "password" must not be a link: "reset your
 	// password:" followed by the link on the next line is the usual
 	// wording of a good reset email.
-	passwordRe = regexp.MustCompile(`(?i)\b(?:new|temporary|temp|current|your) password(?: is)?[ \t]*(?:[:=][ \t]*|is[ \t]+)([^\s]{4,})`)
-	resetWords = regexp.MustCompile(`(?i)reset|token|recover|password|verify|confirm|key|code`)
+	passwordRe = lazyre.New(`(?i)\b(?:new|temporary|temp|current|your) password(?: is)?[ \t]*(?:[:=][ \t]*|is[ \t]+)([^\s]{4,})`)
+	resetWords = lazyre.New(`(?i)reset|token|recover|password|verify|confirm|key|code`)
 )
 
 // Analyze reads a raw message. It never fails: what it cannot parse it

@@ -13,11 +13,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/certcheck"
 	"github.com/mailprobe/mailprobe/pkg/dnsauth"
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -530,8 +530,8 @@ func (c *checker) tlsConfig() *tls.Config {
 // softwareRe finds product names in greetings; versionRe a version number
 // next to one.
 var (
-	softwareRe = regexp.MustCompile(`(?i)\b(postfix|exim|sendmail|microsoft esmtp|exchange|qmail|haraka|opensmtpd|zimbra|mdaemon|kerio|smartermail|hmailserver|courier|james|coremail|ironport|barracuda|mimecast|proofpoint|gmail|mx\.google\.com|chasquid|maddy|stalwart|mox)\b`)
-	versionRe  = regexp.MustCompile(`(?i)(\b(version|v)[: ]*\d+(\.\d+)+|\b\d+\.\d+(\.\d+)+\b|\bexim \d|\bsendmail \d)`)
+	softwareRe = lazyre.New(`(?i)\b(postfix|exim|sendmail|microsoft esmtp|exchange|qmail|haraka|opensmtpd|zimbra|mdaemon|kerio|smartermail|hmailserver|courier|james|coremail|ironport|barracuda|mimecast|proofpoint|gmail|mx\.google\.com|chasquid|maddy|stalwart|mox)\b`)
+	versionRe  = lazyre.New(`(?i)(\b(version|v)[: ]*\d+(\.\d+)+|\b\d+\.\d+(\.\d+)+\b|\bexim \d|\bsendmail \d)`)
 )
 
 // greetingOptions say how the banner stage reads the greeting: with

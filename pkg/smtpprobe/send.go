@@ -3,9 +3,9 @@ package smtpprobe
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 	"github.com/mailprobe/mailprobe/pkg/report"
 	"github.com/mailprobe/mailprobe/pkg/smtpclient"
 )
@@ -32,13 +32,13 @@ func init() {
 //	Sendmail  250 2.0.0 4AOA0Bx1012345 Message accepted for delivery
 //	Gmail     250 2.0.0 OK  1732442400 a1b2c3d4e5f6.123 - gsmtp
 //	M365      250 2.6.0 <id@host> [InternalId=123, Hostname=...] Queued mail for delivery
-var queueIDRe = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)queued as ([A-Za-z0-9]+)`),
-	regexp.MustCompile(`(?i)\bid=([A-Za-z0-9-]+)`),
-	regexp.MustCompile(`(?i)InternalId=(\d+)`),
-	regexp.MustCompile(`(?i)OK\s+\d+\s+(\S+)\s+-\s+gsmtp`),
-	regexp.MustCompile(`^(?:\d\.\d\.\d+\s+)?([A-Za-z0-9]{10,})\s+(?i:message accepted)`),
-	regexp.MustCompile(`(?i)\bok\s*:?\s*<?([A-Za-z0-9._@-]{8,})>?\s*$`),
+var queueIDRe = []*lazyre.Regexp{
+	lazyre.New(`(?i)queued as ([A-Za-z0-9]+)`),
+	lazyre.New(`(?i)\bid=([A-Za-z0-9-]+)`),
+	lazyre.New(`(?i)InternalId=(\d+)`),
+	lazyre.New(`(?i)OK\s+\d+\s+(\S+)\s+-\s+gsmtp`),
+	lazyre.New(`^(?:\d\.\d\.\d+\s+)?([A-Za-z0-9]{10,})\s+(?i:message accepted)`),
+	lazyre.New(`(?i)\bok\s*:?\s*<?([A-Za-z0-9._@-]{8,})>?\s*$`),
 }
 
 // QueueID returns the server's id for the accepted message, or "".

@@ -8,7 +8,6 @@ package suite
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mailprobe/mailprobe/internal/lazyre"
 )
 
 // Suite is a mailprobe.yaml file:
@@ -411,7 +412,7 @@ func SplitArgs(s string) ([]string, error) {
 	return args, nil
 }
 
-var bracedVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var bracedVar = lazyre.New(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // ExpandBraced replaces ${VAR} only: "$5" or "$HOME" in a check line is
 // text, as the suite documentation promises.

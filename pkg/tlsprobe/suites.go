@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Protocol versions as they appear on the wire (RFC 8446 §4.1.2 and its
@@ -148,28 +149,29 @@ func (s Suite) ephemeral() bool {
 func (s Suite) isECDHE() bool { return s.Kx == "ECDHE" || s.Kx == "ECDHE_PSK" }
 func (s Suite) isDHE() bool   { return s.Kx == "DHE" || s.Kx == "DHE_PSK" }
 
-var (
-	suitesByID = map[uint16]Suite{}
-	suiteList  []Suite // ascending code order
-)
-
-func init() {
+// The suite table is parsed on first use, not at process start: its 350
+// names cost a millisecond that every command paid (issue 16).
+var suiteTables = sync.OnceValues(func() (map[uint16]Suite, []Suite) {
+	byID := make(map[uint16]Suite, len(suiteTable))
+	list := make([]Suite, 0, len(suiteTable)) // ascending code order
 	for _, e := range suiteTable {
 		s := parseSuiteName(e.id, e.iana)
 		s.OpenSSL = e.openssl
-		if _, dup := suitesByID[e.id]; dup {
+		if _, dup := byID[e.id]; dup {
 			panic(fmt.Sprintf("tlsprobe: suite 0x%04X listed twice", e.id))
 		}
-		suitesByID[e.id] = s
-		suiteList = append(suiteList, s)
+		byID[e.id] = s
+		list = append(list, s)
 	}
-	sort.Slice(suiteList, func(i, j int) bool { return suiteList[i].ID < suiteList[j].ID })
-}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	return byID, list
+})
 
 // LookupSuite returns the suite with IANA code id. Unknown codes yield a
 // Suite whose Name is "unknown 0xNNNN" and ok=false.
 func LookupSuite(id uint16) (Suite, bool) {
-	s, ok := suitesByID[id]
+	byID, _ := suiteTables()
+	s, ok := byID[id]
 	if !ok {
 		return Suite{ID: id, Name: fmt.Sprintf("unknown 0x%04X", id)}, false
 	}
@@ -177,7 +179,10 @@ func LookupSuite(id uint16) (Suite, bool) {
 }
 
 // Suites returns every known suite in code order.
-func Suites() []Suite { return append([]Suite(nil), suiteList...) }
+func Suites() []Suite {
+	_, list := suiteTables()
+	return append([]Suite(nil), list...)
+}
 
 // SuitesFor lists the codes of the suites defined for version v, in the
 // order the scanner offers them: ascending code, which puts old and weak
@@ -186,7 +191,8 @@ func Suites() []Suite { return append([]Suite(nil), suiteList...) }
 // at once (see enumerate).
 func SuitesFor(v uint16) []uint16 {
 	var out []uint16
-	for _, s := range suiteList {
+	_, list := suiteTables()
+	for _, s := range list {
 		if s.ID == 0x0000 { // TLS_NULL_WITH_NULL_NULL is the initial state, never negotiable
 			continue
 		}
