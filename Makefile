@@ -67,8 +67,8 @@ integration: build
 
 # Man pages (section 1) and shell completions, as the release archives
 # carry them.
-man: build
-	rm -rf man && $(BIN) man man
+man:
+	rm -rf man && $(GO) run ./internal/tools/genman man
 
 completions: build
 	mkdir -p completions

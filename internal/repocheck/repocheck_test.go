@@ -173,7 +173,7 @@ func TestGoreleaser(t *testing.T) {
 		}
 	}
 	hooks := strings.Join(g.Before.Hooks, "\n")
-	for _, want := range []string{"go run ./cmd/mailprobe man man", "go run ./cmd/mailprobe completion", "ca-certificates.crt"} {
+	for _, want := range []string{"go run ./internal/tools/genman man", "go run ./cmd/mailprobe completion", "ca-certificates.crt"} {
 		if !strings.Contains(hooks, want) {
 			t.Errorf("before hooks do not run %q", want)
 		}

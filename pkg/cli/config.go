@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -93,8 +94,30 @@ func loadConfig(cmd *cobra.Command, env *Env) (*config, error) {
 	if len(b) > maxConfigSize {
 		return nil, usageErrorf("config %s: larger than %d KiB", path, maxConfigSize>>10)
 	}
-	return parseConfig(path, b, cmd.Root())
+	root := cmd.Root()
+	if _, partial := root.Annotations[partialTree]; partial {
+		// A config file names flags and sections of any command, and
+		// this run (or batch line) built only its own: check it against
+		// the whole tree, built once per process. The lock: cobra
+		// creates flag sets lazily, so lookups write.
+		wholeTreeMu.Lock()
+		defer wholeTreeMu.Unlock()
+		if wholeTree == nil {
+			wholeTree = newRootCmd(env, false, "")
+		}
+		root = wholeTree
+	}
+	return parseConfig(path, b, root)
 }
+
+// partialTree marks a root built with one top-level command (its
+// Annotations key; the value is the command).
+const partialTree = "mailprobe.partial-tree"
+
+var (
+	wholeTreeMu sync.Mutex
+	wholeTree   *cobra.Command
+)
 
 func parseConfig(path string, b []byte, root *cobra.Command) (*config, error) {
 	var doc map[string]yaml.Node

@@ -106,3 +106,28 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("bad MAILPROBE_TIMEOUT: exit %d %q", r.code, r.errOut)
 	}
 }
+
+// A run builds only the command it names (plainCommand), but the config
+// file is shared by all: a top-level key or a section that only another
+// command has is valid, and a misspelt one is still caught.
+func TestConfigNamesOtherCommands(t *testing.T) {
+	cfg := writeConfig(t, `
+imap-user: reader@example.com
+accounts: ['*@example.org']
+from: top@example.com
+to: rcpt@example.net
+reset send:
+  imap-user: section@example.com
+imap audit:
+  user: someone
+`)
+	o, _ := parsed(t, nil, "smtp", "check", "mx.test", "--no-ptr", "--config", cfg)
+	if got := o.(smtpprobe.Options).MailFrom; got != "top@example.com" {
+		t.Errorf("from = %q, want the config's top@example.com", got)
+	}
+	bad := writeConfig(t, "imap-usr: x\nreset sned:\n  to: a@b.c\n")
+	r := run(t, nil, "smtp", "check", "mx.test", "--no-ptr", "--config", bad)
+	if r.code != 2 || !strings.Contains(r.errOut, `did you mean "imap-user"`) || !strings.Contains(r.errOut, `"reset sned" is not a mailprobe command`) {
+		t.Errorf("misspelt config: exit %d, stderr %q", r.code, r.errOut)
+	}
+}

@@ -181,7 +181,7 @@ func Main(args []string, env *Env) int {
 
 // execute runs the command tree and maps its result to an exit code.
 func execute(ctx context.Context, args []string, env *Env) int {
-	root := NewRootCmd(env)
+	root := newRootCmd(env, wantsCompletion(args), plainCommand(args))
 	root.SetArgs(legacyArgs(env, args))
 	root.SetIn(env.IO.In)
 	root.SetOut(env.IO.Out)
@@ -224,6 +224,28 @@ func execute(ctx context.Context, args []string, env *Env) int {
 // stay: a script's errors are one per line.
 func errorText(env *Env, err error) string {
 	return termsafe.String(env.scrubString(err.Error()))
+}
+
+// wantsCompletion reports whether this run is the shell asking for
+// completions (or writing the completion script): only then are the
+// completions of flag values registered, a walk over every flag of the
+// tree that every other run would pay at start-up.
+func wantsCompletion(args []string) bool {
+	return len(args) > 0 && (strings.HasPrefix(args[0], "__complete") || args[0] == "completion")
+}
+
+// plainCommand is the top-level command a run names first ("smtp" in
+// `mailprobe smtp send …`), or "" when the line starts with a flag. The
+// tree is then built with that command alone: building the other
+// eighteen, with their hundreds of flags, was a tenth of the start-up of
+// a `smtp send` (issue 16). A name that is not a command ("help", a
+// typo) builds the whole tree, so help and suggestions see everything;
+// the config file is checked against the whole tree (fullTree).
+func plainCommand(args []string) string {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return ""
+	}
+	return args[0]
 }
 
 // NewRootCmd builds the command tree.
@@ -283,7 +305,6 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		{"exporter", func() *cobra.Command { return newExporterCmd(env) }},
 		{"explain", func() *cobra.Command { return newExplainCmd(env) }},
 		{"version", func() *cobra.Command { return newVersionCmd(env) }},
-		{"man", func() *cobra.Command { return newManCmd(env) }},
 	}
 	// A tree built to run one line holds only that line's command when
 	// it is named plainly (batch builds one per target: the rest of the
@@ -296,6 +317,9 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage error,
 		if !named || c.name == only {
 			root.AddCommand(c.make())
 		}
+	}
+	if named {
+		root.Annotations = map[string]string{partialTree: only}
 	}
 	groups := []struct{ id, title string }{
 		{"reset", "Password-reset email:"}, {"servers", "Mail servers:"}, {"dns", "Domains (DNS):"},

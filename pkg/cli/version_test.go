@@ -2,8 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -48,22 +46,6 @@ func TestVersionCommand(t *testing.T) {
 	}
 	if r := run(t, nil, "version", "--format", "xml"); r.code != 2 {
 		t.Errorf("bad --format: exit %d, want 2", r.code)
-	}
-}
-
-func TestManPages(t *testing.T) {
-	dir := t.TempDir()
-	if r := run(t, nil, "man", dir); r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.errOut)
-	}
-	for _, name := range []string{"mailprobe.1", "mailprobe-smtp-check.1", "mailprobe-reset-send.1", "mailprobe-dns.1"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !strings.Contains(string(b), ".TH \"MAILPROBE\" \"1\"") || !strings.Contains(string(b), ".SH OPTIONS") {
-			t.Errorf("%s is not a section-1 man page with options:\n%.300s", name, b)
-		}
 	}
 }
 
