@@ -255,7 +255,7 @@ func validateLine(env *Env, args []string) error {
 // "mailprobe") and its first argument, the target, for naming the check.
 func parseLine(env *Env, args []string) (path, target string, err error) {
 	args = legacyArgs(env, args)
-	root := newRootCmd(env, false, firstArg(args))
+	root := newRootCmd(env, false, plainCommand(args))
 	c, rest, err := root.Find(args)
 	if err != nil {
 		return "", "", err
@@ -312,7 +312,7 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	io.StderrTTY = false // the suite draws the one progress line
 	sub.IO = &io
 	args := legacyArgs(&sub, r.Args)
-	root := newRootCmd(&sub, false, firstArg(args))
+	root := newRootCmd(&sub, false, plainCommand(args))
 	root.SetArgs(args)
 	root.SetOut(discard{})
 	root.SetErr(env.IO.ErrOut)
@@ -343,13 +343,6 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 }
 
 // firstArg is args[0], or "".
-func firstArg(args []string) string {
-	if len(args) == 0 {
-		return ""
-	}
-	return args[0]
-}
-
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
