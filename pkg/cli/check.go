@@ -342,7 +342,7 @@ func runLine(ctx context.Context, env *Env, r suite.Run) *report.Report {
 	return got
 }
 
-// firstArg is args[0], or "".
+// discard is an io.Writer that keeps nothing.
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
