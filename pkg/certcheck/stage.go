@@ -15,6 +15,10 @@ type StageOptions struct {
 	// problems are still reported, as warnings that say so, and the stage
 	// adds cert.verify-skipped: the engine owns that finding.
 	Insecure bool
+	// SkipReported: the engine reports cert.verify-skipped itself, once
+	// per run (smtp and script runs can complete several handshakes into
+	// one report), so Stage does not add it.
+	SkipReported bool
 	// Note, when set, is added to every finding as evidence (where the
 	// certificates came from when not from a completed handshake).
 	Note string
@@ -59,7 +63,7 @@ func Stage(state tls.ConnectionState, o StageOptions) StageResult {
 		}
 		out.Findings = append(out.Findings, f)
 	}
-	if o.Insecure {
+	if o.Insecure && !o.SkipReported {
 		out.Findings = append(out.Findings, report.New("cert.verify-skipped", stage, "--insecure: the certificate was not required to be trusted."))
 	}
 	if !res.Trusted {

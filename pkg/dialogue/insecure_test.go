@@ -3,6 +3,8 @@ package dialogue
 import (
 	"context"
 	"testing"
+
+	"github.com/mailprobe/mailprobe/pkg/report"
 )
 
 // --insecure is the script runner's to report (cert.verify-skipped), once,
@@ -25,9 +27,14 @@ func TestRunScript_insecureIsReportedByTheEngine(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d cert.verify-skipped:\n%s", n, problems(rep))
 	}
-	requireFinding(t, rep, "cert.untrusted", "line 4: starttls")
+	if f := requireFinding(t, rep, "cert.untrusted", "line 4: starttls"); f.Severity != report.Warn {
+		t.Errorf("cert.untrusted under --insecure is %v, want a warning as in every engine", f.Severity)
+	}
 
-	rep = run(t, addr, src, withAuth)
+	rep = run(t, addr, src, withAuth, noCA)
+	if f := requireFinding(t, rep, "cert.untrusted", "line 4: starttls"); f.Severity != report.Fail {
+		t.Errorf("cert.untrusted without --insecure is %v", f.Severity)
+	}
 	if rep.Has("cert.verify-skipped") {
 		t.Fatalf("reported without --insecure:\n%s", problems(rep))
 	}

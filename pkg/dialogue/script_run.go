@@ -799,7 +799,10 @@ func (r *runner) certificate(st *stageRun, starttls bool, discarded int) string 
 		r.add(report.Newf("script.starttls.injection", st.Name, "The server sent %d bytes after its 220 reply to STARTTLS and before the TLS handshake; mailprobe discarded them.", discarded))
 	}
 	r.add(report.Newf("script.tls.ok", st.Name, "%s.", sum))
-	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: r.serverName, Roots: r.o.RootCAs, Now: r.o.Now(), Stage: st.Name})
+	res := certcheck.Stage(*ts, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: r.serverName, Roots: r.o.RootCAs, Now: r.o.Now(), Stage: st.Name},
+		Insecure: r.o.Insecure, SkipReported: true, // RunScript reports it once
+	})
 	r.add(res.Findings...)
 	r.rep.SetFact("certificate", res.Facts)
 	r.trusted = res.Trusted

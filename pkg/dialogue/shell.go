@@ -625,7 +625,10 @@ func (sh *shell) showTLS(discarded int) {
 	if discarded > 0 {
 		sh.problem("the server sent %d bytes after 220 and before the handshake; they were discarded (RFC 3207 §4.2, CVE-2011-0411)", discarded)
 	}
-	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: sh.serverName(), Roots: sh.o.RootCAs, Now: sh.o.Now()})
+	res := certcheck.Stage(*ts, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: sh.serverName(), Roots: sh.o.RootCAs, Now: sh.o.Now()},
+		Insecure: sh.o.Insecure, SkipReported: true, // the shell says so when it sends AUTH
+	})
 	if len(ts.PeerCertificates) > 0 {
 		sh.event("certificate: %s, issued by %s, expires %s", res.Facts.Subject, res.Facts.Issuer, res.Facts.NotAfter.Format("2006-01-02"))
 	}

@@ -793,17 +793,16 @@ func (c *checker) tlsEstablished(stage string, starttls bool, discarded int) {
 		r.rep.Add(report.Newf("smtp.tls.implicit", stage, "%s.", tlsSummary(ts)))
 	}
 	st := r.begin("certificate")
-	res := certcheck.Analyze(*ts, certcheck.Options{ServerName: c.o.ServerName, Roots: c.o.RootCAs, Now: r.now()})
+	// The certificate stage every engine shares: under --insecure an
+	// untrusted chain or a wrong name is a warning that says so, as in
+	// tls and imap audit (Check reports cert.verify-skipped once).
+	res := certcheck.Stage(*ts, certcheck.StageOptions{
+		Options:  certcheck.Options{ServerName: c.o.ServerName, Roots: c.o.RootCAs, Now: r.now()},
+		Insecure: c.o.Insecure, SkipReported: true,
+	})
 	r.rep.Add(res.Findings...)
 	r.rep.SetFact("certificate", res.Facts)
-	status := report.StatusOK
-	if !res.Trusted {
-		status = report.StatusFail
-	}
-	summary := "no certificate"
-	if len(ts.PeerCertificates) > 0 {
-		summary = fmt.Sprintf("%s, expires %s", res.Facts.Subject, res.Facts.NotAfter.Format("2006-01-02"))
-	}
+	status, summary := res.Status, res.Summary
 	c.trusted = res.Trusted
 	if !c.tlsExtras("certificate", ts) {
 		c.pinFailed = true

@@ -2,6 +2,7 @@ package smtpprobe_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,8 +44,10 @@ func TestCheck_insecureIsReportedByTheEngine(t *testing.T) {
 	if f.Stage != "certificate" || f.Severity != report.Warn || f.Detail != "--insecure: the certificate was not required to be trusted." {
 		t.Errorf("finding %+v", f)
 	}
-	if finding(r, "cert.self-signed") == nil {
-		t.Errorf("the certificate itself was not judged: %v", codesOf(r))
+	// The certificate is still judged, as a warning that names --insecure:
+	// the same verdict as tls and imap audit give (certcheck.Stage).
+	if f := finding(r, "cert.self-signed"); f == nil || f.Severity != report.Warn || !strings.Contains(f.Detail, "--insecure") {
+		t.Errorf("cert.self-signed under --insecure: %+v; findings %v", f, codesOf(r))
 	}
 
 	rec := transcript.New(time.Now)
@@ -62,5 +65,8 @@ func TestCheck_insecureIsReportedByTheEngine(t *testing.T) {
 	}
 	if finding(r, "cert.verify-skipped") != nil {
 		t.Fatalf("reported without --insecure: %v", codesOf(r))
+	}
+	if f := finding(r, "cert.self-signed"); f == nil || f.Severity != report.Fail {
+		t.Errorf("cert.self-signed without --insecure: %+v", f)
 	}
 }
