@@ -3,6 +3,7 @@ package smtpclient
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -32,6 +33,22 @@ type Reply struct {
 	// line; Code is the last line's, the one that ends the reply, but a
 	// client that reads the first line would understand something else.
 	CodeMismatch bool `json:"code_mismatch,omitempty"`
+	// mismatch are the entries of Problems that say the codes differ.
+	mismatch []string
+}
+
+// ProblemsBesidesMismatch is Problems without the entries about lines
+// with different codes: for an engine that reports those as their own
+// finding (MismatchFinding), so a reply is not faulted twice for one
+// violation.
+func (r Reply) ProblemsBesidesMismatch() []string {
+	var out []string
+	for _, p := range r.Problems {
+		if !slices.Contains(r.mismatch, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Text joins the reply's lines with spaces.
@@ -174,7 +191,9 @@ func ReadReply(src LineSource) (Reply, error) {
 			// Kept among the problems too, for engines that list them
 			// all (smtp script's nonconforming finding).
 			r.CodeMismatch = true
-			r.Problems = append(r.Problems, fmt.Sprintf("line %d has code %03d, line %d code %03d (RFC 5321 §4.2.1 requires the same code on every line; the last line's decides)", n+1, code, n, r.Code))
+			p := fmt.Sprintf("line %d has code %03d, line %d code %03d (RFC 5321 §4.2.1 requires the same code on every line; the last line's decides)", n+1, code, n, r.Code)
+			r.Problems = append(r.Problems, p)
+			r.mismatch = append(r.mismatch, p)
 		}
 		r.Code = code
 		if hasControl(text) {

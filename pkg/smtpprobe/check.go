@@ -630,12 +630,14 @@ func (c *checker) banner(ctx context.Context, t netx.Timeouts) bool {
 	return true
 }
 
-// noteProblems reports syntax violations a lenient parse tolerated.
+// noteProblems reports syntax violations a lenient parse tolerated; lines
+// with different codes have their own finding (observe).
 func (c *checker) noteProblems(stage string, rp smtpclient.Reply) {
-	if len(rp.Problems) == 0 {
+	problems := rp.ProblemsBesidesMismatch()
+	if len(problems) == 0 {
 		return
 	}
-	f := report.Newf("smtp.reply.nonconforming", stage, "%s.", strings.Join(rp.Problems, "; "))
+	f := report.Newf("smtp.reply.nonconforming", stage, "%s.", strings.Join(problems, "; "))
 	c.r.rep.Add(f.With("reply", rp.String(), rp.Seq...))
 }
 

@@ -544,3 +544,16 @@ func TestCheck_unsolicitedBeforeAPipelinedGroup(t *testing.T) {
 		t.Fatalf("a reply out of turn judged as the RCPT's: %v", codesOf(r))
 	}
 }
+
+// A code mismatch in the EHLO reply is one finding, not two: the
+// nonconforming-syntax finding leaves it to smtp.reply.code-mismatch.
+func TestCheck_codeMismatchReportedOnce(t *testing.T) {
+	srv := testserver.SMTP{Reply: map[string][]string{"EHLO": {"250-mx.test.example", "550 5.7.1 go away"}}}
+	r := check(t, testserver.Start(t, srv.Handler()), func(o *smtpprobe.Options) { o.TLSMode = netx.TLSNone })
+	if f := finding(r, "smtp.reply.code-mismatch"); f == nil || f.Stage != "ehlo" {
+		t.Fatalf("no code-mismatch at ehlo: %v", codesOf(r))
+	}
+	if f := finding(r, "smtp.reply.nonconforming"); f != nil && f.Stage == "ehlo" {
+		t.Errorf("the mismatch is reported twice: %s", f.Detail)
+	}
+}
