@@ -53,7 +53,22 @@ func envName(flag string) string {
 // the rule suites use for their lines (isSecretFlag), misspellings
 // included.
 func plaintextSecret(key string) bool {
-	return isSecretFlag("--" + strings.ReplaceAll(strings.ToLower(key), "_", "-"))
+	name := strings.ReplaceAll(strings.ToLower(key), "_", "-")
+	// A -cmd flag names the program that prints a token (--oauth2-token-cmd):
+	// a default worth keeping in the file. Its output is never shown and
+	// the command line itself is still redacted in reports.
+	return isSecretFlag("--"+name) && !strings.HasSuffix(name, "-cmd")
+}
+
+// secretSource is the flag that names where a secret is instead of
+// holding it: password-env for password (or a misspelling of it),
+// imap-password-env for imap-password, oauth2-token-env for
+// oauth2-token; suffix is "-env" or "-file".
+func secretSource(name, suffix string) string {
+	if strings.HasSuffix(name, "password") || strings.HasSuffix(name, "token") {
+		return name + suffix
+	}
+	return "password" + suffix
 }
 
 // config is a parsed config file.
@@ -131,8 +146,8 @@ func parseConfig(path string, b []byte, root *cobra.Command) (*config, error) {
 		name := strings.ReplaceAll(strings.ToLower(key), "_", "-")
 		switch {
 		case plaintextSecret(name):
-			problems = append(problems, fmt.Sprintf("line %d: %s%q: a password is never read from the config file; use %s-env (an environment variable's name) or %s-file",
-				n.Line, where, key, strings.TrimSuffix(name, "password")+"password", strings.TrimSuffix(name, "password")+"password"))
+			problems = append(problems, fmt.Sprintf("line %d: %s%q: a password or token is never read from the config file; use %s (an environment variable's name) or %s",
+				n.Line, where, key, secretSource(name, "-env"), secretSource(name, "-file")))
 			return
 		case notFromConfig[name] || !valid(name):
 			msg := fmt.Sprintf("line %d: %sunknown flag %q", n.Line, where, key)

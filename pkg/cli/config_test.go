@@ -80,6 +80,8 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"plaintext password", "smtp check:\n  password: Hunter2-secret\n", []string{`"password"`, "password-env", "password-file"}},
 		{"plaintext imap password", "imap-password: Hunter2-secret\n", []string{"imap-password-env"}},
+		{"plaintext token", "oauth2-token: Hunter2-secret\n", []string{"use oauth2-token-env", "or oauth2-token-file"}},
+		{"misspelt password", "pasword: Hunter2-secret\n", []string{"use password-env", "or password-file"}},
 		{"misspelt flag", "resolvr: 127.0.0.1\nfail-onn: warn\n", []string{`line 1: unknown flag "resolvr" (did you mean "resolver"?)`, `line 2: unknown flag "fail-onn" (did you mean "fail-on"?)`}},
 		{"flag the command lacks", "dns:\n  tls: starttls\n", []string{`dns: unknown flag "tls"`}},
 		{"not a command", "smtp chek:\n  tls: none\n", []string{`"smtp chek" is not a mailprobe command`}},
@@ -118,6 +120,8 @@ from: top@example.com
 to: rcpt@example.net
 reset send:
   imap-user: section@example.com
+smtp send:
+  oauth2-token-cmd: print-my-token --account ci
 imap audit:
   user: someone
 `)
