@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/mailprobe/mailprobe/pkg/audit"
 	"github.com/mailprobe/mailprobe/pkg/imapaudit"
@@ -102,7 +103,7 @@ password is never printed.`,
 	f.BoolVar(&o.NoPTR, "no-ptr", false, "skip the reverse DNS check of the SMTP server")
 	f.BoolVar(&o.DefaultCreds, "default-credentials", false, "try the short list of default passwords (docs/audit.md) for the accounts --accounts allows, over TLS")
 	f.StringSliceVar(&o.Accounts, "accounts", nil, "accounts --default-credentials may try, as globs (repeatable): 'test@example.org', '*@example.org'")
-	f.StringVar(&o.Domain, "domain", "", "mail domain of the accounts --default-credentials tries (default: HOST without its first label)")
+	f.StringVar(&o.Domain, "domain", "", "mail domain of the accounts --default-credentials tries (default: HOST's registrable domain, mail.example.org → example.org)")
 	return c
 }
 
@@ -179,18 +180,21 @@ func (o *serverAuditOptions) options(env *Env, target string) (audit.Options, er
 	return opts, nil
 }
 
-// parentDomain is the mail domain guessed from a server name: the name
-// without its first label when it has three or more (mail.example.org →
-// example.org); "" for an IP address or a shorter name.
+// parentDomain is the mail domain guessed from a server name: its
+// registrable domain under the Public Suffix List (mail.example.org and
+// mx1.eu.example.org → example.org, mail.example.co.uk →
+// example.co.uk), the same organizational domain DMARC uses; "" for an
+// IP address or a name that is itself a public suffix (localhost).
 func parentDomain(host string) string {
 	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		return ""
 	}
-	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
-	if len(labels) < 3 {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	od, err := publicsuffix.EffectiveTLDPlusOne(host)
+	if err != nil {
 		return ""
 	}
-	return strings.Join(labels[1:], ".")
+	return od
 }
 
 // defaultAccounts lists the accounts the default pairs would be tried
