@@ -53,6 +53,10 @@ func All() error {
 	allMu.Lock()
 	list := append([]*Regexp(nil), all...)
 	allMu.Unlock()
+	return compileAll(list)
+}
+
+func compileAll(list []*Regexp) error {
 	for _, r := range list {
 		if _, err := regexp.Compile(r.expr); err != nil {
 			return err
