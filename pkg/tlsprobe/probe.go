@@ -70,14 +70,28 @@ type prober struct {
 	t        netx.Timeouts
 	rec      *transcript.Recorder // the report's recorder: one event per probe
 	sem      chan struct{}
-	width    int // how many chains to run at once where order does not matter
-	count    atomic.Int64
+	width    int           // how many chains to run at once where order does not matter
+	count    *atomic.Int64 // connections opened, shared with withRecorder's copies
 	progress func(Progress)
 	phase    func() string
 
 	// refusals counts probe connections refused before TLS (421, BYE,
 	// -ERR, reset): a rate limit at work.
-	refusals atomic.Int64
+	refusals *atomic.Int64
+}
+
+// newProber is a prober with its counters.
+func newProber(p prober) *prober {
+	p.count, p.refusals = new(atomic.Int64), new(atomic.Int64)
+	return &p
+}
+
+// withRecorder is p writing its transcript events to rec; connections,
+// slots and counters stay shared with p.
+func (p *prober) withRecorder(rec *transcript.Recorder) *prober {
+	q := *p
+	q.rec = rec
+	return &q
 }
 
 // Progress reports how far a scan has got, for a progress line.

@@ -374,10 +374,10 @@ func (sc *scanner) run(ctx context.Context) {
 // enumerate runs the version, suite and group enumeration in parallel
 // chains bounded by Options.Parallel.
 func (sc *scanner) enumerate(ctx context.Context) {
-	p := &prober{
+	p := newProber(prober{
 		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
 		sem: make(chan struct{}, sc.o.Parallel), width: sc.o.Parallel, progress: sc.o.Progress,
-	}
+	})
 	start := sc.o.Now()
 	var mu sync.Mutex
 	versions := AllVersions

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailprobe/mailprobe/pkg/netx"
@@ -54,8 +55,24 @@ const vulnWait = 3 * time.Second
 // vulnConn opens a probe connection up to the point where a ClientHello
 // may be sent: the pinned address, the plaintext upgrade when the port
 // uses STARTTLS. The caller closes it with the returned function.
+//
+// The connection holds one of the prober's slots (sem, --parallel) until
+// it is closed: the checks run at the same time (vulns), and the slots
+// keep them within the scan's bound of connections at once. No check
+// opens a connection while it holds another, so holding a slot never
+// waits for one.
 func (p *prober) vulnConn(ctx context.Context) (net.Conn, func(), error) {
-	return p.rawConn(ctx, "vulnerabilities")
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	c, done, err := p.rawConn(ctx, "vulnerabilities")
+	if err != nil {
+		<-p.sem
+		return nil, nil, err
+	}
+	return c, func() { done(); <-p.sem }, nil
 }
 
 // rawConn is vulnConn for a probe of another phase (the progress line
@@ -177,10 +194,10 @@ func (sc *scanner) vulnVersions() []uint16 {
 // connection at a time. Counting on from the enumeration's probes keeps
 // the progress line and res.Handshakes one running total of connections.
 func (sc *scanner) serialProber() *prober {
-	p := &prober{
+	p := newProber(prober{
 		dial: sc.o.Dial, addr: sc.addr, proto: sc.proto, helo: sc.o.Helo, t: sc.t, rec: sc.rec,
 		sem: make(chan struct{}, 1), width: 1, progress: sc.o.Progress,
-	}
+	})
 	p.count.Store(int64(sc.res.Handshakes - sc.primaryHandshakes))
 	return p
 }
@@ -209,24 +226,54 @@ func (sc *scanner) vulns(ctx context.Context) {
 		return
 	}
 	p := sc.serialProber()
+	p.sem, p.width = make(chan struct{}, sc.o.Parallel), sc.o.Parallel
 	st := sc.begin("vulnerabilities")
 	vs := sc.vulnVersions()
 	ssl3 := false
 	if v := sc.res.Version(VersionSSL30); v != nil && v.Supported {
 		ssl3 = true
 	}
-	results := []VulnResult{
-		p.heartbleed(ctx, vs, sc.sni),
-		p.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni),
-		p.compression(ctx, newestVersion(vs, ssl3), sc.sni),
-		p.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni),
-		sc.secureRenegotiation(),
-		sc.drown(),
-		p.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni),
-		p.ticketbleed(ctx, sc.res.Resumption, sc.sni),
-	}
 	rv, rsaOK := sc.robotVersion()
-	results = append(results, p.robot(ctx, rv, rsaOK, sc.o.Parallel, sc.sni))
+	// The checks are independent: they run at the same time, their
+	// connections within --parallel (vulnConn). ROBOT goes first, since
+	// its round without ChangeCipherSpec waits out the server's silence
+	// and the quick checks fit into that wait. Each check writes its
+	// transcript events to a recorder of its own, copied into the
+	// report's in the order below: the same transcript whatever order the
+	// checks finished in.
+	checks := []func(q *prober) VulnResult{
+		func(q *prober) VulnResult { return q.robot(ctx, rv, rsaOK, sc.sni) },
+		func(q *prober) VulnResult { return q.heartbleed(ctx, vs, sc.sni) },
+		func(q *prober) VulnResult { return q.ccsInjection(ctx, ccsVersion(vs, ssl3), sc.sni) },
+		func(q *prober) VulnResult { return q.compression(ctx, newestVersion(vs, ssl3), sc.sni) },
+		func(q *prober) VulnResult {
+			return q.fallbackSCSV(ctx, fallbackVersion(sc.acceptedVersions()), sc.sni)
+		},
+		func(q *prober) VulnResult {
+			return q.clientRenegotiation(ctx, sc.accepts(VersionTLS12), len(vs) > 0 || ssl3, sc.res.SecureRenegotiation, sc.sni)
+		},
+		func(q *prober) VulnResult { return q.ticketbleed(ctx, sc.res.Resumption, sc.sni) },
+	}
+	got := make([]VulnResult, len(checks))
+	recs := make([]*transcript.Recorder, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		recs[i] = transcript.New(nil)
+		q := p.withRecorder(recs[i])
+		wg.Go(func() { got[i] = check(q) })
+	}
+	wg.Wait()
+	for _, i := range []int{1, 2, 3, 4, 5, 6, 0} { // the report's order
+		for _, e := range recs[i].Entries() {
+			p.rec.Event("%s", e.Line)
+		}
+	}
+	// The report's order: the bugs as testssl.sh lists them, ROBOT after
+	// them, then the suite categories.
+	robot := got[0]
+	results := append(got[1:5:5], sc.secureRenegotiation(), sc.drown())
+	results = append(results, got[5:]...)
+	results = append(results, robot)
 	results = append(results, sc.categoryResults()...)
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	sc.rep.SetFact("vulnerabilities", results)

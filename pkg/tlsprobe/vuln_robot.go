@@ -47,6 +47,12 @@ import (
 
 const robotBudget = 15
 
+// robotMinWait is the least wait for an answer in the round without
+// ChangeCipherSpec (see robot): some fifty times a loopback server's
+// answer to the first round; a distant server's wait grows with its
+// answers (four times the slowest).
+const robotMinWait = 100 * time.Millisecond
+
 // robotSuites are the static-RSA suites offered, AES-GCM and AES-CBC
 // (testssl.sh's aes_gcm_cbc_cipherlist), then the rest it offers.
 var robotSuites = []uint16{0x009D, 0x009C, 0x003D, 0x0035, 0x003C, 0x002F, 0x000A, 0x0005, 0x0004}
@@ -158,7 +164,7 @@ func robotAnswer(br *bufio.Reader) string {
 	return "alert " + Alert{Level: a[0], Description: a[1]}.String()
 }
 
-func (p *prober) robot(ctx context.Context, v uint16, rsaAccepted bool, width int, sni string) VulnResult {
+func (p *prober) robot(ctx context.Context, v uint16, rsaAccepted bool, sni string) VulnResult {
 	r := VulnResult{Check: "robot", Testssl: "ROBOT", Budget: robotBudget}
 	switch {
 	case v == 0:
@@ -168,11 +174,15 @@ func (p *prober) robot(ctx context.Context, v uint16, rsaAccepted bool, width in
 		r.Status, r.Detail = VulnNotApplicable, "no static-RSA (RSA key transport) suite accepted"
 		return r
 	}
-	// The wait for an answer: vulnWait at first; in the round without
-	// ChangeCipherSpec, where a correct server waits in silence for it,
-	// a little over what the first round's answers took (testssl.sh
-	// adapts its timeout the same way). A difference resting on a
-	// timeout is confirmed at the full wait.
+	// The wait for an answer: vulnWait at first. In the round without
+	// ChangeCipherSpec a correct server waits in silence for it, so every
+	// connection waits the whole wait: there it is a little over what the
+	// first round's answers took (the server's work on a
+	// ClientKeyExchange is the same in both rounds). testssl.sh adapts its
+	// timeout the same way, with a floor of whole seconds. A shorter wait
+	// can only turn a slow answer into "timeout", and a difference that
+	// rests on a timeout is confirmed at the full wait before it counts,
+	// so it never makes a finding of its own.
 	wait := vulnWait
 	var slowest time.Duration
 	round := func(ccs bool) ([]string, string) {
@@ -182,23 +192,17 @@ func (p *prober) robot(ctx context.Context, v uint16, rsaAccepted bool, width in
 		if ctx.Err() != nil {
 			return nil, "interrupted"
 		}
-		// The five connections of a round run width at a time: a round
-		// whose answer is silence then costs one wait, not five.
+		// The five connections of a round run at the same time, within
+		// the scan's slots (vulnConn): a round whose answer is silence
+		// costs one wait per wave, not one per variant. The events are
+		// written in variant order when the round is over.
 		answers := make([]string, 5)
 		errs := make([]error, 5)
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(1, min(width, 5)))
 		for i := range 5 {
 			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
 				a, took, err := p.robotOnce(ctx, v, i, ccs, wait, sni)
-				if err != nil {
-					p.rec.Event("probe ROBOT variant %d: %v", i, err)
-				} else {
-					p.rec.Event("probe ROBOT variant %d (ChangeCipherSpec and Finished: %v): %s", i, ccs, a)
-				}
 				mu.Lock()
 				defer mu.Unlock()
 				answers[i], errs[i] = a, err
@@ -208,6 +212,13 @@ func (p *prober) robot(ctx context.Context, v uint16, rsaAccepted bool, width in
 			})
 		}
 		wg.Wait()
+		for i := range 5 {
+			if errs[i] != nil {
+				p.rec.Event("probe ROBOT variant %d: %v", i, errs[i])
+			} else {
+				p.rec.Event("probe ROBOT variant %d (ChangeCipherSpec and Finished: %v): %s", i, ccs, answers[i])
+			}
+		}
 		r.Connections += 5
 		for i, err := range errs {
 			if err != nil {
@@ -247,7 +258,7 @@ func (p *prober) robot(ctx context.Context, v uint16, rsaAccepted bool, width in
 			with = "alone"
 		}
 		if !ccs && slowest > 0 {
-			wait = min(vulnWait, max(time.Second, 2*slowest+500*time.Millisecond))
+			wait = min(vulnWait, max(robotMinWait, 4*slowest+50*time.Millisecond))
 		}
 		answers, why := round(ccs)
 		if why != "" {

@@ -94,7 +94,7 @@ func TestRobot_flips(t *testing.T) {
 		}
 		return 20 // bad_record_mac
 	}, 0)
-	r := vulnProber(strong.port()).robot(ctx, VersionTLS12, true, 1, "mail.test")
+	r := vulnProber(strong.port()).robot(ctx, VersionTLS12, true, "mail.test")
 	if r.Status != VulnVulnerable || !strings.Contains(r.Detail, "strong oracle") || !r.failHard || r.Connections != 5 {
 		t.Fatalf("strong: %+v", r)
 	}
@@ -108,7 +108,7 @@ func TestRobot_flips(t *testing.T) {
 		}
 		return 20
 	}, 0)
-	r = vulnProber(weak.port()).robot(ctx, VersionTLS12, true, 1, "mail.test")
+	r = vulnProber(weak.port()).robot(ctx, VersionTLS12, true, "mail.test")
 	if r.Status != VulnVulnerable || !strings.Contains(r.Detail, "weak oracle") || r.failHard {
 		t.Fatalf("weak: %+v", r)
 	}
@@ -118,7 +118,7 @@ func TestRobot_flips(t *testing.T) {
 
 	// The same answer to everything, in both rounds: ten connections.
 	uniformSrv := oracleServer(t, func([]byte) uint8 { return 20 }, 0)
-	r = vulnProber(uniformSrv.port()).robot(ctx, VersionTLS12, true, 1, "mail.test")
+	r = vulnProber(uniformSrv.port()).robot(ctx, VersionTLS12, true, "mail.test")
 	if r.Status != VulnNotVulnerable || r.Connections != 10 {
 		t.Fatalf("uniform: %+v", r)
 	}
@@ -126,12 +126,12 @@ func TestRobot_flips(t *testing.T) {
 	// A server that starts refusing after three connections: not
 	// testable, never "not vulnerable".
 	limited := oracleServer(t, func([]byte) uint8 { return 20 }, 3)
-	r = vulnProber(limited.port()).robot(ctx, VersionTLS12, true, 1, "mail.test")
+	r = vulnProber(limited.port()).robot(ctx, VersionTLS12, true, "mail.test")
 	if r.Status != VulnNotTestable || !strings.Contains(r.Detail, "rate-limiting") || !strings.Contains(r.Detail, "3 of 5 answered") {
 		t.Fatalf("rate-limited: %+v", r)
 	}
 
-	if r := vulnProber(uniformSrv.port()).robot(ctx, VersionTLS12, false, 1, "mail.test"); r.Status != VulnNotApplicable || r.Connections != 0 {
+	if r := vulnProber(uniformSrv.port()).robot(ctx, VersionTLS12, false, "mail.test"); r.Status != VulnNotApplicable || r.Connections != 0 {
 		t.Errorf("no static RSA: %+v", r)
 	}
 }
@@ -140,7 +140,7 @@ func TestRobot_flips(t *testing.T) {
 // one connection at a time, so the rounds run one connection at a time.
 func TestOpenSSL_robot(t *testing.T) {
 	p := vulnProber(startOpenSSL(t, "-tls1_2", "-cipher", "AES128-SHA:AES256-GCM-SHA384"))
-	r := p.robot(context.Background(), VersionTLS12, true, 1, "mail.test")
+	r := p.robot(context.Background(), VersionTLS12, true, "mail.test")
 	if r.Status != VulnNotVulnerable {
 		t.Fatalf("%+v", r)
 	}

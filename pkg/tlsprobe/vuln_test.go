@@ -20,11 +20,11 @@ import (
 // vulnProber is a prober for an implicit-TLS loopback port.
 func vulnProber(port int) *prober {
 	d := &net.Dialer{}
-	return &prober{
+	return newProber(prober{
 		dial: d.DialContext, addr: net.JoinHostPort("127.0.0.1", itoa(port)), proto: ProtoNone,
 		t:   netx.Timeouts{Connect: 2 * time.Second, Banner: 2 * time.Second, Command: 2 * time.Second, TLS: 2 * time.Second}.WithDefaults(),
 		rec: transcript.New(nil), sem: make(chan struct{}, 1), width: 1,
-	}
+	})
 }
 
 func itoa(n int) string {
