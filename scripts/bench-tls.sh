@@ -4,7 +4,8 @@
 # as ratios:
 #   - every port: `mailprobe tls` (full audit: enumeration, vulnerabilities,
 #     resumption) vs sslscan, on loopback and through a 20 ms round-trip
-#     proxy (scripts/delayproxy: 10 ms each way; netem is not available);
+#     proxy (scripts/delayproxy: 10 ms each way; netem is not available),
+#     after one untimed run of each on loopback (warm server processes);
 #   - one port (IMAPS; every port with BENCH_TESTSSL=all, none with
 #     BENCH_TESTSSL=0): testssl.sh's full run, which takes minutes.
 # Needs root (env.sh starts the daemons); prints a note and exits 0 otherwise.
@@ -34,6 +35,11 @@ for spec in "Postfix MX:$MP_IT_SMTP_PORT:smtp:mx" "Postfix weak TLS:$MP_IT_WEAKT
   sflag=""
   case $proto in imap) sflag=--starttls-imap ;; pop3) sflag=--starttls-pop3 ;; smtp) sflag=--starttls-smtp ;; esac
   common="--ca-file $MP_IT_CA --servername $MP_IT_SERVERNAME"
+  # One untimed run of each first: Postfix starts an smtpd process per
+  # concurrent connection and keeps it, so whichever tool came first on a
+  # fresh port would pay for the processes the other then reuses.
+  ms "$BIN" tls 127.0.0.1:$port $mflags $common >/dev/null
+  ms sslscan --no-colour $sflag 127.0.0.1:$port >/dev/null
   mp=$(ms "$BIN" tls 127.0.0.1:$port $mflags $common)
   ss=$(ms sslscan --no-colour $sflag 127.0.0.1:$port)
   line="$name: mailprobe tls ${mp} ms, sslscan ${ss} ms ($(ratio "$mp" "$ss"))"

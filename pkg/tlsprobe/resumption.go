@@ -11,7 +11,8 @@ package tlsprobe
 // Resumption is a performance feature, not a security one; what matters
 // for security is a ticket lifetime beyond a day (the ticket key protects
 // every session it wraps, RFC 5077 §5.6) and Ticketbleed (vuln.go).
-// TLS 1.3 resumption is not checked.
+// TLS 1.3 resumption, by pre-shared key from a ticket, is
+// resumption13.go's.
 
 import (
 	"context"
@@ -31,8 +32,8 @@ const (
 )
 
 // resumptionBudget: a full handshake and a resumption, for session IDs
-// and for tickets.
-const resumptionBudget = 4
+// and for tickets in TLS 1.2, and for tickets in TLS 1.3.
+const resumptionBudget = 6
 
 // ticketLifetimeLong is testssl.sh's threshold for a ticket lifetime
 // hint worth a note: more than a day.
@@ -42,6 +43,7 @@ const ticketLifetimeLong = 24 * 3600
 type ResumptionResult struct {
 	SessionID      string  `json:"session_id"`
 	Ticket         string  `json:"ticket"`
+	TLS13          string  `json:"tls13"`                          // the TLS 1.3 ticket (pre-shared key)
 	TicketLifetime *uint32 `json:"ticket_lifetime_hint,omitempty"` // seconds; 0 = unspecified (RFC 5077 §3.3)
 	Connections    int     `json:"connections"`
 	Budget         int     `json:"budget"`
@@ -49,13 +51,23 @@ type ResumptionResult struct {
 	ticket         *session12
 }
 
-func (p *prober) resumption(ctx context.Context, tls12 bool, sni string) *ResumptionResult {
-	r := &ResumptionResult{SessionID: ResumeNotTested, Ticket: ResumeNotTested, Budget: resumptionBudget}
+func (p *prober) resumption(ctx context.Context, tls12, tls13 bool, sni string) *ResumptionResult {
+	r := &ResumptionResult{SessionID: ResumeNotTested, Ticket: ResumeNotTested, TLS13: ResumeNotTested, Budget: resumptionBudget}
+	var notes []string
+	if tls13 {
+		var why string
+		var n int
+		r.TLS13, why, n = p.resumption13(ctx, sni)
+		r.Connections += n
+		if why != "" {
+			notes = append(notes, why)
+		}
+	}
 	if !tls12 {
-		r.Note = "the check speaks TLS 1.2, which the server does not accept (TLS 1.3 resumption is not checked)"
+		notes = append(notes, "session IDs and TLS 1.2 tickets not checked: the server does not accept TLS 1.2")
+		r.Note = strings.Join(notes, "; ")
 		return r
 	}
-	var notes []string
 	// Session IDs, without the ticket extension: a server that issues
 	// tickets sends an empty session ID to a client asking for one.
 	first, why := p.full12(ctx, nil, true, sni)
@@ -156,7 +168,7 @@ func (sc *scanner) gradeResumption() {
 	if r == nil {
 		return
 	}
-	if r.SessionID == ResumeNotTested && r.Ticket == ResumeNotTested {
+	if r.SessionID == ResumeNotTested && r.Ticket == ResumeNotTested && r.TLS13 == ResumeNotTested {
 		sc.add(report.New("tls.resumption.untestable", "resumption", r.Note))
 		return
 	}
@@ -164,11 +176,11 @@ func (sc *scanner) gradeResumption() {
 	if r.TicketLifetime != nil {
 		desc += fmt.Sprintf(" (lifetime hint %s)", lifetimeText(*r.TicketLifetime))
 	}
-	desc += fmt.Sprintf(". Checked with TLS 1.2 in %d connections.", r.Connections)
+	desc += fmt.Sprintf("; TLS 1.3 tickets: %s. Checked in %d connections.", r.TLS13, r.Connections)
 	if r.Note != "" {
 		desc += " " + r.Note + "."
 	}
-	if r.SessionID == ResumeResumed || r.Ticket == ResumeResumed {
+	if r.SessionID == ResumeResumed || r.Ticket == ResumeResumed || r.TLS13 == ResumeResumed {
 		sc.add(report.New("tls.resumption.ok", "resumption", desc))
 	} else {
 		sc.add(report.New("tls.resumption.none", "resumption", desc))

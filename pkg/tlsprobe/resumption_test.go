@@ -18,7 +18,7 @@ import (
 func TestOpenSSL_resumption(t *testing.T) {
 	ctx := context.Background()
 	p := vulnProber(startOpenSSL(t, "-tls1_2"))
-	r := p.resumption(ctx, true, "mail.test")
+	r := p.resumption(ctx, true, false, "mail.test")
 	if r.SessionID != ResumeResumed || r.Ticket != ResumeResumed || r.TicketLifetime == nil || *r.TicketLifetime != 7200 || r.Connections != 4 {
 		t.Fatalf("default: %+v", r)
 	}
@@ -35,7 +35,7 @@ func TestOpenSSL_resumption(t *testing.T) {
 	}
 
 	none := vulnProber(startOpenSSL(t, "-tls1_2", "-no_cache", "-no_ticket"))
-	r = none.resumption(ctx, true, "mail.test")
+	r = none.resumption(ctx, true, false, "mail.test")
 	if r.SessionID == ResumeResumed || r.Ticket != ResumeNotIssued || r.TicketLifetime != nil {
 		t.Fatalf("-no_cache -no_ticket: %+v", r)
 	}
@@ -53,7 +53,7 @@ func TestGradeResumption_lifetimeAndUntestable(t *testing.T) {
 	sc := &scanner{rep: report.NewReport("tls", "x", time.Now()), res: &Result{Resumption: &ResumptionResult{SessionID: ResumeNotIssued, Ticket: ResumeResumed, TicketLifetime: &lt, Connections: 2}}}
 	sc.gradeResumption()
 	wantFinding(t, sc.rep, "tls.resumption.ticket-lifetime", report.Info)
-	sc = &scanner{rep: report.NewReport("tls", "x", time.Now()), res: &Result{Resumption: &ResumptionResult{SessionID: ResumeNotTested, Ticket: ResumeNotTested, Note: "no TLS 1.2"}}}
+	sc = &scanner{rep: report.NewReport("tls", "x", time.Now()), res: &Result{Resumption: &ResumptionResult{SessionID: ResumeNotTested, Ticket: ResumeNotTested, TLS13: ResumeNotTested, Note: "no TLS 1.2"}}}
 	sc.gradeResumption()
 	wantFinding(t, sc.rep, "tls.resumption.untestable", report.Info)
 }
@@ -121,4 +121,36 @@ func TestScan_ocspAndCT(t *testing.T) {
 	rep, _ = runScan(t, o)
 	wantFinding(t, rep, "tls.ocsp.not-stapled", report.Info)
 	wantFinding(t, rep, "tls.ct.none", report.Info)
+}
+
+// TLS 1.3 tickets through a STARTTLS port: Go's TLS 1.3 server issues
+// them and resumes them; with tickets disabled there is nothing to
+// resume. The verdict alone makes the resumption finding pass.
+func TestResumption13(t *testing.T) {
+	ctx := context.Background()
+	pki := getPKI(t)
+	for _, c := range []struct {
+		name     string
+		disabled bool
+		want     string
+		finding  string
+		sev      report.Severity
+	}{
+		{"tickets", false, ResumeResumed, "tls.resumption.ok", report.Pass},
+		{"no tickets", true, ResumeNotIssued, "tls.resumption.none", report.Info},
+	} {
+		cfg := &tls.Config{Certificates: []tls.Certificate{pki.rsa}, MinVersion: tls.VersionTLS13, SessionTicketsDisabled: c.disabled}
+		f := startFront(t, frontOpts{proto: ProtoSMTP, backend: goBackend(cfg)})
+		p := vulnProber(f.port())
+		p.proto, p.helo = ProtoSMTP, "mailprobe.test"
+		r := p.resumption(ctx, false, true, "mail.test")
+		if r.TLS13 != c.want || r.SessionID != ResumeNotTested || r.Connections != map[bool]int{false: 2, true: 1}[c.disabled] {
+			t.Fatalf("%s: %+v", c.name, r)
+		}
+		sc := &scanner{rep: report.NewReport("tls", "x", time.Now()), res: &Result{Resumption: r}}
+		sc.gradeResumption()
+		if f := wantFinding(t, sc.rep, c.finding, c.sev); c.finding == "tls.resumption.ok" && !strings.Contains(f.Detail, "TLS 1.3 tickets: resumed") {
+			t.Errorf("%s: detail %q", c.name, f.Detail)
+		}
+	}
 }

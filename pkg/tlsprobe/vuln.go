@@ -207,14 +207,14 @@ func (sc *scanner) serialProber() *prober {
 func (sc *scanner) resume(ctx context.Context) {
 	p := sc.serialProber()
 	st := sc.begin("resumption")
-	r := p.resumption(ctx, sc.accepts(VersionTLS12), sc.sni)
+	r := p.resumption(ctx, sc.accepts(VersionTLS12), sc.accepts(VersionTLS13), sc.sni)
 	sc.res.Resumption = r
 	sc.res.Handshakes = sc.primaryHandshakes + int(p.count.Load())
 	status := report.StatusInfo
-	if r.SessionID == ResumeNotTested && r.Ticket == ResumeNotTested {
+	if r.SessionID == ResumeNotTested && r.Ticket == ResumeNotTested && r.TLS13 == ResumeNotTested {
 		status = report.StatusSkipped
 	}
-	st.End(status, "session ID %s, ticket %s (%d connections)", r.SessionID, r.Ticket, r.Connections)
+	st.End(status, "session ID %s, ticket %s, TLS 1.3 ticket %s (%d connections)", r.SessionID, r.Ticket, r.TLS13, r.Connections)
 }
 
 // vulns runs the vulnerability checks after the enumeration, which says
