@@ -13,10 +13,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 TEMPLATES="$HERE/templates"
 
 # libnet-ssleay-perl: swaks only Recommends it, and without it swaks has no TLS.
+# libauthen-sasl-perl, libdigest-hmac-perl: swaks's CRAM-MD5 and DIGEST-MD5 (its
+# --support says DIGEST-MD5 is there without Digest::HMAC, then it fails).
 # libxml2-utils: xmllint validates JUnit output against the Ant and Jenkins xunit XSDs.
 # dovecot-managesieved: ManageSieve (RFC 5804) for mailprobe audit.
 # chromium: the capture web view driven headless (chromedp).
-PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved nsd openssl swaks libnet-ssleay-perl sslscan testssl.sh prometheus libxml2-utils chromium)
+PACKAGES=(postfix dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved nsd openssl swaks libnet-ssleay-perl libauthen-sasl-perl libdigest-hmac-perl sslscan testssl.sh prometheus libxml2-utils chromium)
 
 SERVERNAME="mail.test.local"
 DOMAIN="test.local"
