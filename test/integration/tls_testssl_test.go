@@ -17,10 +17,12 @@ import (
 )
 
 // `mailprobe tls` against testssl.sh (Debian's testssl.sh package) on
-// the same ports: Postfix's port-25 listener in its Debian defaults, the
+// the same ports: every TLS port of the environment — Postfix's port-25,
+// submission and submissions listeners in their Debian defaults, the
 // weakened-TLS Postfix listener (MP_IT_WEAKTLS_PORT: TLS 1.0+, static
 // RSA, a 1024-bit DH group, the client's order, client-initiated
-// renegotiation allowed) and Dovecot's IMAPS. testssl.sh runs only the
+// renegotiation allowed), and Dovecot's IMAP, IMAPS, POP3 and POP3S (about
+// six minutes for the eight testssl.sh runs at once on two cores). testssl.sh runs only the
 // sections compared (-p protocols, -U vulnerabilities, -S server
 // defaults, -P server preferences; -U without BEAST and LUCKY13, see
 // runTestssl), all ports at once, DNS lookups off
@@ -109,7 +111,12 @@ func TestTLS_testsslAgreement(t *testing.T) {
 	listeners := []tlsListener{
 		{name: "smtp-mx", port: E.SMTPPort, starttls: "smtp", role: "mx", postfix: true},
 		{name: "weaktls", port: weak, starttls: "smtp", role: "mx", postfix: true},
+		{name: "submission", port: E.SubmissionPort, starttls: "smtp", role: "submission", postfix: true},
+		{name: "submissions", port: E.SubmissionsPort, starttls: "none", role: "submission", postfix: true},
+		{name: "imap", port: E.IMAPPort, starttls: "imap", role: "imap"},
 		{name: "imaps", port: E.IMAPSPort, starttls: "none", role: "imap"},
+		{name: "pop3", port: E.POP3Port, starttls: "pop3", role: "pop3"},
+		{name: "pop3s", port: E.POP3SPort, starttls: "none", role: "pop3"},
 	}
 	dir := t.TempDir()
 	ts := make([]testsslRun, len(listeners))
